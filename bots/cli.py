@@ -1,0 +1,102 @@
+"""The `hearth` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from bots.errors import HearthError
+from bots.framework.logging import configure_logging, get_logger
+
+log = get_logger("hearth")
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> int:
+    try:
+        asyncio.run(coro)
+    except KeyboardInterrupt:
+        print("\nStopped.", file=sys.stderr)
+        return 130
+    except HearthError as exc:
+        print(f"hearth: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from bots.homeserver.devstack import run_dev
+
+    configure_logging(args.log_level, "auto")
+    return _run(run_dev(Path(args.state_dir).resolve(), args.port))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bots.core.commands import core_commands
+    from bots.framework.config import load_bot_config
+    from bots.framework.runtime import BotRuntime
+
+    try:
+        config = load_bot_config(Path(args.config))
+    except HearthError as exc:
+        print(f"hearth: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    configure_logging(config.log.level, config.log.format)
+    return _run(BotRuntime(config, core_commands()).run())
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from bots.framework.config import load_bot_config
+
+    try:
+        load_bot_config(Path(args.config))
+    except HearthError as exc:
+        print(f"hearth: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"{args.config}: OK")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearth",
+        description="Hearth: an end-to-end-encrypted home for patient peer-support groups.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser(
+        "dev",
+        help="run a local homeserver, demo accounts and the bot on this machine",
+        description="Start a private Synapse on 127.0.0.1 (SQLite), create the demo accounts "
+        "and an encrypted room, run the bot and print the logins. Ctrl-C stops everything.",
+    )
+    dev.add_argument(
+        "--state-dir", default=".hearth-dev", help="where everything is kept (default: %(default)s)"
+    )
+    dev.add_argument(
+        "--port", type=int, default=None, help="homeserver port (default: 8008 or the saved one)"
+    )
+    dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    dev.set_defaults(func=cmd_dev)
+
+    run = sub.add_parser("run", help="run the bot from a config file", description="Run the bot.")
+    run.add_argument("--config", "-c", required=True, help="bot YAML (see config/bot.example.yaml)")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a bot config file and exit")
+    check.add_argument("config")
+    check.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Turn a message body into a command call, or a helpful reason why not.
+
+Pure: no I/O, never raises on user input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+import shlex
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bots.framework.commands.spec import Arg, ArgType, Command, CommandTable
+from bots.framework.ids import is_room_ref, is_user_id
+
+# Far above any real command; keeps a 100 KB paste from costing anything.
+MAX_COMMAND_CHARS = 2000
+MAX_INT = 10**9
+
+_DURATION = re.compile(r"^(\d{1,6})\s*(s|m|h|d|w)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    command: Command
+    args: dict[str, str | int | timedelta | None]
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """Why a message that looked like a command could not be run."""
+
+    message: str
+    command: Command | None = None
+
+
+def _allowed_char(ch: str) -> bool:
+    if ch in "\n\t":
+        return True
+    return unicodedata.category(ch) != "Cc"
+
+
+def _convert(arg: Arg, raw: str) -> str | int | timedelta:
+    if arg.type is ArgType.TEXT:
+        return raw
+    if arg.type is ArgType.INT:
+        if not re.fullmatch(r"-?\d{1,10}", raw) or abs(int(raw)) > MAX_INT:
+            raise ValueError(f"<{arg.name}> must be a whole number")
+        return int(raw)
+    if arg.type is ArgType.USER:
+        if not is_user_id(raw):
+            raise ValueError(f"<{arg.name}> must be a Matrix user ID like @someone:example.org")
+        return raw
+    if arg.type is ArgType.ROOM:
+        if not is_room_ref(raw):
+            raise ValueError(f"<{arg.name}> must be a room ID or alias like #room:example.org")
+        return raw
+    m = _DURATION.match(raw.lower())
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"<{arg.name}> must be a duration like 30m, 2h, 14d or 1w")
+    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def _split_name(rest: str) -> tuple[str, str]:
+    parts = rest.split(maxsplit=1)
+    if not parts:
+        return "", ""
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def parse(body: str, prefix: str, table: CommandTable) -> Parsed | ParseFailure | None:
+    """Parse *body*; None means it is not addressed to the bot at all."""
+    if not body.startswith(prefix):
+        return None
+    if len(body) > MAX_COMMAND_CHARS:
+        return ParseFailure(
+            f"That command is too long ({len(body)} characters; the limit is "
+            f"{MAX_COMMAND_CHARS}). Send {prefix}help for usage."
+        )
+    name, rest = _split_name(body[len(prefix) :])
+    if not name:
+        return None  # a lone "!" is punctuation, not a command
+    name = name.lower()
+    command = table.get(name)
+    if command is None:
+        close = difflib.get_close_matches(name, table.names(), n=1)
+        hint = f" Did you mean {prefix}{close[0]}?" if close else ""
+        shown = (
+            name
+            if name.isprintable() and len(name) <= 32
+            else name[:32].encode("unicode_escape").decode()
+        )
+        return ParseFailure(
+            f"Unknown command {prefix}{shown}.{hint} Send {prefix}help for the list."
+        )
+    if not all(_allowed_char(ch) for ch in rest):
+        return ParseFailure("Arguments can't contain control characters.", command)
+
+    usage = f"Usage: {command.usage(prefix)}"
+    try:
+        tokens = _tokenize(rest, command)
+    except ValueError:
+        return ParseFailure(f"A quote is not closed. {usage}", command)
+
+    values: dict[str, str | int | timedelta | None] = {}
+    for i, arg in enumerate(command.args):
+        if i >= len(tokens):
+            if arg.required:
+                return ParseFailure(f"Missing <{arg.name}>. {usage}", command)
+            values[arg.name] = None
+            continue
+        try:
+            values[arg.name] = _convert(arg, tokens[i])
+        except ValueError as exc:
+            return ParseFailure(f"{exc}. {usage}", command)
+    if len(tokens) > len(command.args):
+        return ParseFailure(f"Too many arguments. {usage}", command)
+    return Parsed(command, values)
+
+
+def _tokenize(rest: str, command: Command) -> list[str]:
+    """Split arguments shell-style; a trailing ``rest`` argument keeps its spaces."""
+    rest = rest.strip()
+    if not rest:
+        return []
+    n_fixed = len(command.args) - (1 if command.args and command.args[-1].rest else 0)
+    if n_fixed == len(command.args):
+        return shlex.split(rest)
+    stream = io.StringIO(rest)
+    lexer = shlex.shlex(stream, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    tokens: list[str] = []
+    while len(tokens) < n_fixed:
+        tok = lexer.get_token()
+        if tok is None or tok == lexer.eof:
+            return tokens
+        tokens.append(tok)
+    remainder = stream.read().strip()
+    if remainder:
+        tokens.append(remainder)
+    return tokens

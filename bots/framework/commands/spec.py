@@ -1,0 +1,115 @@
+"""Commands are declared once: name, typed arguments, required power, help."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+from bots.framework.actions import Action
+from bots.framework.events import PowerSnapshot
+
+MODERATOR = 50
+MEMBER = 0
+
+
+class ArgType(Enum):
+    TEXT = "text"
+    INT = "number"
+    USER = "user"
+    ROOM = "room"
+    DURATION = "duration"
+
+
+class Scope(Enum):
+    # Authorised by the sender's power level in the room the command is sent in.
+    ROOM = "room"
+    # Authorised by the sender's power level in the community moderators' room.
+    COMMUNITY = "community"
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    help: str
+    type: ArgType = ArgType.TEXT
+    required: bool = True
+    # Take the rest of the line, spaces included, as this one argument.
+    rest: bool = False
+
+    def usage(self) -> str:
+        return f"<{self.name}>" if self.required else f"[{self.name}]"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A parsed, authorised command, ready for its handler."""
+
+    command: str
+    args: dict[str, str | int | timedelta | None]
+    sender: str
+    room_id: str
+    event_id: str
+    power: PowerSnapshot
+
+
+Handler = Callable[[Invocation], Awaitable[Sequence[Action]]]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    handler: Handler = field(compare=False, repr=False)
+    args: tuple[Arg, ...] = ()
+    power_level: int = MEMBER
+    scope: Scope = Scope.ROOM
+    # Longer text for `!help <command>`; the one-line help is used if empty.
+    details: str = ""
+
+    def usage(self, prefix: str) -> str:
+        return " ".join([f"{prefix}{self.name}", *(a.usage() for a in self.args)])
+
+
+class CommandTable:
+    """The commands one bot answers, in declaration order."""
+
+    def __init__(self) -> None:
+        self._commands: dict[str, Command] = {}
+
+    def add(self, command: Command, *, first: bool = False) -> Command:
+        name = command.name
+        if name in self._commands:
+            raise ValueError(f"command {name!r} declared twice")
+        if not name.isascii() or not name.replace("-", "").isalnum() or name != name.lower():
+            raise ValueError(f"command name {name!r} must be lowercase letters, digits or '-'")
+        rests = [a for a in command.args if a.rest]
+        if rests and command.args[-1] is not rests[0]:
+            raise ValueError(f"{name}: only the last argument may take the rest of the line")
+        if first:
+            self._commands = {name: command, **self._commands}
+        else:
+            self._commands[name] = command
+        return command
+
+    def command(
+        self, name: str, help: str, *, args: Sequence[Arg] = (), **kw: Any
+    ) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`add`."""
+
+        def register(handler: Handler) -> Handler:
+            self.add(Command(name=name, help=help, handler=handler, args=tuple(args), **kw))
+            return handler
+
+        return register
+
+    def get(self, name: str) -> Command | None:
+        return self._commands.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._commands)
+
+    def __iter__(self) -> Iterator[Command]:
+        return iter(self._commands.values())

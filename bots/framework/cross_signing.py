@@ -1,0 +1,233 @@
+"""Cross-signing for a nio bot (nio has none).
+
+Element's Rust crypto, in its "exclude insecure devices" mode, shares room keys
+only with devices their owner has cross-signed. On every start the bot calls
+:func:`ensure_cross_signed`, which makes sure the homeserver holds our master,
+self-signing and user-signing keys and that our device carries a self-signing
+signature. It writes nothing when both are already in place.
+
+The pure helpers (key generation, building and signing the key objects) do no
+I/O so they can be unit-tested; only :func:`ensure_cross_signed` talks HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import canonicaljson
+import nio
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from bots.errors import HomeserverError, SecretFileError
+from bots.framework.logging import get_logger
+from bots.framework.secrets import read_secret, write_secret
+
+log = get_logger(__name__)
+
+JsonDict = dict[str, Any]
+USAGES = ("master", "self_signing", "user_signing")
+
+
+def unpadded_b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii").rstrip("=")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4))
+
+
+def canonical_json(obj: JsonDict) -> bytes:
+    """Matrix canonical JSON of *obj* without ``signatures`` and ``unsigned``."""
+    stripped = {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
+    return bytes(canonicaljson.encode_canonical_json(stripped))
+
+
+def public_key_b64(key: Ed25519PrivateKey) -> str:
+    return unpadded_b64(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+@dataclass(frozen=True)
+class CrossSigningKeys:
+    """The three private cross-signing keys of one user."""
+
+    master: Ed25519PrivateKey
+    self_signing: Ed25519PrivateKey
+    user_signing: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> CrossSigningKeys:
+        return cls(*(Ed25519PrivateKey.generate() for _ in USAGES))
+
+    def to_json(self) -> str:
+        """Seeds as JSON, for the 0600 keys file only."""
+        seeds = {usage: unpadded_b64(getattr(self, usage).private_bytes_raw()) for usage in USAGES}
+        return json.dumps(seeds, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> CrossSigningKeys:
+        data = json.loads(text)
+        return cls(*(Ed25519PrivateKey.from_private_bytes(_b64decode(data[u])) for u in USAGES))
+
+    @classmethod
+    def load(cls, path: Path) -> CrossSigningKeys | None:
+        """Keys stored at *path*, or None if the file does not exist."""
+        if not path.exists():
+            return None
+        try:
+            return cls.from_json(read_secret(path, what="cross-signing keys"))
+        except (ValueError, KeyError, TypeError):
+            raise SecretFileError(f"cross-signing keys file {path} is not valid") from None
+
+    def public(self, usage: str) -> str:
+        return public_key_b64(getattr(self, usage))
+
+
+def sign_json(obj: JsonDict, user_id: str, key_id: str, signature: str) -> JsonDict:
+    """Return a copy of *obj* with *signature* added under ``signatures``."""
+    signed = copy.deepcopy(obj)
+    signed.pop("unsigned", None)
+    signed.setdefault("signatures", {}).setdefault(user_id, {})[key_id] = signature
+    return signed
+
+
+def sign_with(obj: JsonDict, user_id: str, key: Ed25519PrivateKey) -> JsonDict:
+    """Sign *obj* with a cross-signing key (key id ``ed25519:<public key>``)."""
+    sig = unpadded_b64(key.sign(canonical_json(obj)))
+    return sign_json(obj, user_id, f"ed25519:{public_key_b64(key)}", sig)
+
+
+def key_object(user_id: str, usage: str, public: str) -> JsonDict:
+    return {"user_id": user_id, "usage": [usage], "keys": {f"ed25519:{public}": public}}
+
+
+def build_signing_upload(
+    user_id: str,
+    keys: CrossSigningKeys,
+    device_id: str,
+    device_sign: Callable[[str], str],
+) -> JsonDict:
+    """Body for ``/keys/device_signing/upload``.
+
+    The master key is signed by the device (``device_sign`` takes canonical
+    JSON text and returns an unpadded base64 Ed25519 signature, as nio's
+    ``OlmAccount.sign`` does); the other two keys are signed by the master key.
+    """
+    master = key_object(user_id, "master", keys.public("master"))
+    device_sig = device_sign(canonical_json(master).decode())
+    body = {"master_key": sign_json(master, user_id, f"ed25519:{device_id}", device_sig)}
+    for usage in ("self_signing", "user_signing"):
+        sub_key = key_object(user_id, usage, keys.public(usage))
+        body[f"{usage}_key"] = sign_with(sub_key, user_id, keys.master)
+    return body
+
+
+def server_key(query: JsonDict, field: str, user_id: str) -> str | None:
+    """The public key the server holds in ``<field>[user_id]`` of a ``/keys/query`` reply."""
+    keys = (query.get(field, {}).get(user_id) or {}).get("keys", {})
+    return next(iter(keys.values()), None) if len(keys) == 1 else None
+
+
+def device_is_signed(device: JsonDict, user_id: str, self_signing_public: str) -> bool:
+    sig = device.get("signatures", {}).get(user_id, {}).get(f"ed25519:{self_signing_public}")
+    if not isinstance(sig, str):
+        return False
+    try:
+        public = Ed25519PublicKey.from_public_bytes(_b64decode(self_signing_public))
+        public.verify(_b64decode(sig), canonical_json(device))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+async def _request(
+    client: nio.AsyncClient, path: str, body: JsonDict, what: str, ok: tuple[int, ...] = (200,)
+) -> tuple[int, JsonDict]:
+    headers = {"Authorization": f"Bearer {client.access_token}", "Content-Type": "application/json"}
+    try:
+        resp = await client.send("POST", path, data=json.dumps(body), headers=headers)
+        status = resp.status
+        reply = await resp.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise HomeserverError(f"{what} failed: {type(exc).__name__}") from None
+    if status not in ok or not isinstance(reply, dict):
+        errcode = reply.get("errcode", "") if isinstance(reply, dict) else ""
+        raise HomeserverError(f"{what} failed: HTTP {status} {errcode}".rstrip())
+    return status, reply
+
+
+async def _upload_signing_keys(client: nio.AsyncClient, password: str, body: JsonDict) -> None:
+    path, what = "/_matrix/client/v3/keys/device_signing/upload", "uploading cross-signing keys"
+    status, reply = await _request(client, path, body, what, ok=(200, 401))
+    if status == 200:  # first set-up needs no UIA (MSC3967)
+        return
+    if "session" not in reply:
+        raise HomeserverError(f"{what} failed: HTTP 401 without a UIA session")
+    auth = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": client.user_id},
+        "password": password,
+        "session": reply["session"],
+    }
+    await _request(client, path, {**body, "auth": auth}, what)
+
+
+async def ensure_cross_signed(client: nio.AsyncClient, password: str, keys_path: Path) -> None:
+    """Make sure our cross-signing keys are on the server and our device is signed.
+
+    Keys come from *keys_path* (0600 JSON of the three private seeds); when the
+    file is missing, new keys are generated and replace whatever the server
+    holds, which needs the account *password* (user-interactive auth). Makes no
+    writes when the server already has our keys and our device's signature.
+    """
+    if client.olm is None or not client.user_id or not client.device_id:
+        raise HomeserverError("cross-signing needs a logged-in client with encryption enabled")
+    if client.should_upload_keys and isinstance(await client.keys_upload(), nio.KeysUploadError):
+        raise HomeserverError("uploading device keys failed")
+    user_id, device_id = client.user_id, client.device_id
+
+    query_body = {"device_keys": {user_id: [device_id]}}
+    _, query = await _request(client, "/_matrix/client/v3/keys/query", query_body, "keys query")
+    device = query.get("device_keys", {}).get(user_id, {}).get(device_id)
+    ours = client.olm.account.identity_keys["ed25519"]
+    if not device or device.get("keys", {}).get(f"ed25519:{device_id}") != ours:
+        raise HomeserverError(f"the server does not hold this bot's device keys ({device_id})")
+
+    keys = CrossSigningKeys.load(keys_path)
+    on_server = keys is not None and all(
+        server_key(query, f"{u}_keys", user_id) == keys.public(u) for u in USAGES
+    )
+    if keys is None or not on_server:
+        if keys is None:
+            keys = CrossSigningKeys.generate()
+            write_secret(keys_path, keys.to_json())  # before upload: never lose uploaded keys
+        replacing = server_key(query, "master_keys", user_id) is not None
+        body = build_signing_upload(user_id, keys, device_id, client.olm.account.sign)
+        await _upload_signing_keys(client, password, body)
+        log.info("cross-signing keys uploaded", replaced=replacing)
+
+    if device_is_signed(device, user_id, keys.public("self_signing")):
+        log.debug("device already cross-signed", device_id=device_id)
+        return
+    signed = sign_with(device, user_id, keys.self_signing)
+    signed["signatures"] = {user_id: signed["signatures"][user_id]}
+    _, reply = await _request(
+        client,
+        "/_matrix/client/v3/keys/signatures/upload",
+        {user_id: {device_id: signed}},
+        "uploading device signature",
+    )
+    if reply.get("failures"):
+        codes = sorted(
+            str(f.get("errcode")) for fs in reply["failures"].values() for f in fs.values()
+        )
+        raise HomeserverError(f"uploading device signature failed: {', '.join(codes)}")
+    log.info("device cross-signed", device_id=device_id)

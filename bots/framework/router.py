@@ -1,0 +1,83 @@
+"""From an incoming message to what the bot should do. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bots.framework.actions import Action, Reply
+from bots.framework.commands.authorize import REFUSAL, is_allowed
+from bots.framework.commands.parse import ParseFailure, parse
+from bots.framework.commands.spec import Command, CommandTable, Invocation
+from bots.framework.events import IncomingMessage, PowerSnapshot
+
+# Messages a bot may legitimately be asked to act on.
+COMMAND_MSGTYPES = frozenset({"m.text"})
+
+
+@dataclass(frozen=True)
+class Ignore:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Respond:
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class Run:
+    command: Command
+    invocation: Invocation
+
+
+Route = Ignore | Respond | Run
+
+
+def should_consider(msg: IncomingMessage, *, me: str, started_at_ms: int) -> Ignore | None:
+    """Filters that apply to every event before parsing."""
+    if msg.sender == me:
+        return Ignore("own event")
+    if msg.server_ts_ms < started_at_ms:
+        return Ignore("sent before the bot started")
+    return None
+
+
+def route(
+    msg: IncomingMessage,
+    *,
+    me: str,
+    started_at_ms: int,
+    prefix: str,
+    table: CommandTable,
+    power: PowerSnapshot,
+) -> Route:
+    skip = should_consider(msg, me=me, started_at_ms=started_at_ms)
+    if skip is not None:
+        return skip
+    if msg.msgtype not in COMMAND_MSGTYPES:
+        return Ignore("not a text message")
+    parsed = parse(msg.body, prefix, table)
+    if parsed is None:
+        return Ignore("not a command")
+
+    def reply(text: str) -> Respond:
+        return Respond((Reply(msg.room_id, msg.event_id, text),))
+
+    if isinstance(parsed, ParseFailure):
+        # Don't explain argument errors of a command the sender may not use.
+        if parsed.command is not None and not is_allowed(parsed.command, power):
+            return reply(REFUSAL)
+        return reply(parsed.message)
+    if not is_allowed(parsed.command, power):
+        return reply(REFUSAL)
+    return Run(
+        parsed.command,
+        Invocation(
+            command=parsed.command.name,
+            args=parsed.args,
+            sender=msg.sender,
+            room_id=msg.room_id,
+            event_id=msg.event_id,
+            power=power,
+        ),
+    )

@@ -1,0 +1,137 @@
+"""An ordinary end-to-end-encrypted member, as a program.
+
+Tests and benchmarks use it to talk to bots the way a person's client does:
+it logs in with its own device, syncs in the background, encrypts what it
+sends and decrypts what it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nio import AsyncClient, AsyncClientConfig, LoginError, RoomMessage, RoomSendError
+
+from bots.errors import HomeserverError
+
+
+@dataclass(frozen=True)
+class Received:
+    event_id: str
+    room_id: str
+    sender: str
+    content: dict[str, Any]
+    decrypted: bool
+
+
+class MemberClient:
+    def __init__(self, base_url: str, user_id: str, store_dir: Path) -> None:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        self.client = AsyncClient(
+            base_url,
+            user_id,
+            store_path=str(store_dir),
+            config=AsyncClientConfig(
+                encryption_enabled=True, store_sync_tokens=False, pickle_key="test-member"
+            ),
+        )
+        self.received: list[Received] = []
+        self._changed = asyncio.Condition()
+        self._sync_task: asyncio.Task[None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        return str(self.client.user_id)
+
+    async def login(self, password: str) -> None:
+        resp = await self.client.login(password=password, device_name="member")
+        if isinstance(resp, LoginError):
+            raise HomeserverError(f"member login failed: {resp.status_code}")
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        self.client.add_event_callback(self._on_event, RoomMessage)  # type: ignore[arg-type]
+        await self.client.sync(timeout=0, full_state=True)
+        self._sync_task = asyncio.create_task(self._sync_loop())
+
+    async def _on_event(self, room: Any, event: RoomMessage) -> None:
+        self.received.append(
+            Received(
+                event.event_id,
+                room.room_id,
+                event.sender,
+                dict(event.source.get("content", {})),
+                event.decrypted,
+            )
+        )
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _sync_loop(self) -> None:
+        while True:
+            try:
+                await self.client.sync(timeout=30_000)
+                await self.client.send_to_device_messages()
+                if self.client.should_query_keys:
+                    await self.client.keys_query()
+                if self.client.should_claim_keys:
+                    await self.client.keys_claim(self.client.get_users_for_key_claiming())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(0.5)
+
+    async def sync_until_joined(self, room_id: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while room_id not in self.client.rooms:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{room_id} not joined")
+            await asyncio.sleep(0.05)
+
+    async def join(self, room_id: str) -> None:
+        await self.client.join(room_id)
+        await self.sync_until_joined(room_id)
+
+    async def send(self, room_id: str, body: str, msgtype: str = "m.text") -> str:
+        resp = await self.client.room_send(
+            room_id,
+            "m.room.message",
+            {"msgtype": msgtype, "body": body},
+            ignore_unverified_devices=True,
+        )
+        if isinstance(resp, RoomSendError):
+            raise HomeserverError(f"send failed: {resp.status_code}")
+        return str(resp.event_id)
+
+    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> Received:
+        """The first received event (past or future) that matches *predicate*."""
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                for ev in self.received:
+                    if predicate(ev):
+                        return ev
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("no matching event arrived")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def wait_for_reply(self, to_event_id: str, timeout: float = 30.0) -> Received:
+        return await self.wait_for(lambda ev: reply_target(ev.content) == to_event_id, timeout)
+
+    async def close(self) -> None:
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
+        await self.client.close()
+
+
+def reply_target(content: dict[str, Any]) -> str | None:
+    rel = content.get("m.relates_to") or {}
+    target = (rel.get("m.in_reply_to") or {}).get("event_id")
+    return str(target) if target else None

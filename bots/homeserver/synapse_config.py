@@ -1,0 +1,104 @@
+"""A private, loopback-only Synapse configuration for development and tests."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bots.framework.secrets import ensure_secret
+
+HOMESERVER_YAML = "homeserver.yaml"
+
+_GENEROUS = {"per_second": 1000, "burst_count": 1000}
+
+
+def free_port(preferred: int | None = None) -> int:
+    """Return *preferred* if it can be bound on 127.0.0.1, else any free port."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
+
+
+def dev_config(state_dir: Path, port: int, server_name: str = "localhost") -> dict[str, Any]:
+    """Synapse settings for a single-machine homeserver bound to loopback.
+
+    The privacy settings match what deploy/ansible applies in production;
+    the rate limits are raised because every client here is on one machine.
+    """
+    return {
+        "server_name": server_name,
+        "public_baseurl": f"http://127.0.0.1:{port}/",
+        "pid_file": str(state_dir / "homeserver.pid"),
+        "listeners": [
+            {
+                "port": port,
+                "bind_addresses": ["127.0.0.1"],
+                "type": "http",
+                "tls": False,
+                "x_forwarded": False,
+                "resources": [{"names": ["client"], "compress": False}],
+            }
+        ],
+        "database": {"name": "sqlite3", "args": {"database": str(state_dir / "homeserver.db")}},
+        "media_store_path": str(state_dir / "media"),
+        "signing_key_path": str(state_dir / "signing.key"),
+        "registration_shared_secret_path": str(state_dir / "registration_shared_secret"),
+        "macaroon_secret_key": ensure_secret(state_dir / "macaroon_secret_key"),
+        "form_secret": ensure_secret(state_dir / "form_secret"),
+        "report_stats": False,
+        "enable_registration": False,
+        "encryption_enabled_by_default_for_room_type": "all",
+        "federation_domain_whitelist": [],
+        "trusted_key_servers": [],
+        "suppress_key_server_warning": True,
+        "presence": {"enabled": False},
+        "url_preview_enabled": False,
+        "push": {"include_content": False},
+        "require_auth_for_profile_requests": True,
+        "limit_profile_requests_to_users_who_share_rooms": True,
+        "include_profile_data_on_invite": False,
+        "room_list_publication_rules": [{"action": "deny"}],
+        "user_ips_max_age": "1d",
+        "redaction_retention_period": "1d",
+        "rc_message": _GENEROUS,
+        "rc_registration": _GENEROUS,
+        "rc_login": {"address": _GENEROUS, "account": _GENEROUS, "failed_attempts": _GENEROUS},
+        "rc_joins": {"local": _GENEROUS, "remote": _GENEROUS},
+        "rc_invites": {"per_room": _GENEROUS, "per_user": _GENEROUS, "per_issuer": _GENEROUS},
+        "rc_room_creation": _GENEROUS,
+        "rc_key_requests": _GENEROUS,
+        "rc_3pid_validation": _GENEROUS,
+        "rc_admin_redaction": _GENEROUS,
+        "rc_delayed_event_mgmt": _GENEROUS,
+    }
+
+
+def write_dev_config(state_dir: Path, port: int, server_name: str = "localhost") -> Path:
+    """Write homeserver.yaml (0600: it holds secrets) and the signing key."""
+    from signedjson.key import generate_signing_key, write_signing_keys  # Synapse's own dep
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_secret(state_dir / "registration_shared_secret")
+    key_path = state_dir / "signing.key"
+    if not key_path.exists():
+        with key_path.open("w") as fh:
+            write_signing_keys(fh, [generate_signing_key("a_hearth")])
+        key_path.chmod(0o600)
+    path = state_dir / HOMESERVER_YAML
+    from bots.framework.secrets import write_secret
+
+    write_secret(path, yaml.safe_dump(dev_config(state_dir, port, server_name), sort_keys=False))
+    return path
+
+
+def configured_port(config_path: Path) -> int:
+    data = yaml.safe_load(config_path.read_text())
+    return int(data["listeners"][0]["port"])

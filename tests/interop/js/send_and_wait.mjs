@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+// Interop harness: behave like Element (matrix-js-sdk + Rust crypto, "exclude
+// insecure devices"), send one message to a room and wait for a bot's reply.
+//
+//   node send_and_wait.mjs --homeserver URL --user @u:server --password P \
+//     --room '!roomid:server' --send '!ping' --expect-from '@bot:server' --timeout 60
+//
+// stdout carries exactly one JSON line (the result); diagnostics go to stderr.
+// Exit status: 0 when the reply arrived, 1 otherwise (timeout or error).
+
+import { parseArgs } from "node:util";
+
+// matrix-js-sdk 43 targets Node >= 22; Node 20 lacks Promise.withResolvers.
+if (typeof Promise.withResolvers !== "function") {
+    Promise.withResolvers = function withResolvers() {
+        let resolve;
+        let reject;
+        const promise = new this((res, rej) => {
+            resolve = res;
+            reject = rej;
+        });
+        return { promise, resolve, reject };
+    };
+}
+
+const { values: args } = parseArgs({
+    options: {
+        homeserver: { type: "string" },
+        user: { type: "string" },
+        password: { type: "string" },
+        room: { type: "string" },
+        send: { type: "string", default: "!ping" },
+        "expect-from": { type: "string" },
+        timeout: { type: "string", default: "60" },
+        verbose: { type: "boolean", default: false },
+    },
+});
+for (const name of ["homeserver", "user", "password", "room", "expect-from"]) {
+    if (!args[name]) {
+        process.stderr.write(`send_and_wait: --${name} is required\n`);
+        process.exit(2);
+    }
+}
+if (!(Number(args.timeout) > 0)) {
+    process.stderr.write("send_and_wait: --timeout must be a positive number of seconds\n");
+    process.exit(2);
+}
+
+// Keep stdout for the result: everything the SDK (or its wasm) prints goes to
+// stderr, and below warn level only with --verbose.
+const toStderr = (...parts) => process.stderr.write(parts.map(String).join(" ") + "\n");
+const quiet = () => {};
+console.log = console.info = console.debug = console.trace = args.verbose ? toStderr : quiet;
+console.warn = console.error = toStderr;
+const logger = {
+    trace: args.verbose ? toStderr : quiet,
+    debug: args.verbose ? toStderr : quiet,
+    info: args.verbose ? toStderr : quiet,
+    warn: toStderr,
+    error: toStderr,
+    getChild: () => logger,
+};
+
+const sdk = await import("matrix-js-sdk");
+const { OnlySignedDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
+const { logger: sdkLogger } = await import("matrix-js-sdk/lib/logger.js");
+sdkLogger.setLevel("warn");
+
+const started = Date.now();
+const deadline = started + Number(args.timeout) * 1000;
+const result = { ok: false, sent: false };
+let client = null;
+let sentAt = null;
+let lastProblem = null; // e.g. a reply that arrived but could not be decrypted
+
+let finishing = false;
+async function finish(extra) {
+    if (finishing) return;
+    finishing = true;
+    Object.assign(result, extra);
+    process.stdout.write(JSON.stringify(result) + "\n");
+    try {
+        client?.stopClient();
+        // Remove the throwaway device so repeated runs do not pile up devices.
+        await Promise.race([client?.logout(true), new Promise((r) => setTimeout(r, 3000))]);
+    } catch {
+        // best effort
+    }
+    process.exit(result.ok ? 0 : 1);
+}
+
+setTimeout(
+    () => void finish({ ok: false, reason: `timeout after ${args.timeout}s`, last_problem: lastProblem }),
+    Math.max(0, deadline - Date.now()),
+);
+
+async function until(predicate, what, intervalMs = 100) {
+    while (!(await predicate())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, intervalMs));
+    }
+}
+
+async function deviceReport(roomId) {
+    // Which other members' devices could get the room key: only-signed-devices
+    // mode withholds it from devices their owner has not cross-signed.
+    const crypto = client.getCrypto();
+    const room = client.getRoom(roomId);
+    const others = (room?.getJoinedMembers() ?? []).map((m) => m.userId).filter((u) => u !== client.getUserId());
+    const devices = await crypto.getUserDeviceInfo(others, true);
+    const report = [];
+    for (const [userId, byId] of devices) {
+        for (const deviceId of byId.keys()) {
+            const status = await crypto.getDeviceVerificationStatus(userId, deviceId);
+            report.push({ user_id: userId, device_id: deviceId, signed_by_owner: Boolean(status?.signedByOwner) });
+        }
+    }
+    return report;
+}
+
+async function main() {
+    const loginClient = sdk.createClient({ baseUrl: args.homeserver, logger });
+    const login = await loginClient.loginRequest({
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: args.user },
+        password: args.password,
+        initial_device_display_name: "hearth interop (js-sdk)",
+    });
+    client = sdk.createClient({
+        baseUrl: args.homeserver,
+        userId: login.user_id,
+        deviceId: login.device_id,
+        accessToken: login.access_token,
+        logger,
+    });
+    await client.initRustCrypto({ useIndexedDB: false });
+    const crypto = client.getCrypto();
+    crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
+
+    // Like Element, give this account a cross-signing identity (replacing any
+    // earlier one, whose private keys a fresh device does not have). Without
+    // it Rust crypto in only-signed-devices mode refuses to encrypt at all
+    // ("cross-signing is not set up on your account"). Done before the first
+    // sync: a /keys/query in flight during the reset can bring back the old
+    // identity, leaving this device "not verified" (encryption refused too).
+    await crypto.bootstrapCrossSigning({
+        setupNewCrossSigning: true,
+        authUploadDeviceSigningKeys: async (makeRequest) => {
+            try {
+                return await makeRequest(null); // first set-up needs no UIA (MSC3967)
+            } catch (err) {
+                const session = err?.data?.session;
+                if (err?.httpStatus !== 401 || !session) throw err;
+                const identifier = { type: "m.id.user", user: args.user };
+                return await makeRequest({ type: "m.login.password", identifier, password: args.password, session });
+            }
+        },
+    });
+
+    let sentId = null;
+    const failures = [];
+    const seen = [];
+    const onEvent = (event) => {
+        if (event.getRoomId() !== args.room || event.getSender() !== args["expect-from"]) return;
+        if (event.isDecryptionFailure()) {
+            if (event.getTs() < started) return; // history from before this device existed
+            failures.push(event.decryptionFailureReason);
+            lastProblem = `could not decrypt a message from ${args["expect-from"]}: ${event.decryptionFailureReason}`;
+            return;
+        }
+        if (event.isEncrypted() && event.isBeingDecrypted()) return;
+        if (event.getType() !== "m.room.message") return;
+        seen.push(event);
+        check();
+    };
+    const check = () => {
+        if (!sentId) return;
+        for (const event of seen) {
+            const content = event.getContent();
+            if (content?.["m.relates_to"]?.["m.in_reply_to"]?.event_id !== sentId) continue;
+            void finish({
+                ok: true,
+                reply_body: content.body,
+                reply_msgtype: content.msgtype,
+                reply_encrypted: event.isEncrypted(),
+                elapsed_ms: Date.now() - sentAt,
+                decryption_failures: failures,
+            });
+        }
+    };
+    client.on(sdk.MatrixEventEvent.Decrypted, onEvent);
+    client.on(sdk.RoomEvent.Timeline, (event, room) => {
+        if (room?.roomId === args.room && !event.isEncrypted()) onEvent(event);
+    });
+
+    const prepared = new Promise((resolve) => {
+        client.on(sdk.ClientEvent.Sync, (state) => state === "PREPARED" && resolve());
+    });
+    await client.startClient({ initialSyncLimit: 1 });
+    await prepared;
+    if (client.getRoom(args.room)?.getMyMembership() !== "join") {
+        await client.joinRoom(args.room);
+    }
+    await until(() => crypto.isEncryptionEnabledInRoom(args.room), "the room's encryption state");
+
+    result.setup_ms = Date.now() - started;
+    sentAt = Date.now();
+    const { event_id: eventId } = await client.sendMessage(args.room, { msgtype: "m.text", body: args.send });
+    sentId = eventId;
+    Object.assign(result, { sent: true, sent_event_id: eventId });
+    const ownStatus = await crypto.getDeviceVerificationStatus(login.user_id, login.device_id);
+    result.own_device_cross_signed = Boolean(ownStatus?.signedByOwner);
+    result.recipient_devices = await deviceReport(args.room);
+    result.withheld_devices = result.recipient_devices
+        .filter((d) => !d.signed_by_owner)
+        .map((d) => `${d.user_id}/${d.device_id}`);
+    check();
+}
+
+main().catch((err) => void finish({ ok: false, reason: `${err?.name ?? "Error"}: ${err?.message ?? err}` }));

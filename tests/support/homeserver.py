@@ -1,0 +1,161 @@
+"""A real Synapse for the test session, and helpers to populate it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bots.core.commands import core_commands
+from bots.framework.commands.spec import CommandTable
+from bots.framework.config import BotConfig
+from bots.framework.runtime import BotRuntime
+from bots.framework.secrets import read_secret, write_secret
+from bots.homeserver.admin import register_user
+from bots.homeserver.client_api import ClientAPI
+from bots.homeserver.member_client import MemberClient
+from bots.homeserver.supervisor import SynapseProcess
+from bots.homeserver.synapse_config import free_port, write_dev_config
+
+SERVER_NAME = "localhost"
+
+
+@dataclass
+class User:
+    user_id: str
+    localpart: str
+    password: str
+
+
+@dataclass
+class Homeserver:
+    """One running Synapse plus the state the tests create in it."""
+
+    dir: Path
+    process: SynapseProcess
+    http: aiohttp.ClientSession | None = None
+    _apis: dict[str, ClientAPI] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return self.process.base_url
+
+    @classmethod
+    async def start(cls, directory: Path) -> Homeserver:
+        config = write_dev_config(directory, free_port(None), SERVER_NAME)
+        from bots.homeserver.synapse_config import configured_port
+
+        url = f"http://127.0.0.1:{configured_port(config)}"
+        proc = SynapseProcess(config, url, directory / "synapse.log")
+        await proc.start()
+        hs = cls(directory, proc)
+        hs.http = aiohttp.ClientSession()
+        return hs
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+        await self.process.stop()
+
+    async def user(self, prefix: str = "user", *, admin: bool = False) -> User:
+        localpart = f"{prefix}-{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(12)
+        shared = read_secret(self.dir / "registration_shared_secret")
+        reg = await register_user(
+            self.base_url,
+            shared,
+            localpart,
+            password,
+            server_name=SERVER_NAME,
+            admin=admin,
+            http=self.http,
+        )
+        return User(reg.user_id, localpart, password)
+
+    async def users(self, *prefixes: str) -> list[User]:
+        return [await self.user(p) for p in prefixes]
+
+    async def api(self, user: User) -> ClientAPI:
+        assert self.http is not None
+        if user.user_id not in self._apis:
+            token = await ClientAPI.login(
+                self.base_url, user.user_id, user.password, self.http, "test set-up"
+            )
+            self._apis[user.user_id] = ClientAPI(self.base_url, token, self.http)
+        return self._apis[user.user_id]
+
+    async def encrypted_room(
+        self, creator: User, invite: list[User], power: dict[str, int] | None = None
+    ) -> str:
+        api = await self.api(creator)
+        body: dict[str, Any] = {
+            "preset": "private_chat",
+            "initial_state": [
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            ],
+            "invite": [u.user_id for u in invite],
+        }
+        if power:
+            body["power_level_content_override"] = {"users": power}
+        return await api.create_room(body)
+
+    def bot_config(self, user: User, state_dir: Path, **overrides: Any) -> BotConfig:
+        password_file = state_dir.parent / f"{user.localpart}.password"
+        write_secret(password_file, user.password)
+        values: dict[str, Any] = {
+            "homeserver": self.base_url,
+            "user_id": user.user_id,
+            "password_file": password_file,
+            "state_dir": state_dir,
+            "sync_timeout_ms": 10_000,
+        }
+        values.update(overrides)
+        return BotConfig(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    config: BotConfig, table: CommandTable | None = None, timeout: float = 30
+) -> AsyncIterator[BotRuntime]:
+    runtime = BotRuntime(config, table or core_commands())
+    task = asyncio.create_task(runtime.run())
+    try:
+        ready = asyncio.create_task(runtime.ready.wait())
+        done, _ = await asyncio.wait({task, ready}, timeout=timeout, return_when="FIRST_COMPLETED")
+        if task in done:
+            task.result()
+        if ready not in done:
+            raise TimeoutError("bot did not become ready")
+        yield runtime
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def member(hs: Homeserver, user: User, store: Path) -> AsyncIterator[MemberClient]:
+    client = MemberClient(hs.base_url, user.user_id, store)
+    await client.login(user.password)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def wait_joined(hs: Homeserver, any_member: User, room_id: str, user_id: str) -> None:
+    api = await hs.api(any_member)
+    for _ in range(200):
+        if user_id in await api.joined_members(room_id):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{user_id} did not join")
