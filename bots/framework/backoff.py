@@ -14,7 +14,9 @@ class Backoff:
 
     def next_delay(self) -> float:
         """Delay before the next try: base * 2^n, capped, with +-20% jitter."""
-        delay = min(self.cap, self.base * (2**self.attempt))
+        # The exponent stops growing once past the cap, so a days-long outage
+        # cannot overflow the float.
+        delay = min(self.cap, self.base * (2 ** min(self.attempt, 32)))
         self.attempt += 1
         return delay * random.uniform(0.8, 1.2)
 

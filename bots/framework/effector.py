@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,9 +36,11 @@ def message_content(action: Reply | SendNotice) -> dict[str, Any]:
     return content
 
 
-def transaction_id(action: Action) -> str:
-    """Stable per action, so a retried send is deduplicated by the server."""
-    return "hearth-" + hashlib.sha256(repr(action).encode()).hexdigest()[:24]
+def transaction_id() -> str:
+    """A new id for each action performed, reused by its retries, so the
+    server drops a retry whose first attempt got through, yet two identical
+    notices sent at different times both arrive."""
+    return f"hearth-{uuid.uuid4().hex}"
 
 
 class TokenBucket:
@@ -72,7 +74,7 @@ class Effector:
 
     async def _perform_one(self, action: Action) -> None:
         backoff = Backoff(base=0.5, cap=15.0)
-        txn = transaction_id(action)
+        txn = transaction_id()
         kind = type(action).__name__
         for attempt in range(1, self.max_attempts + 1):
             await self.bucket.take()

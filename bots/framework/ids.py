@@ -1,4 +1,7 @@
-"""Matrix identifier grammar, in one place."""
+"""Matrix identifier grammar, in one place.
+
+Always use fullmatch: ``$`` also matches before a trailing newline.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ ROOM_ALIAS = re.compile(r"^#[^:\s]+:[A-Za-z0-9.\-]+(:\d+)?$")
 
 
 def is_user_id(value: str) -> bool:
-    return bool(USER_ID.match(value))
+    return bool(USER_ID.fullmatch(value))
 
 
 def is_room_ref(value: str) -> bool:
     """A room ID or alias."""
-    return bool(ROOM_ID.match(value) or ROOM_ALIAS.match(value))
+    return bool(ROOM_ID.fullmatch(value) or ROOM_ALIAS.fullmatch(value))

@@ -10,6 +10,7 @@ correlate one member's events without naming them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -60,7 +61,10 @@ _MXID = re.compile(r"@[A-Za-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(?::\d+)?")
 # Bearer tokens and access_token query parameters in URLs and headers.
 _TOKENISH = re.compile(r"(access_token=|Bearer\s+)[^\s&\"']+", re.IGNORECASE)
 # Loggers of libraries we use that describe sync payloads at DEBUG.
-_NOISY_LIBRARIES = ("nio", "aiohttp", "peewee", "asyncio")
+_NOISY_LIBRARIES = ("nio", "aiohttp", "asyncio")
+# SQL tracers: at DEBUG they print every statement's parameters, including
+# the crypto store's pickled sessions. Never useful to an operator.
+_SQL_TRACERS = ("peewee", "aiosqlite")
 
 
 class Redactor:
@@ -82,34 +86,38 @@ class Redactor:
         digest = hmac.new(self._salt, user_id.encode(), hashlib.sha256).hexdigest()
         return f"user:{digest[:12]}"
 
-    def _scrub_text(self, text: str) -> str:
+    def scrub_text(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         text = _TOKENISH.sub(lambda m: m.group(1) + REDACTED, text)
         return _MXID.sub(lambda m: self.hash_user(m.group(0)), text)
 
-    def _scrub(self, value: Any) -> Any:
+    def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            return self._scrub_text(value)
+            return self.scrub_text(value)
         if isinstance(value, MutableMapping):
-            return {k: self._scrub_field(str(k), v) for k, v in value.items()}
+            # Keys are scrubbed too: user IDs key power-level and device maps.
+            return {self.scrub_text(str(k)): self._scrub_field(str(k), v) for k, v in value.items()}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            # A logged event object: judge its fields by name, like a dict.
+            return self.scrub({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
         if isinstance(value, list | tuple | set | frozenset):
-            return [self._scrub(v) for v in value]
+            return [self.scrub(v) for v in value]
         if value is None or isinstance(value, bool | int | float):
             return value
-        return self._scrub_text(repr(value))
+        return self.scrub_text(repr(value))
 
     def _scrub_field(self, key: str, value: Any) -> Any:
         if key.lower() in SENSITIVE_KEYS and value is not None:
             return REDACTED
-        return self._scrub(value)
+        return self.scrub(value)
 
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
         out: EventDict = {}
         for key, value in event_dict.items():
             if key == "event":
-                out[key] = self._scrub(value)
+                out[key] = self.scrub(value)
             elif key in ("exc_info", "_record", "_from_structlog"):
                 out[key] = value
             else:
@@ -120,12 +128,31 @@ class Redactor:
 REDACTOR = Redactor()
 
 
+class _ScrubRecordArgs(logging.Filter):
+    """Redact the structured arguments of stdlib records before formatting.
+
+    Libraries log payloads as ``%s`` arguments (nio: "Validating response
+    schema %r: %s" with the whole sync response). Scrubbing the arguments by
+    key, before they are flattened into text, keeps the key-based rules
+    working for them too.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(REDACTOR.scrub(a) for a in record.args)
+        elif isinstance(record.args, MutableMapping):
+            record.args = REDACTOR.scrub(record.args)
+        if not isinstance(record.msg, str):
+            record.msg = REDACTOR.scrub(record.msg)
+        return True
+
+
 def _render_exception_redacted(logger: WrappedLogger, method: str, ev: EventDict) -> EventDict:
     # Tracebacks carry exception messages, which can quote request bodies:
     # format them first, then let the redactor see the text.
     ev = structlog.processors.format_exc_info(logger, method, ev)
     if "exception" in ev:
-        ev["exception"] = REDACTOR._scrub_text(ev["exception"])
+        ev["exception"] = REDACTOR.scrub_text(ev["exception"])
     return ev
 
 
@@ -186,12 +213,15 @@ def configure_logging(
         ],
     )
     handler = logging.StreamHandler(stream)
+    handler.addFilter(_ScrubRecordArgs())
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name in _SQL_TRACERS:
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
     for name in _NOISY_LIBRARIES:
         logging.getLogger(name).setLevel(
             max(root.level, logging.getLevelName(library_level.upper()))
@@ -216,6 +246,7 @@ if not structlog.is_configured():
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+            _render_exception_redacted,
             REDACTOR,
             structlog.dev.ConsoleRenderer(),
         ]

@@ -213,7 +213,11 @@ class BotRuntime:
     async def run(self) -> None:
         """Connect and serve until cancelled or :meth:`stop` is called."""
         REDACTOR.set_salt(ensure_secret(self.config.state_dir / "log-salt").encode())
-        client: AsyncClient = await self.session.connect()
+        try:
+            client: AsyncClient = await self.session.connect()
+        except BaseException:
+            await self.session.close()
+            raise
         self.storage = await Storage.open(self.config.state_dir / "bot.db")
         await self.storage.forget_handled_before(time.time() - HANDLED_RETENTION_S)
         self.effector = Effector(client)

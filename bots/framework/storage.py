@@ -56,10 +56,15 @@ class Storage:
     async def open(cls, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> Storage:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        store = cls(db)
-        await store.migrate(migrations)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            store = cls(db)
+            await store.migrate(migrations)
+        except BaseException:
+            # aiosqlite's thread would otherwise keep the process alive.
+            await db.close()
+            raise
         return store
 
     async def close(self) -> None:
@@ -74,7 +79,7 @@ class Storage:
 
     async def migrate(self, migrations: Sequence[Migration]) -> None:
         versions = [m.version for m in migrations]
-        if versions != sorted(set(versions)) or (versions and versions[0] != 1):
+        if versions != list(range(1, len(versions) + 1)):
             raise ValueError("migrations must be numbered 1, 2, 3... without gaps or repeats")
         await self._db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -53,7 +53,7 @@ class MemberClient:
             raise HomeserverError(f"member login failed: {resp.status_code}")
         if self.client.should_upload_keys:
             await self.client.keys_upload()
-        self.client.add_event_callback(self._on_event, RoomMessage)  # type: ignore[arg-type]
+        self.client.add_event_callback(self._on_event, RoomMessage)
         await self.client.sync(timeout=0, full_state=True)
         self._sync_task = asyncio.create_task(self._sync_loop())
 

@@ -39,7 +39,7 @@ class ParseFailure:
 
 
 def _allowed_char(ch: str) -> bool:
-    if ch in "\n\t":
+    if ch in "\n\t\r":
         return True
     return unicodedata.category(ch) != "Cc"
 
@@ -59,7 +59,7 @@ def _convert(arg: Arg, raw: str) -> str | int | timedelta:
         if not is_room_ref(raw):
             raise ValueError(f"<{arg.name}> must be a room ID or alias like #room:example.org")
         return raw
-    m = _DURATION.match(raw.lower())
+    m = _DURATION.fullmatch(raw.lower())
     if not m or int(m.group(1)) == 0:
         raise ValueError(f"<{arg.name}> must be a duration like 30m, 2h, 14d or 1w")
     return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
@@ -81,9 +81,16 @@ def parse(body: str, prefix: str, table: CommandTable) -> Parsed | ParseFailure 
             f"That command is too long ({len(body)} characters; the limit is "
             f"{MAX_COMMAND_CHARS}). Send {prefix}help for usage."
         )
-    name, rest = _split_name(body[len(prefix) :])
-    if not name:
-        return None  # a lone "!" is punctuation, not a command
+    after = body[len(prefix) :]
+    if not after[:1].isalpha():
+        return None  # "!", "!!!" or "! ok" is punctuation, not a command
+    if not all(_allowed_char(ch) for ch in after):
+        # Checked before splitting: str.split treats some control characters
+        # as spaces and would silently drop them.
+        name = after.split(maxsplit=1)[0] if after.split() else after
+        known = table.get(name.lower())
+        return ParseFailure("Commands can't contain control characters.", known)
+    name, rest = _split_name(after)
     name = name.lower()
     command = table.get(name)
     if command is None:
@@ -97,8 +104,6 @@ def parse(body: str, prefix: str, table: CommandTable) -> Parsed | ParseFailure 
         return ParseFailure(
             f"Unknown command {prefix}{shown}.{hint} Send {prefix}help for the list."
         )
-    if not all(_allowed_char(ch) for ch in rest):
-        return ParseFailure("Arguments can't contain control characters.", command)
 
     usage = f"Usage: {command.usage(prefix)}"
     try:
@@ -123,19 +128,21 @@ def parse(body: str, prefix: str, table: CommandTable) -> Parsed | ParseFailure 
 
 
 def _tokenize(rest: str, command: Command) -> list[str]:
-    """Split arguments shell-style; a trailing ``rest`` argument keeps its spaces."""
+    """Split arguments on spaces, honouring quotes; a trailing ``rest``
+    argument keeps its spaces. Backslashes are ordinary characters: members
+    type paths and kaomoji, not shell escapes."""
     rest = rest.strip()
     if not rest:
         return []
-    n_fixed = len(command.args) - (1 if command.args and command.args[-1].rest else 0)
-    if n_fixed == len(command.args):
-        return shlex.split(rest)
+    takes_rest = bool(command.args) and command.args[-1].rest
+    n_fixed = len(command.args) - (1 if takes_rest else 0)
     stream = io.StringIO(rest)
     lexer = shlex.shlex(stream, posix=True)
     lexer.whitespace_split = True
     lexer.commenters = ""
+    lexer.escape = ""
     tokens: list[str] = []
-    while len(tokens) < n_fixed:
+    while not takes_rest or len(tokens) < n_fixed:
         tok = lexer.get_token()
         if tok is None or tok == lexer.eof:
             return tokens

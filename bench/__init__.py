@@ -1,0 +1,1 @@
+"""Benchmarks for Hearth; see bench/README.md."""

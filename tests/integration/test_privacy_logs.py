@@ -1,0 +1,69 @@
+"""Nothing a member writes, nor any secret, reaches the bot's logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from bots.framework.logging import configure_logging
+from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
+
+pytestmark = pytest.mark.integration
+
+MARKER = "ZEBRA-7f3a-MARKER"
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    # Everything at DEBUG, libraries included: the redactor must hold anyway.
+    configure_logging(level="debug", fmt="json", stream=stream, library_level="debug")
+    yield stream
+    configure_logging(level="info", fmt="console", stream=sys.stderr)
+
+
+async def test_marker_in_bodies_names_and_args_never_logged(
+    homeserver: Homeserver, state: Path, captured_logs: io.StringIO
+) -> None:
+    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
+    alice_api = await homeserver.api(alice)
+    await alice_api.request(
+        "PUT",
+        f"/_matrix/client/v3/profile/{quote(alice.user_id)}/displayname",
+        {"displayname": f"Alice {MARKER}"},
+    )
+    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
+    config = homeserver.bot_config(bot, state / "bot")
+    async with running_bot(config), member(homeserver, alice, state / "alice") as m:
+        await wait_joined(homeserver, mod, room, bot.user_id)
+        await m.join(room)
+        for body in (
+            "!ping",
+            f"my test results came back: {MARKER}",
+            f"!ping {MARKER}",
+            f"!{MARKER}",
+            f"!help {MARKER}",
+        ):
+            sent = await m.send(room, body)
+            if body.startswith("!"):
+                await m.wait_for_reply(sent)
+
+    text = captured_logs.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    # The capture really saw the bot at work...
+    assert sum(1 for e in lines if e.get("event") == "command handled") == 4
+    assert any(e.get("logger", "").startswith("nio") for e in lines)
+    # ...and none of it names what members wrote, who they are, or a secret.
+    assert MARKER not in text
+    assert alice.user_id not in text
+    assert alice.password not in text
+    assert bot.password not in text
+    token = json.loads((state / "bot" / "credentials.json").read_text())["access_token"]
+    assert token not in text
+    assert (state / "bot" / "pickle.key").read_text().strip() not in text

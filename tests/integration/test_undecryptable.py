@@ -1,0 +1,66 @@
+"""A message the bot cannot decrypt: it asks for the key, waits, then tells the sender once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import vodozemac
+
+from bots.framework.undecryptable import undecryptable_reply
+from bots.homeserver.client_api import ClientAPI
+from bots.homeserver.member_client import reply_target
+from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
+
+pytestmark = pytest.mark.integration
+
+
+async def send_undecryptable(api: ClientAPI, room_id: str, session: vodozemac.GroupSession) -> str:
+    """Send a Megolm message whose room key was never shared with anyone."""
+    payload = {
+        "type": "m.room.message",
+        "room_id": room_id,
+        "content": {"msgtype": "m.text", "body": "!ping"},
+    }
+    content = {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "sender_key": vodozemac.Curve25519SecretKey().public_key().to_base64(),
+        "ciphertext": session.encrypt(json.dumps(payload).encode()).to_base64(),
+        "session_id": session.session_id,
+        "device_id": "NOKEYSHARED",
+    }
+    txn = secrets.token_hex(8)
+    resp = await api.request(
+        "PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.encrypted/{txn}", content
+    )
+    return str(resp["event_id"])
+
+
+async def test_sender_is_told_once_per_session(homeserver: Homeserver, state: Path) -> None:
+    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
+    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
+    config = homeserver.bot_config(bot, state / "bot", undecryptable_wait_s=2)
+    async with running_bot(config), member(homeserver, alice, state / "alice") as m:
+        await wait_joined(homeserver, mod, room, bot.user_id)
+        await m.join(room)
+        api = await homeserver.api(alice)
+        session = vodozemac.GroupSession()
+        first = await send_undecryptable(api, room, session)
+        notice = await m.wait_for_reply(first, timeout=30)
+        expected = undecryptable_reply(room, first).body
+        assert notice.content["body"] == expected
+        assert notice.decrypted
+        assert notice.sender == bot.user_id
+
+        # Same broken session again: no second notice.
+        second = await send_undecryptable(api, room, session)
+        await asyncio.sleep(5)
+        assert not [ev for ev in m.received if reply_target(ev.content) == second]
+
+        # A normal message still works afterwards.
+        pong = await m.wait_for_reply(await m.send(room, "!ping"))
+        assert pong.content["body"] == "pong"

@@ -1,0 +1,307 @@
+"""Bot config files: every mistake is reported with file, key path and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bots.cli import main
+from bots.errors import ConfigError
+from bots.framework.config import load_bot_config
+
+_REPO = Path(__file__).resolve().parents[2]
+
+GOOD = """\
+bot:
+  homeserver: https://matrix.example.org/
+  user_id: "@hearth-bot:example.org"
+  password_file: secrets/bot.password
+  state_dir: state/bot
+  log:
+    level: info
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "bot.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_for(path: Path) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_bot_config(path)
+    return info.value
+
+
+def replaced(old: str, new: str) -> str:
+    assert old in GOOD
+    return GOOD.replace(old, new)
+
+
+def line_of(text: str, needle: str) -> int:
+    (number,) = [n for n, line in enumerate(text.splitlines(), 1) if needle in line]
+    return number
+
+
+# --- a good file ---
+
+
+def test_good_file_loads(tmp_path: Path) -> None:
+    config = load_bot_config(write(tmp_path, GOOD))
+    assert config.user_id == "@hearth-bot:example.org"
+    assert config.log.level == "info"
+
+
+def test_trailing_slash_is_removed_from_the_homeserver(tmp_path: Path) -> None:
+    assert load_bot_config(write(tmp_path, GOOD)).homeserver == "https://matrix.example.org"
+
+
+def test_defaults_fill_optional_keys(tmp_path: Path) -> None:
+    config = load_bot_config(write(tmp_path, GOOD))
+    assert config.command_prefix == "!"
+    assert config.moderators_room is None
+
+
+def test_relative_paths_are_resolved_against_the_config_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "etc" / "hearth"
+    folder.mkdir(parents=True)
+    config = load_bot_config(write(folder, GOOD))
+    assert config.password_file == folder / "secrets" / "bot.password"
+    assert config.state_dir == folder / "state" / "bot"
+
+
+def test_absolute_paths_are_kept(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere" / "pw"
+    config = load_bot_config(write(tmp_path, replaced("secrets/bot.password", str(elsewhere))))
+    assert config.password_file == elsewhere
+
+
+def test_room_version_12_moderators_room_is_accepted(tmp_path: Path) -> None:
+    config = load_bot_config(write(tmp_path, GOOD + '  moderators_room: "!abcDEF123"\n'))
+    assert config.moderators_room == "!abcDEF123"
+
+
+def test_example_config_in_the_repository_loads() -> None:
+    example = _REPO / "config" / "bot.example.yaml"
+    config = load_bot_config(example)
+    assert config.password_file.is_relative_to(example.parent)
+
+
+# --- file-level problems ---
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    err = error_for(path)
+    assert str(err).startswith(f"{path}: ")
+    assert "does not exist" in str(err)
+
+
+def test_empty_file_reports_the_missing_bot_section(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    err = error_for(path)
+    assert str(err).startswith(str(path))
+    assert err.key_path == "bot"
+    assert "required key is missing" in str(err)
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a sentence\n", "42\n"])
+def test_top_level_that_is_not_a_mapping_is_refused(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    assert str(error_for(path)) == (
+        f"{path}:1: (top level): expected a mapping of keys at the top level"
+    )
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    text = replaced("  state_dir: state/bot\n", "  state_dir: [state/bot\n")
+    path = write(tmp_path, text)
+    err = error_for(path)
+    assert err.line == line_of(text, "state_dir") + 1
+    assert str(err).startswith(f"{path}:{err.line}: ")
+    assert "is not valid YAML" in str(err)
+
+
+def test_tab_indentation_names_the_line(tmp_path: Path) -> None:
+    text = GOOD + "\tdevice_name: x\n"
+    err = error_for(write(tmp_path, text))
+    assert err.line == line_of(text, "device_name")
+    assert "is not valid YAML" in str(err)
+
+
+def test_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bot.yaml"
+    path.write_bytes(b"bot:\n  device_name: \xff\xfe\n")
+    assert "cannot be read as UTF-8 text" in str(error_for(path))
+
+
+def test_duplicate_key_is_refused_at_its_line(tmp_path: Path) -> None:
+    text = GOOD + "  homeserver: https://other.example.org\n"
+    path = write(tmp_path, text)
+    err = error_for(path)
+    assert err.line == len(text.splitlines())
+    assert "duplicate key 'homeserver'" in str(err)
+    assert str(err).startswith(f"{path}:{err.line}: ")
+
+
+def test_yaml_merge_keys_are_accepted(tmp_path: Path) -> None:
+    text = (
+        "bot:\n"
+        "  <<: {homeserver: 'https://matrix.example.org'}\n"
+        '  user_id: "@hearth-bot:example.org"\n'
+        "  password_file: pw\n"
+        "  state_dir: state\n"
+    )
+    assert yaml.safe_load(text)["bot"]["homeserver"] == "https://matrix.example.org"
+    config = load_bot_config(write(tmp_path, text))
+    assert config.homeserver == "https://matrix.example.org"
+
+
+# --- key-level problems ---
+
+
+def test_misspelt_optional_key_is_named_with_its_line(tmp_path: Path) -> None:
+    text = replaced("    level: info", "    levle: info")
+    path = write(tmp_path, text)
+    err = error_for(path)
+    assert err.key_path == "bot.log.levle"
+    assert err.line == line_of(text, "levle")
+    assert str(err) == (
+        f"{path}:{err.line}: bot.log.levle: unknown key "
+        "(check its spelling against the example config)"
+    )
+
+
+def test_unknown_top_level_key_is_named(tmp_path: Path) -> None:
+    text = GOOD + "bots: {}\n"
+    err = error_for(write(tmp_path, text))
+    assert err.key_path == "bots"
+    assert err.line == line_of(text, "bots:")
+    assert "unknown key" in str(err)
+
+
+def test_missing_required_key_is_named(tmp_path: Path) -> None:
+    err = error_for(write(tmp_path, replaced("  state_dir: state/bot\n", "")))
+    assert err.key_path == "bot.state_dir"
+    assert "required key is missing" in str(err)
+    assert err.line == 1
+
+
+def test_wrong_choice_names_key_line_and_choices(tmp_path: Path) -> None:
+    text = replaced("level: info", "level: loud")
+    path = write(tmp_path, text)
+    err = error_for(path)
+    assert str(err).startswith(f"{path}:{line_of(text, 'loud')}: bot.log.level: ")
+    assert "'debug'" in str(err)
+    assert "(got 'loud')" in str(err)
+
+
+def test_wrong_type_names_key_and_line(tmp_path: Path) -> None:
+    text = GOOD + "  sync_timeout_ms: soon\n"
+    err = error_for(write(tmp_path, text))
+    assert err.key_path == "bot.sync_timeout_ms"
+    assert err.line == line_of(text, "sync_timeout_ms")
+    assert "valid integer" in str(err)
+
+
+def test_section_of_the_wrong_type_is_named(tmp_path: Path) -> None:
+    text = replaced("  log:\n    level: info\n", "  log: verbose\n")
+    err = error_for(write(tmp_path, text))
+    assert err.key_path == "bot.log"
+    assert err.line == line_of(text, "log:")
+
+
+def test_out_of_range_number_is_refused(tmp_path: Path) -> None:
+    err = error_for(write(tmp_path, GOOD + "  sync_timeout_ms: 10\n"))
+    assert err.key_path == "bot.sync_timeout_ms"
+    assert "greater than or equal to 1000" in str(err)
+
+
+@pytest.mark.parametrize("url", ["matrix.example.org", "ftp://matrix.example.org", "https://"])
+def test_bad_homeserver_url_is_explained(tmp_path: Path, url: str) -> None:
+    text = replaced("https://matrix.example.org/", url)
+    path = write(tmp_path, text)
+    err = error_for(path)
+    assert str(err).startswith(f"{path}:2: bot.homeserver: expected an http:// or https:// URL")
+
+
+@pytest.mark.parametrize("user", ["hearth-bot", "@hearth-bot", "hearth-bot:example.org"])
+def test_bad_user_id_is_explained(tmp_path: Path, user: str) -> None:
+    text = replaced('"@hearth-bot:example.org"', f'"{user}"')
+    err = error_for(write(tmp_path, text))
+    assert err.key_path == "bot.user_id"
+    assert err.line == 3
+    assert "expected a Matrix user ID" in str(err)
+
+
+def test_bad_moderators_room_is_explained(tmp_path: Path) -> None:
+    err = error_for(write(tmp_path, GOOD + "  moderators_room: mods\n"))
+    assert err.key_path == "bot.moderators_room"
+    assert "expected a room ID" in str(err)
+
+
+def test_command_prefix_starting_with_slash_is_refused(tmp_path: Path) -> None:
+    err = error_for(write(tmp_path, GOOD + '  command_prefix: "/"\n'))
+    assert err.key_path == "bot.command_prefix"
+
+
+def test_inline_password_is_refused_pointing_to_password_file(tmp_path: Path) -> None:
+    secret = "hunter2-correct-horse"
+    err = error_for(write(tmp_path, GOOD + f"  password: {secret}\n"))
+    assert err.key_path == "bot"
+    assert "'password' must not be written inline" in str(err)
+    assert "password_file" in str(err)
+    assert secret not in str(err)
+
+
+def test_inline_access_token_is_refused(tmp_path: Path) -> None:
+    err = error_for(write(tmp_path, GOOD + "  access_token: syt_abcdef\n"))
+    assert "access_token_file" in str(err)
+    assert "syt_abcdef" not in str(err)
+
+
+def test_config_error_exits_with_status_2() -> None:
+    assert ConfigError("f", "k", "e").exit_code == 2
+
+
+def test_config_error_without_line_names_file_and_key() -> None:
+    assert str(ConfigError("bot.yaml", "bot.user_id", "bad")) == "bot.yaml: bot.user_id: bad"
+
+
+def test_config_error_with_line() -> None:
+    assert str(ConfigError("bot.yaml", "", "bad", 4)) == "bot.yaml:4: (top level): bad"
+
+
+# --- the CLI ---
+
+
+def test_check_config_reports_a_bad_file_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = replaced("https://matrix.example.org/", "matrix.example.org")
+    path = write(tmp_path, text)
+    assert main(["check-config", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"hearth: error: {path}:2: bot.homeserver: ")
+
+
+def test_check_config_accepts_a_good_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, GOOD)
+    assert main(["check-config", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert str(path) in captured.out
+    assert captured.err == ""
+
+
+def test_check_config_reports_a_missing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "missing.yaml"
+    assert main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"hearth: error: {path}: ")

@@ -1,0 +1,362 @@
+"""Secret files on disk and the bot's SQLite database."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+
+from bots.errors import SecretFileError
+from bots.framework import storage as storage_module
+from bots.framework.secrets import ensure_secret, read_secret, write_secret
+from bots.framework.storage import MIGRATIONS, Migration, Storage
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# --- secrets ---
+
+
+def test_written_secret_is_readable_by_the_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "bot.password"
+    write_secret(path, "correct horse")
+    assert mode(path) == 0o600
+    assert read_secret(path) == "correct horse"
+
+
+def test_write_secret_accepts_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    write_secret(path, b"raw-bytes-value")
+    assert path.read_bytes() == b"raw-bytes-value"
+
+
+def test_write_secret_creates_missing_folders(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "token"
+    write_secret(path, "value123")
+    assert read_secret(path) == "value123"
+
+
+def test_overwriting_a_too_open_file_makes_it_private(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("old")
+    path.chmod(0o644)
+    write_secret(path, "new-value")
+    assert mode(path) == 0o600
+    assert read_secret(path) == "new-value"
+
+
+def test_write_secret_leaves_no_temporary_files(tmp_path: Path) -> None:
+    write_secret(tmp_path / "token", "value123")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["token"]
+
+
+def test_write_secret_is_private_even_with_a_permissive_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        write_secret(tmp_path / "token", "value123")
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "token") == 0o600
+
+
+@pytest.mark.parametrize("too_open", [0o644, 0o640, 0o604, 0o660])
+def test_read_secret_refuses_a_file_others_can_read(tmp_path: Path, too_open: int) -> None:
+    path = tmp_path / "bot.password"
+    path.write_text("correct horse")
+    path.chmod(too_open)
+    with pytest.raises(SecretFileError) as info:
+        read_secret(path, what="bot password")
+    message = str(info.value)
+    assert message.startswith(f"bot password file {path} is readable by other users")
+    assert f"mode {too_open:04o}" in message
+    assert f"chmod 600 {path}" in message
+    assert "correct horse" not in message
+
+
+def test_read_secret_accepts_a_read_only_owner_file(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("value123")
+    path.chmod(0o400)
+    assert read_secret(path) == "value123"
+
+
+def test_read_secret_strips_the_trailing_newline(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    write_secret(path, "value123\n")
+    assert read_secret(path) == "value123"
+
+
+@pytest.mark.parametrize("content", ["", "\n", "  \n\t"])
+def test_read_secret_refuses_an_empty_file(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "token"
+    write_secret(path, content)
+    with pytest.raises(SecretFileError, match="is empty"):
+        read_secret(path, what="access token")
+
+
+def test_read_secret_refuses_a_missing_file_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "nope"
+    with pytest.raises(SecretFileError) as info:
+        read_secret(path, what="bot password")
+    assert str(info.value) == f"bot password file {path} does not exist"
+
+
+def test_secret_file_errors_exit_with_status_2() -> None:
+    assert SecretFileError("x").exit_code == 2
+
+
+def test_ensure_secret_generates_a_private_secret(tmp_path: Path) -> None:
+    path = tmp_path / "pickle.key"
+    value = ensure_secret(path)
+    assert len(value) >= 32
+    assert mode(path) == 0o600
+
+
+def test_ensure_secret_is_stable_across_calls(tmp_path: Path) -> None:
+    path = tmp_path / "pickle.key"
+    assert ensure_secret(path) == ensure_secret(path)
+
+
+def test_ensure_secret_differs_between_files(tmp_path: Path) -> None:
+    assert ensure_secret(tmp_path / "a") != ensure_secret(tmp_path / "b")
+
+
+def test_ensure_secret_keeps_an_existing_secret(tmp_path: Path) -> None:
+    path = tmp_path / "log-salt"
+    write_secret(path, "chosen-by-admin")
+    assert ensure_secret(path) == "chosen-by-admin"
+
+
+def test_ensure_secret_still_refuses_a_too_open_file(tmp_path: Path) -> None:
+    path = tmp_path / "log-salt"
+    path.write_text("chosen-by-admin")
+    path.chmod(0o644)
+    with pytest.raises(SecretFileError, match="chmod 600"):
+        ensure_secret(path)
+
+
+# --- storage ---
+
+
+def applied(db_path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db_path) as db:
+        return db.execute(
+            "SELECT version, description, applied_at FROM schema_migrations ORDER BY version"
+        ).fetchall()
+
+
+def tables(db_path: Path) -> set[str]:
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {name for (name,) in rows}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "bot.db"
+
+
+async def test_migrations_are_applied_in_order_with_descriptions(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    assert await store.schema_version() == MIGRATIONS[-1].version
+    await store.close()
+    rows = applied(db_path)
+    assert [(v, d) for v, d, _ in rows] == [(m.version, m.description) for m in MIGRATIONS]
+    assert [t for _, _, t in rows] == sorted(t for _, _, t in rows)
+
+
+async def test_migrations_create_their_tables(db_path: Path) -> None:
+    await (await Storage.open(db_path)).close()
+    assert {"handled_events", "undecryptable_notified"} <= tables(db_path)
+
+
+async def test_reopening_applies_nothing_new(db_path: Path) -> None:
+    await (await Storage.open(db_path)).close()
+    before = applied(db_path)
+    store = await Storage.open(db_path)
+    await store.close()
+    assert applied(db_path) == before
+
+
+async def test_new_migrations_are_applied_on_upgrade(db_path: Path) -> None:
+    await (await Storage.open(db_path, MIGRATIONS[:1])).close()
+    assert "undecryptable_notified" not in tables(db_path)
+    first = applied(db_path)
+    store = await Storage.open(db_path)
+    assert await store.schema_version() == 2
+    await store.close()
+    assert applied(db_path)[:1] == first
+    assert "undecryptable_notified" in tables(db_path)
+
+
+BAD = Migration(
+    3,
+    "half-done change",
+    "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1)",
+)
+
+
+@pytest.fixture
+def opened_connections(monkeypatch: pytest.MonkeyPatch) -> list[aiosqlite.Connection]:
+    """Every connection Storage.open makes, so none outlives its test."""
+    opened: list[aiosqlite.Connection] = []
+    real_connect = aiosqlite.connect
+
+    def spy(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
+        conn = real_connect(*args, **kwargs)
+        opened.append(conn)
+        return conn
+
+    monkeypatch.setattr(storage_module.aiosqlite, "connect", spy)
+    return opened
+
+
+async def _close_all(connections: list[aiosqlite.Connection]) -> list[aiosqlite.Connection]:
+    """Close every connection; return those that were still open."""
+    still_open = []
+    for conn in connections:
+        try:
+            await conn.execute("SELECT 1")
+        except ValueError:  # aiosqlite: "Connection closed"
+            continue
+        still_open.append(conn)
+        await conn.close()
+    return still_open
+
+
+async def test_failed_migration_rolls_back_to_the_previous_version(
+    db_path: Path, opened_connections: list[aiosqlite.Connection]
+) -> None:
+    await (await Storage.open(db_path)).close()
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+            await Storage.open(db_path, (*MIGRATIONS, BAD))
+    finally:
+        await _close_all(opened_connections)
+    assert [v for v, _, _ in applied(db_path)] == [m.version for m in MIGRATIONS]
+    assert "half_done" not in tables(db_path)
+
+
+async def test_database_still_opens_after_a_failed_migration(
+    db_path: Path, opened_connections: list[aiosqlite.Connection]
+) -> None:
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            await Storage.open(db_path, (*MIGRATIONS, BAD))
+    finally:
+        await _close_all(opened_connections)
+    store = await Storage.open(db_path)
+    assert await store.schema_version() == MIGRATIONS[-1].version
+    assert await store.claim_event("$after")
+    await store.close()
+
+
+async def test_failed_open_closes_its_connection(
+    db_path: Path, opened_connections: list[aiosqlite.Connection]
+) -> None:
+    with pytest.raises(sqlite3.OperationalError):
+        await Storage.open(db_path, (*MIGRATIONS, BAD))
+    assert await _close_all(opened_connections) == []
+
+
+@pytest.mark.parametrize(
+    "versions",
+    [(2, 3), (1, 1), (2, 1), (1, 3, 2)],
+    ids=["not-from-1", "repeat", "reversed", "unordered"],
+)
+async def test_badly_numbered_migrations_are_refused(
+    db_path: Path,
+    opened_connections: list[aiosqlite.Connection],
+    versions: tuple[int, ...],
+) -> None:
+    migrations = [
+        Migration(v, f"m{v}", f"CREATE TABLE t{v}_{i} (x)") for i, v in enumerate(versions)
+    ]
+    try:
+        with pytest.raises(ValueError, match="numbered 1, 2, 3"):
+            await Storage.open(db_path, migrations)
+    finally:
+        await _close_all(opened_connections)
+
+
+async def test_migrations_with_a_gap_are_refused(
+    db_path: Path, opened_connections: list[aiosqlite.Connection]
+) -> None:
+    migrations = [
+        Migration(1, "one", "CREATE TABLE a (x)"),
+        Migration(3, "three", "CREATE TABLE c (x)"),
+    ]
+    try:
+        with pytest.raises(ValueError, match="without gaps"):
+            await Storage.open(db_path, migrations)
+    finally:
+        await _close_all(opened_connections)
+
+
+async def test_claim_event_is_true_only_once(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    try:
+        assert await store.claim_event("$one") is True
+        assert await store.claim_event("$one") is False
+        assert await store.claim_event("$two") is True
+    finally:
+        await store.close()
+
+
+async def test_claimed_event_stays_claimed_after_reopening(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    assert await store.claim_event("$one")
+    await store.close()
+    store = await Storage.open(db_path)
+    try:
+        assert await store.claim_event("$one") is False
+    finally:
+        await store.close()
+
+
+async def test_forgotten_events_can_be_claimed_again(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    try:
+        assert await store.claim_event("$one")
+        await store.forget_handled_before(float("inf"))
+        assert await store.claim_event("$one") is True
+    finally:
+        await store.close()
+
+
+async def test_recent_events_are_not_forgotten(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    try:
+        assert await store.claim_event("$one")
+        await store.forget_handled_before(0.0)
+        assert await store.claim_event("$one") is False
+    finally:
+        await store.close()
+
+
+async def test_undecryptable_notice_is_recorded_once(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    try:
+        assert await store.mark_undecryptable_notified("alice|session1") is True
+        assert await store.mark_undecryptable_notified("alice|session1") is False
+        assert await store.mark_undecryptable_notified("alice|session2") is True
+    finally:
+        await store.close()
+
+
+async def test_undecryptable_notice_survives_reopening(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    assert await store.mark_undecryptable_notified("alice|session1")
+    await store.close()
+    store = await Storage.open(db_path)
+    try:
+        assert await store.mark_undecryptable_notified("alice|session1") is False
+    finally:
+        await store.close()
