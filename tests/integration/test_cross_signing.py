@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ async def run_js_client(
     hs: Homeserver, user: User, room: str, bot: User, timeout: int
 ) -> dict[str, Any]:
     """Run the js-sdk client to completion without blocking the bot's event loop."""
-    node = shutil.which("node")
+    node = os.environ.get("HEARTH_NODE") or shutil.which("node")
     assert node, "Node.js is required for the interop test (scripts/test.sh installs it)"
     assert (JS_DIR / "node_modules" / "matrix-js-sdk").exists(), (
         f"run `npm ci` in {JS_DIR} first (scripts/test.sh does)"

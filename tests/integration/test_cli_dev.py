@@ -1,0 +1,92 @@
+"""The README's first command: `hearth dev` brings up a usable local Hearth."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from bots.homeserver.member_client import MemberClient
+from bots.homeserver.synapse_config import free_port
+
+pytestmark = pytest.mark.integration
+
+HEARTH = str(Path(sys.executable).with_name("hearth"))
+
+
+async def start_dev(state_dir: Path, port: int) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        HEARTH,
+        "dev",
+        "--state-dir",
+        str(state_dir),
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    banner = ""
+    async with asyncio.timeout(120):
+        while "Press Ctrl-C to stop." not in banner:
+            line = await proc.stdout.readline()
+            assert line, f"hearth dev exited early ({await proc.wait()}): {banner}"
+            banner += line.decode()
+    return proc, banner
+
+
+async def stop_dev(proc: asyncio.subprocess.Process) -> int:
+    proc.send_signal(signal.SIGINT)
+    async with asyncio.timeout(60):
+        return await proc.wait()
+
+
+def field(banner: str, pattern: str) -> str:
+    m = re.search(pattern, banner)
+    assert m, f"{pattern!r} not in banner:\n{banner}"
+    return m.group(1)
+
+
+async def test_dev_runs_prints_logins_answers_help_and_restarts_on_same_state(
+    tmp_path: Path,
+) -> None:
+    state_dir = tmp_path / "state"
+    port = free_port(None)
+    proc, banner = await start_dev(state_dir, port)
+    try:
+        url = field(banner, r"Homeserver:\s+(http://127\.0\.0\.1:\d+)")
+        assert url == f"http://127.0.0.1:{port}"
+        member_id = field(banner, r"Member:\s+(@demo-member:localhost)")
+        password = field(banner, r"Member:\s+\S+\s+password: (\S+)")
+        assert field(banner, r"Moderator:\s+(@demo-moderator:localhost)")
+        room = field(banner, r"Demo room:\s+(!\S+)")
+
+        m = MemberClient(url, member_id, tmp_path / "member")
+        try:
+            await m.login(password)
+            await m.sync_until_joined(room)
+            reply = await m.wait_for_reply(await m.send(room, "!help"), timeout=60)
+            assert reply.decrypted
+            assert "!ping" in reply.content["body"]
+        finally:
+            await m.close()
+    finally:
+        code = await stop_dev(proc)
+    assert code in (0, 130)
+    assert free_port(port) == port, "Synapse was left running after Ctrl-C"
+    # Passwords and keys are owner-only.
+    for secret in (state_dir / "secrets").iterdir():
+        assert secret.stat().st_mode & 0o077 == 0, secret.name
+
+    proc2, banner2 = await start_dev(state_dir, port)
+    try:
+        assert field(banner2, r"Demo room:\s+(!\S+)") == room
+        assert field(banner2, r"Member:\s+\S+\s+password: (\S+)") == password
+    finally:
+        await stop_dev(proc2)
+    assert os.path.exists(state_dir / "bots" / "hearth-bot" / "credentials.json")
