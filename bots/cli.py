@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -15,9 +16,23 @@ from bots.framework.logging import configure_logging, get_logger
 log = get_logger("hearth")
 
 
+async def _until_signalled(coro: Coroutine[Any, Any, None]) -> None:
+    """Run *coro*; SIGTERM (systemd's stop) cancels it so its clean-up runs."""
+    task = asyncio.ensure_future(coro)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def _run(coro: Coroutine[Any, Any, None]) -> int:
     try:
-        asyncio.run(coro)
+        asyncio.run(_until_signalled(coro))
     except KeyboardInterrupt:
         print("\nStopped.", file=sys.stderr)
         return 130

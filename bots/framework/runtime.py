@@ -16,9 +16,11 @@ from nio import (
     MatrixRoom,
     MegolmEvent,
     RoomMessageText,
+    RoomResolveAliasResponse,
     SyncResponse,
 )
 
+from bots.errors import ConfigError
 from bots.framework.actions import Action, JoinRoom, Reply
 from bots.framework.commands.help import detail, overview
 from bots.framework.commands.spec import Arg, Command, CommandTable, Invocation
@@ -82,6 +84,7 @@ class BotRuntime:
         self._queue: asyncio.Queue[tuple[MatrixRoom, IncomingMessage]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
+        self._moderators_room_id: str | None = None
         self.handled = 0
 
     # --- intake: nio objects become typed events here and nowhere else ---
@@ -127,7 +130,7 @@ class BotRuntime:
     def power_of(self, room: MatrixRoom, user_id: str) -> PowerSnapshot:
         client = self.session.client
         in_mods: int | None = None
-        mods_id = self.config.moderators_room
+        mods_id = self._moderators_room_id
         if client is not None and mods_id is not None:
             mods = client.rooms.get(mods_id)
             if mods is not None and user_id in mods.users:
@@ -210,6 +213,18 @@ class BotRuntime:
 
     # --- lifecycle ---
 
+    async def _resolve_moderators_room(self, client: AsyncClient) -> None:
+        alias = self.config.moderators_room
+        if alias is None or not alias.startswith("#"):
+            self._moderators_room_id = alias
+            return
+        resp = await client.room_resolve_alias(alias)
+        if not isinstance(resp, RoomResolveAliasResponse):
+            raise ConfigError(
+                "bot config", "bot.moderators_room", f"the alias {alias} does not exist"
+            )
+        self._moderators_room_id = resp.room_id
+
     async def run(self) -> None:
         """Connect and serve until cancelled or :meth:`stop` is called."""
         REDACTOR.set_salt(ensure_secret(self.config.state_dir / "log-salt").encode())
@@ -218,6 +233,7 @@ class BotRuntime:
         except BaseException:
             await self.session.close()
             raise
+        await self._resolve_moderators_room(client)
         self.storage = await Storage.open(self.config.state_dir / "bot.db")
         await self.storage.forget_handled_before(time.time() - HANDLED_RETENTION_S)
         self.effector = Effector(client)

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bots.homeserver.member_client import MemberClient
 from bots.homeserver.synapse_config import free_port
+from tests.support.homeserver import Homeserver
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +92,43 @@ async def test_dev_runs_prints_logins_answers_help_and_restarts_on_same_state(
     finally:
         await stop_dev(proc2)
     assert os.path.exists(state_dir / "bots" / "hearth-bot" / "credentials.json")
+
+
+async def test_run_stops_cleanly_on_sigterm_and_refuses_bad_config(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("bot:\n  homeserver: ftp://nope\n")
+    proc = await asyncio.create_subprocess_exec(
+        HEARTH, "run", "--config", str(bad), stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert f"{bad}:2: bot.homeserver: expected an http:// or https:// URL" in err.decode()
+
+    bot = await homeserver.user("bot")
+    config = homeserver.bot_config(bot, tmp_path / "bot")
+    good = tmp_path / "bot.yaml"
+    good.write_text(
+        yaml.safe_dump(
+            {
+                "bot": {
+                    "homeserver": config.homeserver,
+                    "user_id": config.user_id,
+                    "password_file": str(config.password_file),
+                    "state_dir": str(config.state_dir),
+                    "log": {"format": "json"},
+                }
+            }
+        )
+    )
+    proc = await asyncio.create_subprocess_exec(
+        HEARTH, "run", "--config", str(good), stderr=asyncio.subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    async with asyncio.timeout(60):
+        while b"bot ready" not in await proc.stderr.readline():
+            pass
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(20):
+        assert await proc.wait() == 0

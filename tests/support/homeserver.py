@@ -91,7 +91,11 @@ class Homeserver:
         return self._apis[user.user_id]
 
     async def encrypted_room(
-        self, creator: User, invite: list[User], power: dict[str, int] | None = None
+        self,
+        creator: User,
+        invite: list[User],
+        power: dict[str, int] | None = None,
+        alias: str | None = None,
     ) -> str:
         api = await self.api(creator)
         body: dict[str, Any] = {
@@ -107,6 +111,8 @@ class Homeserver:
         }
         if power:
             body["power_level_content_override"] = {"users": power}
+        if alias:
+            body["room_alias_name"] = alias
         return await api.create_room(body)
 
     def bot_config(self, user: User, state_dir: Path, **overrides: Any) -> BotConfig:
