@@ -78,6 +78,11 @@ class SynapseProcess:
             raise HomeserverError(
                 f"{exc}. Its log is {self.log_path}:\n{self.log_tail()}"
             ) from None
+        except BaseException:
+            # Cancelled (Ctrl-C during start-up): Synapse runs in its own
+            # session, so nothing else would ever stop it.
+            await asyncio.shield(self.stop())
+            raise
         log.info("synapse started", url=self.base_url, pid=self._proc.pid)
 
     def log_tail(self, lines: int = 15) -> str:
