@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a bot config file and exit")
     check.add_argument("config")
     check.set_defaults(func=cmd_check_config)
+
+    from provisioning.cli import register
+
+    register(sub)
     return parser
 
 

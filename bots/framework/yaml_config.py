@@ -7,8 +7,9 @@ so both report mistakes the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -101,6 +102,26 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     return data, lines
 
 
+@dataclass(frozen=True)
+class Loaded(Generic[M]):
+    """A validated model plus where each of its keys was written."""
+
+    model: M
+    path: Path
+    lines: dict[tuple[Any, ...], int]
+
+    def error_at(self, loc: tuple[Any, ...], expected: str) -> ConfigError:
+        """A ConfigError for a check the schema cannot express (e.g. uniqueness)."""
+        return ConfigError(str(self.path), format_path(loc), expected, _line_for(loc, self.lines))
+
+
+def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
 def load_model(path: Path, model: type[M], *, base_dir: Path | None = None) -> M:
     """Read *path* as YAML and validate it against *model*.
 
@@ -108,6 +129,10 @@ def load_model(path: Path, model: type[M], *, base_dir: Path | None = None) -> M
         ConfigError: naming the file, the key path, the line where known and
             what was expected.
     """
+    return load_model_with_lines(path, model, base_dir=base_dir).model
+
+
+def load_model_with_lines(path: Path, model: type[M], *, base_dir: Path | None = None) -> Loaded[M]:
     data, lines = read_yaml(path)
     if data is None:
         data = {}
@@ -115,13 +140,10 @@ def load_model(path: Path, model: type[M], *, base_dir: Path | None = None) -> M
         raise ConfigError(str(path), "", "expected a mapping of keys at the top level", 1)
     context = {"base_dir": base_dir or path.parent}
     try:
-        return model.model_validate(data, context=context)
+        return Loaded(model.model_validate(data, context=context), path, lines)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
-        line = None
-        for n in range(len(loc), -1, -1):
-            if loc[:n] in lines:
-                line = lines[loc[:n]]
-                break
-        raise ConfigError(str(path), format_path(loc), _expected(dict(err)), line) from None
+        raise ConfigError(
+            str(path), format_path(loc), _expected(dict(err)), _line_for(loc, lines)
+        ) from None

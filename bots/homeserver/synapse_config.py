@@ -54,7 +54,9 @@ def dev_config(state_dir: Path, port: int, server_name: str = "localhost") -> di
         "macaroon_secret_key": ensure_secret(state_dir / "macaroon_secret_key"),
         "form_secret": ensure_secret(state_dir / "form_secret"),
         "report_stats": False,
-        "enable_registration": False,
+        # Sign-up only with a registration token (`hearth tokens create`).
+        "enable_registration": True,
+        "registration_requires_token": True,
         "encryption_enabled_by_default_for_room_type": "all",
         "federation_domain_whitelist": [],
         "trusted_key_servers": [],

@@ -59,9 +59,17 @@ def _convert(arg: Arg, raw: str) -> str | int | timedelta:
         if not is_room_ref(raw):
             raise ValueError(f"<{arg.name}> must be a room ID or alias like #room:example.org")
         return raw
-    m = _DURATION.fullmatch(raw.lower())
-    if not m or int(m.group(1)) == 0:
+    duration = parse_duration(raw)
+    if duration is None:
         raise ValueError(f"<{arg.name}> must be a duration like 30m, 2h, 14d or 1w")
+    return duration
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``30m``, ``2h``, ``14d``, ``1w``...; None if *text* is not one."""
+    m = _DURATION.fullmatch(text.strip().lower())
+    if not m or int(m.group(1)) == 0:
+        return None
     return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 

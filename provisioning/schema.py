@@ -1,0 +1,173 @@
+"""The community YAML: what an organiser declares, validated with key paths.
+
+Defaults are the safe ones for a health community: invite only, history
+visible only from joining, guests forbidden, nothing in the room directory.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from bots.framework.config import Strict, reject_inline_secrets, resolve_path
+from bots.framework.ids import is_user_id
+from bots.framework.yaml_config import load_model_with_lines
+
+KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+KEY_HELP = "a stable key: lowercase letters, digits and '-', at most 40 characters"
+
+
+class JoinRule(StrEnum):
+    INVITE = "invite"  # a moderator invites each member
+    KNOCK = "knock"  # members ask to join; a moderator accepts
+    SPACE = "space"  # anyone already in the community's Space may join
+
+
+class RoomKind(StrEnum):
+    CHAT = "chat"
+    ANNOUNCEMENTS = "announcements"  # only moderators post
+    MEETINGS = "meetings"
+
+
+def _key(v: str) -> str:
+    if not KEY_RE.match(v):
+        raise ValueError(f"expected {KEY_HELP}")
+    return v
+
+
+def _users(v: tuple[str, ...]) -> tuple[str, ...]:
+    for user in v:
+        if not is_user_id(user):
+            raise ValueError(f"expected Matrix user IDs like @name:example.org (got {user!r})")
+    if len(set(v)) != len(v):
+        raise ValueError("lists a user twice")
+    return v
+
+
+class RoomDecl(Strict):
+    key: str
+    name: str = Field(min_length=1, max_length=255)
+    kind: RoomKind = RoomKind.CHAT
+    topic: str = ""
+
+    _k = field_validator("key")(_key)
+
+
+def default_rooms() -> tuple[RoomDecl, ...]:
+    return (RoomDecl(key="general", name="General"),)
+
+
+class GroupDecl(Strict):
+    key: str
+    name: str = Field(min_length=1, max_length=255)
+    topic: str = ""
+    join: JoinRule = JoinRule.INVITE
+    # Whether newcomers may read what was said before they joined.
+    history_before_joining: bool = False
+    moderators: tuple[str, ...] = ()
+    rooms: tuple[RoomDecl, ...] = Field(default_factory=default_rooms, min_length=1)
+
+    _k = field_validator("key")(_key)
+    _m = field_validator("moderators")(_users)
+
+    @field_validator("rooms")
+    @classmethod
+    def _unique_rooms(cls, v: tuple[RoomDecl, ...]) -> tuple[RoomDecl, ...]:
+        keys = [r.key for r in v]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"room key {dupes[0]!r} is used twice in this group")
+        return v
+
+
+class AdminDecl(Strict):
+    """The account Hearth provisions as: a Synapse server admin."""
+
+    user_id: str
+    access_token_file: Path
+
+    _check_inline = model_validator(mode="before")(reject_inline_secrets)
+    _p = field_validator("access_token_file", mode="before")(resolve_path)
+
+    @field_validator("user_id")
+    @classmethod
+    def _u(cls, v: str) -> str:
+        _users((v,))
+        return v
+
+
+class BotDecl(Strict):
+    user_id: str
+    power_level: int = Field(default=100, ge=1, le=100)
+
+    @field_validator("user_id")
+    @classmethod
+    def _u(cls, v: str) -> str:
+        _users((v,))
+        return v
+
+
+class CommunityDecl(Strict):
+    key: str
+    name: str = Field(min_length=1, max_length=255)
+    topic: str = ""
+    homeserver: str
+    admin: AdminDecl
+    timezone: str = "UTC"
+    code_of_conduct: str = Field(min_length=1)
+    crisis_resources: str = Field(min_length=1)
+    # Community moderators: in the moderators' room, and moderators everywhere.
+    moderators: tuple[str, ...] = ()
+
+    _k = field_validator("key")(_key)
+    _m = field_validator("moderators")(_users)
+
+    @field_validator("homeserver")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("expected an http:// or https:// URL")
+        return v.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone such as Europe/London") from None
+        return v
+
+
+class CommunityFile(Strict):
+    community: CommunityDecl
+    bots: tuple[BotDecl, ...] = ()
+    groups: tuple[GroupDecl, ...] = ()
+
+    def group(self, key: str) -> GroupDecl | None:
+        return next((g for g in self.groups if g.key == key), None)
+
+    def all_users(self) -> set[str]:
+        users = {self.community.admin.user_id, *self.community.moderators}
+        users.update(b.user_id for b in self.bots)
+        for g in self.groups:
+            users.update(g.moderators)
+        return users
+
+
+def load_community(path: Path) -> CommunityFile:
+    """Load and validate *path*; duplicate group keys are named at their line."""
+    loaded = load_model_with_lines(path, CommunityFile)
+    keys = [g.key for g in loaded.model.groups]
+    for i, key in enumerate(keys):
+        if key in keys[:i]:
+            raise loaded.error_at(
+                ("groups", i, "key"),
+                f"group key {key!r} is already used by groups[{keys.index(key)}]; "
+                "each group needs its own key",
+            )
+    return loaded.model

@@ -1,0 +1,55 @@
+"""Communities for provisioning tests, each owned by its own admin account."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bots.framework.secrets import write_secret
+from provisioning.schema import CommunityFile, load_community
+from tests.support.homeserver import Homeserver, User
+
+
+@dataclass
+class Community:
+    path: Path
+    admin: User
+    data: dict[str, Any]
+
+    def load(self) -> CommunityFile:
+        return load_community(self.path)
+
+    def save(self) -> None:
+        self.path.write_text(yaml.safe_dump(self.data, sort_keys=False))
+
+
+async def make_community(
+    hs: Homeserver,
+    tmp: Path,
+    groups: list[dict[str, Any]],
+    moderators: Sequence[User] = (),
+    bots: Sequence[User] = (),
+) -> Community:
+    admin = await hs.user("admin", admin=True)
+    token = (await hs.api(admin)).access_token
+    write_secret(tmp / "admin.token", token)
+    data = {
+        "community": {
+            "key": "circle",
+            "name": "Test Circle",
+            "homeserver": hs.base_url,
+            "admin": {"user_id": admin.user_id, "access_token_file": "admin.token"},
+            "code_of_conduct": "Be kind.",
+            "crisis_resources": "Call 112.",
+            "moderators": [m.user_id for m in moderators],
+        },
+        "bots": [{"user_id": b.user_id, "power_level": 100} for b in bots],
+        "groups": groups,
+    }
+    community = Community(tmp / "community.yaml", admin, data)
+    community.save()
+    return community
