@@ -1,0 +1,105 @@
+"""Registration tokens: sign-up needs one; they are shown once and tied to groups."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.community import make_community
+from tests.support.homeserver import Homeserver
+
+pytestmark = pytest.mark.integration
+
+HEARTH = str(Path(sys.executable).with_name("hearth"))
+
+
+async def register(base_url: str, token: str | None) -> tuple[int, dict[str, Any]]:
+    """Sign up as a newcomer would, completing the token stage if given one."""
+    body: dict[str, Any] = {
+        "username": f"newcomer-{secrets.token_hex(3)}",
+        "password": secrets.token_urlsafe(12),
+    }
+    async with aiohttp.ClientSession() as http:
+        url = f"{base_url}/_matrix/client/v3/register"
+        for _ in range(4):
+            async with http.post(url, json=body) as r:
+                data = await r.json()
+                if r.status != 401:
+                    return r.status, data
+            if "errcode" in data:
+                return 401, data  # a stage was refused (e.g. an invalid token)
+            done = data.get("completed", [])
+            stage = (
+                "m.login.registration_token"
+                if "m.login.registration_token" not in done
+                else "m.login.dummy"
+            )
+            if stage == "m.login.registration_token" and token is None:
+                return 401, data
+            auth: dict[str, Any] = {"type": stage, "session": data["session"]}
+            if stage == "m.login.registration_token":
+                auth["token"] = token
+            body["auth"] = auth
+    return 0, {}
+
+
+async def hearth(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        HEARTH, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_tokens_gate_registration_and_remember_their_group(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    community = await make_community(homeserver, tmp_path, [{"key": "carers", "name": "Carers"}])
+    cfg = str(community.path)
+    status, data = await register(homeserver.base_url, None)
+    assert status == 401, "registration must be refused without a token"
+
+    code, out, err = await hearth(
+        "tokens", "--config", cfg, "create", "--uses", "1", "--expires", "14d", "--group", "carers"
+    )
+    assert code == 0, err
+    token = out.strip()
+    assert len(token) == 24
+    assert "it is not shown again" in err
+    assert token not in err
+
+    code, out, _ = await hearth("tokens", "--config", cfg, "list")
+    assert code == 0
+    assert token not in out, "list must not show whole tokens"
+    assert f"{token[:4]}…{token[-2:]}" in out
+    assert "valid" in out
+    assert "group carers" in out
+
+    status, data = await register(homeserver.base_url, "wrong-token")
+    assert status == 401
+    status, data = await register(homeserver.base_url, token)
+    assert status == 200, data
+    assert data["user_id"].startswith("@newcomer-")
+    code, out, _ = await hearth("tokens", "--config", cfg, "list")
+    assert "used up" in out
+    assert "used 1/1" in out
+
+    code, out, _ = await hearth("tokens", "--config", cfg, "revoke", token)
+    assert code == 0
+    assert "revoked" in out
+    code, out, _ = await hearth("tokens", "--config", cfg, "list")
+    assert f"{token[:4]}…" not in out
+
+    code, _, err = await hearth("tokens", "--config", cfg, "create", "--group", "nope")
+    assert code == 2
+    assert "no group with key 'nope'" in err
+    code, _, err = await hearth("tokens", "--config", cfg, "create", "--expires", "soon")
+    assert code == 2
+    assert "not a duration" in err
