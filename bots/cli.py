@@ -46,7 +46,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from bots.homeserver.devstack import run_dev
 
     configure_logging(args.log_level, "auto")
-    return _run(run_dev(Path(args.state_dir).resolve(), args.port))
+    from bots.homeserver.devstack import EXAMPLE_COMMUNITY
+
+    example = Path(args.community) if args.community else EXAMPLE_COMMUNITY
+    return _run(run_dev(Path(args.state_dir).resolve(), args.port, example))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -93,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument(
         "--port", type=int, default=None, help="homeserver port (default: 8008 or the saved one)"
+    )
+    dev.add_argument(
+        "--community",
+        default=None,
+        help="community YAML to provision (default: config/community.example.yaml); "
+        "its homeserver and admin are replaced by the local ones",
     )
     dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     dev.set_defaults(func=cmd_dev)

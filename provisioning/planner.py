@@ -189,8 +189,9 @@ def plan(cfg: CommunityFile, current: ServerState, server_name: str) -> Plan:
     for room in desired:
         snap = current.rooms.get(room.label)
         if snap is None:
+            what = "the Space" if room.is_space else f"room {room.label}"
             summary = (
-                f'create {"Space" if room.is_space else "room"} {room.label} "{room.name}" '
+                f'create {what} "{room.name}" '
                 f"(encrypted; {describe_join(room)}; history "
                 f"{'from before joining' if room.history == 'shared' else 'from joining'})"
             )
@@ -240,26 +241,32 @@ def plan(cfg: CommunityFile, current: ServerState, server_name: str) -> Plan:
     return Plan(tuple(creates + changes + links + invites), tuple(notes))
 
 
+def _is_link(action: Action) -> bool:
+    return isinstance(action, PutState) and action.event_type == "m.space.child"
+
+
 def render(plan: Plan, community_name: str) -> str:
     lines = []
     for action in plan.actions:
         if isinstance(action, CreateRoom):
             lines.append(f"  + {action.summary}")
         elif isinstance(action, PutState):
-            lines.append(f"  ~ {action.label}: {action.change}")
+            sign = "+" if _is_link(action) and action.change.startswith("list ") else "~"
+            where = "" if _is_link(action) else f"{action.label}: "
+            lines.append(f"  {sign} {where}{action.change}")
         else:
             lines.append(f"  + invite {action.user_id} to {action.label}")
     lines.extend(f"  ! {note}" for note in plan.notes)
     if plan.empty:
         head = f'Community "{community_name}": no changes.'
     else:
-        n_create = sum(isinstance(a, CreateRoom) for a in plan.actions)
-        n_state = sum(isinstance(a, PutState) for a in plan.actions)
-        n_inv = sum(isinstance(a, Invite) for a in plan.actions)
-        head = (
-            f'Community "{community_name}": {n_create} to create, {n_state} to change, '
-            f"{n_inv} to invite."
-        )
+        counts = {
+            "to create": sum(isinstance(a, CreateRoom) for a in plan.actions),
+            "to change": sum(isinstance(a, PutState) and not _is_link(a) for a in plan.actions),
+            "to link": sum(_is_link(a) for a in plan.actions),
+            "to invite": sum(isinstance(a, Invite) for a in plan.actions),
+        }
+        head = f'Community "{community_name}": ' + ", ".join(f"{n} {w}" for w, n in counts.items())
     return "\n".join([head, *lines])
 
 

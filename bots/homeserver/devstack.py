@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +27,12 @@ from bots.homeserver.synapse_config import (
     free_port,
     write_dev_config,
 )
+from provisioning.desired import MODERATORS, SPACE
+from provisioning.provision import provision
+from provisioning.schema import load_community
 
 SERVER_NAME = "localhost"
+ADMIN = "hearth-admin"
 BOT = "hearth-bot"
 MODERATOR = "demo-moderator"
 MEMBER = "demo-member"
@@ -54,6 +58,7 @@ class DevStack:
     moderator: Account
     member: Account
     room_id: str
+    room_ids: dict[str, str]
 
     def bot_config(self) -> BotConfig:
         return BotConfig(
@@ -61,6 +66,7 @@ class DevStack:
             user_id=self.bot.user_id,
             password_file=self.state_dir / "secrets" / f"{BOT}.password",
             state_dir=self.state_dir / "bots" / BOT,
+            moderators_room=self.room_ids[MODERATORS],
         )
 
 
@@ -78,11 +84,18 @@ def prepare_synapse(state_dir: Path, port: int | None = None) -> SynapseProcess:
 
 
 async def ensure_account(
-    base_url: str, hs_dir: Path, secrets_dir: Path, localpart: str, http: aiohttp.ClientSession
+    base_url: str,
+    hs_dir: Path,
+    secrets_dir: Path,
+    localpart: str,
+    http: aiohttp.ClientSession,
+    admin: bool = False,
 ) -> Account:
     password = ensure_secret(secrets_dir / f"{localpart}.password", nbytes=12)
     shared = read_secret(hs_dir / "registration_shared_secret", what="registration shared secret")
-    await register_user(base_url, shared, localpart, password, server_name=SERVER_NAME, http=http)
+    await register_user(
+        base_url, shared, localpart, password, server_name=SERVER_NAME, admin=admin, http=http
+    )
     return Account(localpart, password)
 
 
@@ -102,82 +115,75 @@ async def _api_for(
     return ClientAPI(base_url, token, http)
 
 
-async def ensure_demo_room(
+EXAMPLE_COMMUNITY = Path(__file__).resolve().parents[2] / "config" / "community.example.yaml"
+# The example community's room where the demo member is joined and can try !help.
+DEMO_ROOM = "group/newly-diagnosed/general"
+
+
+def write_dev_community(example: Path, state_dir: Path, base_url: str, token_file: Path) -> Path:
+    """The example community, pointed at this homeserver and admin token."""
+    data = yaml.safe_load(example.read_text(encoding="utf-8"))
+    data["community"]["homeserver"] = base_url
+    data["community"]["admin"]["user_id"] = f"@{ADMIN}:{SERVER_NAME}"
+    data["community"]["admin"]["access_token_file"] = str(token_file)
+    path = state_dir / "community.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def provision_example(
     base_url: str,
     state_dir: Path,
-    bot: Account,
-    moderator: Account,
+    example: Path,
     member: Account,
-    http: aiohttp.ClientSession,
-) -> str:
-    """One encrypted, invite-only room with the three demo accounts."""
-    record = state_dir / "demo-room.json"
-    mod_api = await _api_for(base_url, moderator, state_dir, http)
-    if record.exists():
-        room_id = str(json.loads(record.read_text())["room_id"])
-    else:
-        room_id = await mod_api.create_room(
-            {
-                "name": "Hearth demo",
-                "topic": "Try !help and !ping",
-                "preset": "private_chat",
-                "visibility": "private",
-                # Encrypted from its first event: no plaintext window.
-                "initial_state": [
-                    {
-                        "type": "m.room.encryption",
-                        "state_key": "",
-                        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-                    },
-                    {
-                        "type": "m.room.history_visibility",
-                        "state_key": "",
-                        "content": {"history_visibility": "joined"},
-                    },
-                    {
-                        "type": "m.room.guest_access",
-                        "state_key": "",
-                        "content": {"guest_access": "forbidden"},
-                    },
-                ],
-                # The creator (the moderator) holds top power by room version 12's
-                # rules; the bot needs enough to run the room.
-                "power_level_content_override": {"users": {bot.user_id: 100}},
-            }
-        )
-        record.write_text(json.dumps({"room_id": room_id}))
-    joined = await mod_api.joined_members(room_id)
-    for account in (bot, member):
-        if account.user_id not in joined:
-            # Refused when already invited: that is the state we want anyway.
+    admin_api: ClientAPI,
+    member_api: ClientAPI,
+) -> dict[str, str]:
+    """Provision the example community and bring the demo member into it."""
+    token_file = state_dir / "secrets" / f"{ADMIN}.token"
+    write_secret(token_file, admin_api.access_token)
+    path = write_dev_community(example, state_dir, base_url, token_file)
+    # Check the example before touching anything (exit 2 with the key path).
+    cfg = load_community(path)
+    outcome = await provision(cfg, path, out=sys.stdout)
+    ids = outcome.room_ids
+    for label in (SPACE, DEMO_ROOM):
+        room_id = ids[label]
+        if member.user_id in await admin_api.joined_members(room_id):
+            continue
+        if label == SPACE:
+            # Members reach the Space by invitation; the group room is open to
+            # everyone in the Space.
             with contextlib.suppress(HomeserverError):
-                await mod_api.invite(room_id, account.user_id)
-    if member.user_id not in joined:
-        member_api = await _api_for(base_url, member, state_dir, http)
+                await admin_api.invite(room_id, member.user_id)
         await member_api.join(room_id)
-    return room_id
+    return ids
 
 
-async def start_dev_stack(state_dir: Path, port: int | None = None) -> DevStack:
+async def start_dev_stack(
+    state_dir: Path, port: int | None = None, example: Path = EXAMPLE_COMMUNITY
+) -> DevStack:
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)
     synapse = prepare_synapse(state_dir, port)
     await synapse.start()
     secrets_dir = state_dir / "secrets"
     hs_dir = state_dir / "synapse"
+    url = synapse.base_url
     try:
         async with aiohttp.ClientSession() as http:
+            admin = await ensure_account(url, hs_dir, secrets_dir, ADMIN, http, admin=True)
             bot, moderator, member = [
-                await ensure_account(synapse.base_url, hs_dir, secrets_dir, name, http)
+                await ensure_account(url, hs_dir, secrets_dir, name, http)
                 for name in (BOT, MODERATOR, MEMBER)
             ]
-            room_id = await ensure_demo_room(
-                synapse.base_url, state_dir, bot, moderator, member, http
-            )
+            admin_api = await _api_for(url, admin, state_dir, http)
+            member_api = await _api_for(url, member, state_dir, http)
+            ids = await provision_example(url, state_dir, example, member, admin_api, member_api)
     except BaseException:
         await synapse.stop()
         raise
-    stack = DevStack(state_dir, synapse, synapse.base_url, bot, moderator, member, room_id)
+    stack = DevStack(state_dir, synapse, url, bot, moderator, member, ids[DEMO_ROOM], ids)
     # A config a user can run by hand too: `hearth run --config <state>/bot.yaml`.
     cfg = stack.bot_config()
     (state_dir / "bot.yaml").write_text(
@@ -188,6 +194,7 @@ async def start_dev_stack(state_dir: Path, port: int | None = None) -> DevStack:
                     "user_id": cfg.user_id,
                     "password_file": str(cfg.password_file),
                     "state_dir": str(cfg.state_dir),
+                    "moderators_room": cfg.moderators_room,
                 }
             },
             sort_keys=False,
@@ -204,22 +211,27 @@ def login_banner(stack: DevStack) -> str:
             f"  Homeserver:  {stack.base_url}   (server name: {SERVER_NAME})",
             f"  Moderator:   {stack.moderator.user_id}   password: {stack.moderator.password}",
             f"  Member:      {stack.member.user_id}   password: {stack.member.password}",
-            f"  Demo room:   {stack.room_id}",
+            f"  Demo room:   {stack.room_id}   ('Newly diagnosed' in the community's Space)",
             f"  Bot:         {stack.bot.user_id}",
             "",
             "Sign in with Element (or any Matrix client) using the homeserver address above,",
-            "open the 'Hearth demo' room and send !help. Press Ctrl-C to stop.",
+            "open the 'Newly diagnosed' room and send !help. The moderator has invitations",
+            "to every room, including the moderators' room. New members need a token:",
+            f"  hearth tokens --config {stack.state_dir / 'community.yaml'} create --uses 5",
+            "Press Ctrl-C to stop.",
             f"State (passwords 0600) is kept in {stack.state_dir}; run again to reuse it.",
             "",
         ]
     )
 
 
-async def run_dev(state_dir: Path, port: int | None = None) -> None:
+async def run_dev(
+    state_dir: Path, port: int | None = None, example: Path = EXAMPLE_COMMUNITY
+) -> None:
     from bots.core.commands import core_commands
     from bots.framework.runtime import BotRuntime
 
-    stack = await start_dev_stack(state_dir, port)
+    stack = await start_dev_stack(state_dir, port, example)
     runtime = BotRuntime(stack.bot_config(), core_commands())
     bot_task = asyncio.create_task(runtime.run())
     try:

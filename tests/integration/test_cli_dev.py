@@ -61,6 +61,8 @@ async def test_dev_runs_prints_logins_answers_help_and_restarts_on_same_state(
     port = free_port(None)
     proc, banner = await start_dev(state_dir, port)
     try:
+        # The example community was provisioned: a Space, staff rooms, 3 groups.
+        assert 'Community "Rare Disease Circle": 8 to create' in banner
         url = field(banner, r"Homeserver:\s+(http://127\.0\.0\.1:\d+)")
         assert url == f"http://127.0.0.1:{port}"
         member_id = field(banner, r"Member:\s+(@demo-member:localhost)")
@@ -88,6 +90,7 @@ async def test_dev_runs_prints_logins_answers_help_and_restarts_on_same_state(
     proc2, banner2 = await start_dev(state_dir, port)
     try:
         assert field(banner2, r"Demo room:\s+(!\S+)") == room
+        assert 'Community "Rare Disease Circle": no changes.' in banner2
         assert field(banner2, r"Member:\s+\S+\s+password: (\S+)") == password
     finally:
         await stop_dev(proc2)
