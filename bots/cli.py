@@ -53,9 +53,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bots.core.commands import core_commands
+    from bots.app import build_bot
     from bots.framework.config import load_bot_config
-    from bots.framework.runtime import BotRuntime
 
     try:
         config = load_bot_config(Path(args.config))
@@ -63,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return exc.exit_code
     configure_logging(config.log.level, config.log.format)
-    return _run(BotRuntime(config, core_commands()).run())
+    return _run(build_bot(config).run())
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

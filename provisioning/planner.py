@@ -189,9 +189,9 @@ def plan(cfg: CommunityFile, current: ServerState, server_name: str) -> Plan:
     for room in desired:
         snap = current.rooms.get(room.label)
         if snap is None:
-            what = "the Space" if room.is_space else f"room {room.label}"
+            subject = "the Space" if room.is_space else f"room {room.label}"
             summary = (
-                f'create {what} "{room.name}" '
+                f'create {subject} "{room.name}" '
                 f"(encrypted; {describe_join(room)}; history "
                 f"{'from before joining' if room.history == 'shared' else 'from joining'})"
             )

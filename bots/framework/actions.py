@@ -29,4 +29,11 @@ class JoinRoom:
     room_id: str
 
 
-Action = Reply | SendNotice | JoinRoom
+@dataclass(frozen=True)
+class Extension:
+    """Base of actions that a bot's own adapter performs (registered with the
+    effector), e.g. provisioning a new peer group. The adapter returns
+    follow-up actions, typically a reply saying how it went."""
+
+
+Action = Reply | SendNotice | JoinRoom | Extension

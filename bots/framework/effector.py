@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from nio import AsyncClient, ErrorResponse, JoinError, RoomSendError
 
-from bots.framework.actions import Action, JoinRoom, Reply, SendNotice
+from bots.framework.actions import Action, Extension, JoinRoom, Reply, SendNotice
 from bots.framework.backoff import Backoff
 from bots.framework.logging import get_logger
 from bots.framework.session import TRANSIENT
@@ -60,19 +60,37 @@ class TokenBucket:
             await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
+Performer = Callable[[Any], Awaitable[Sequence[Action]]]
+
+
 class Effector:
     def __init__(
-        self, client: AsyncClient, *, max_attempts: int = 6, rate: float = 10.0, burst: int = 30
+        self,
+        client: AsyncClient,
+        *,
+        max_attempts: int = 6,
+        rate: float = 10.0,
+        burst: int = 30,
+        performers: Mapping[type[Extension], Performer] | None = None,
     ) -> None:
         self.client = client
         self.max_attempts = max_attempts
         self.bucket = TokenBucket(rate, burst)
+        self.performers = dict(performers or {})
 
     async def perform(self, actions: Sequence[Action]) -> None:
         for action in actions:
-            await self._perform_one(action)
+            if isinstance(action, Extension):
+                performer = self.performers.get(type(action))
+                if performer is None:
+                    log.error("no performer for action", action=type(action).__name__)
+                    continue
+                # The adapter owns its own retries; what it reports is sent here.
+                await self.perform(await performer(action))
+            else:
+                await self._perform_one(action)
 
-    async def _perform_one(self, action: Action) -> None:
+    async def _perform_one(self, action: Reply | SendNotice | JoinRoom) -> None:
         backoff = Backoff(base=0.5, cap=15.0)
         txn = transaction_id()
         kind = type(action).__name__
@@ -100,7 +118,9 @@ class Effector:
                 await asyncio.sleep(delay)
         log.error("action abandoned", action=kind, attempts=self.max_attempts)
 
-    async def _call(self, action: Action, txn: str) -> RoomSendError | JoinError | object:
+    async def _call(
+        self, action: Reply | SendNotice | JoinRoom, txn: str
+    ) -> RoomSendError | JoinError | object:
         if isinstance(action, JoinRoom):
             return await self.client.join(action.room_id)
         return await self.client.room_send(

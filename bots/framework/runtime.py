@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -21,11 +22,11 @@ from nio import (
 )
 
 from bots.errors import ConfigError
-from bots.framework.actions import Action, JoinRoom, Reply
+from bots.framework.actions import Action, Extension, JoinRoom, Reply
 from bots.framework.commands.help import detail, overview
 from bots.framework.commands.spec import Arg, Command, CommandTable, Invocation
 from bots.framework.config import BotConfig
-from bots.framework.effector import Effector
+from bots.framework.effector import Effector, Performer
 from bots.framework.events import IncomingMessage, PowerSnapshot
 from bots.framework.logging import REDACTOR, get_logger
 from bots.framework.router import Ignore, Respond, Run, route, should_consider
@@ -73,13 +74,19 @@ def add_help(table: CommandTable, prefix: str) -> None:
 
 
 class BotRuntime:
-    def __init__(self, config: BotConfig, table: CommandTable) -> None:
+    def __init__(
+        self,
+        config: BotConfig,
+        table: CommandTable,
+        performers: Mapping[type[Extension], Performer] | None = None,
+    ) -> None:
         self.config = config
         self.table = table
         add_help(table, config.command_prefix)
         self.session = BotSession(config)
         self.storage: Storage | None = None
         self.effector: Effector | None = None
+        self._performers = performers
         self.started_at_ms = int(time.time() * 1000)
         self._queue: asyncio.Queue[tuple[MatrixRoom, IncomingMessage]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -236,7 +243,7 @@ class BotRuntime:
         await self._resolve_moderators_room(client)
         self.storage = await Storage.open(self.config.state_dir / "bot.db")
         await self.storage.forget_handled_before(time.time() - HANDLED_RETENTION_S)
-        self.effector = Effector(client)
+        self.effector = Effector(client, performers=self._performers)
         client.add_event_callback(self._on_message, RoomMessageText)
         client.add_event_callback(self._on_undecryptable, MegolmEvent)
         client.add_event_callback(self._on_invite, InviteMemberEvent)

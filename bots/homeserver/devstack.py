@@ -67,6 +67,7 @@ class DevStack:
             password_file=self.state_dir / "secrets" / f"{BOT}.password",
             state_dir=self.state_dir / "bots" / BOT,
             moderators_room=self.room_ids[MODERATORS],
+            community_config=self.state_dir / "community.yaml",
         )
 
 
@@ -195,6 +196,7 @@ async def start_dev_stack(
                     "password_file": str(cfg.password_file),
                     "state_dir": str(cfg.state_dir),
                     "moderators_room": cfg.moderators_room,
+                    "community_config": str(cfg.community_config),
                 }
             },
             sort_keys=False,
@@ -228,11 +230,10 @@ def login_banner(stack: DevStack) -> str:
 async def run_dev(
     state_dir: Path, port: int | None = None, example: Path = EXAMPLE_COMMUNITY
 ) -> None:
-    from bots.core.commands import core_commands
-    from bots.framework.runtime import BotRuntime
+    from bots.app import build_bot
 
     stack = await start_dev_stack(state_dir, port, example)
-    runtime = BotRuntime(stack.bot_config(), core_commands())
+    runtime = build_bot(stack.bot_config())
     bot_task = asyncio.create_task(runtime.run())
     try:
         ready = asyncio.create_task(runtime.ready.wait())

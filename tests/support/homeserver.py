@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from bots.core.commands import core_commands
+from bots.app import build_bot
 from bots.framework.commands.spec import CommandTable
 from bots.framework.config import BotConfig
 from bots.framework.runtime import BotRuntime
@@ -133,7 +133,7 @@ class Homeserver:
 async def running_bot(
     config: BotConfig, table: CommandTable | None = None, timeout: float = 30
 ) -> AsyncIterator[BotRuntime]:
-    runtime = BotRuntime(config, table or core_commands())
+    runtime = BotRuntime(config, table) if table else build_bot(config)
     task = asyncio.create_task(runtime.run())
     try:
         ready = asyncio.create_task(runtime.ready.wait())

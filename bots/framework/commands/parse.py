@@ -100,7 +100,13 @@ def parse(body: str, prefix: str, table: CommandTable) -> Parsed | ParseFailure 
         return ParseFailure("Commands can't contain control characters.", known)
     name, rest = _split_name(after)
     name = name.lower()
-    command = table.get(name)
+    # A command may have a two-word name ("group create").
+    sub, sub_rest = _split_name(rest)
+    command = table.get(f"{name} {sub.lower()}") if sub else None
+    if command is not None:
+        name, rest = f"{name} {sub.lower()}", sub_rest
+    else:
+        command = table.get(name)
     if command is None:
         close = difflib.get_close_matches(name, table.names(), n=1)
         hint = f" Did you mean {prefix}{close[0]}?" if close else ""
@@ -156,6 +162,9 @@ def _tokenize(rest: str, command: Command) -> list[str]:
             return tokens
         tokens.append(tok)
     remainder = stream.read().strip()
+    if len(remainder) >= 2 and remainder[0] == remainder[-1] and remainder[0] in "\"'":
+        # `!group create peers "Peer support"`: the quotes only group words.
+        remainder = remainder[1:-1].strip()
     if remainder:
         tokens.append(remainder)
     return tokens

@@ -83,8 +83,14 @@ class CommandTable:
         name = command.name
         if name in self._commands:
             raise ValueError(f"command {name!r} declared twice")
-        if not name.isascii() or not name.replace("-", "").isalnum() or name != name.lower():
-            raise ValueError(f"command name {name!r} must be lowercase letters, digits or '-'")
+        words = name.split(" ")
+        if len(words) > 2 or not all(
+            w.isascii() and w.replace("-", "").isalnum() and w == w.lower() for w in words
+        ):
+            raise ValueError(
+                f"command name {name!r} must be one or two words of lowercase letters, "
+                "digits or '-'"
+            )
         rests = [a for a in command.args if a.rest]
         if rests and command.args[-1] is not rests[0]:
             raise ValueError(f"{name}: only the last argument may take the rest of the line")
