@@ -362,10 +362,27 @@ def test_decorator_declares_the_command() -> None:
     assert cmd.usage("!") == "!hello [who]"
 
 
-@pytest.mark.parametrize("name", ["Ping", "pi ng", "pïng", "ping!", "", "pi_ng", "-"])
+@pytest.mark.parametrize(
+    "name", ["Ping", "pi  ng", "a b c", "pïng", "ping!", "", "pi_ng", "-", "group Create"]
+)
 def test_bad_names_are_rejected(name: str) -> None:
-    with pytest.raises(ValueError, match="must be lowercase"):
+    with pytest.raises(ValueError, match="lowercase letters"):
         CommandTable().add(_cmd(name))
+
+
+def test_two_word_commands_parse_before_one_word_ones() -> None:
+    table = CommandTable()
+    table.add(_cmd("group"))
+    table.add(
+        Command("group create", "make", _noop, (Arg("key", "k"), Arg("name", "n", rest=True)))
+    )
+    parsed = parse('!Group CREATE peers "Peer support"', "!", table)
+    assert isinstance(parsed, Parsed)
+    assert parsed.command.name == "group create"
+    assert parsed.args == {"key": "peers", "name": "Peer support"}
+    plain = parse("!group", "!", table)
+    assert isinstance(plain, Parsed)
+    assert plain.command.name == "group"
 
 
 def test_hyphenated_name_is_allowed() -> None:
