@@ -136,7 +136,9 @@ def desired_rooms(cfg: CommunityFile) -> list[DesiredRoom]:
             is_space=True,
             join=JoinRule.INVITE,
             history="joined",
-            users=base_users | {m: MODERATOR_LEVEL for g in cfg.groups for m in g.moderators},
+            # Group moderators are members of the Space but get no power there:
+            # they would otherwise be able to unlist other groups.
+            users=base_users,
             events_default=MODERATOR_LEVEL,
             members=tuple(
                 dict.fromkeys([*everyone_staff, *(m for g in cfg.groups for m in g.moderators)])
@@ -199,7 +201,8 @@ def _group_room(
     base_users: dict[str, int],
     staff: tuple[str, ...],
 ) -> DesiredRoom:
-    users = base_users | {m: MODERATOR_LEVEL for m in group.moderators}
+    # Bots and community moderators keep their level if also a group moderator.
+    users = {m: MODERATOR_LEVEL for m in group.moderators} | base_users
     name = group.name if len(group.rooms) == 1 else f"{group.name}: {room.name}"
     return DesiredRoom(
         label=group_label(group.key, room.key),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioning.desired import (
+    MARKER,
     MODERATOR_LEVEL,
     ROOM_VERSION,
     SPACE,
@@ -145,6 +146,7 @@ _WHAT = {
     "m.room.history_visibility": "history visibility",
     "m.room.guest_access": "guest access",
     "m.space.parent": "link to the Space",
+    MARKER: "Hearth's record of what this room is",
 }
 
 
@@ -154,7 +156,8 @@ def _state_drift(
     actions: list[Action] = []
     for (etype, key), content in room.managed_state(server_name).items():
         key_r, content_r = resolve(key, ids), resolve(content, ids)
-        current = snap.get(etype, key_r) if not key_r.startswith("$ref:") else None
+        # Empty content is how state is removed: treat it as missing.
+        current = (snap.get(etype, key_r) if not key_r.startswith("$ref:") else None) or None
         if _matches(current, content_r):
             continue
         what = _WHAT.get(etype, etype)
@@ -178,6 +181,29 @@ def _child_content(room: DesiredRoom, server_name: str) -> JsonDict:
     return {"via": [server_name], "order": room.child_order, "suggested": False}
 
 
+def _unlisted_staff_rooms(desired: list[DesiredRoom], current: ServerState) -> list[Action]:
+    """Rooms that must not appear in the Space (the staff rooms) but do."""
+    space = current.rooms.get(SPACE)
+    if space is None:
+        return []
+    out: list[Action] = []
+    for room in desired:
+        room_id = current.room_id(room.label)
+        if room.is_space or room.child_order is not None or room_id is None:
+            continue
+        if space.get("m.space.child", room_id):
+            out.append(
+                PutState(
+                    SPACE,
+                    "m.space.child",
+                    placeholder(room.label),
+                    {},
+                    f"{room.label} is listed in the Space; unlist it",
+                )
+            )
+    return out
+
+
 def plan(cfg: CommunityFile, current: ServerState, server_name: str) -> Plan:
     admin = cfg.community.admin.user_id
     desired = desired_rooms(cfg)
@@ -186,6 +212,7 @@ def plan(cfg: CommunityFile, current: ServerState, server_name: str) -> Plan:
     changes: list[Action] = []
     invites: list[Action] = []
     links: list[Action] = []
+    banned: list[str] = []
     for room in desired:
         snap = current.rooms.get(room.label)
         if snap is None:
@@ -204,11 +231,18 @@ def plan(cfg: CommunityFile, current: ServerState, server_name: str) -> Plan:
                 changes.append(
                     PutState(room.label, "m.room.power_levels", "", content, "; ".join(what))
                 )
-            invites.extend(
-                Invite(room.label, m)
-                for m in room.members
-                if m != admin and snap.membership(m) not in ("join", "invite")
-            )
+            for m in room.members:
+                membership = snap.membership(m)
+                if m == admin or membership in ("join", "invite"):
+                    continue
+                if membership == "ban":
+                    # Synapse refuses to invite a banned user; a moderator must
+                    # unban them first, so say so instead of failing every run.
+                    banned.append(
+                        f"{m} is banned from {room.label}; unban them to let it invite them"
+                    )
+                    continue
+                invites.append(Invite(room.label, m))
         if room.child_order is not None:
             child_id = ids.get(room.label)
             space = current.rooms.get(SPACE)
@@ -227,7 +261,8 @@ def plan(cfg: CommunityFile, current: ServerState, server_name: str) -> Plan:
                         else f"listing of {room.label} in the Space changed",
                     )
                 )
-    notes = []
+    links.extend(_unlisted_staff_rooms(desired, current))
+    notes = banned
     wanted = {r.label for r in desired}
     for label in sorted(set(current.rooms) - wanted):
         notes.append(

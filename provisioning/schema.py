@@ -39,6 +39,17 @@ def _key(v: str) -> str:
     return v
 
 
+def _timezone(v: str | None) -> str | None:
+    if v is None:
+        return v
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a folder of the zone database, e.g. "Europe".
+        raise ValueError("expected an IANA time zone such as Europe/London") from None
+    return v
+
+
 def _users(v: tuple[str, ...]) -> tuple[str, ...]:
     for user in v:
         if not is_user_id(user):
@@ -68,11 +79,14 @@ class GroupDecl(Strict):
     join: JoinRule = JoinRule.INVITE
     # Whether newcomers may read what was said before they joined.
     history_before_joining: bool = False
+    # Meetings and reminders of this group; the community's zone if unset.
+    timezone: str | None = None
     moderators: tuple[str, ...] = ()
     rooms: tuple[RoomDecl, ...] = Field(default_factory=default_rooms, min_length=1)
 
     _k = field_validator("key")(_key)
     _m = field_validator("moderators")(_users)
+    _tz = field_validator("timezone")(_timezone)
 
     @field_validator("rooms")
     @classmethod
@@ -133,20 +147,22 @@ class CommunityDecl(Strict):
             raise ValueError("expected an http:// or https:// URL")
         return v.rstrip("/")
 
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(v)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError("expected an IANA time zone such as Europe/London") from None
-        return v
+    _tz = field_validator("timezone")(_timezone)
 
 
 class CommunityFile(Strict):
     community: CommunityDecl
     bots: tuple[BotDecl, ...] = ()
     groups: tuple[GroupDecl, ...] = ()
+
+    @field_validator("bots")
+    @classmethod
+    def _unique_bots(cls, v: tuple[BotDecl, ...]) -> tuple[BotDecl, ...]:
+        ids = [b.user_id for b in v]
+        dupes = sorted({u for u in ids if ids.count(u) > 1})
+        if dupes:
+            raise ValueError(f"lists the bot {dupes[0]} twice")
+        return v
 
     def group(self, key: str) -> GroupDecl | None:
         return next((g for g in self.groups if g.key == key), None)

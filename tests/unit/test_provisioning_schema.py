@@ -226,13 +226,6 @@ def test_a_bad_time_zone(tmp_path: Path, zone: str) -> None:
     assert "IANA time zone" in err.expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IsADirectoryError,
-    reason="schema.py CommunityDecl._tz catches ZoneInfoNotFoundError and ValueError only; "
-    "a zone name that is a tz database folder (Europe, America, Etc) raises "
-    "IsADirectoryError, which escapes load_community as a traceback instead of a ConfigError",
-)
 def test_a_time_zone_folder_is_a_config_error(tmp_path: Path) -> None:
     text = replaced("timezone: Europe/London", "timezone: Europe")
     err = error_for(tmp_path, text)
@@ -264,11 +257,6 @@ def test_a_moderator_listed_twice(tmp_path: Path) -> None:
     assert "twice" in err.expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema.py CommunityFile: bots are not checked for duplicates (moderators and "
-    "group keys are); a bot listed twice with two power levels silently gets the last one",
-)
 def test_a_bot_listed_twice_is_refused(tmp_path: Path) -> None:
     text = replaced(
         "    power_level: 100\n",
