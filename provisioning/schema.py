@@ -13,7 +13,13 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from bots.framework.config import Strict, reject_inline_secrets, resolve_path
+from bots.framework.config import (
+    Strict,
+    check_homeserver_url,
+    check_user_id,
+    reject_inline_secrets,
+    resolve_path,
+)
 from bots.framework.ids import is_user_id
 from bots.framework.yaml_config import load_model_with_lines
 
@@ -107,22 +113,14 @@ class AdminDecl(Strict):
     _check_inline = model_validator(mode="before")(reject_inline_secrets)
     _p = field_validator("access_token_file", mode="before")(resolve_path)
 
-    @field_validator("user_id")
-    @classmethod
-    def _u(cls, v: str) -> str:
-        _users((v,))
-        return v
+    _u = field_validator("user_id")(check_user_id)
 
 
 class BotDecl(Strict):
     user_id: str
     power_level: int = Field(default=100, ge=1, le=100)
 
-    @field_validator("user_id")
-    @classmethod
-    def _u(cls, v: str) -> str:
-        _users((v,))
-        return v
+    _u = field_validator("user_id")(check_user_id)
 
 
 class CommunityDecl(Strict):
@@ -140,12 +138,7 @@ class CommunityDecl(Strict):
     _k = field_validator("key")(_key)
     _m = field_validator("moderators")(_users)
 
-    @field_validator("homeserver")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError("expected an http:// or https:// URL")
-        return v.rstrip("/")
+    _url = field_validator("homeserver")(check_homeserver_url)
 
     _tz = field_validator("timezone")(_timezone)
 

@@ -41,6 +41,18 @@ def reject_inline_secrets(data: Any) -> Any:
     return data
 
 
+def check_homeserver_url(v: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", v):
+        raise ValueError("expected an http:// or https:// URL, e.g. https://matrix.example.org")
+    return v.rstrip("/")
+
+
+def check_user_id(v: str) -> str:
+    if not is_user_id(v):
+        raise ValueError("expected a Matrix user ID like @someone:example.org")
+    return v
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = "auto"
@@ -69,19 +81,8 @@ class BotConfig(Strict):
         resolve_path
     )
 
-    @field_validator("homeserver")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError("expected an http:// or https:// URL, e.g. https://matrix.example.org")
-        return v.rstrip("/")
-
-    @field_validator("user_id")
-    @classmethod
-    def _mxid(cls, v: str) -> str:
-        if not is_user_id(v):
-            raise ValueError("expected a Matrix user ID like @hearth-bot:example.org")
-        return v
+    _url = field_validator("homeserver")(check_homeserver_url)
+    _mxid = field_validator("user_id")(check_user_id)
 
     @field_validator("moderators_room")
     @classmethod
