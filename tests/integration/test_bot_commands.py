@@ -11,7 +11,13 @@ from bots.core.commands import core_commands
 from bots.framework.actions import Action, Reply
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import MODERATOR, Arg, Command, Invocation, Scope
-from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
+from tests.support.homeserver import (
+    Homeserver,
+    bot_and_member,
+    member,
+    running_bot,
+    wait_joined,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -39,14 +45,8 @@ def table_with_moderation() -> object:
 
 
 async def test_ping_and_help_in_encrypted_room(homeserver: Homeserver, state: Path) -> None:
-    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
-    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
-    async with (
-        running_bot(homeserver.bot_config(bot, state / "bot")),
-        member(homeserver, alice, state / "alice") as m,
-    ):
-        await wait_joined(homeserver, mod, room, bot.user_id)
-        await m.join(room)
+    async with bot_and_member(homeserver, state) as scene:
+        m, room, bot = scene.member, scene.room, scene.bot
         ping = await m.send(room, "!ping")
         reply = await m.wait_for_reply(ping)
         assert reply.sender == bot.user_id
@@ -65,14 +65,8 @@ async def test_ping_and_help_in_encrypted_room(homeserver: Homeserver, state: Pa
 async def test_bad_input_gets_helpful_replies_and_never_crashes(
     homeserver: Homeserver, state: Path
 ) -> None:
-    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
-    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
-    async with (
-        running_bot(homeserver.bot_config(bot, state / "bot")),
-        member(homeserver, alice, state / "alice") as m,
-    ):
-        await wait_joined(homeserver, mod, room, bot.user_id)
-        await m.join(room)
+    async with bot_and_member(homeserver, state) as scene:
+        m, room = scene.member, scene.room
         cases = {
             "!pnig": "Unknown command !pnig. Did you mean !ping?",
             # Synapse caps events at 64 KiB, and encryption grows a body by a third,

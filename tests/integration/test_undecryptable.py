@@ -14,7 +14,7 @@ import vodozemac
 from bots.framework.undecryptable import undecryptable_reply
 from bots.homeserver.client_api import ClientAPI
 from bots.homeserver.member_client import reply_target
-from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
+from tests.support.homeserver import Homeserver, bot_and_member
 
 pytestmark = pytest.mark.integration
 
@@ -41,13 +41,9 @@ async def send_undecryptable(api: ClientAPI, room_id: str, session: vodozemac.Gr
 
 
 async def test_sender_is_told_once_per_session(homeserver: Homeserver, state: Path) -> None:
-    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
-    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
-    config = homeserver.bot_config(bot, state / "bot", undecryptable_wait_s=2)
-    async with running_bot(config), member(homeserver, alice, state / "alice") as m:
-        await wait_joined(homeserver, mod, room, bot.user_id)
-        await m.join(room)
-        api = await homeserver.api(alice)
+    async with bot_and_member(homeserver, state, undecryptable_wait_s=2) as scene:
+        m, room, bot = scene.member, scene.room, scene.bot
+        api = await homeserver.api(scene.alice)
         session = vodozemac.GroupSession()
         first = await send_undecryptable(api, room, session)
         notice = await m.wait_for_reply(first, timeout=30)

@@ -165,3 +165,27 @@ async def wait_joined(hs: Homeserver, any_member: User, room_id: str, user_id: s
             return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"{user_id} did not join")
+
+
+@dataclass
+class Scene:
+    """A bot and a member together in an encrypted room, both running."""
+
+    room: str
+    member: MemberClient
+    bot: User
+    alice: User
+    runtime: BotRuntime
+
+
+@contextlib.asynccontextmanager
+async def bot_and_member(hs: Homeserver, state: Path, **config: Any) -> AsyncIterator[Scene]:
+    bot, mod, alice = await hs.users("bot", "mod", "alice")
+    room = await hs.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
+    async with (
+        running_bot(hs.bot_config(bot, state / "bot", **config)) as runtime,
+        member(hs, alice, state / "alice") as m,
+    ):
+        await wait_joined(hs, mod, room, bot.user_id)
+        await m.join(room)
+        yield Scene(room, m, bot, alice, runtime)
