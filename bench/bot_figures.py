@@ -32,6 +32,7 @@ from nio import MatrixRoom, RoomMessageText
 from rich.console import Console
 from rich.table import Table
 
+from bench.harness import run_bench
 from bots.framework.logging import configure_logging
 from bots.framework.secrets import write_secret
 from bots.homeserver.client_api import ClientAPI
@@ -303,14 +304,6 @@ def report(r: dict[str, Any]) -> None:
     )
 
 
-def rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 3)
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    return value
-
-
 async def run(pings: int, warmup: int, keep: bool) -> dict[str, Any]:
     # The in-process bot of figure 1 and nio's key-sharing warnings stay quiet.
     configure_logging("warning", library_level="error")
@@ -350,20 +343,11 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and logs")
     args = parser.parse_args()
 
-    async def guarded() -> dict[str, Any]:
-        task = asyncio.current_task()
-        assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        return await run(args.pings, args.warmup, args.keep)
-
-    try:
-        results = asyncio.run(guarded())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        err.print("Interrupted; Synapse and the bots were stopped.")
-        return 130
-    report(results)
-    print(json.dumps(rounded(results), sort_keys=True))
-    return 0
+    return run_bench(
+        lambda: run(args.pings, args.warmup, args.keep),
+        report,
+        "Interrupted; Synapse and the bots were stopped.",
+    )
 
 
 if __name__ == "__main__":

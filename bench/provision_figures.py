@@ -13,15 +13,12 @@ timing: it exits 0 unless something broke.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as dt
 import inspect
 import io
-import json
 import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -38,6 +35,7 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
+from bench.harness import run_bench
 from bots.framework.logging import configure_logging
 from bots.homeserver.client_api import ClientAPI
 from bots.homeserver.supervisor import SynapseProcess
@@ -447,14 +445,6 @@ def _yes(ok: bool) -> str:
     return "yes" if ok else "NO"
 
 
-def rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 3)
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    return value
-
-
 async def run(groups: int, rooms: int, keep: bool) -> dict[str, Any]:
     configure_logging("warning", library_level="error")
     tmp = Path(tempfile.mkdtemp(prefix="hearth-bench-provision-"))
@@ -491,20 +481,9 @@ def main() -> int:
     if args.groups < 1 or args.rooms < 1:
         parser.error("--groups and --rooms must be at least 1")
 
-    async def guarded() -> dict[str, Any]:
-        task = asyncio.current_task()
-        assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        return await run(args.groups, args.rooms, args.keep)
-
-    try:
-        results = asyncio.run(guarded())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        err.print("Interrupted; Synapse was stopped.")
-        return 130
-    report(results)
-    print(json.dumps(rounded(results), sort_keys=True))
-    return 0
+    return run_bench(
+        lambda: run(args.groups, args.rooms, args.keep), report, "Interrupted; Synapse was stopped."
+    )
 
 
 if __name__ == "__main__":
