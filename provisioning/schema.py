@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 
@@ -43,6 +44,15 @@ def _key(v: str) -> str:
     if not KEY_RE.match(v):
         raise ValueError(f"expected {KEY_HELP}")
     return v
+
+
+def first_duplicate(values: Iterable[str]) -> str | None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
 
 
 def _timezone(v: str | None) -> str | None:
@@ -97,10 +107,9 @@ class GroupDecl(Strict):
     @field_validator("rooms")
     @classmethod
     def _unique_rooms(cls, v: tuple[RoomDecl, ...]) -> tuple[RoomDecl, ...]:
-        keys = [r.key for r in v]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise ValueError(f"room key {dupes[0]!r} is used twice in this group")
+        dupe = first_duplicate(r.key for r in v)
+        if dupe is not None:
+            raise ValueError(f"room key {dupe!r} is used twice in this group")
         return v
 
 
@@ -151,10 +160,9 @@ class CommunityFile(Strict):
     @field_validator("bots")
     @classmethod
     def _unique_bots(cls, v: tuple[BotDecl, ...]) -> tuple[BotDecl, ...]:
-        ids = [b.user_id for b in v]
-        dupes = sorted({u for u in ids if ids.count(u) > 1})
-        if dupes:
-            raise ValueError(f"lists the bot {dupes[0]} twice")
+        dupe = first_duplicate(b.user_id for b in v)
+        if dupe is not None:
+            raise ValueError(f"lists the bot {dupe} twice")
         return v
 
     def group(self, key: str) -> GroupDecl | None:
