@@ -190,13 +190,19 @@ class BotSession:
             backoff.reset()
             since, full_state = None, False
             try:
-                await self._crypto_housekeeping(client)
+                await self._crypto_housekeeping(client, resp)
             except TRANSIENT:
                 await self._wait(backoff, "key exchange")
             await on_sync(resp)
 
     @staticmethod
-    async def _crypto_housekeeping(client: AsyncClient) -> None:
+    async def _crypto_housekeeping(client: AsyncClient, resp: SyncResponse) -> None:
+        # nio takes the server's one-time key count only when it is non-zero.
+        # A server that holds none of ours (a restore leaves them out of the
+        # dump; every key claimed while we were down) would then never get
+        # new ones, and no new device could start an Olm session with the bot.
+        if client.olm is not None and resp.device_key_count.signed_curve25519 == 0:
+            client.olm.uploaded_key_count = 0
         await client.send_to_device_messages()
         if client.should_upload_keys:
             await client.keys_upload()

@@ -19,7 +19,7 @@ import pytest
 
 from bots.framework import session as session_module
 from bots.framework.cross_signing import canonical_json, device_is_signed
-from tests.support.homeserver import Homeserver, User, running_bot, wait_joined
+from tests.support.homeserver import Homeserver, User, cast, running_bot, wait_joined
 
 pytestmark = pytest.mark.integration
 
@@ -95,11 +95,11 @@ async def run_js_client(
 async def test_element_crypto_in_only_signed_mode_gets_an_answer(
     homeserver: Homeserver, state: Path
 ) -> None:
-    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
-    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
-    async with running_bot(homeserver.bot_config(bot, state / "bot")):
-        await wait_joined(homeserver, mod, room, bot.user_id)
-        result = await run_js_client(homeserver, alice, room, bot, timeout=60)
+    c = await cast(homeserver, state)
+    bot = c.bot
+    async with running_bot(c.config):
+        await wait_joined(homeserver, c.mod, c.room, bot.user_id)
+        result = await run_js_client(homeserver, c.alice, c.room, bot, timeout=60)
     assert result["ok"], json.dumps(result)
     assert result["reply_body"] == "pong"
     assert result["reply_msgtype"] == "m.notice"
@@ -114,11 +114,11 @@ async def test_control_uncross_signed_bot_is_refused_keys(
         return None
 
     monkeypatch.setattr(session_module, "ensure_cross_signed", skip_cross_signing)
-    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
-    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
-    async with running_bot(homeserver.bot_config(bot, state / "bot")):
-        await wait_joined(homeserver, mod, room, bot.user_id)
-        result = await run_js_client(homeserver, alice, room, bot, timeout=15)
+    c = await cast(homeserver, state)
+    bot = c.bot
+    async with running_bot(c.config):
+        await wait_joined(homeserver, c.mod, c.room, bot.user_id)
+        result = await run_js_client(homeserver, c.alice, c.room, bot, timeout=15)
     assert result["ok"] is False
     assert result["sent"] is True
     assert any(d.startswith(bot.user_id) for d in result["withheld_devices"]), result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from bots.core.commands import core_commands
 from bots.errors import LoginError
 from bots.framework.runtime import BotRuntime
 from bots.framework.secrets import write_secret
-from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
+from bots.homeserver.client_api import ClientAPI
+from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +31,11 @@ async def replies_to(m: object, event_id: str, wait: float) -> int:
 async def test_restart_ignores_commands_sent_while_down_and_never_replays(
     homeserver: Homeserver, state: Path
 ) -> None:
-    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
-    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
-    config = homeserver.bot_config(bot, state / "bot")
-    async with member(homeserver, alice, state / "alice") as m:
+    c = await cast(homeserver, state)
+    room, config = c.room, c.config
+    async with member(homeserver, c.alice, state / "alice") as m:
         async with running_bot(config):
-            await wait_joined(homeserver, mod, room, bot.user_id)
+            await wait_joined(homeserver, c.mod, room, c.bot.user_id)
             await m.join(room)
             first = await m.send(room, "!ping")
             await m.wait_for_reply(first)
@@ -54,19 +55,19 @@ async def test_homeserver_down_at_start_and_mid_run(tmp_path: Path) -> None:
     """A private Synapse for this test, so stopping it disturbs no one else."""
     hs = await Homeserver.start(tmp_path / "hs")
     try:
-        bot, mod, alice = await hs.users("bot", "mod", "alice")
-        room = await hs.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
-        async with member(hs, alice, tmp_path / "alice") as m:
+        c = await cast(hs, tmp_path)
+        room = c.room
+        async with member(hs, c.alice, tmp_path / "alice") as m:
             await m.join(room)
             # Down at start: the bot waits it out and logs in once it is back.
             await hs.process.stop()
-            runtime = BotRuntime(hs.bot_config(bot, tmp_path / "bot"), core_commands())
+            runtime = BotRuntime(c.config, core_commands())
             task = asyncio.create_task(runtime.run())
             await asyncio.sleep(3)
             assert not task.done(), "the bot gave up while the homeserver was down"
             await hs.process.start()
             await asyncio.wait_for(runtime.ready.wait(), 60)
-            await wait_joined(hs, mod, room, bot.user_id)
+            await wait_joined(hs, c.mod, room, c.bot.user_id)
             before = await m.send(room, "!ping")
             await m.wait_for_reply(before)
 
@@ -95,3 +96,34 @@ async def test_wrong_password_is_a_clear_error(homeserver: Homeserver, state: Pa
         async with running_bot(config):
             pass
     assert "not-the-password" not in str(err.value)
+
+
+async def claim_all_one_time_keys(api: ClientAPI, user_id: str, device_id: str) -> int:
+    """Take every one-time key the server holds for a device, as a crowd of
+    new devices would (or as a restore from a dump without them leaves it)."""
+    claimed = 0
+    while True:
+        body = {"one_time_keys": {user_id: {device_id: "signed_curve25519"}}}
+        resp = await api.request("POST", "/_matrix/client/v3/keys/claim", body)
+        if not resp.get("one_time_keys", {}).get(user_id, {}).get(device_id):
+            return claimed
+        claimed += 1
+
+
+async def test_bot_restocks_one_time_keys_the_server_no_longer_holds(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    async with running_bot(c.config):
+        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+    device_id = json.loads((state / "bot" / "credentials.json").read_text())["device_id"]
+    mod_api = await homeserver.api(c.mod)
+    assert await claim_all_one_time_keys(mod_api, c.bot.user_id, device_id) > 0
+
+    async with running_bot(c.config), member(homeserver, c.alice, state / "alice") as m:
+        # A device the bot has never met needs one of those keys to share
+        # the room key with it; without them the bot could not read it.
+        await m.join(c.room)
+        ping = await m.send(c.room, "!ping")
+        reply = await m.wait_for_reply(ping)
+        assert reply.content["body"].startswith("pong")

@@ -168,6 +168,24 @@ async def wait_joined(hs: Homeserver, any_member: User, room_id: str, user_id: s
 
 
 @dataclass
+class Cast:
+    """A bot, a moderator and a member invited to an encrypted room where the
+    bot has power; nobody is running yet."""
+
+    bot: User
+    mod: User
+    alice: User
+    room: str
+    config: BotConfig
+
+
+async def cast(hs: Homeserver, state: Path, **config: Any) -> Cast:
+    bot, mod, alice = await hs.users("bot", "mod", "alice")
+    room = await hs.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
+    return Cast(bot, mod, alice, room, hs.bot_config(bot, state / "bot", **config))
+
+
+@dataclass
 class Scene:
     """A bot and a member together in an encrypted room, both running."""
 
@@ -180,12 +198,11 @@ class Scene:
 
 @contextlib.asynccontextmanager
 async def bot_and_member(hs: Homeserver, state: Path, **config: Any) -> AsyncIterator[Scene]:
-    bot, mod, alice = await hs.users("bot", "mod", "alice")
-    room = await hs.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
+    c = await cast(hs, state, **config)
     async with (
-        running_bot(hs.bot_config(bot, state / "bot", **config)) as runtime,
-        member(hs, alice, state / "alice") as m,
+        running_bot(c.config) as runtime,
+        member(hs, c.alice, state / "alice") as m,
     ):
-        await wait_joined(hs, mod, room, bot.user_id)
-        await m.join(room)
-        yield Scene(room, m, bot, alice, runtime)
+        await wait_joined(hs, c.mod, c.room, c.bot.user_id)
+        await m.join(c.room)
+        yield Scene(c.room, m, c.bot, c.alice, runtime)
