@@ -26,6 +26,13 @@ if [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$lock_hash" ]; then
     echo "$lock_hash" > "$lock_stamp"
 fi
 
+# The deploy test boots a Debian 12 container: debootstrap, systemd-nspawn and
+# Ansible (in tests/deploy/.venv). Installing them needs root; as another user
+# the test says it was skipped and why.
+if [ "$(id -u)" -eq 0 ]; then
+    tests/deploy/setup.sh
+fi
+
 .venv/bin/ruff check bots bridge provisioning tests bench
 .venv/bin/ruff format --check bots bridge provisioning tests bench
 .venv/bin/mypy

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl as ssl_module
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,14 @@ class Received:
 
 
 class MemberClient:
-    def __init__(self, base_url: str, user_id: str, store_dir: Path) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        user_id: str,
+        store_dir: Path,
+        ssl: ssl_module.SSLContext | bool | None = None,
+    ) -> None:
+        """*ssl* goes to aiohttp through nio: an SSLContext trusts a private CA."""
         store_dir.mkdir(parents=True, exist_ok=True)
         self.client = AsyncClient(
             base_url,
@@ -38,6 +46,7 @@ class MemberClient:
             config=AsyncClientConfig(
                 encryption_enabled=True, store_sync_tokens=False, pickle_key="test-member"
             ),
+            ssl=ssl,
         )
         self.received: list[Received] = []
         self._changed = asyncio.Condition()
