@@ -16,6 +16,7 @@ them and Ansible); the first run builds a Debian tree cached in
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import re
@@ -658,3 +659,41 @@ async def test_bot_answers_a_new_device_after_a_restore(
     deployed: Deployed, api: ClientAPI, member_login: tuple[str, str]
 ) -> None:
     assert "pong" in await ping_bot(deployed, api, *member_login)
+
+
+def test_nightly_backups_keep_a_week(deployed: Deployed) -> None:
+    c = deployed.container
+    assert c.ssh("systemctl is-enabled hearth-backup.timer").stdout.strip() == "enabled"
+    assert c.ssh("systemctl is-active hearth-backup.timer").stdout.strip() == "active"
+    # Two backups from earlier nights: a month old and three days old.
+    month_old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).strftime("%Y%m%dT%H%M%SZ")
+    recent = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).strftime("%Y%m%dT%H%M%SZ")
+    c.ssh(f"mkdir -p /var/backups/hearth/{month_old} /var/backups/hearth/{recent}")
+
+    def backups() -> set[str]:
+        return {Path(p).name for p in c.ssh("ls -1d /var/backups/hearth/20*").stdout.split()}
+
+    before = backups()
+    c.ssh("systemctl start hearth-backup.service", timeout=600)
+    after = backups()
+    assert month_old not in after
+    assert recent in after
+    assert len(after - before) == 1, (before, after)  # tonight's
+
+
+def test_security_updates_install_themselves(deployed: Deployed) -> None:
+    c = deployed.container
+    periodic = c.ssh("apt-config dump APT::Periodic").stdout
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in periodic
+    timers = c.ssh("systemctl is-enabled apt-daily.timer apt-daily-upgrade.timer").stdout
+    assert timers.split() == ["enabled", "enabled"]
+    # unattended-upgrades itself reads the configuration and names what it
+    # would install from: Debian's security archive for this release.
+    dry = c.ssh("unattended-upgrade --dry-run --debug 2>&1", timeout=600).stdout
+    allowed = re.search(r"Allowed origins are: (.*)", dry)
+    assert allowed, dry[-3000:]
+    origins = allowed.group(1).split(", ")
+    assert origins == [
+        "origin=Debian,codename=bookworm,label=Debian-Security",
+        "origin=Debian,codename=bookworm-security,label=Debian-Security",
+    ], origins
