@@ -75,6 +75,11 @@ def assert_untouched(container: Container) -> None:
     assert r.stdout.split() == ["0"], f"the server was changed: {r.stdout}"
 
 
+def backups(container: Container) -> list[str]:
+    """The server's backup directories, oldest first (each is named by its UTC time)."""
+    return container.ssh("ls -1d /var/backups/hearth/20*").stdout.split()
+
+
 @pytest.fixture(scope="module")
 def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     _tools_or_skip()
@@ -620,9 +625,9 @@ async def test_backup_restores_into_an_empty_database(
 
     before = await make_user("before-backup")
     c.ssh("systemctl start hearth-backup.service", timeout=600)
-    backups = c.ssh("ls -1d /var/backups/hearth/20*").stdout.split()
-    assert len(backups) == 1, backups
-    backup = backups[0]
+    made = backups(c)
+    assert len(made) == 1, made
+    backup = made[0]
     listing = c.ssh(f"ls {backup}; pg_restore --list {backup}/synapse.pgdump").stdout
     assert {"synapse.pgdump", "media_store", "config.tar", "hearth"} <= set(listing.split())
     assert re.search(r"TABLE DATA public users ", listing)
@@ -666,16 +671,15 @@ def test_nightly_backups_keep_a_week(deployed: Deployed) -> None:
     assert c.ssh("systemctl is-enabled hearth-backup.timer").stdout.strip() == "enabled"
     assert c.ssh("systemctl is-active hearth-backup.timer").stdout.strip() == "active"
     # Two backups from earlier nights: a month old and three days old.
-    month_old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).strftime("%Y%m%dT%H%M%SZ")
-    recent = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).strftime("%Y%m%dT%H%M%SZ")
+    now = dt.datetime.now(dt.UTC)
+    month_old, recent = (
+        (now - dt.timedelta(days=days)).strftime("%Y%m%dT%H%M%SZ") for days in (30, 3)
+    )
     c.ssh(f"mkdir -p /var/backups/hearth/{month_old} /var/backups/hearth/{recent}")
 
-    def backups() -> set[str]:
-        return {Path(p).name for p in c.ssh("ls -1d /var/backups/hearth/20*").stdout.split()}
-
-    before = backups()
+    before = {Path(p).name for p in backups(c)}
     c.ssh("systemctl start hearth-backup.service", timeout=600)
-    after = backups()
+    after = {Path(p).name for p in backups(c)}
     assert month_old not in after
     assert recent in after
     assert len(after - before) == 1, (before, after)  # tonight's
