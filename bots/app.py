@@ -1,19 +1,75 @@
-"""Assemble the Hearth bot from its config: one place decides what it runs."""
+"""Assemble the Hearth bot: the one place that names the features.
+
+An operator chooses what a bot does with `bot.features` in its YAML; the
+default is every feature that can run with that config, so a small
+community runs one bot account (one device for members to trust).
+"""
 
 from __future__ import annotations
 
-from bots.core.commands import core_commands
-from bots.framework.actions import Extension
-from bots.framework.config import BotConfig
-from bots.framework.effector import Performer
+from collections.abc import Sequence
+from pathlib import Path
+
+from bots import core, roomkeeping
+from bots.errors import ConfigError
+from bots.framework.config import BotConfig, load_bot_config
+from bots.framework.feature import Feature
+from bots.framework.logging import get_logger
 from bots.framework.runtime import BotRuntime
-from bots.roomkeeping.group_create import CreateGroup, add_group_create, group_create_performer
+
+log = get_logger(__name__)
+
+FEATURES: tuple[Feature, ...] = (core.feature, roomkeeping.feature)
 
 
-def build_bot(config: BotConfig) -> BotRuntime:
-    table = core_commands()
-    performers: dict[type[Extension], Performer] = {}
-    if config.community_config is not None:
-        add_group_create(table)
-        performers[CreateGroup] = group_create_performer(config.community_config)
-    return BotRuntime(config, table, performers)
+def load_config(path: Path, features: Sequence[Feature] = FEATURES) -> BotConfig:
+    """A bots YAML file, with every known feature's section validated."""
+    config = load_bot_config(path, {f.name: f.config_model for f in features})
+    select_features(config, features, source=str(path))
+    return config
+
+
+def select_features(
+    config: BotConfig, available: Sequence[Feature] = FEATURES, *, source: str = "bot config"
+) -> tuple[list[Feature], list[str]]:
+    """The features to run, and notes on the ones left out and why.
+
+    Raises:
+        ConfigError: a listed feature does not exist or cannot run here.
+    """
+    by_name = {f.name: f for f in available}
+    notes: list[str] = []
+    if config.features is None:
+        chosen = []
+        for feature in available:
+            why = feature.unavailable(config) if feature.unavailable else None
+            if why is None:
+                chosen.append(feature)
+            else:
+                notes.append(f"{feature.name} not started: {why}")
+    else:
+        chosen = []
+        for i, name in enumerate(config.features):
+            found = by_name.get(name)
+            if found is None:
+                raise ConfigError(
+                    source,
+                    f"bot.features[{i}]",
+                    f"unknown feature {name!r}; expected one of: {', '.join(by_name)}",
+                )
+            why = found.unavailable(config) if found.unavailable else None
+            if why is not None:
+                raise ConfigError(source, f"bot.features[{i}]", f"{name} cannot run: {why}")
+            chosen.append(found)
+    names = {f.name for f in chosen}
+    for section in config.feature_sections:
+        if section not in names:
+            notes.append(f"the section {section!r} is kept but not used: {section} is not enabled")
+    return chosen, notes
+
+
+def build_bot(config: BotConfig, available: Sequence[Feature] = FEATURES) -> BotRuntime:
+    features, notes = select_features(config, available)
+    for note in notes:
+        log.warning(note)
+    return BotRuntime(config, features)

@@ -8,16 +8,20 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bots.errors import HearthError
-from bots.framework.logging import configure_logging, get_logger
+from bots.framework.logging import configure_logging, get_logger, install_asyncio_handler
+
+if TYPE_CHECKING:
+    from bots.framework.runtime import BotRuntime
 
 log = get_logger("hearth")
 
 
 async def _until_signalled(coro: Coroutine[Any, Any, None]) -> None:
     """Run *coro*; SIGTERM (systemd's stop) cancels it so its clean-up runs."""
+    install_asyncio_handler()
     task = asyncio.ensure_future(coro)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
@@ -52,27 +56,51 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return _run(run_dev(Path(args.state_dir).resolve(), args.port, example))
 
 
+async def _serve_bot(runtime: BotRuntime) -> None:
+    """Run the bot; SIGTERM (systemd's stop) stops intake, lets the work in
+    hand finish (bounded by stop_timeout_s), then returns, so the exit is 0."""
+    install_asyncio_handler()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, runtime.stop)
+    try:
+        await runtime.run()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from bots.app import build_bot
-    from bots.framework.config import load_bot_config
+    from bots.app import build_bot, load_config
 
     try:
-        config = load_bot_config(Path(args.config))
+        config = load_config(Path(args.config))
     except HearthError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return exc.exit_code
     configure_logging(config.log.level, config.log.format)
-    return _run(build_bot(config).run())
+    return _run(_serve_bot(build_bot(config)))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from bots.framework.config import load_bot_config
+    """Validate the bot file, every feature's section, and the community file
+    when one is named (by --community or by bot.community_config)."""
+    from bots.app import load_config, select_features
 
     try:
-        load_bot_config(Path(args.config))
+        config = load_config(Path(args.config))
+        features, notes = select_features(config, source=args.config)
+        community = Path(args.community) if args.community else config.community_config
+        if community is not None:
+            from provisioning.schema import load_community
+
+            load_community(community)
     except HearthError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    for note in notes:
+        print(f"note: {note}")
+    print(f"features: {', '.join(f.name for f in features)}")
+    if community is not None:
+        print(f"{community}: OK")
     print(f"{args.config}: OK")
     return 0
 
@@ -109,8 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", required=True, help="bot YAML (see config/bot.example.yaml)")
     run.set_defaults(func=cmd_run)
 
-    check = sub.add_parser("check-config", help="validate a bot config file and exit")
+    check = sub.add_parser(
+        "check-config",
+        help="validate a bot config file (every feature's section) and exit",
+    )
     check.add_argument("config")
+    check.add_argument(
+        "--community",
+        default=None,
+        help="also validate this community YAML (default: the bot's community_config, if set)",
+    )
     check.set_defaults(func=cmd_check_config)
 
     from provisioning.cli import register

@@ -6,16 +6,28 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
 
 from bots.errors import ConfigError, HearthError
 from bots.framework.commands.parse import parse_duration
+from bots.framework.logging import configure_logging, install_asyncio_handler, use_salt_file
 from bots.framework.secrets import read_secret
 from bots.homeserver.client_api import ClientAPI
 from provisioning.schema import CommunityFile, load_community
 from provisioning.tokens import Tokens
+
+T = TypeVar("T")
+
+# The salt these commands hash user IDs with in their logs. It lives beside
+# the admin's access token, in the folder already kept private for the
+# admin's secrets (0700 in the playbook's layout, secrets/ in `hearth dev`),
+# not beside the community YAML, which organisers may keep in version control.
+LOG_SALT_FILE = "log-salt"
 
 
 def _duration(text: str) -> timedelta:
@@ -30,18 +42,45 @@ def _fail(exc: HearthError) -> int:
     return exc.exit_code
 
 
-def cmd_provision(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def use_install_salt(cfg: CommunityFile) -> None:
+    """Hash user IDs in this process's logs with the install's secret salt.
 
+    Without it they would be hashed with a random per-process salt: still
+    private, but not comparable from one run to the next.
+    """
+    folder = cfg.community.admin.access_token_file.parent
+    if not folder.is_dir():
+        return  # reading the token fails next, with the message that matters
+    try:
+        use_salt_file(folder / LOG_SALT_FILE)
+    except OSError as exc:
+        print(
+            f"hearth: warning: cannot keep a log salt in {folder} ({exc.strerror}); "
+            "user hashes in this run's logs will not match other runs",
+            file=sys.stderr,
+        )
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    async def redacted() -> T:
+        install_asyncio_handler()
+        return await coro
+
+    return asyncio.run(redacted())
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
     from provisioning.provision import provision
 
+    configure_logging("warning")
     path = Path(args.config)
     try:
         cfg = load_community(path)
         if args.validate_only:
             print(f"{path}: OK ({len(cfg.groups)} groups)")
             return 0
-        asyncio.run(provision(cfg, path, dry_run=args.dry_run))
+        use_install_salt(cfg)
+        _run(provision(cfg, path, dry_run=args.dry_run))
     except HearthError as exc:
         return _fail(exc)
     return 0
@@ -87,13 +126,13 @@ async def _with_tokens(cfg: CommunityFile, args: argparse.Namespace) -> None:
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    configure_logging("warning")
     try:
         cfg = load_community(Path(args.config))
         if getattr(args, "group", None) and cfg.group(args.group) is None:
             raise ConfigError(args.config, "groups", f"there is no group with key {args.group!r}")
-        asyncio.run(_with_tokens(cfg, args))
+        use_install_salt(cfg)
+        _run(_with_tokens(cfg, args))
     except HearthError as exc:
         return _fail(exc)
     return 0

@@ -1,18 +1,33 @@
-"""What handlers decide to do, as data. Only the effector performs these."""
+"""What handlers decide to do, as data. Only the effector performs these.
+
+Every action is a frozen dataclass of plain values (strings, numbers,
+tuples, mappings), so the outbox can store it as JSON before it is performed
+and rebuild it after a crash (:func:`to_record`, :func:`from_record`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Reply:
-    """An ``m.notice`` in reply to *in_reply_to*."""
+    """An ``m.notice`` in reply to *in_reply_to*; in its thread if *thread_root* is set.
+
+    *mentions* are the user IDs the notice intentionally pings
+    (``m.mentions``); nobody else is notified.
+    """
 
     room_id: str
     in_reply_to: str
     body: str
     html: str | None = None
+    mentions: tuple[str, ...] = ()
+    thread_root: str | None = None
 
 
 @dataclass(frozen=True)
@@ -22,6 +37,41 @@ class SendNotice:
     room_id: str
     body: str
     html: str | None = None
+    mentions: tuple[str, ...] = ()
+    thread_root: str | None = None
+
+
+@dataclass(frozen=True)
+class SendDirect:
+    """A notice in the bot's one encrypted DM with *user_id*, opened or reused."""
+
+    user_id: str
+    body: str
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class React:
+    room_id: str
+    event_id: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text of one of the bot's own notices (``m.replace``)."""
+
+    room_id: str
+    event_id: str
+    body: str
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class Redact:
+    room_id: str
+    event_id: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,10 +80,160 @@ class JoinRoom:
 
 
 @dataclass(frozen=True)
+class Invite:
+    room_id: str
+    user_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Kick:
+    room_id: str
+    user_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Ban:
+    room_id: str
+    user_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Unban:
+    room_id: str
+    user_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SetState:
+    """Any state event: power levels, join rules, a feature's own state."""
+
+    room_id: str
+    event_type: str
+    content: Mapping[str, Any] = field(default_factory=dict)
+    state_key: str = ""
+
+
+@dataclass(frozen=True)
+class SendPoll:
+    """An Element poll (``org.matrix.msc3381.poll.start``)."""
+
+    room_id: str
+    question: str
+    answers: tuple[str, ...]
+    max_selections: int = 1
+    disclosed: bool = True
+
+
+@dataclass(frozen=True)
+class UploadFile:
+    """Encrypt *data_path*'s file with nio's attachment encryption, upload the
+    ciphertext and post it as ``m.file`` (or ``m.image``) in *room_id*."""
+
+    room_id: str
+    data_path: str
+    filename: str
+    mimetype: str
+    msgtype: str = "m.file"
+
+
+@dataclass(frozen=True)
+class ScheduleJob:
+    """Run *feature*'s job *kind* at *due* (UTC epoch seconds). The key makes
+    scheduling idempotent: the same key twice schedules once."""
+
+    feature: str
+    kind: str
+    due: float
+    key: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    key: str
+
+
+@dataclass(frozen=True)
 class Extension:
-    """Base of actions that a bot's own adapter performs (registered with the
-    effector), e.g. provisioning a new peer group. The adapter returns
+    """Base of actions that a feature's own adapter performs (registered with
+    the effector), e.g. provisioning a new peer group. The adapter returns
     follow-up actions, typically a reply saying how it went."""
 
 
-Action = Reply | SendNotice | JoinRoom | Extension
+Action = (
+    Reply
+    | SendNotice
+    | SendDirect
+    | React
+    | Edit
+    | Redact
+    | JoinRoom
+    | Invite
+    | Kick
+    | Ban
+    | Unban
+    | SetState
+    | SendPoll
+    | UploadFile
+    | ScheduleJob
+    | CancelJob
+    | Extension
+)
+
+BUILTIN: tuple[type[Any], ...] = (
+    Reply,
+    SendNotice,
+    SendDirect,
+    React,
+    Edit,
+    Redact,
+    JoinRoom,
+    Invite,
+    Kick,
+    Ban,
+    Unban,
+    SetState,
+    SendPoll,
+    UploadFile,
+    ScheduleJob,
+    CancelJob,
+)
+
+
+def room_of(action: Any) -> str | None:
+    """The room an action happens in, for ordering; None if it has none."""
+    room = getattr(action, "room_id", None)
+    return room if isinstance(room, str) else None
+
+
+def to_record(action: Any) -> dict[str, Any]:
+    """A JSON-ready record of *action*, for the outbox."""
+    return {"type": type(action).__name__, "fields": dataclasses.asdict(action)}
+
+
+def _thaw(value: Any, hint: Any) -> Any:
+    """JSON gives lists where the dataclass declared tuples."""
+    if isinstance(value, list) and typing.get_origin(hint) is tuple:
+        return tuple(value)
+    return value
+
+
+class ActionTypes:
+    """The action classes an outbox record may name: the built-in ones and
+    each enabled feature's extensions."""
+
+    def __init__(self, extra: tuple[type[Any], ...] = ()) -> None:
+        self._types = {t.__name__: t for t in (*BUILTIN, *extra)}
+        if len(self._types) != len(BUILTIN) + len(extra):
+            raise ValueError("two action classes share a name")
+
+    def from_record(self, record: Mapping[str, Any]) -> Any:
+        """Rebuild an action; KeyError or TypeError if the record no longer fits."""
+        cls = self._types[record["type"]]
+        hints = typing.get_type_hints(cls)
+        fields = record["fields"]
+        return cls(**{k: _thaw(v, hints.get(k)) for k, v in fields.items()})

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from bots.errors import ConfigError, raise_all
 from bots.framework.ids import is_room_ref, is_user_id
-from bots.framework.yaml_config import load_model
+from bots.framework.yaml_config import _line_for, read_yaml, validation_problems
 
 # Keys that would put a secret inline; each names the *_file key to use instead.
 INLINE_SECRETS = {"password": "password_file", "access_token": "access_token_file"}
@@ -74,7 +84,19 @@ class BotConfig(Strict):
     sync_timeout_ms: int = Field(default=30_000, ge=1_000, le=120_000)
     # How long to keep retrying a message we cannot decrypt before telling its sender.
     undecryptable_wait_s: float = Field(default=30.0, ge=0, le=3600)
+    # Events older than this when the bot gets to them are not acted on: a
+    # stale moderation command is more dangerous than a missed one.
+    max_event_age_s: float = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+    # What the bot does; None runs every feature that can run here.
+    features: tuple[str, ...] | None = None
+    # How many rooms' events are handled at once (each room stays in order).
+    max_concurrent_rooms: int = Field(default=8, ge=1, le=256)
+    # How long SIGTERM waits for handlers in flight and the outbox.
+    stop_timeout_s: float = Field(default=20.0, ge=0, le=600)
     log: LogConfig = LogConfig()
+    # Each feature's validated section, from the file's other top-level keys
+    # (filled by load_bot_config, not written under `bot:`).
+    feature_sections: Mapping[str, Any] = Field(default_factory=dict, exclude=True)
 
     _check_inline = model_validator(mode="before")(reject_inline_secrets)
     _paths = field_validator("password_file", "state_dir", "community_config", mode="before")(
@@ -98,12 +120,63 @@ class BotConfig(Strict):
             raise ValueError("expected a short prefix without spaces that does not start with '/'")
         return v
 
+    @field_validator("features")
+    @classmethod
+    def _features(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("a feature is listed twice")
+        return v
 
-class BotsFile(Strict):
-    """The top level of a bots YAML file."""
 
-    bot: BotConfig
+def load_bot_config(path: Path, sections: Mapping[str, type[BaseModel]] | None = None) -> BotConfig:
+    """Load a bots YAML file: the `bot:` section and one section per feature.
+
+    *sections* maps each known feature to its config model; a top-level key
+    that is neither `bot` nor a known feature is an error. Every problem in
+    the file is reported at once, each naming its key path and line.
+
+    Raises:
+        ConfigError: one problem, or ConfigProblems for several.
+    """
+    data, lines = read_yaml(path)
+    name = str(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(name, "", "expected a mapping of keys at the top level", 1)
+    problems: list[ConfigError] = []
+    bot: BotConfig | None = None
+    if "bot" not in data:
+        problems.append(ConfigError(name, "bot", "required key is missing", None))
+    else:
+        try:
+            raw = data["bot"]
+            if isinstance(raw, dict) and "feature_sections" in raw:
+                raise ValueError("feature sections go at the top level, beside `bot:`")
+            bot = BotConfig.model_validate(raw, context={"base_dir": path.parent})
+        except ValidationError as exc:
+            problems.extend(_flatten(validation_problems(path, exc, lines, ("bot",))))
+        except ValueError as exc:
+            problems.append(ConfigError(name, "bot", str(exc), _line_for(("bot",), lines)))
+    known = dict(sections or {})
+    validated: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "bot":
+            continue
+        if key not in known:
+            expected = "unknown key: expected `bot` or a feature's section"
+            if known:
+                expected += f" ({', '.join(sorted(known))})"
+            problems.append(ConfigError(name, str(key), expected, _line_for((key,), lines)))
+            continue
+        try:
+            validated[key] = known[key].model_validate(value or {})
+        except ValidationError as exc:
+            problems.extend(_flatten(validation_problems(path, exc, lines, (key,))))
+    raise_all(problems)
+    assert bot is not None
+    return bot.model_copy(update={"feature_sections": validated})
 
 
-def load_bot_config(path: Path) -> BotConfig:
-    return load_model(path, BotsFile).bot
+def _flatten(err: ConfigError) -> list[ConfigError]:
+    return list(getattr(err, "problems", [err]))

@@ -1,17 +1,58 @@
-"""The one place actions meet the homeserver. Owns retries and rate limits."""
+"""The one place actions meet the homeserver. Owns retries and rate limits.
+
+Each action performed from the outbox carries an idempotency key; its
+transaction id is derived from that key, so a retry (even after a crash and
+restart, with the same device) is recognised by the homeserver and never
+shows twice.
+
+nio's own endless sleep on ``429`` is off (``max_limit_exceeded=0``): the
+effector honours ``Retry-After`` itself, for every room at once (the limit
+is the bot account's, not a room's), and gives up on an action whose total
+wait passes a bound, reporting it instead of stalling forever.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
 
-from nio import AsyncClient, ErrorResponse, JoinError, RoomSendError
+from nio import AsyncClient, ErrorResponse, RoomCreateResponse, UploadResponse
 
-from bots.framework.actions import Action, Extension, JoinRoom, Reply, SendNotice
+from bots.framework.actions import (
+    Action,
+    Ban,
+    Edit,
+    Extension,
+    Invite,
+    JoinRoom,
+    Kick,
+    React,
+    Redact,
+    Reply,
+    SendDirect,
+    SendNotice,
+    SendPoll,
+    SetState,
+    Unban,
+    UploadFile,
+)
 from bots.framework.backoff import Backoff
+from bots.framework.content import (
+    POLL_START,
+    edit_content,
+    message_content,
+    poll_content,
+    reaction_content,
+)
 from bots.framework.logging import get_logger
 from bots.framework.session import TRANSIENT
 
@@ -19,28 +60,30 @@ log = get_logger(__name__)
 
 # Errors that will not go away by retrying.
 PERMANENT_ERRCODES = frozenset(
-    {"M_FORBIDDEN", "M_NOT_FOUND", "M_BAD_JSON", "M_NOT_JSON", "M_TOO_LARGE", "M_UNKNOWN_TOKEN"}
+    {
+        "M_FORBIDDEN",
+        "M_NOT_FOUND",
+        "M_BAD_JSON",
+        "M_NOT_JSON",
+        "M_TOO_LARGE",
+        "M_UNKNOWN_TOKEN",
+        "M_INVALID_PARAM",
+        "M_UNSUPPORTED_ROOM_VERSION",
+    }
 )
+RATE_LIMITED = "M_LIMIT_EXCEEDED"
 
 
-def message_content(action: Reply | SendNotice) -> dict[str, Any]:
-    """The event content for a notice; replies carry no quoted fallback."""
-    content: dict[str, Any] = {"msgtype": "m.notice", "body": action.body}
-    if action.html is not None:
-        content["format"] = "org.matrix.custom.html"
-        content["formatted_body"] = action.html
-    if isinstance(action, Reply):
-        content["m.relates_to"] = {"m.in_reply_to": {"event_id": action.in_reply_to}}
-    # Notices should not ping anyone.
-    content["m.mentions"] = {}
-    return content
+def transaction_id(key: str | None = None) -> str:
+    """The transaction id for an action.
 
-
-def transaction_id() -> str:
-    """A new id for each action performed, reused by its retries, so the
-    server drops a retry whose first attempt got through, yet two identical
-    notices sent at different times both arrive."""
-    return f"hearth-{uuid.uuid4().hex}"
+    With an idempotency key it is derived from the key, so every retry of
+    the same decision reuses it. Without one (an ad-hoc action) it is new
+    each time, so two identical notices sent at different times both arrive.
+    """
+    if key is None:
+        return f"hearth-{uuid.uuid4().hex}"
+    return "hearth-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 class TokenBucket:
@@ -63,6 +106,26 @@ class TokenBucket:
 Performer = Callable[[Any], Awaitable[Sequence[Action]]]
 
 
+class DirectRooms(Protocol):
+    async def direct_room(self, user_id: str) -> str | None: ...
+    async def remember_direct_room(self, user_id: str, room_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one action ended. *followups* are what an extension's adapter
+    decided next (e.g. the reply saying a group was created)."""
+
+    ok: bool
+    problem: str | None = None
+    followups: tuple[Action, ...] = ()
+
+
+class _Failed(Exception):
+    def __init__(self, errcode: str) -> None:
+        self.errcode = errcode
+
+
 class Effector:
     def __init__(
         self,
@@ -71,64 +134,191 @@ class Effector:
         max_attempts: int = 6,
         rate: float = 10.0,
         burst: int = 30,
+        max_wait_s: float = 600.0,
         performers: Mapping[type[Extension], Performer] | None = None,
+        directs: DirectRooms | None = None,
     ) -> None:
         self.client = client
         self.max_attempts = max_attempts
+        self.max_wait_s = max_wait_s
         self.bucket = TokenBucket(rate, burst)
         self.performers = dict(performers or {})
+        self.directs = directs
+        # Monotonic time before which nothing is sent: the homeserver's
+        # Retry-After applies to the account, so every room waits it out.
+        self._resume_at = 0.0
+        self.rate_limited = 0
 
     async def perform(self, actions: Sequence[Action]) -> None:
+        """Perform ad-hoc actions (not from the outbox), follow-ups included."""
         for action in actions:
-            if isinstance(action, Extension):
-                performer = self.performers.get(type(action))
-                if performer is None:
-                    log.error("no performer for action", action=type(action).__name__)
-                    continue
-                # The adapter owns its own retries; what it reports is sent here.
-                await self.perform(await performer(action))
-            else:
-                await self._perform_one(action)
+            outcome = await self.perform_one(action)
+            await self.perform(outcome.followups)
 
-    async def _perform_one(self, action: Reply | SendNotice | JoinRoom) -> None:
-        backoff = Backoff(base=0.5, cap=15.0)
-        txn = transaction_id()
+    async def perform_one(self, action: Action, key: str | None = None) -> Outcome:
         kind = type(action).__name__
-        for attempt in range(1, self.max_attempts + 1):
-            await self.bucket.take()
+        if isinstance(action, Extension):
+            performer = self.performers.get(type(action))
+            if performer is None:
+                log.error("no performer for action", action=kind)
+                return Outcome(False, "no performer")
+            # The adapter owns its own retries; what it reports comes back here.
+            return Outcome(True, followups=tuple(await performer(action)))
+        txn = transaction_id(key)
+        backoff = Backoff(base=0.5, cap=15.0)
+        waited = 0.0
+        attempt = 0
+        while True:
+            await self._wait_for_limits()
+            retry_after: float | None = None
             try:
                 resp = await self._call(action, txn)
             except TRANSIENT:
                 errcode = "unreachable"
+            except _Failed as failed:
+                errcode = failed.errcode
+                resp = None
             else:
                 if not isinstance(resp, ErrorResponse):
-                    return
+                    return Outcome(True)
                 errcode = resp.status_code or "unknown"
-                if errcode in PERMANENT_ERRCODES:
-                    log.warning("action refused", action=kind, errcode=errcode)
-                    return
-            if attempt < self.max_attempts:
+                if errcode == RATE_LIMITED:
+                    retry_after = (resp.retry_after_ms or 5000) / 1000
+            if errcode in PERMANENT_ERRCODES:
+                log.warning("action refused", action=kind, errcode=errcode)
+                return Outcome(False, errcode)
+            if retry_after is not None:
+                # Waiting out a rate limit is not a failed attempt.
+                self.rate_limited += 1
+                self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
+                delay = retry_after
+            else:
+                attempt += 1
+                if attempt >= self.max_attempts:
+                    log.error("action abandoned", action=kind, attempts=attempt, errcode=errcode)
+                    return Outcome(False, errcode)
                 delay = backoff.next_delay()
-                log.info(
-                    "action failed, retrying",
-                    action=kind,
-                    errcode=errcode,
-                    retry_in_s=round(delay, 1),
-                )
+            waited += delay
+            if waited > self.max_wait_s:
+                log.error("action abandoned", action=kind, waited_s=round(waited), errcode=errcode)
+                return Outcome(False, f"{errcode} for {round(waited)} s")
+            log.info("action failed, retrying", action=kind, errcode=errcode, retry_in_s=delay)
+            if retry_after is None:
                 await asyncio.sleep(delay)
-        log.error("action abandoned", action=kind, attempts=self.max_attempts)
 
-    async def _call(
-        self, action: Reply | SendNotice | JoinRoom, txn: str
-    ) -> RoomSendError | JoinError | object:
-        if isinstance(action, JoinRoom):
-            return await self.client.join(action.room_id)
+    async def _wait_for_limits(self) -> None:
+        # A rate limit that arrives while waiting pushes _resume_at further.
+        while (pause := self._resume_at - time.monotonic()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(pause)
+        await self.bucket.take()
+
+    async def _send(self, room_id: str, event_type: str, content: dict[str, Any], txn: str) -> Any:
         return await self.client.room_send(
-            action.room_id,
-            "m.room.message",
-            message_content(action),
+            room_id,
+            event_type,
+            content,
             tx_id=txn,
             # Members' devices are trusted on first use; cross-signing
             # verification of members is left to their own clients.
             ignore_unverified_devices=True,
         )
+
+    async def _call(self, action: Action, txn: str) -> Any:
+        c = self.client
+        match action:
+            case Reply() | SendNotice():
+                return await self._send(
+                    action.room_id, "m.room.message", message_content(action), txn
+                )
+            case SendDirect():
+                room_id = await self._direct_room(action.user_id)
+                return await self._send(room_id, "m.room.message", message_content(action), txn)
+            case React():
+                content = reaction_content(action.event_id, action.key)
+                return await self._send(action.room_id, "m.reaction", content, txn)
+            case Edit():
+                return await self._send(action.room_id, "m.room.message", edit_content(action), txn)
+            case SendPoll():
+                return await self._send(action.room_id, POLL_START, poll_content(action), txn)
+            case Redact():
+                return await c.room_redact(action.room_id, action.event_id, action.reason, txn)
+            case JoinRoom():
+                return await c.join(action.room_id)
+            case Invite():
+                return await c.room_invite(action.room_id, action.user_id)
+            case Kick():
+                return await c.room_kick(action.room_id, action.user_id, action.reason)
+            case Ban():
+                return await c.room_ban(action.room_id, action.user_id, action.reason)
+            case Unban():
+                return await c.room_unban(action.room_id, action.user_id)
+            case SetState():
+                return await c.room_put_state(
+                    action.room_id, action.event_type, dict(action.content), action.state_key
+                )
+            case UploadFile():
+                return await self._upload(action, txn)
+        raise TypeError(f"the effector cannot perform {type(action).__name__}")
+
+    async def _upload(self, action: UploadFile, txn: str) -> Any:
+        data = await asyncio.to_thread(Path(action.data_path).read_bytes)
+        size = len(data)
+        resp, keys = await self.client.upload(
+            io.BytesIO(data), action.mimetype, action.filename, encrypt=True, filesize=size
+        )
+        if not isinstance(resp, UploadResponse):
+            return resp
+        content = {
+            "msgtype": action.msgtype,
+            "body": action.filename,
+            "info": {"mimetype": action.mimetype, "size": size},
+            "file": {"url": resp.content_uri, **(keys or {})},
+        }
+        return await self._send(action.room_id, "m.room.message", content, txn)
+
+    async def _direct_room(self, user_id: str) -> str:
+        """The bot's encrypted DM with *user_id*: reused while the member is in
+        it (or invited), otherwise opened afresh and marked in ``m.direct``."""
+        if self.directs is None:
+            raise _Failed("no direct-room store")
+        known = await self.directs.direct_room(user_id)
+        room = self.client.rooms.get(known) if known else None
+        if room is not None and (user_id in room.users or user_id in room.invited_users):
+            return room.room_id
+        if known is not None and room is None:
+            # Not synced yet (just created, or before the first full sync):
+            # trust the record rather than open a second DM.
+            return known
+        resp = await self.client.room_create(
+            is_direct=True,
+            invite=[user_id],
+            initial_state=[
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            ],
+        )
+        if not isinstance(resp, RoomCreateResponse):
+            raise _Failed(getattr(resp, "status_code", None) or "unknown")
+        await self.directs.remember_direct_room(user_id, resp.room_id)
+        await self._mark_direct(user_id, resp.room_id)
+        return resp.room_id
+
+    async def _mark_direct(self, user_id: str, room_id: str) -> None:
+        """Add the room to the bot's ``m.direct`` so clients file it as a DM."""
+        me = quote(self.client.user_id, safe="")
+        path = f"/_matrix/client/v3/user/{me}/account_data/m.direct"
+        headers = {"Authorization": f"Bearer {self.client.access_token}"}
+        current: dict[str, list[str]] = {}
+        async with await self.client.send("GET", path, headers=headers) as resp:
+            if resp.status == 200:
+                current = await resp.json()
+        rooms = [r for r in current.get(user_id, []) if r != room_id]
+        current[user_id] = [room_id, *rooms]
+        async with await self.client.send(
+            "PUT", path, json.dumps(current), headers=headers
+        ) as resp:
+            if resp.status != 200:
+                log.warning("m.direct not updated", status=resp.status)

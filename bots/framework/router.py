@@ -33,12 +33,17 @@ class Run:
 Route = Ignore | Respond | Run
 
 
-def should_consider(msg: IncomingMessage, *, me: str, started_at_ms: int) -> Ignore | None:
-    """Filters that apply to every event before parsing."""
+def should_consider(msg: IncomingMessage, *, me: str, oldest_ms: int) -> Ignore | None:
+    """Filters that apply to every event before parsing.
+
+    *oldest_ms* is the server timestamp below which an event is too old to
+    act on (the bot's maximum event age): events from a downtime are
+    handled, stale ones are not.
+    """
     if msg.sender == me:
         return Ignore("own event")
-    if msg.server_ts_ms < started_at_ms:
-        return Ignore("sent before the bot started")
+    if msg.server_ts_ms < oldest_ms:
+        return Ignore("too old to act on")
     return None
 
 
@@ -46,12 +51,12 @@ def route(
     msg: IncomingMessage,
     *,
     me: str,
-    started_at_ms: int,
+    oldest_ms: int,
     prefix: str,
     table: CommandTable,
     power: PowerSnapshot,
 ) -> Route:
-    skip = should_consider(msg, me=me, started_at_ms=started_at_ms)
+    skip = should_consider(msg, me=me, oldest_ms=oldest_ms)
     if skip is not None:
         return skip
     if msg.msgtype not in COMMAND_MSGTYPES:

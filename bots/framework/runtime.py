@@ -1,45 +1,86 @@
-"""Runs one bot: session, storage, event intake, routing, the effector."""
+"""Runs one bot: session, storage, intake, the features' handlers, the
+scheduler and the effector. Names no feature: :mod:`bots.app` composes them.
+
+The path of an event, each step durable before the next:
+
+1. A sync's events go to the inbox with the sync position after them, in one
+   transaction (:meth:`Storage.receive`).
+2. Each room's events are handled in order by that room's worker, at most
+   ``max_concurrent_rooms`` rooms at a time; what the handlers decide goes to
+   the outbox in the transaction that marks the event handled.
+3. The room's worker performs its outbox entries through the effector, each
+   with a transaction id derived from its idempotency key.
+
+A crash between any two steps is completed on the next start, without
+doubling anything.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
+import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import structlog
 from nio import (
     AsyncClient,
     EncryptionError,
     InviteMemberEvent,
-    MatrixInvitedRoom,
     MatrixRoom,
     MegolmEvent,
-    RoomMessageText,
     RoomResolveAliasResponse,
     SyncResponse,
 )
 
-from bots.errors import ConfigError
-from bots.framework.actions import Action, Extension, JoinRoom, Reply
+from bots.errors import ConfigError, StateError
+from bots.framework.actions import (
+    Action,
+    ActionTypes,
+    CancelJob,
+    Reply,
+    ScheduleJob,
+    room_of,
+    to_record,
+)
+from bots.framework.backoff import Backoff
 from bots.framework.commands.help import detail, overview
 from bots.framework.commands.spec import Arg, Command, CommandTable, Invocation
 from bots.framework.config import BotConfig
 from bots.framework.effector import Effector, Performer
-from bots.framework.events import IncomingMessage, PowerSnapshot
-from bots.framework.logging import REDACTOR, get_logger
-from bots.framework.router import Ignore, Respond, Run, route, should_consider
-from bots.framework.secrets import ensure_secret
-from bots.framework.session import BotSession
-from bots.framework.storage import Storage
+from bots.framework.events import Message, PowerSnapshot
+from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig, Job, Setup
+from bots.framework.intake import to_event
+from bots.framework.logging import get_logger, use_salt_file
+from bots.framework.router import Ignore, Respond, Run, route
+from bots.framework.scheduler import Job as StoredJob
+from bots.framework.scheduler import JobKind, Problem, Scheduler
+from bots.framework.session import TRANSIENT, BotSession
+from bots.framework.storage import (
+    MIGRATIONS,
+    InboxItem,
+    OutboxItem,
+    Storage,
+    is_state_problem,
+)
 from bots.framework.undecryptable import RETRY_INTERVAL_S, notice_key, undecryptable_reply
 
 log = get_logger(__name__)
 
-# Handled-event records older than this are pruned; the start-time filter
-# already keeps anything older from being handled again.
-HANDLED_RETENTION_S = 7 * 24 * 3600
+# Handled-event and finished-action records older than this are pruned; the
+# maximum event age keeps anything older from being acted on again.
+RETENTION_S = 7 * 24 * 3600
+
+APOLOGY = (
+    "Sorry, something went wrong while I was handling that, and I couldn't finish it. "
+    "The people who run this bot can see what happened; please try again later."
+)
 
 
 def server_of(user_id: str) -> str:
@@ -73,128 +114,279 @@ def add_help(table: CommandTable, prefix: str) -> None:
     )
 
 
+class StateLock:
+    """An exclusive lock on a state folder: two bots on one crypto store
+    would corrupt it, so the second is refused."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "bot.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.chmod(0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StateError(
+                f"cannot use the state folder {self.path.parent}: {exc.strerror}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StateError(
+                f"another Hearth bot is already running on {self.path.parent}; "
+                "stop it first (two processes would corrupt the crypto store)"
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class BotRuntime:
-    def __init__(
-        self,
-        config: BotConfig,
-        table: CommandTable,
-        performers: Mapping[type[Extension], Performer] | None = None,
-    ) -> None:
+    def __init__(self, config: BotConfig, features: Sequence[Feature]) -> None:
         self.config = config
-        self.table = table
-        add_help(table, config.command_prefix)
+        self.features = tuple(features)
+        self.table = CommandTable()
+        self._command_feature: dict[str, Feature] = {}
+        for feature in self.features:
+            for command in feature.commands:
+                self.table.add(command)
+                self._command_feature[command.name] = feature
+        add_help(self.table, config.command_prefix)
+        self._handlers: list[tuple[Feature, EventHandler[Any]]] = [
+            (f, h) for f in self.features for h in f.handlers
+        ]
+        self.action_types = ActionTypes(tuple(t for f in self.features for t in f.performers))
         self.session = BotSession(config)
         self.storage: Storage | None = None
         self.effector: Effector | None = None
-        self._performers = performers
-        self.started_at_ms = int(time.time() * 1000)
-        self._queue: asyncio.Queue[tuple[MatrixRoom, IncomingMessage]] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.scheduler: Scheduler | None = None
+        self._scheduler_db: aiosqlite.Connection | None = None
         self.ready = asyncio.Event()
-        self._moderators_room_id: str | None = None
         self.handled = 0
+        self._moderators_room_id: str | None = None
+        self._queues: dict[str, asyncio.Queue[InboxItem]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(config.max_concurrent_rooms)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fatal: StateError | None = None
+        # Wall clock for event ages and handlers' "now"; replaceable in tests.
+        self.clock: Callable[[], float] = time.time
 
-    # --- intake: nio objects become typed events here and nowhere else ---
+    def section(self, feature: Feature) -> FeatureConfig:
+        section = self.config.feature_sections.get(feature.name)
+        return section if section is not None else feature.config_model()
 
-    def _on_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
-        msg = IncomingMessage(
-            event_id=event.event_id,
-            room_id=room.room_id,
-            sender=event.sender,
-            body=event.body,
-            msgtype=event.source.get("content", {}).get("msgtype", "m.text"),
-            server_ts_ms=event.server_timestamp,
-            encrypted=event.decrypted,
-        )
-        self._queue.put_nowait((room, msg))
+    # --- deciding ---
 
-    def _on_undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
-        me = self.config.user_id
-        skip = should_consider(
-            IncomingMessage(
-                event.event_id, room.room_id, event.sender, "", "", event.server_timestamp, True
-            ),
-            me=me,
-            started_at_ms=self.started_at_ms,
-        )
-        if skip is None:
-            self._spawn(self._await_keys(room, event))
-
-    def _on_invite(self, room: MatrixInvitedRoom, event: InviteMemberEvent) -> None:
-        if event.state_key != self.config.user_id or event.membership != "invite":
-            return
-        # Only people on our own homeserver may pull the bot into rooms.
-        if server_of(event.sender) == server_of(self.config.user_id) and self.effector:
-            self._spawn(self.effector.perform([JoinRoom(room.room_id)]))
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    # --- handling ---
-
-    def power_of(self, room: MatrixRoom, user_id: str) -> PowerSnapshot:
+    def power_of(self, room_id: str, user_id: str) -> PowerSnapshot:
         client = self.session.client
+        room = client.rooms.get(room_id) if client is not None else None
+        in_room = room.power_levels.get_user_level(user_id) if room is not None else 0
         in_mods: int | None = None
         mods_id = self._moderators_room_id
         if client is not None and mods_id is not None:
             mods = client.rooms.get(mods_id)
             if mods is not None and user_id in mods.users:
                 in_mods = mods.power_levels.get_user_level(user_id)
-        return PowerSnapshot(room.power_levels.get_user_level(user_id), in_mods)
+        return PowerSnapshot(in_room, in_mods)
 
-    async def _worker(self) -> None:
-        while True:
-            room, msg = await self._queue.get()
-            try:
-                await self.handle(room, msg)
-            except Exception:
-                # Nothing a member sends may stop the bot.
-                log.exception("handling failed")
-            finally:
-                self._queue.task_done()
-
-    async def handle(self, room: MatrixRoom, msg: IncomingMessage) -> None:
+    def context(self, feature: Feature | None) -> Context | None:
+        if feature is None:
+            return None
         assert self.storage is not None
-        assert self.effector is not None
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(event_id=msg.event_id, room_id=msg.room_id)
-        decision = route(
-            msg,
+        return Context(
             me=self.config.user_id,
-            started_at_ms=self.started_at_ms,
-            prefix=self.config.command_prefix,
-            table=self.table,
-            power=self.power_of(room, msg.sender),
+            feature=feature.name,
+            config=self.section(feature),
+            bot=self.config,
+            now=self.clock(),
+            db=self.storage.db,
+            power=self.power_of,
+            moderators_room=self._moderators_room_id,
         )
-        if isinstance(decision, Ignore):
-            return
-        if not await self.storage.claim_event(msg.event_id):
-            log.debug("event already handled")
+
+    def oldest_ms(self) -> int:
+        return int((self.clock() - self.config.max_event_age_s) * 1000)
+
+    async def decide(self, event: object) -> tuple[list[Action], str | None]:
+        """Every feature's decision about one event, and the command run, if any."""
+        actions: list[Action] = []
+        command: str | None = None
+        if isinstance(event, Message):
+            decision = route(
+                event,
+                me=self.config.user_id,
+                oldest_ms=self.oldest_ms(),
+                prefix=self.config.command_prefix,
+                table=self.table,
+                power=self.power_of(event.room_id, event.sender),
+            )
+            if isinstance(decision, Respond):
+                actions.extend(decision.actions)
+                command = "(refused or invalid)"
+            elif isinstance(decision, Run):
+                command = decision.command.name
+                owner = self._command_feature.get(command)
+                inv = decision.invocation
+                if owner is not None:
+                    inv = Invocation(**{**inv.__dict__, "context": self.context(owner)})
+                actions.extend(await decision.command.handler(inv))
+            elif isinstance(decision, Ignore) and decision.reason == "own event":
+                return [], None
+        for feature, handler in self._handlers:
+            if isinstance(event, handler.event_type):
+                ctx = self.context(feature)
+                assert ctx is not None
+                actions.extend(await handler.handle(event, ctx))
+        return actions, command
+
+    # --- handling, per room, in order ---
+
+    def _dispatch(self, item: InboxItem) -> None:
+        queue = self._queues.get(item.room_id)
+        if queue is None:
+            queue = self._queues[item.room_id] = asyncio.Queue()
+            self._workers[item.room_id] = asyncio.create_task(self._room_worker(queue))
+        queue.put_nowait(item)
+
+    async def _room_worker(self, queue: asyncio.Queue[InboxItem]) -> None:
+        while True:
+            item = await queue.get()
+            try:
+                async with self._slots:
+                    await self.handle(item)
+            except sqlite3.OperationalError as exc:
+                if not is_state_problem(exc):
+                    log.exception("event handling failed")
+                    continue
+                # The state folder went read-only or full: stop rather than
+                # act without a record. What was received stays in the inbox.
+                self._fatal = StateError(f"the bot's state cannot be written: {exc}")
+                self.stop()
+                return
+            except StateError as exc:
+                self._fatal = exc
+                self.stop()
+                return
+            except Exception:
+                # Nothing a member sends may stop the bot; the inbox keeps
+                # the event for the next start.
+                log.exception("event handling failed")
+            finally:
+                queue.task_done()
+
+    async def handle(self, item: InboxItem) -> None:
+        storage = self.storage
+        assert storage is not None
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(event_id=item.event_id, room_id=item.room_id)
+        event = to_event(item.room_id, item.source, encrypted=item.encrypted)
+        ts = getattr(event, "server_ts_ms", 0)
+        sender = getattr(event, "sender", None)
+        if event is None or sender == self.config.user_id or ts < self.oldest_ms():
+            await storage.drop_inbox(item)
             return
         t0 = time.perf_counter()
-        if isinstance(decision, Respond):
-            await self.effector.perform(decision.actions)
-            outcome = "refused-or-invalid"
-            command = None
-        else:
-            assert isinstance(decision, Run)
-            command = decision.command.name
-            actions = await decision.command.handler(decision.invocation)
-            await self.effector.perform(actions)
+        try:
+            actions, command = await self.decide(event)
             outcome = "ok"
-        self.handled += 1
-        # One canonical line per command; who sent it is hashed by the redactor.
-        log.info(
-            "command handled",
-            command=command,
-            outcome=outcome,
-            sender=msg.sender,
-            ms=round((time.perf_counter() - t0) * 1000, 1),
+        except Exception:
+            log.exception("handler failed")
+            outcome = "handler failed"
+            command = None
+            actions = (
+                [Reply(item.room_id, item.event_id, APOLOGY)] if isinstance(event, Message) else []
+            )
+        records = [
+            (f"{item.event_id}/{i}", room_of(a), to_record(a)) for i, a in enumerate(actions)
+        ]
+        queued = await storage.settle(item, records)
+        await self.perform_queued(queued)
+        if command is not None or outcome != "ok":
+            self.handled += 1
+            # One canonical line per command; who sent it is hashed by the redactor.
+            log.info(
+                "command handled",
+                command=command,
+                outcome=outcome,
+                sender=sender,
+                ms=round((time.perf_counter() - t0) * 1000, 1),
+            )
+
+    async def perform_queued(self, items: Iterable[OutboxItem]) -> None:
+        assert self.storage is not None
+        assert self.effector is not None
+        for item in items:
+            try:
+                action = self.action_types.from_record(item.action)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("queued action no longer readable", problem=type(exc).__name__)
+                await self.storage.finish(item, "unreadable")
+                continue
+            if isinstance(action, ScheduleJob | CancelJob):
+                await self._perform_locally(action)
+                await self.storage.finish(item)
+                continue
+            outcome = await self.effector.perform_one(action, item.key)
+            followups = [
+                (f"{item.key}/{j}", room_of(a), to_record(a))
+                for j, a in enumerate(outcome.followups)
+            ]
+            queued = await self.storage.enqueue(followups) if followups else []
+            await self.storage.finish(item, None if outcome.ok else outcome.problem or "failed")
+            if not outcome.ok:
+                log.error("action failed", action=type(action).__name__, problem=outcome.problem)
+            await self.perform_queued(queued)
+
+    async def _perform_locally(self, action: ScheduleJob | CancelJob) -> None:
+        assert self.scheduler is not None
+        if isinstance(action, ScheduleJob):
+            await self.scheduler.add(
+                action.feature, action.kind, action.due, action.payload, action.key
+            )
+        else:
+            await self.scheduler.cancel(action.key)
+
+    # --- scheduled jobs ---
+
+    def _job_kinds(self) -> list[JobKind]:
+        kinds = []
+        for feature in self.features:
+            for spec in feature.jobs:
+
+                async def run(job: StoredJob, feature: Feature = feature, spec: Any = spec) -> None:
+                    ctx = self.context(feature)
+                    assert ctx is not None
+                    assert self.storage is not None
+                    view = Job(spec.kind, job.key, job.due, job.payload, job.late, job.parsed)
+                    actions = await spec.run(view, ctx)
+                    records = [
+                        (f"job:{job.key}/{i}", room_of(a), to_record(a))
+                        for i, a in enumerate(actions)
+                    ]
+                    await self.perform_queued(await self.storage.enqueue(records))
+
+                kinds.append(JobKind(feature.name, spec.kind, run, spec.grace_s, spec.parse))
+        return kinds
+
+    async def _report_job(self, problem: Problem) -> None:
+        log.warning(
+            "scheduled job not run",
+            feature=problem.feature,
+            kind=problem.kind,
+            what=problem.what,
+            detail=problem.detail,
         )
 
-    async def _await_keys(self, room: MatrixRoom, event: MegolmEvent) -> None:
+    # --- undecryptable messages ---
+
+    async def _await_keys(self, room: MatrixRoom, event: MegolmEvent, token: str) -> None:
         client = self.session.client
         assert client is not None
         assert self.storage is not None
@@ -209,14 +401,67 @@ class BotRuntime:
                 decrypted = client.decrypt_event(event)
             except EncryptionError:
                 continue
-            if isinstance(decrypted, RoomMessageText):
-                self._on_message(room, decrypted)
+            source = getattr(decrypted, "source", None)
+            if isinstance(source, dict):
+                for item in await self.storage.receive(
+                    [(event.event_id, room.room_id, source, True)], None
+                ):
+                    self._dispatch(item)
             return
         log.info("message still undecryptable", sender=event.sender)
         if await self.storage.mark_undecryptable_notified(
             notice_key(event.sender, event.session_id)
         ):
             await self.effector.perform([undecryptable_reply(room.room_id, event.event_id)])
+
+    # --- intake ---
+
+    def _collect(
+        self, resp: SyncResponse, *, timeline: bool = True
+    ) -> list[tuple[str, str, dict[str, Any], bool]]:
+        """The sync's events worth keeping, as (event id, room, source, encrypted).
+
+        Pending invitations are always kept; the timeline only if *timeline*.
+        """
+        me = self.config.user_id
+        client = self.session.client
+        assert client is not None
+        items: list[tuple[str, str, dict[str, Any], bool]] = []
+        for room_id, info in resp.rooms.join.items() if timeline else ():
+            for event in info.timeline.events:
+                if getattr(event, "sender", None) == me:
+                    continue
+                if isinstance(event, MegolmEvent):
+                    if event.server_timestamp >= self.oldest_ms():
+                        room = client.rooms.get(room_id)
+                        if room is not None:
+                            self._spawn(self._await_keys(room, event, resp.next_batch))
+                    continue
+                source = getattr(event, "source", None)
+                event_id = getattr(event, "event_id", None)
+                if isinstance(source, dict) and isinstance(event_id, str):
+                    items.append(
+                        (event_id, room_id, source, bool(getattr(event, "decrypted", False)))
+                    )
+        for room_id, invited in resp.rooms.invite.items():
+            for event in invited.invite_state:
+                if isinstance(event, InviteMemberEvent) and event.state_key == me:
+                    # Stripped invite state has no event id or timestamp.
+                    source = {
+                        "type": "m.room.member",
+                        "state_key": me,
+                        "sender": event.sender,
+                        "content": {"membership": event.membership},
+                        "event_id": f"invite:{room_id}:{resp.next_batch}",
+                        "origin_server_ts": int(time.time() * 1000),
+                    }
+                    items.append((source["event_id"], room_id, source, False))
+        return items
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- lifecycle ---
 
@@ -225,44 +470,141 @@ class BotRuntime:
         if alias is None or not alias.startswith("#"):
             self._moderators_room_id = alias
             return
-        resp = await client.room_resolve_alias(alias)
-        if not isinstance(resp, RoomResolveAliasResponse):
-            raise ConfigError(
-                "bot config", "bot.moderators_room", f"the alias {alias} does not exist"
-            )
-        self._moderators_room_id = resp.room_id
+        backoff = Backoff()
+        while True:
+            try:
+                resp = await client.room_resolve_alias(alias)
+            except TRANSIENT:
+                resp = None
+            if isinstance(resp, RoomResolveAliasResponse):
+                self._moderators_room_id = resp.room_id
+                return
+            status = getattr(resp, "status_code", None)
+            if status == "M_NOT_FOUND":
+                raise ConfigError(
+                    "bot config", "bot.moderators_room", f"the alias {alias} does not exist"
+                )
+            # A 5xx or a refused connection at start is the homeserver's
+            # trouble, not the config's: wait it out.
+            delay = backoff.next_delay()
+            log.warning("moderators' room not resolved yet, retrying", retry_in_s=round(delay, 1))
+            await asyncio.sleep(delay)
+
+    def _performers(self) -> dict[type, Performer]:
+        out: dict[type, Performer] = {}
+        for feature in self.features:
+            setup = Setup(self.config, self.section(feature))
+            for action_type, factory in feature.performers.items():
+                out[action_type] = factory(setup)
+        return out
+
+    async def _open_storage(self) -> Storage:
+        migrations = [*MIGRATIONS, *(m for f in self.features for m in f.migrations)]
+        storage = await Storage.open(self.config.state_dir / "bot.db", migrations)
+        cutoff = time.time() - RETENTION_S
+        await storage.forget_handled_before(cutoff)
+        await storage.forget_outbox_before(cutoff)
+        return storage
 
     async def run(self) -> None:
         """Connect and serve until cancelled or :meth:`stop` is called."""
-        REDACTOR.set_salt(ensure_secret(self.config.state_dir / "log-salt").encode())
+        lock = StateLock(self.config.state_dir)
+        lock.acquire()
+        try:
+            await self._run()
+        finally:
+            lock.release()
+
+    async def _run(self) -> None:
+        use_salt_file(self.config.state_dir / "log-salt")
+        self.storage = await self._open_storage()
         try:
             client: AsyncClient = await self.session.connect()
-        except BaseException:
-            await self.session.close()
-            raise
-        await self._resolve_moderators_room(client)
-        self.storage = await Storage.open(self.config.state_dir / "bot.db")
-        await self.storage.forget_handled_before(time.time() - HANDLED_RETENTION_S)
-        self.effector = Effector(client, performers=self._performers)
-        client.add_event_callback(self._on_message, RoomMessageText)
-        client.add_event_callback(self._on_undecryptable, MegolmEvent)
-        client.add_event_callback(self._on_invite, InviteMemberEvent)
-        worker = asyncio.create_task(self._worker())
+            await self._resolve_moderators_room(client)
+            self.effector = Effector(client, performers=self._performers(), directs=self.storage)
+            self._scheduler_db = await Storage.connect_more(self.config.state_dir / "bot.db")
+            self.scheduler = Scheduler(
+                self._scheduler_db, self._job_kinds(), report=self._report_job
+            )
+            report = await self.scheduler.start()
+            for feature, count in report.disabled.items():
+                log.warning("jobs of a disabled feature kept", feature=feature, pending=count)
+            log.info(
+                "features started",
+                features=[f.name for f in self.features],
+                late_jobs=report.late,
+                missed_jobs=len(report.missed),
+            )
+            await self._serve(client)
+        finally:
+            await self._shutdown()
+        if self._fatal is not None:
+            raise self._fatal
 
-        async def on_sync(_: SyncResponse) -> None:
+    async def _serve(self, client: AsyncClient) -> None:
+        assert self.storage is not None
+        assert self.scheduler is not None
+        # Finish what a previous run decided but did not perform, then what
+        # it received but did not handle.
+        await self.perform_queued(await self.storage.pending_outbox())
+        for item in await self.storage.pending_inbox():
+            self._dispatch(item)
+        since = await self.storage.sync_token()
+        baseline = since is None
+        storage = self.storage
+
+        async def on_sync(resp: SyncResponse) -> None:
+            nonlocal baseline
+            # The very first sync's timeline is the past: nothing in it was
+            # sent to a running bot, so it only marks where handling starts.
+            # Invitations still waiting are answered all the same.
+            items = self._collect(resp, timeline=not baseline)
+            baseline = False
+            try:
+                received = await storage.receive(items, resp.next_batch)
+            except sqlite3.OperationalError as exc:
+                if not is_state_problem(exc):
+                    raise
+                raise StateError(f"the bot's state cannot be written: {exc}") from None
+            for item in received:
+                self._dispatch(item)
             if not self.ready.is_set():
                 self.ready.set()
                 log.info("bot ready", commands=len(self.table.names()))
 
+        scheduler_task = asyncio.create_task(self.scheduler.serve())
         try:
-            await self.session.sync_forever(on_sync)
+            await self.session.sync_forever(on_sync, since)
+            # Stopped: finish the work already taken in, within the bound.
+            try:
+                await asyncio.wait_for(self._drain(), self.config.stop_timeout_s)
+            except TimeoutError:
+                log.warning("stopped before all work was done; it resumes on the next start")
         finally:
-            worker.cancel()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(worker, *self._tasks, return_exceptions=True)
+            self.scheduler.stop()
+            scheduler_task.cancel()
+            await asyncio.gather(scheduler_task, return_exceptions=True)
+
+    async def _drain(self) -> None:
+        for queue in list(self._queues.values()):
+            await queue.join()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _shutdown(self) -> None:
+        for task in [*self._workers.values(), *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*self._workers.values(), *self._tasks, return_exceptions=True)
+        if self._scheduler_db is not None:
+            await self._scheduler_db.close()
+        if self.storage is not None:
             await self.storage.close()
-            await self.session.close()
+        await self.session.close()
+
+    async def inbox_empty(self) -> bool:
+        """Whether every received event has been handled (for tests and benches)."""
+        return self.storage is not None and not await self.storage.pending_inbox()
 
     def stop(self) -> None:
+        """Stop taking in events; :meth:`run` finishes the work in hand, then returns."""
         self.session.stop()

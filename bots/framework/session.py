@@ -56,6 +56,7 @@ class BotSession:
         self.state_dir = config.state_dir
         self.client: AsyncClient | None = None
         self._stopping = asyncio.Event()
+        self._inflight: asyncio.Future[SyncResponse | SyncError] | None = None
 
     @property
     def credentials_path(self) -> Path:
@@ -107,6 +108,9 @@ class BotSession:
                 pickle_key=pickle_key,
                 # Our loops own retrying; nio should report failures promptly.
                 max_timeouts=0,
+                # nio would otherwise sleep on every 429 forever, holding up
+                # every room: the effector honours Retry-After itself.
+                max_limit_exceeded=0,
                 request_timeout=30,
             ),
         )
@@ -160,26 +164,39 @@ class BotSession:
         self._save_credentials(creds)
         return creds
 
-    async def sync_forever(self, on_sync: Callable[[SyncResponse], Awaitable[None]]) -> None:
-        """Sync until :meth:`stop`, riding out homeserver outages.
+    async def sync_forever(
+        self,
+        on_sync: Callable[[SyncResponse], Awaitable[None]],
+        since: str | None,
+    ) -> None:
+        """Sync from *since* until :meth:`stop`, riding out homeserver outages.
 
-        The sync token is persisted by nio after every response, so a restart
-        (or reconnect) continues where it left off instead of replaying.
+        The caller persists the position (with the events it covers) in
+        *on_sync*; nio's own saved token is not used, because nio saves it
+        before the events are handed over. :meth:`stop` cancels a long-poll
+        in flight but never *on_sync*, so a sync's events are either all
+        recorded or not at all.
         """
         client = self.client
         assert client is not None, "connect() first"
         backoff = Backoff()
         # nio keeps no room state on disk: after a restart ask for it in full.
-        full_state = bool(client.loaded_sync_token)
-        since = client.loaded_sync_token or None
+        full_state = since is not None
         while not self._stopping.is_set():
+            self._inflight = asyncio.ensure_future(
+                client.sync(timeout=self.config.sync_timeout_ms, since=since, full_state=full_state)
+            )
             try:
-                resp = await client.sync(
-                    timeout=self.config.sync_timeout_ms, since=since, full_state=full_state
-                )
+                resp = await self._inflight
+            except asyncio.CancelledError:
+                if self._stopping.is_set():
+                    break
+                raise
             except TRANSIENT:
                 await self._wait(backoff, "sync")
                 continue
+            finally:
+                self._inflight = None
             if isinstance(resp, SyncError):
                 if resp.status_code == "M_UNKNOWN_TOKEN":
                     raise LoginError("the bot's access token was revoked; restart to log in again")
@@ -188,7 +205,7 @@ class BotSession:
             if backoff.attempt:
                 log.info("homeserver reachable again")
             backoff.reset()
-            since, full_state = None, False
+            since, full_state = resp.next_batch, False
             try:
                 await self._crypto_housekeeping(client, resp)
             except TRANSIENT:
@@ -213,6 +230,8 @@ class BotSession:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._inflight is not None:
+            self._inflight.cancel()
 
     async def close(self) -> None:
         self.stop()

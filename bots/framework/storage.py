@@ -1,17 +1,38 @@
-"""The bot's SQLite database: numbered, described migrations applied on start."""
+"""The bot's SQLite database: numbered, described migrations applied on start.
+
+The framework and each feature keep their own migration series, named by a
+namespace, so two features can never collide on a version number.
+
+Besides the framework's bookkeeping (handled events, undecryptable notices)
+this holds the two queues that make the bot lose nothing across a crash:
+
+- the *inbox*: events written, with the sync position that follows them, in
+  one transaction, before anything acts on them;
+- the *outbox*: the actions a handler decided, written in the same
+  transaction that marks its event handled, before any of them is performed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
+from bots.errors import StateError
 from bots.framework.logging import get_logger
+from bots.framework.scheduler import SCHEMA as SCHEDULER_SCHEMA
 
 log = get_logger(__name__)
+
+FRAMEWORK = "framework"
 
 
 @dataclass(frozen=True)
@@ -19,6 +40,7 @@ class Migration:
     version: int
     description: str
     sql: str
+    namespace: str = FRAMEWORK
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -43,7 +65,86 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        3,
+        "inbox of events not yet handled, and the sync position that follows them",
+        """
+        CREATE TABLE inbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            room_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            encrypted INTEGER NOT NULL,
+            received_at REAL NOT NULL
+        );
+        CREATE TABLE sync_position (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            token TEXT NOT NULL,
+            saved_at REAL NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        4,
+        "outbox of decided actions, each with its idempotency key",
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            room_id TEXT,
+            action TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            created_at REAL NOT NULL,
+            finished_at REAL,
+            problem TEXT
+        );
+        CREATE INDEX outbox_state ON outbox (state, id);
+        CREATE TABLE direct_rooms (
+            user_id TEXT PRIMARY KEY,
+            room_id TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        """,
+    ),
+    Migration(5, "scheduled jobs of every feature", SCHEDULER_SCHEMA),
 )
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    seq: int
+    event_id: str
+    room_id: str
+    source: dict[str, Any]
+    encrypted: bool
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    key: str
+    room_id: str | None
+    action: dict[str, Any]
+
+
+# SQLite's words for a folder or disk that cannot take writes, as opposed to
+# a bug in a query or a migration.
+_STATE_PROBLEMS = ("readonly", "read-only", "disk", "full", "unable to open", "locked")
+
+
+def is_state_problem(exc: sqlite3.Error) -> bool:
+    return any(word in str(exc).lower() for word in _STATE_PROBLEMS)
+
+
+def check_series(migrations: Sequence[Migration]) -> None:
+    by_namespace: dict[str, list[int]] = {}
+    for m in migrations:
+        by_namespace.setdefault(m.namespace, []).append(m.version)
+    for namespace, versions in by_namespace.items():
+        if versions != list(range(1, len(versions) + 1)):
+            raise ValueError(
+                f"migrations of {namespace!r} must be numbered 1, 2, 3... without gaps or repeats"
+            )
 
 
 class Storage:
@@ -51,19 +152,55 @@ class Storage:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        # Room workers share this connection: a transaction must not
+        # interleave with another coroutine's statements.
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN ... COMMIT, rolled back on any error, one at a time."""
+        async with self._lock:
+            await self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        """The connection, for the scheduler and features' own tables."""
+        return self._db
 
     @classmethod
     async def open(cls, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> Storage:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
+        check_series(migrations)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit: every transaction is an explicit BEGIN in transaction().
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open the bot's database {path}: {exc}") from None
         try:
             await db.execute("PRAGMA journal_mode=WAL")
+            # The scheduler writes through its own connection: wait for it
+            # rather than fail with "database is locked".
+            await db.execute("PRAGMA busy_timeout=10000")
             await db.execute("PRAGMA foreign_keys=ON")
             # WAL with NORMAL stays consistent on power loss and saves an
             # fsync per command on the reply path.
             await db.execute("PRAGMA synchronous=NORMAL")
+            # Inbox and outbox rows can hold decrypted text for a moment:
+            # overwrite them on delete rather than leave them in free pages.
+            await db.execute("PRAGMA secure_delete=ON")
             store = cls(db)
             await store.migrate(migrations)
+        except sqlite3.OperationalError as exc:
+            await db.close()
+            if is_state_problem(exc):
+                raise StateError(f"the bot's database {path} cannot be written: {exc}") from None
+            raise
         except BaseException:
             # aiosqlite's thread would otherwise keep the process alive.
             await db.close()
@@ -73,57 +210,228 @@ class Storage:
     async def close(self) -> None:
         await self._db.close()
 
-    async def schema_version(self) -> int:
+    @staticmethod
+    async def connect_more(path: Path) -> aiosqlite.Connection:
+        """Another connection to the same database, for a component that runs
+        its own transactions (the scheduler) beside the room workers."""
+        db = await aiosqlite.connect(path)
+        try:
+            await db.execute("PRAGMA busy_timeout=10000")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA secure_delete=ON")
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def schema_version(self, namespace: str = FRAMEWORK) -> int:
         async with self._db.execute(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+            "SELECT COALESCE(MAX(version), 0) FROM applied_migrations WHERE namespace = ?",
+            (namespace,),
         ) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def _adopt_old_bookkeeping(self) -> None:
+        """Databases made before namespaces kept one series in schema_migrations."""
+        async with self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+        ) as cur:
+            old = await cur.fetchone()
+        if old is None:
+            return
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO applied_migrations"
+                " SELECT ?, version, description, applied_at FROM schema_migrations",
+                (FRAMEWORK,),
+            )
+            await db.execute("DROP TABLE schema_migrations")
+
     async def migrate(self, migrations: Sequence[Migration]) -> None:
-        versions = [m.version for m in migrations]
-        if versions != list(range(1, len(versions) + 1)):
-            raise ValueError("migrations must be numbered 1, 2, 3... without gaps or repeats")
+        check_series(migrations)
         await self._db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS applied_migrations ("
+            " namespace TEXT NOT NULL, version INTEGER NOT NULL, description TEXT NOT NULL,"
+            " applied_at REAL NOT NULL, PRIMARY KEY (namespace, version))"
         )
-        current = await self.schema_version()
+        await self._adopt_old_bookkeeping()
+        current: dict[str, int] = {}
         for m in migrations:
-            if m.version <= current:
+            if m.namespace not in current:
+                current[m.namespace] = await self.schema_version(m.namespace)
+            if m.version <= current[m.namespace]:
                 continue
             # Each migration and its bookkeeping row commit together, so a
             # crash leaves the database at a whole version.
-            await self._db.execute("BEGIN")
-            try:
+            async with self.transaction() as db:
                 for statement in filter(str.strip, m.sql.split(";")):
-                    await self._db.execute(statement)
-                await self._db.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    (m.version, m.description, time.time()),
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO applied_migrations VALUES (?, ?, ?, ?)",
+                    (m.namespace, m.version, m.description, time.time()),
                 )
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
-            log.info("database migrated", version=m.version, migration=m.description)
+            log.info(
+                "database migrated",
+                namespace=m.namespace,
+                version=m.version,
+                migration=m.description,
+            )
+
+    # --- handled events ---
 
     async def claim_event(self, event_id: str) -> bool:
         """Record *event_id* as handled; False if it already was."""
-        cur = await self._db.execute(
-            "INSERT OR IGNORE INTO handled_events VALUES (?, ?)", (event_id, time.time())
-        )
-        await self._db.commit()
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO handled_events VALUES (?, ?)", (event_id, time.time())
+            )
         return cur.rowcount == 1
 
+    async def is_handled(self, event_id: str) -> bool:
+        async with self._db.execute(
+            "SELECT 1 FROM handled_events WHERE event_id = ?", (event_id,)
+        ) as cur:
+            return await cur.fetchone() is not None
+
     async def forget_handled_before(self, cutoff: float) -> None:
-        await self._db.execute("DELETE FROM handled_events WHERE handled_at < ?", (cutoff,))
-        await self._db.commit()
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM handled_events WHERE handled_at < ?", (cutoff,))
 
     async def mark_undecryptable_notified(self, notice_key: str) -> bool:
         """Record that a sender was told; False if they already were."""
-        cur = await self._db.execute(
-            "INSERT OR IGNORE INTO undecryptable_notified VALUES (?, ?)", (notice_key, time.time())
-        )
-        await self._db.commit()
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO undecryptable_notified VALUES (?, ?)",
+                (notice_key, time.time()),
+            )
         return cur.rowcount == 1
+
+    # --- inbox and sync position ---
+
+    async def sync_token(self) -> str | None:
+        async with self._db.execute("SELECT token FROM sync_position WHERE id = 1") as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def receive(
+        self, items: Sequence[tuple[str, str, dict[str, Any], bool]], next_token: str | None
+    ) -> list[InboxItem]:
+        """Write a sync's events and the position after them in one transaction.
+
+        *next_token* None keeps the position (an event decrypted late).
+        Events already handled or already waiting are skipped, so a sync
+        replayed after a crash adds nothing twice. Returns the new items.
+        """
+        now = time.time()
+        added: list[InboxItem] = []
+        async with self.transaction() as db:
+            for event_id, room_id, source, encrypted in items:
+                if await self.is_handled(event_id):
+                    continue
+                cur = await db.execute(
+                    "INSERT OR IGNORE INTO inbox (event_id, room_id, source, encrypted,"
+                    " received_at) VALUES (?, ?, ?, ?, ?)",
+                    (event_id, room_id, json.dumps(source), int(encrypted), now),
+                )
+                if cur.rowcount == 1 and cur.lastrowid is not None:
+                    added.append(InboxItem(cur.lastrowid, event_id, room_id, source, encrypted))
+            if next_token is not None:
+                await db.execute(
+                    "INSERT INTO sync_position VALUES (1, ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET token = excluded.token,"
+                    " saved_at = excluded.saved_at",
+                    (next_token, now),
+                )
+        return added
+
+    async def pending_inbox(self) -> list[InboxItem]:
+        async with self._db.execute(
+            "SELECT seq, event_id, room_id, source, encrypted FROM inbox ORDER BY seq"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [InboxItem(r[0], r[1], r[2], json.loads(r[3]), bool(r[4])) for r in rows]
+
+    async def settle(
+        self, item: InboxItem, actions: Sequence[tuple[str, str | None, dict[str, Any]]]
+    ) -> list[OutboxItem]:
+        """Mark an event handled and queue its actions, atomically.
+
+        *actions* are (idempotency key, room id, serialised action). A key
+        already queued is not queued again.
+        """
+        async with self.transaction() as db:
+            queued = await self._enqueue(actions)
+            await db.execute(
+                "INSERT OR IGNORE INTO handled_events VALUES (?, ?)", (item.event_id, time.time())
+            )
+            await db.execute("DELETE FROM inbox WHERE seq = ?", (item.seq,))
+        return queued
+
+    async def drop_inbox(self, item: InboxItem) -> None:
+        """Forget an event without acting on it (too old, or not for us)."""
+        await self.settle(item, ())
+
+    # --- outbox ---
+
+    async def _enqueue(
+        self, actions: Sequence[tuple[str, str | None, dict[str, Any]]]
+    ) -> list[OutboxItem]:
+        queued: list[OutboxItem] = []
+        now = time.time()
+        for key, room_id, action in actions:
+            cur = await self._db.execute(
+                "INSERT OR IGNORE INTO outbox (key, room_id, action, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (key, room_id, json.dumps(action), now),
+            )
+            if cur.rowcount == 1 and cur.lastrowid is not None:
+                queued.append(OutboxItem(cur.lastrowid, key, room_id, action))
+        return queued
+
+    async def enqueue(
+        self, actions: Sequence[tuple[str, str | None, dict[str, Any]]]
+    ) -> list[OutboxItem]:
+        """Queue actions not tied to an inbox event (scheduled jobs)."""
+        async with self.transaction():
+            return await self._enqueue(actions)
+
+    async def pending_outbox(self) -> list[OutboxItem]:
+        async with self._db.execute(
+            "SELECT id, key, room_id, action FROM outbox WHERE state = 'pending' ORDER BY id"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [OutboxItem(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    async def finish(self, item: OutboxItem, problem: str | None = None) -> None:
+        """Record an action's end. Its content is cleared: only the key stays,
+        so a retried decision is still recognised."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET state = ?, finished_at = ?, problem = ?, action = '{}'"
+                " WHERE id = ?",
+                ("failed" if problem else "done", time.time(), problem, item.id),
+            )
+
+    async def forget_outbox_before(self, cutoff: float) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?", (cutoff,)
+            )
+
+    # --- direct messages ---
+
+    async def direct_room(self, user_id: str) -> str | None:
+        async with self._db.execute(
+            "SELECT room_id FROM direct_rooms WHERE user_id = ?", (user_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def remember_direct_room(self, user_id: str, room_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO direct_rooms VALUES (?, ?, ?) ON CONFLICT (user_id)"
+                " DO UPDATE SET room_id = excluded.room_id, created_at = excluded.created_at",
+                (user_id, room_id, time.time()),
+            )

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from bots.errors import ConfigError
+from bots.errors import ConfigError, ConfigProblems
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -142,8 +142,20 @@ def load_model_with_lines(path: Path, model: type[M], *, base_dir: Path | None =
     try:
         return Loaded(model.model_validate(data, context=context), path, lines)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        raise ConfigError(
-            str(path), format_path(loc), _expected(dict(err)), _line_for(loc, lines)
-        ) from None
+        raise validation_problems(path, exc, lines) from None
+
+
+def validation_problems(
+    path: Path,
+    exc: ValidationError,
+    lines: dict[tuple[Any, ...], int],
+    prefix: tuple[Any, ...] = (),
+) -> ConfigError:
+    """Every problem pydantic found, each naming its key path and line."""
+    problems = []
+    for err in exc.errors():
+        loc = (*prefix, *err["loc"])
+        problems.append(
+            ConfigError(str(path), format_path(loc), _expected(dict(err)), _line_for(loc, lines))
+        )
+    return problems[0] if len(problems) == 1 else ConfigProblems(problems)

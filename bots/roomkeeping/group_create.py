@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bots.errors import HearthError
 from bots.framework.actions import Action, Extension, Reply, SendNotice
-from bots.framework.commands.spec import MODERATOR, Arg, Command, CommandTable, Invocation, Scope
+from bots.framework.commands.spec import MODERATOR, Arg, Command, Invocation, Scope
 from bots.framework.logging import get_logger
 
 log = get_logger(__name__)
@@ -35,23 +35,20 @@ async def decide(inv: Invocation) -> Sequence[Action]:
     return [CreateGroup(key, name, inv.sender, inv.room_id, inv.event_id)]
 
 
-def add_group_create(table: CommandTable) -> None:
-    table.add(
-        Command(
-            "group create",
-            "Create a new peer group with its own encrypted room in the community's Space",
-            decide,
-            (
-                Arg("key", "a short permanent key, e.g. young-adults"),
-                Arg("name", 'the group\'s name, e.g. "Young adults"', rest=True),
-            ),
-            power_level=MODERATOR,
-            scope=Scope.COMMUNITY,
-            details="Creates the group's room (invite only, history from joining) and lists it "
-            "in the Space. Add the group to the community YAML later to manage it with "
-            "`hearth provision`.",
-        )
-    )
+GROUP_CREATE = Command(
+    "group create",
+    "Create a new peer group with its own encrypted room in the community's Space",
+    decide,
+    (
+        Arg("key", "a short permanent key, e.g. young-adults"),
+        Arg("name", 'the group\'s name, e.g. "Young adults"', rest=True),
+    ),
+    power_level=MODERATOR,
+    scope=Scope.COMMUNITY,
+    details="Creates the group's room (invite only, history from joining) and lists it "
+    "in the Space. Add the group to the community YAML later to manage it with "
+    "`hearth provision`.",
+)
 
 
 def group_create_performer(

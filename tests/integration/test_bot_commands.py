@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bots.core.commands import core_commands
+from bots import core
 from bots.framework.actions import Action, Reply
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import MODERATOR, Arg, Command, Invocation, Scope
+from bots.framework.feature import Feature
 from tests.support.homeserver import (
     Homeserver,
     bot_and_member,
@@ -22,26 +23,22 @@ from tests.support.homeserver import (
 pytestmark = pytest.mark.integration
 
 
-def table_with_moderation() -> object:
-    table = core_commands()
+def with_moderation() -> list[Feature]:
+    """The core feature plus one defined only here, with moderator commands."""
 
     async def secret(inv: Invocation) -> Sequence[Action]:
         return [Reply(inv.room_id, inv.event_id, f"done for {inv.args['who']}")]
 
-    table.add(
-        Command("warn", "Warn a member", secret, (Arg("who", "member"),), power_level=MODERATOR)
+    warn = Command("warn", "Warn a member", secret, (Arg("who", "member"),), power_level=MODERATOR)
+    lockdown = Command(
+        "lockdown",
+        "Community-wide",
+        secret,
+        (Arg("who", "member"),),
+        power_level=MODERATOR,
+        scope=Scope.COMMUNITY,
     )
-    table.add(
-        Command(
-            "lockdown",
-            "Community-wide",
-            secret,
-            (Arg("who", "member"),),
-            power_level=MODERATOR,
-            scope=Scope.COMMUNITY,
-        )
-    )
-    return table
+    return [core.feature, Feature("testmod", "moderation for tests", commands=(warn, lockdown))]
 
 
 async def test_ping_and_help_in_encrypted_room(homeserver: Homeserver, state: Path) -> None:
@@ -100,7 +97,7 @@ async def test_power_levels_gate_commands_without_leaking_detail(
     # Configured by alias, as an organiser would write it.
     config = homeserver.bot_config(bot, state / "bot", moderators_room=f"#{alias}:localhost")
     async with (
-        running_bot(config, table_with_moderation()),  # type: ignore[arg-type]
+        running_bot(config, with_moderation()),
         member(homeserver, alice, state / "alice") as a,
         member(homeserver, mod, state / "mod") as md,
     ):

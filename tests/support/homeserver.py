@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 
 from bots.app import build_bot
-from bots.framework.commands.spec import CommandTable
 from bots.framework.config import BotConfig
+from bots.framework.feature import Feature
 from bots.framework.runtime import BotRuntime
 from bots.framework.secrets import read_secret, write_secret
 from bots.homeserver.admin import register_user
@@ -131,9 +131,17 @@ class Homeserver:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    config: BotConfig, table: CommandTable | None = None, timeout: float = 30
+    config: BotConfig,
+    features: Sequence[Feature] | None = None,
+    timeout: float = 30,
+    clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[BotRuntime]:
-    runtime = BotRuntime(config, table) if table else build_bot(config)
+    """The bot with the app's features, or with *features* (e.g. one defined
+    only in a test), running until the block ends. *clock* replaces the
+    bot's wall clock (for event ages)."""
+    runtime = BotRuntime(config, features) if features is not None else build_bot(config)
+    if clock is not None:
+        runtime.clock = clock
     task = asyncio.create_task(runtime.run())
     try:
         ready = asyncio.create_task(runtime.ready.wait())

@@ -90,7 +90,7 @@ def _msg(
 
 
 def _route(msg: IncomingMessage, power: PowerSnapshot = MEMBER_POWER) -> object:
-    return route(msg, me=ME, started_at_ms=STARTED, prefix=PREFIX, table=_table(), power=power)
+    return route(msg, me=ME, oldest_ms=STARTED, prefix=PREFIX, table=_table(), power=power)
 
 
 def _reply_text(decision: object) -> str:

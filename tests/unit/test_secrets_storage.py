@@ -11,7 +11,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from bots.errors import SecretFileError
+from bots.errors import SecretFileError, StateError
 from bots.framework import storage as storage_module
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.framework.storage import MIGRATIONS, Migration, Storage
@@ -148,7 +148,8 @@ def test_ensure_secret_still_refuses_a_too_open_file(tmp_path: Path) -> None:
 def applied(db_path: Path) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db_path) as db:
         return db.execute(
-            "SELECT version, description, applied_at FROM schema_migrations ORDER BY version"
+            "SELECT version, description, applied_at FROM applied_migrations"
+            " WHERE namespace = 'framework' ORDER BY version"
         ).fetchall()
 
 
@@ -190,14 +191,14 @@ async def test_new_migrations_are_applied_on_upgrade(db_path: Path) -> None:
     assert "undecryptable_notified" not in tables(db_path)
     first = applied(db_path)
     store = await Storage.open(db_path)
-    assert await store.schema_version() == 2
+    assert await store.schema_version() == len(MIGRATIONS)
     await store.close()
     assert applied(db_path)[:1] == first
     assert "undecryptable_notified" in tables(db_path)
 
 
 BAD = Migration(
-    3,
+    len(MIGRATIONS) + 1,
     "half-done change",
     "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1)",
 )
@@ -360,3 +361,72 @@ async def test_undecryptable_notice_survives_reopening(db_path: Path) -> None:
         assert await store.mark_undecryptable_notified("alice|session1") is False
     finally:
         await store.close()
+
+
+async def test_each_namespace_has_its_own_series(db_path: Path) -> None:
+    feature = Migration(1, "a feature's first table", "CREATE TABLE f_one (x)", "feature")
+    store = await Storage.open(db_path, (*MIGRATIONS, feature))
+    assert await store.schema_version("feature") == 1
+    assert await store.schema_version() == len(MIGRATIONS)
+    await store.close()
+    assert "f_one" in tables(db_path)
+
+
+async def test_a_feature_added_later_gets_its_migrations(db_path: Path) -> None:
+    await (await Storage.open(db_path)).close()
+    feature = Migration(1, "later", "CREATE TABLE later_one (x)", "later")
+    store = await Storage.open(db_path, (*MIGRATIONS, feature))
+    assert await store.schema_version("later") == 1
+    await store.close()
+
+
+async def test_a_database_from_before_namespaces_is_adopted(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as db:
+        db.executescript(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+            " description TEXT NOT NULL, applied_at REAL NOT NULL);"
+            "INSERT INTO schema_migrations VALUES (1, 'old one', 1.0);"
+            "INSERT INTO schema_migrations VALUES (2, 'old two', 2.0);"
+            + MIGRATIONS[0].sql
+            + MIGRATIONS[1].sql
+        )
+    store = await Storage.open(db_path)
+    assert await store.schema_version() == len(MIGRATIONS)
+    await store.close()
+    assert [d for _, d, _ in applied(db_path)][:2] == ["old one", "old two"]
+    assert "schema_migrations" not in tables(db_path)
+
+
+async def test_a_read_only_state_folder_is_a_clear_error(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root can write to read-only folders")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(StateError, match="bot's database"):
+            await Storage.open(folder / "bot.db")
+    finally:
+        folder.chmod(0o700)
+
+
+async def test_a_full_disk_loses_nothing_already_received(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    first = [("$one", "!r:x", {"type": "m.room.message", "content": {"body": "hi"}}, True)]
+    await store.receive(first, "token-1")
+    # SQLite's page cap stands in for a full disk: same error, same path.
+    async with store.db.execute("PRAGMA page_count") as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    await store.db.execute(f"PRAGMA max_page_count = {row[0]}")
+    big = [
+        (f"$big{i}", "!r:x", {"type": "m.room.message", "content": {"body": "x" * 4000}}, True)
+        for i in range(50)
+    ]
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        await store.receive(big, "token-2")
+    # The batch was all or nothing: the position did not move past it.
+    assert await store.sync_token() == "token-1"
+    assert [i.event_id for i in await store.pending_inbox()] == ["$one"]
+    await store.close()

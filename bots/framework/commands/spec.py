@@ -53,6 +53,8 @@ class Invocation:
     room_id: str
     event_id: str
     power: PowerSnapshot
+    # The owning feature's Context (bots.framework.feature), set by the runtime.
+    context: Any = field(default=None, compare=False, repr=False)
 
 
 Handler = Callable[[Invocation], Awaitable[Sequence[Action]]]

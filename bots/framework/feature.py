@@ -1,0 +1,114 @@
+"""The interface every Hearth feature implements.
+
+A feature is one folder under ``bots/`` exposing one :class:`Feature`. It
+declares, as data, everything the runtime needs from it: its commands, its
+typed event handlers, its own migrations, its scheduled job kinds, the
+actions only it knows how to perform, and its validated config section. The
+runtime composes the enabled features and never names one.
+
+Handlers decide; they do not act. They read what they need from the
+:class:`Context` and return actions, which the runtime writes to the outbox
+before the effector performs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import aiosqlite
+from pydantic import BaseModel, ConfigDict
+
+from bots.framework.actions import Action, Extension
+from bots.framework.commands.spec import Command
+from bots.framework.config import BotConfig
+from bots.framework.events import PowerSnapshot
+from bots.framework.storage import Migration
+
+E = TypeVar("E")
+
+
+class FeatureConfig(BaseModel):
+    """Base of a feature's config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a feature's adapters are built from at start."""
+
+    bot: BotConfig
+    config: FeatureConfig
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler may read while deciding."""
+
+    me: str
+    feature: str
+    config: FeatureConfig
+    bot: BotConfig
+    now: float
+    db: aiosqlite.Connection = field(repr=False)
+    power: Callable[[str, str], PowerSnapshot] = field(repr=False)
+    moderators_room: str | None = None
+
+
+@dataclass(frozen=True)
+class EventHandler(Generic[E]):
+    """Called with every event of *event_type* (an intake dataclass)."""
+
+    event_type: type[E]
+    handle: Callable[[E, Context], Awaitable[Sequence[Action]]]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job as its handler sees it."""
+
+    kind: str
+    key: str
+    due: float
+    payload: Mapping[str, Any]
+    late: bool
+    parsed: Any = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A kind of scheduled job. *grace_s*: how late it may still run after a
+    downtime; past that it is recorded as missed and reported. *parse*
+    validates the payload and raises if it no longer fits."""
+
+    kind: str
+    run: Callable[[Job, Context], Awaitable[Sequence[Action]]]
+    grace_s: float = 3600.0
+    parse: Callable[[Mapping[str, Any]], Any] | None = None
+
+
+PerformerFactory = Callable[[Setup], Callable[[Any], Awaitable[Sequence[Action]]]]
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    summary: str
+    commands: tuple[Command, ...] = ()
+    handlers: tuple[EventHandler[Any], ...] = ()
+    migrations: tuple[Migration, ...] = ()
+    jobs: tuple[JobSpec, ...] = ()
+    config_model: type[FeatureConfig] = FeatureConfig
+    performers: Mapping[type[Extension], PerformerFactory] = field(default_factory=dict)
+    # Why this feature cannot run with a given bot config, or None if it can.
+    unavailable: Callable[[BotConfig], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        for m in self.migrations:
+            if m.namespace != self.name:
+                raise ValueError(
+                    f"feature {self.name!r}: migration {m.version} must use the namespace "
+                    f"{self.name!r}, not {m.namespace!r}"
+                )

@@ -1,0 +1,433 @@
+"""One durable scheduler that every bot feature shares.
+
+Jobs live in SQLite; the loop sleeps until the next one is due or add()
+wakes it. A job is claimed in the database before it runs, so two
+schedulers never both run it. Across a crash it is at least once: a job
+interrupted while running runs again at the next start.
+
+Give it a connection of its own (:func:`connect`): Storage holds explicit
+transactions across awaits, which would take in the scheduler's commits.
+Logs name jobs by id, feature and kind; never payloads or keys (keys often
+hold user IDs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import secrets
+import socket
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, Protocol
+
+import aiosqlite
+
+from bots.framework.logging import get_logger
+
+log = get_logger(__name__)
+
+# Registered as a storage migration, which splits on semicolons: none inside.
+SCHEMA = """
+CREATE TABLE scheduled_jobs (
+    id INTEGER PRIMARY KEY,
+    due REAL NOT NULL,
+    feature TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'running', 'done', 'missed', 'failed')),
+    claimed_by TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    late INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    problem TEXT
+);
+CREATE INDEX scheduled_jobs_state_due ON scheduled_jobs (state, due);
+"""
+
+# The longest single sleep. Sleeps run on the monotonic clock but due times
+# are wall-clock times: a clock step or a suspend is noticed within this.
+MAX_SLEEP_S = 60.0
+# A job interrupted this often (it may be what kills the process) is failed
+# rather than run again, so it cannot become a crash loop.
+MAX_ATTEMPTS = 3
+# After a database error, wait this long (or for add()) before trying again.
+ERROR_PAUSE_S = 5.0
+What = Literal["missed", "failed"]
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...  # wall clock, epoch seconds UTC
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    feature: str
+    kind: str
+    due: float
+    payload: Mapping[str, Any]
+    key: str
+    late: bool  # ran after a downtime (or a stalled loop): the runner may say so
+    parsed: Any  # what the kind's parse() returned; None without one
+
+
+@dataclass(frozen=True)
+class JobKind:
+    feature: str
+    name: str
+    run: Callable[[Job], Awaitable[None]]
+    grace_s: float = 3600.0  # how late the job is still worth running
+    parse: Callable[[Mapping[str, Any]], Any] | None = None  # raise to reject a payload
+
+
+@dataclass(frozen=True)
+class Problem:
+    job_id: int
+    feature: str
+    kind: str
+    key: str
+    what: What
+    detail: str
+
+
+@dataclass(frozen=True)
+class StartReport:
+    recovered: int  # jobs left running by a dead process, to run again
+    late: int  # overdue jobs within their grace, to run now
+    missed: tuple[Problem, ...]
+    failed: tuple[Problem, ...]
+    disabled: Mapping[str, int]  # feature -> pending jobs kept for it
+
+
+class _Row(NamedTuple):
+    id: int
+    feature: str
+    kind: str
+    due: float
+    payload: str
+    key: str
+    late: int
+    state: str
+    attempts: int
+
+
+_COLUMNS = ", ".join(_Row._fields)
+
+
+def _epoch(due: float | datetime) -> float:
+    if isinstance(due, datetime):
+        if due.utcoffset() is None:
+            raise ValueError("a job's due time must be timezone-aware")
+        return due.timestamp()
+    when = float(due)
+    if not math.isfinite(when):
+        raise ValueError("a job's due time must be a finite epoch time")
+    return when
+
+
+def _parse(kind: JobKind, text: str) -> tuple[dict[str, Any], Any]:
+    payload = json.loads(text)
+    if not isinstance(payload, dict):
+        raise TypeError("payload is not a JSON object")
+    return payload, kind.parse(payload) if kind.parse is not None else None
+
+
+def _verdict(row: _Row, kind: JobKind, now: float) -> tuple[What, str] | None:
+    """Why the job must not run, if it must not."""
+    try:
+        _parse(kind, row.payload)
+    except Exception as exc:  # only the type: a validation error's text quotes the payload
+        return "failed", f"payload does not parse ({type(exc).__name__})"
+    if now - row.due > kind.grace_s:
+        return "missed", f"{now - row.due:.0f} s past due, grace {kind.grace_s:.0f} s"
+    return None
+
+
+async def connect(path: Path) -> aiosqlite.Connection:
+    """A connection for the scheduler alone, set up like Storage's."""
+    db = await aiosqlite.connect(path)
+    try:
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "secure_delete=ON"):
+            await db.execute(f"PRAGMA {pragma}")
+    except BaseException:
+        await db.close()  # its thread would keep the process alive
+        raise
+    return db
+
+
+class Scheduler:
+    """Durable jobs for every feature; see the module docstring."""
+
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        kinds: Iterable[JobKind],
+        *,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        report: Callable[[Problem], Awaitable[None]] | None = None,
+        max_sleep_s: float = MAX_SLEEP_S,
+    ) -> None:
+        self._db = db
+        self._kinds: dict[tuple[str, str], JobKind] = {}
+        for kind in kinds:
+            if (kind.feature, kind.name) in self._kinds:
+                raise ValueError(f"job kind {kind.feature}/{kind.name} registered twice")
+            self._kinds[(kind.feature, kind.name)] = kind
+        self._clock: Clock = clock or SystemClock()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._report = report
+        self._max_sleep = max_sleep_s
+        # Only enabled kinds are ever due: a disabled feature's jobs would
+        # otherwise be "due now" forever and spin the loop.
+        pairs = ", ".join("(?, ?)" for _ in self._kinds)
+        self._enabled = f"(feature, kind) IN (VALUES {pairs})" if self._kinds else "0"
+        self._enabled_args = tuple(part for pair in self._kinds for part in pair)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._started = False
+
+    async def add(
+        self, feature: str, kind: str, due: float | datetime, payload: Mapping[str, Any], key: str
+    ) -> bool:
+        """Schedule a job; False, changing nothing, if *key* was already used."""
+        job_kind = self._kinds.get((feature, kind))
+        if job_kind is None:
+            raise ValueError(f"unknown job kind {feature}/{kind}")
+        when = _epoch(due)
+        text = json.dumps(dict(payload), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        _parse(job_kind, text)  # the caller learns of a bad payload now, not when it is due
+        added = await self._write(
+            "INSERT INTO scheduled_jobs (due, feature, kind, payload, key, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (when, feature, kind, text, key, self._clock.now()),
+        )
+        if added:
+            self._wake.set()  # it may fall due before the loop's planned wake-up
+        return added == 1
+
+    async def cancel(self, key: str) -> bool:
+        """Drop a pending job; False if there is none under *key*."""
+        sql = "DELETE FROM scheduled_jobs WHERE key = ? AND state = 'pending'"
+        return await self._write(sql, (key,)) == 1
+
+    async def start(self) -> StartReport:
+        """Recover after a stop or crash and sort out what fell due meanwhile.
+
+        Assumes no other process runs jobs from this database (the bot holds
+        its state folder): any row found running was left by a dead process.
+        """
+        self._started = True
+        now = self._clock.now()
+        async with self._db.execute(
+            f"SELECT {_COLUMNS} FROM scheduled_jobs WHERE state IN ('pending', 'running')"
+        ) as cur:
+            rows = [_Row(*r) for r in await cur.fetchall()]
+        disabled: Counter[str] = Counter()
+        problems: list[Problem | None] = []
+        recovered: list[tuple[int]] = []
+        late: list[tuple[int]] = []
+        for row in rows:
+            kind = self._kinds.get((row.feature, row.kind))
+            if row.state == "running":
+                if row.attempts >= MAX_ATTEMPTS:
+                    problems.append(await self._finish(row, "failed", "interrupted too often"))
+                    continue
+                recovered.append((row.id,))
+            if kind is None:
+                disabled[row.feature] += 1
+                continue
+            # Every payload is checked now, so a change of format shows up at
+            # start, not at the hour the job falls due.
+            verdict = _verdict(row, kind, now)
+            if verdict is not None:
+                problems.append(await self._finish(row, *verdict))
+            elif row.due <= now:
+                late.append((row.id,))
+        await self._write_many(
+            "UPDATE scheduled_jobs SET state = 'pending', claimed_by = NULL"
+            " WHERE id = ? AND state = 'running'",
+            recovered,
+        )
+        await self._write_many(
+            "UPDATE scheduled_jobs SET late = 1 WHERE id = ? AND state = 'pending'", late
+        )
+        for feature, count in sorted(disabled.items()):
+            log.warning("scheduled jobs kept for a disabled feature", feature=feature, jobs=count)
+        missed = tuple(p for p in problems if p is not None and p.what == "missed")
+        failed = tuple(p for p in problems if p is not None and p.what == "failed")
+        log.info(
+            "scheduler started",
+            pending=len(rows) - len(missed) - len(failed),
+            recovered=len(recovered),
+            late=len(late),
+            missed=len(missed),
+            failed=len(failed),
+        )
+        return StartReport(len(recovered), len(late), missed, failed, dict(disabled))
+
+    async def run_due(self) -> int:
+        """Claim and run every job due now, late ones first; return how many ran."""
+        async with self._db.execute(
+            f"SELECT {_COLUMNS} FROM scheduled_jobs"
+            f" WHERE state = 'pending' AND due <= ? AND {self._enabled}"
+            " ORDER BY late DESC, due, id",
+            (self._clock.now(), *self._enabled_args),
+        ) as cur:
+            rows = [_Row(*r) for r in await cur.fetchall()]
+        ran = 0
+        for row in rows:
+            if self._stopping:
+                break
+            ran += await self._run_one(row, self._kinds[(row.feature, row.kind)])
+        return ran
+
+    async def _run_one(self, row: _Row, kind: JobKind) -> int:
+        now = self._clock.now()
+        verdict = _verdict(row, kind, now)  # past grace: a suspended machine, a clock step
+        if verdict is not None:
+            await self._finish(row, *verdict)
+            return 0
+        payload, parsed = _parse(kind, row.payload)
+        # Later than one capped sleep explains: the loop was not there on time.
+        late = bool(row.late) or now - row.due > self._max_sleep
+        # The claim is one conditional UPDATE: of two schedulers (or a run
+        # and a cancel) exactly one sees a row change.
+        claimed = await self._write(
+            "UPDATE scheduled_jobs SET state = 'running', claimed_by = ?,"
+            " attempts = attempts + 1, late = ? WHERE id = ? AND state = 'pending'",
+            (self.worker_id, late, row.id),
+        )
+        if claimed != 1:
+            return 0
+        try:
+            await kind.run(
+                Job(row.id, row.feature, row.kind, row.due, payload, row.key, late, parsed)
+            )
+        except Exception as exc:
+            # The runtime logs a handler's failure the same way; the stored
+            # problem keeps only the type, as the text may quote the payload.
+            log.exception("scheduled job failed", job_id=row.id, feature=row.feature, kind=row.kind)
+            await self._finish(
+                row._replace(state="running"), "failed", f"runner raised {type(exc).__name__}"
+            )
+            return 1
+        await self._write(
+            "UPDATE scheduled_jobs SET state = 'done', finished_at = ? WHERE id = ?",
+            (self._clock.now(), row.id),
+        )
+        return 1
+
+    async def next_due(self) -> float | None:
+        """Due time of the earliest pending job of an enabled kind."""
+        async with self._db.execute(
+            f"SELECT due FROM scheduled_jobs WHERE state = 'pending' AND {self._enabled}"
+            " ORDER BY due LIMIT 1",
+            self._enabled_args,
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else float(row[0])
+
+    async def serve(self) -> None:
+        """Run jobs as they fall due, until cancelled or stop() is called.
+
+        Cancelled mid-job, that job stays running in the table and the next
+        start() runs it again."""
+        if not self._started:
+            await self.start()
+        while not self._stopping:
+            self._wake.clear()  # before looking, so an add() during this pass counts
+            try:
+                await self.run_due()
+                nxt = await self.next_due()
+            except Exception:
+                log.exception("scheduler pass failed")
+                delay = ERROR_PAUSE_S
+            else:
+                delay = self._max_sleep
+                if nxt is not None:
+                    delay = min(delay, nxt - self._clock.now())
+            if delay > 0 and not self._stopping:
+                await self._sleep_or_wake(delay)
+
+    def stop(self) -> None:
+        """End serve() after the job running now; a stopped scheduler stays stopped."""
+        self._stopping = True
+        self._wake.set()
+
+    async def prune(self, older_than_s: float) -> int:
+        """Delete jobs that ended over *older_than_s* ago. Their keys can then
+        be added again: keep this longer than any handler could be re-run."""
+        return await self._write(
+            "DELETE FROM scheduled_jobs WHERE state IN ('done', 'missed', 'failed')"
+            " AND finished_at < ?",
+            (self._clock.now() - older_than_s,),
+        )
+
+    async def _sleep_or_wake(self, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
+
+    async def _write(self, sql: str, args: Sequence[Any]) -> int:
+        """One statement, committed at once; returns the rows changed."""
+        cur = await self._db.execute(sql, args)
+        await self._db.commit()
+        return cur.rowcount
+
+    async def _write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            await self._db.executemany(sql, rows)
+            await self._db.commit()
+
+    async def _finish(self, row: _Row, what: What, detail: str) -> Problem | None:
+        """Record and report a job that ended without running to completion."""
+        changed = await self._write(
+            "UPDATE scheduled_jobs SET state = ?, finished_at = ?, problem = ?, claimed_by = NULL"
+            " WHERE id = ? AND state = ?",
+            (what, self._clock.now(), detail, row.id, row.state),
+        )
+        if changed != 1:
+            return None  # another scheduler, or a cancel, got there first
+        problem = Problem(row.id, row.feature, row.kind, row.key, what, detail)
+        await self._tell(problem)
+        return problem
+
+    async def _tell(self, problem: Problem) -> None:
+        log.warning(
+            f"scheduled job {problem.what}",
+            job_id=problem.job_id,
+            feature=problem.feature,
+            kind=problem.kind,
+            detail=problem.detail,
+        )
+        if self._report is not None:
+            try:
+                await self._report(problem)
+            except Exception:
+                log.exception("reporting a scheduled job's problem failed", job_id=problem.job_id)
