@@ -14,6 +14,7 @@ wait passes a bound, reporting it instead of stalling forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from nio import AsyncClient, ErrorResponse, RoomCreateResponse, UploadResponse
+from nio import AsyncClient, ErrorResponse, LocalProtocolError, RoomCreateResponse, UploadResponse
 
 from bots.framework.actions import (
     Action,
@@ -175,6 +176,9 @@ class Effector:
                 resp = await self._call(action, txn)
             except TRANSIENT:
                 errcode = "unreachable"
+            except LocalProtocolError:
+                # nio has not synced the room (or its members' keys) yet.
+                errcode = "not synced yet"
             except _Failed as failed:
                 errcode = failed.errcode
                 resp = None
@@ -304,7 +308,22 @@ class Effector:
             raise _Failed(getattr(resp, "status_code", None) or "unknown")
         await self.directs.remember_direct_room(user_id, resp.room_id)
         await self._mark_direct(user_id, resp.room_id)
+        await self._until_synced(resp.room_id, user_id)
         return resp.room_id
+
+    async def _until_synced(self, room_id: str, user_id: str, timeout: float = 15.0) -> None:
+        """nio encrypts only for rooms and members it has synced: wait for the
+        new room and its invitee to arrive, and for the invitee's keys."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            room = self.client.rooms.get(room_id)
+            if room is not None and user_id in room.users:
+                if self.client.should_query_keys:
+                    with contextlib.suppress(LocalProtocolError):
+                        await self.client.keys_query()
+                return
+            await asyncio.sleep(0.1)
+        raise _Failed("new direct room not synced")
 
     async def _mark_direct(self, user_id: str, room_id: str) -> None:
         """Add the room to the bot's ``m.direct`` so clients file it as a DM."""

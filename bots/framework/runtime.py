@@ -46,6 +46,7 @@ from bots.framework.actions import (
     CancelJob,
     Reply,
     ScheduleJob,
+    SendNotice,
     room_of,
     to_record,
 )
@@ -61,6 +62,7 @@ from bots.framework.logging import get_logger, use_salt_file
 from bots.framework.router import Ignore, Respond, Run, route
 from bots.framework.scheduler import Job as StoredJob
 from bots.framework.scheduler import JobKind, Problem, Scheduler
+from bots.framework.scheduler import connect as connect_scheduler_db
 from bots.framework.session import TRANSIENT, BotSession
 from bots.framework.storage import (
     MIGRATIONS,
@@ -376,13 +378,15 @@ class BotRuntime:
         return kinds
 
     async def _report_job(self, problem: Problem) -> None:
-        log.warning(
-            "scheduled job not run",
-            feature=problem.feature,
-            kind=problem.kind,
-            what=problem.what,
-            detail=problem.detail,
+        """Tell the moderators about a job that was missed or failed (the
+        scheduler has logged it); its payload is never quoted."""
+        if self._moderators_room_id is None or self.effector is None:
+            return
+        text = (
+            f"A scheduled {problem.feature} job ({problem.kind}) was {problem.what}: "
+            f"{problem.detail}."
         )
+        await self.effector.perform([SendNotice(self._moderators_room_id, text)])
 
     # --- undecryptable messages ---
 
@@ -522,13 +526,12 @@ class BotRuntime:
             client: AsyncClient = await self.session.connect()
             await self._resolve_moderators_room(client)
             self.effector = Effector(client, performers=self._performers(), directs=self.storage)
-            self._scheduler_db = await Storage.connect_more(self.config.state_dir / "bot.db")
+            self._scheduler_db = await connect_scheduler_db(self.config.state_dir / "bot.db")
             self.scheduler = Scheduler(
                 self._scheduler_db, self._job_kinds(), report=self._report_job
             )
             report = await self.scheduler.start()
-            for feature, count in report.disabled.items():
-                log.warning("jobs of a disabled feature kept", feature=feature, pending=count)
+            await self.scheduler.prune(RETENTION_S)
             log.info(
                 "features started",
                 features=[f.name for f in self.features],
@@ -581,7 +584,9 @@ class BotRuntime:
             except TimeoutError:
                 log.warning("stopped before all work was done; it resumes on the next start")
         finally:
+            # Let a job in progress finish (it would run again otherwise).
             self.scheduler.stop()
+            await asyncio.wait({scheduler_task}, timeout=5)
             scheduler_task.cancel()
             await asyncio.gather(scheduler_task, return_exceptions=True)
 

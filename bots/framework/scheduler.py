@@ -167,7 +167,15 @@ async def connect(path: Path) -> aiosqlite.Connection:
     """A connection for the scheduler alone, set up like Storage's."""
     db = await aiosqlite.connect(path)
     try:
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "secure_delete=ON"):
+        # busy_timeout: the room workers write through Storage's connection;
+        # wait for them rather than fail with "database is locked".
+        pragmas = (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "secure_delete=ON",
+            "busy_timeout=10000",
+        )
+        for pragma in pragmas:
             await db.execute(f"PRAGMA {pragma}")
     except BaseException:
         await db.close()  # its thread would keep the process alive
@@ -234,8 +242,8 @@ class Scheduler:
     async def start(self) -> StartReport:
         """Recover after a stop or crash and sort out what fell due meanwhile.
 
-        Assumes no other process runs jobs from this database (the bot holds
-        its state folder): any row found running was left by a dead process.
+        Assumes no other live process runs jobs from this database: any row
+        found running is taken to be left by a dead one and runs again.
         """
         self._started = True
         now = self._clock.now()

@@ -160,7 +160,10 @@ class Storage:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN ... COMMIT, rolled back on any error, one at a time."""
         async with self._lock:
-            await self._db.execute("BEGIN")
+            # IMMEDIATE takes the write lock up front: a deferred BEGIN that
+            # reads first fails at once ("database is locked") if the
+            # scheduler's connection commits in between.
+            await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
@@ -170,7 +173,7 @@ class Storage:
 
     @property
     def db(self) -> aiosqlite.Connection:
-        """The connection, for the scheduler and features' own tables."""
+        """The connection, for features' handlers to read their own tables."""
         return self._db
 
     @classmethod
@@ -209,20 +212,6 @@ class Storage:
 
     async def close(self) -> None:
         await self._db.close()
-
-    @staticmethod
-    async def connect_more(path: Path) -> aiosqlite.Connection:
-        """Another connection to the same database, for a component that runs
-        its own transactions (the scheduler) beside the room workers."""
-        db = await aiosqlite.connect(path)
-        try:
-            await db.execute("PRAGMA busy_timeout=10000")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA secure_delete=ON")
-        except BaseException:
-            await db.close()
-            raise
-        return db
 
     async def schema_version(self, namespace: str = FRAMEWORK) -> int:
         async with self._db.execute(

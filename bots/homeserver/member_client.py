@@ -115,6 +115,15 @@ class MemberClient:
             raise HomeserverError(f"send failed: {resp.status_code}")
         return str(resp.event_id)
 
+    async def send_event(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
+        """Any event, however odd: the tests' malformed and unknown ones."""
+        resp = await self.client.room_send(
+            room_id, event_type, content, ignore_unverified_devices=True
+        )
+        if isinstance(resp, RoomSendError):
+            raise HomeserverError(f"send failed: {resp.status_code}")
+        return str(resp.event_id)
+
     async def wait_for(self, predicate: Any, timeout: float = 30.0) -> Received:
         """The first received event (past or future) that matches *predicate*."""
         deadline = time.monotonic() + timeout

@@ -83,8 +83,15 @@ def dev_config(state_dir: Path, port: int, server_name: str = "localhost") -> di
     }
 
 
-def write_dev_config(state_dir: Path, port: int, server_name: str = "localhost") -> Path:
-    """Write homeserver.yaml (0600: it holds secrets) and the signing key."""
+def write_dev_config(
+    state_dir: Path,
+    port: int,
+    server_name: str = "localhost",
+    overrides: dict[str, Any] | None = None,
+) -> Path:
+    """Write homeserver.yaml (0600: it holds secrets) and the signing key.
+
+    *overrides* replace top-level settings (a test's strict rate limits)."""
     from signedjson.key import generate_signing_key, write_signing_keys  # Synapse's own dep
 
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +104,8 @@ def write_dev_config(state_dir: Path, port: int, server_name: str = "localhost")
     path = state_dir / HOMESERVER_YAML
     from bots.framework.secrets import write_secret
 
-    write_secret(path, yaml.safe_dump(dev_config(state_dir, port, server_name), sort_keys=False))
+    config = {**dev_config(state_dir, port, server_name), **(overrides or {})}
+    write_secret(path, yaml.safe_dump(config, sort_keys=False))
     return path
 
 

@@ -53,11 +53,25 @@ async def test_marker_in_bodies_names_and_args_never_logged(
             sent = await m.send(room, body)
             if body.startswith("!"):
                 await m.wait_for_reply(sent)
+        # Malformed and unexpected events, all encrypted, all carrying the marker.
+        for event_type, content in (
+            ("m.room.message", {"body": f"no msgtype {MARKER}"}),
+            ("m.room.message", {"msgtype": "m.text", "body": {"nested": MARKER}}),
+            ("m.room.message", {"msgtype": MARKER, "body": MARKER}),
+            ("org.example.unknown", {"body": MARKER, "data": [MARKER]}),
+            ("m.reaction", {"m.relates_to": {"rel_type": "m.annotation", "key": MARKER}}),
+            ("m.room.message", {"msgtype": "m.text", "body": f"!ping {MARKER * 1500}"}),
+            ("org.matrix.msc3381.poll.start", {"org.matrix.msc3381.poll.start": MARKER}),
+        ):
+            await m.send_event(room, event_type, content)
+        # Events in a room are handled in order: once this is answered, the
+        # bot has been through every one of them.
+        await m.wait_for_reply(await m.send(room, "!ping"))
 
     text = captured_logs.getvalue()
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     # The capture really saw the bot at work...
-    assert sum(1 for e in lines if e.get("event") == "command handled") == 4
+    assert sum(1 for e in lines if e.get("event") == "command handled") == 6
     assert any(e.get("logger", "").startswith("nio") for e in lines)
     # ...and none of it names what members wrote, who they are, or a secret.
     assert MARKER not in text
@@ -67,3 +81,7 @@ async def test_marker_in_bodies_names_and_args_never_logged(
     token = json.loads((state / "bot" / "credentials.json").read_text())["access_token"]
     assert token not in text
     assert (state / "bot" / "pickle.key").read_text().strip() not in text
+    # Synapse's own log neither: it sees ciphertext and the display name.
+    synapse_log = homeserver.process.log_path.read_text(errors="replace")
+    assert "synapse" in synapse_log.lower()
+    assert MARKER not in synapse_log

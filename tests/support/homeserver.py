@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -47,8 +48,8 @@ class Homeserver:
         return self.process.base_url
 
     @classmethod
-    async def start(cls, directory: Path) -> Homeserver:
-        config = write_dev_config(directory, free_port(None), SERVER_NAME)
+    async def start(cls, directory: Path, overrides: dict[str, Any] | None = None) -> Homeserver:
+        config = write_dev_config(directory, free_port(None), SERVER_NAME, overrides)
         from bots.homeserver.synapse_config import configured_port
 
         url = f"http://127.0.0.1:{configured_port(config)}"
@@ -77,6 +78,18 @@ class Homeserver:
             http=self.http,
         )
         return User(reg.user_id, localpart, password)
+
+    async def exempt_from_rate_limits(self, *users: User) -> None:
+        """Let test members send as fast as they like (Synapse's admin API),
+        so only the bot meets the limits under test."""
+        admin = await self.user("admin", admin=True)
+        api = await self.api(admin)
+        for user in users:
+            await api.request(
+                "POST",
+                f"/_synapse/admin/v1/users/{quote(user.user_id)}/override_ratelimit",
+                {"messages_per_second": 0, "burst_count": 0},
+            )
 
     async def users(self, *prefixes: str) -> list[User]:
         return [await self.user(p) for p in prefixes]

@@ -1,0 +1,252 @@
+"""The bot platform on a real Synapse: features the runtime has never heard
+of, direct messages, kills, SIGTERM, rate limits and a second process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bots import core
+from bots.errors import StateError
+from bots.framework.config import BotConfig
+from bots.homeserver.member_client import MemberClient, reply_target
+from tests.support.features import NotesConfig, notes_feature
+from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def replies(m: MemberClient, event_id: str) -> int:
+    return sum(1 for ev in m.received if reply_target(ev.content) == event_id)
+
+
+async def test_a_feature_defined_only_in_the_tests_runs_unchanged(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    config = c.config.model_copy(
+        update={"feature_sections": {"notes": NotesConfig(greeting="hi there")}}
+    )
+    async with (
+        running_bot(config, [core.feature, notes_feature()]),
+        member(homeserver, c.alice, state / "alice") as m,
+    ):
+        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+        await m.join(c.room)
+        # Its command, with its own config section and its own table...
+        asked = await m.send(c.room, "!remind")
+        reply = await m.wait_for_reply(asked)
+        assert reply.content["body"] == "hi there: I'll nudge you"
+        # ...its scheduled job, which pings only the member named...
+        nudge = await m.wait_for(lambda ev: ev.content.get("body", "").startswith("nudge for"))
+        assert nudge.content["body"] == f"nudge for {c.alice.user_id} (1 asked)"
+        assert nudge.content["m.mentions"] == {"user_ids": [c.alice.user_id]}
+        # ...and its event handler, for reactions.
+        await m.send_event(
+            c.room,
+            "m.reaction",
+            {"m.relates_to": {"rel_type": "m.annotation", "event_id": asked, "key": "👍"}},
+        )
+        reacted = await m.wait_for(lambda ev: "reacted" in ev.content.get("body", ""))
+        assert reacted.content["body"] == "you reacted with 👍"
+        assert reply_target(reacted.content) == asked
+
+
+async def test_the_bot_keeps_one_encrypted_dm_per_member(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    async with (
+        running_bot(c.config, [core.feature, notes_feature()]),
+        member(homeserver, c.alice, state / "alice") as m,
+    ):
+        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+        await m.join(c.room)
+        await m.send(c.room, "!whisper")
+        dm = await wait_for_invite(m)
+        await m.join(dm)
+        first = await m.wait_for(lambda ev: ev.room_id == dm)
+        assert first.content["body"] == "a private word"
+        assert first.decrypted, "the DM was not encrypted"
+        api = await homeserver.api(c.bot)
+        encryption = await api.state(dm, "m.room.encryption")
+        assert encryption["algorithm"] == "m.megolm.v1.aes-sha2"
+        direct = await api.request(
+            "GET", f"/_matrix/client/v3/user/{c.bot.user_id}/account_data/m.direct"
+        )
+        assert direct[c.alice.user_id][0] == dm
+
+        # Asked again, the bot reuses the room it has.
+        await m.send(c.room, "!whisper")
+        await m.wait_for(lambda ev: ev.room_id == dm and ev.event_id != first.event_id)
+        assert not m.client.invited_rooms
+
+        # Once the member leaves it, the next word opens a new one.
+        await m.client.room_leave(dm)
+        await asyncio.sleep(1)
+        await m.send(c.room, "!whisper")
+        again = await wait_for_invite(m)
+        assert again != dm
+
+
+async def wait_for_invite(m: MemberClient, timeout: float = 30) -> str:
+    async with asyncio.timeout(timeout):
+        # The member's sync loop fills invited_rooms; nio signals nothing.
+        while not m.client.invited_rooms:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    return next(iter(m.client.invited_rooms))
+
+
+async def test_a_second_bot_on_the_same_state_folder_is_refused(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    async with running_bot(c.config):
+        with pytest.raises(StateError, match="already running"):
+            async with running_bot(c.config):
+                pass
+
+
+# --- the bot in its own process, to kill it ---
+
+
+def write_bot_yaml(config: BotConfig, path: Path) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "bot": {
+                    "homeserver": config.homeserver,
+                    "user_id": config.user_id,
+                    "password_file": str(config.password_file),
+                    "state_dir": str(config.state_dir),
+                    "sync_timeout_ms": 5000,
+                    "stop_timeout_s": 30,
+                }
+            }
+        )
+    )
+    return path
+
+
+@contextlib.asynccontextmanager
+async def bot_process(config_path: Path, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.support.bot_process",
+            str(config_path),
+            cwd=ROOT,
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        async with asyncio.timeout(60):
+            while b"bot ready" not in log.read_bytes():
+                if proc.returncode is not None:
+                    raise RuntimeError(f"bot exited: {log.read_text()[-2000:]}")
+                await asyncio.sleep(0.1)
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_killed_mid_handler_the_reply_exists_exactly_once(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    config_path = write_bot_yaml(c.config, state / "bot.yaml")
+    log = state / "bot.log"
+    async with member(homeserver, c.alice, state / "alice") as m:
+        async with bot_process(config_path, log) as proc:
+            await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+            await m.join(c.room)
+            await m.wait_for_reply(await m.send(c.room, "!ping"))
+            slow = await m.send(c.room, "!slow 4")
+            # Killed while the handler sleeps: it has decided nothing yet.
+            await asyncio.sleep(2)
+            proc.send_signal(signal.SIGKILL)
+            assert await proc.wait() == -signal.SIGKILL
+        assert replies(m, slow) == 0
+        async with bot_process(config_path, log):
+            reply = await m.wait_for_reply(slow)
+            assert reply.content["body"] == "slow done"
+            control = await m.send(c.room, "!ping")
+            await m.wait_for_reply(control)
+            await asyncio.sleep(1)
+        assert replies(m, slow) == 1
+
+
+async def test_sigterm_with_work_queued_loses_nothing(homeserver: Homeserver, state: Path) -> None:
+    c = await cast(homeserver, state)
+    config_path = write_bot_yaml(c.config, state / "bot.yaml")
+    log = state / "bot.log"
+    async with member(homeserver, c.alice, state / "alice") as m:
+        async with bot_process(config_path, log) as proc:
+            await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+            await m.join(c.room)
+            await m.wait_for_reply(await m.send(c.room, "!ping"))
+            # One room's events are handled in order: these queue up.
+            sent = [await m.send(c.room, "!slow 1") for _ in range(4)]
+            await asyncio.sleep(1.5)
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(60):
+                assert await proc.wait() == 0
+        async with bot_process(config_path, log):
+            for event_id in sent:
+                await m.wait_for_reply(event_id, timeout=60)
+            await asyncio.sleep(1)
+        assert [replies(m, e) for e in sent] == [1, 1, 1, 1]
+
+
+# --- rate limits ---
+
+
+async def test_rate_limited_bot_answers_everything_once_and_quiet_rooms_first(
+    tmp_path: Path,
+) -> None:
+    """A private Synapse whose message limit the bot keeps running into."""
+    strict = {"rc_message": {"per_second": 4, "burst_count": 4}}
+    hs = await Homeserver.start(tmp_path / "hs", overrides=strict)
+    try:
+        bot, mod, alice = await hs.users("bot", "mod", "alice")
+        await hs.exempt_from_rate_limits(mod, alice)
+        rooms = [
+            await hs.encrypted_room(mod, [bot, alice], power={bot.user_id: 100}) for _ in range(5)
+        ]
+        config = hs.bot_config(bot, tmp_path / "bot")
+        async with running_bot(config) as runtime, member(hs, alice, tmp_path / "alice") as m:
+            for room in rooms:
+                await wait_joined(hs, mod, room, bot.user_id)
+                await m.join(room)
+            busy, quiet = rooms[:4], rooms[4]
+            sent: list[str] = []
+            for i in range(99):
+                sent.append(await m.send(busy[i % 4], "!ping"))
+            quiet_ping = await m.send(quiet, "!ping")
+            sent.append(quiet_ping)
+            for event_id in sent:
+                await m.wait_for_reply(event_id, timeout=120)
+            await asyncio.sleep(2)
+            counts = Counter(reply_target(ev.content) for ev in m.received)
+            assert all(counts[e] == 1 for e in sent), "a reply was missing or doubled"
+            assert runtime.effector is not None
+            assert runtime.effector.rate_limited > 0, "the limit was never reached"
+            # The quiet room's reply did not wait for the busy rooms' queues.
+            order = [reply_target(ev.content) for ev in m.received]
+            last_busy = max(order.index(e) for e in sent[:-1])
+            assert order.index(quiet_ping) < last_busy
+    finally:
+        await hs.stop()

@@ -1,0 +1,102 @@
+"""Features defined only in the tests: the runtime runs them unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bots.framework.actions import Action, Reply, ScheduleJob, SendDirect, SendNotice
+from bots.framework.commands.spec import Arg, ArgType, Command, Invocation
+from bots.framework.events import Reaction
+from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig, Job, JobSpec
+from bots.framework.storage import Migration
+
+
+async def _slow(inv: Invocation) -> Sequence[Action]:
+    seconds = inv.args.get("seconds")
+    await asyncio.sleep(float(seconds) if isinstance(seconds, int) else 3.0)
+    return [Reply(inv.room_id, inv.event_id, "slow done")]
+
+
+def slow_feature() -> Feature:
+    """`!slow [seconds]`: a handler that takes its time, to stop the bot in."""
+    return Feature(
+        "slow",
+        "a slow command",
+        commands=(
+            Command(
+                "slow",
+                "Answer after a pause",
+                _slow,
+                (Arg("seconds", "how long", ArgType.INT, required=False),),
+            ),
+        ),
+    )
+
+
+class NotesConfig(FeatureConfig):
+    greeting: str = "hello"
+    nudge_after_s: float = 1.0
+
+
+async def _remind(inv: Invocation) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    config = ctx.config
+    assert isinstance(config, NotesConfig)
+    await ctx.db.execute("INSERT OR IGNORE INTO notes_asked VALUES (?)", (inv.sender,))
+    return [
+        Reply(inv.room_id, inv.event_id, f"{config.greeting}: I'll nudge you"),
+        ScheduleJob(
+            "notes",
+            "nudge",
+            ctx.now + config.nudge_after_s,
+            key=f"nudge:{inv.event_id}",
+            payload={"room_id": inv.room_id, "user_id": inv.sender},
+        ),
+    ]
+
+
+async def _whisper(inv: Invocation) -> Sequence[Action]:
+    return [SendDirect(inv.sender, "a private word")]
+
+
+async def _on_reaction(event: Reaction, ctx: Context) -> Sequence[Action]:
+    return [Reply(event.room_id, event.relates_to, f"you reacted with {event.key}")]
+
+
+def _parse_nudge(payload: Mapping[str, Any]) -> tuple[str, str]:
+    room, user = payload["room_id"], payload["user_id"]
+    if not isinstance(room, str) or not isinstance(user, str):
+        raise ValueError("room_id and user_id must be strings")
+    return room, user
+
+
+async def _nudge(job: Job, ctx: Context) -> Sequence[Action]:
+    room, user = job.parsed
+    async with ctx.db.execute("SELECT COUNT(*) FROM notes_asked") as cur:
+        row = await cur.fetchone()
+    asked = row[0] if row else 0
+    return [SendNotice(room, f"nudge for {user} ({asked} asked)", mentions=(user,))]
+
+
+def notes_feature() -> Feature:
+    """Commands, an event handler, a scheduled job, a migration and a config
+    section, none of which the runtime knows about."""
+    return Feature(
+        "notes",
+        "test feature",
+        commands=(
+            Command("remind", "Nudge me in a moment", _remind),
+            Command("whisper", "Say something in private", _whisper),
+        ),
+        handlers=(EventHandler(Reaction, _on_reaction),),
+        migrations=(
+            Migration(
+                1, "who asked", "CREATE TABLE notes_asked (user_id TEXT PRIMARY KEY)", "notes"
+            ),
+        ),
+        jobs=(JobSpec("nudge", _nudge, grace_s=600, parse=_parse_nudge),),
+        config_model=NotesConfig,
+    )
