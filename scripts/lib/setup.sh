@@ -36,10 +36,12 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 stamp=".venv/.hearth-installed"
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+# constraints.txt pins every package (the E2EE stack included) to the versions
+# the tests ran with; the playbook installs with the same file.
+want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "hearth: installing Python packages into .venv (first run takes a minute)..." >&2
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
     echo "$want" > "$stamp"
 fi

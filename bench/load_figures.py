@@ -1,0 +1,192 @@
+"""`!ping` under load, against the quiet client-to-client floor, same run.
+
+    cd /work/main && .venv/bin/python -m bench.load_figures [--pings 100] [--rate 50]
+
+Starts a private Synapse and the bot as its own `hearth run` process. Member
+A measures, in order:
+
+1. the floor: A's encrypted message answered by member B (no load);
+2. the bot's `!ping` round trip with no load (for reference);
+3. the bot's `!ping` round trip while a third member, in its own process,
+   sends *rate* encrypted messages a second into four other rooms the bot is
+   in (the bot takes each one in: decrypts, records, routes).
+
+Prints a table and one JSON line. Never asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from bench.bot_figures import BIN, Children, install_echo, med_p90, sees_member
+from bench.harness import err, run_bench
+from bots.framework.logging import configure_logging
+from bots.framework.secrets import write_secret
+from bots.homeserver.member_client import MemberClient
+from bots.homeserver.supervisor import SynapseProcess
+from bots.homeserver.synapse_config import configured_port, free_port, write_dev_config
+from tests.support.homeserver import SERVER_NAME, Homeserver, member
+
+
+async def series(a: MemberClient, room: str, n: int, warmup: int) -> list[float]:
+    out = []
+    for i in range(warmup + n):
+        t0 = time.perf_counter()
+        await a.wait_for_reply(await a.send(room, "!ping"), timeout=60)
+        if i >= warmup:
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+async def measure(
+    hs: Homeserver, tmp: Path, pings: int, warmup: int, rate: float
+) -> dict[str, Any]:
+    bot, a_user, b_user, c_user = await hs.users("bot", "a", "b", "c")
+    await hs.exempt_from_rate_limits(a_user, b_user, c_user)
+    bot_room = await hs.encrypted_room(a_user, [bot])
+    floor_room = await hs.encrypted_room(a_user, [b_user])
+    busy = [await hs.encrypted_room(c_user, [bot]) for _ in range(4)]
+    write_secret(tmp / "bot.password", bot.password)
+    write_secret(tmp / "c.password", c_user.password)
+    config = tmp / "bot.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "bot": {
+                    "homeserver": hs.base_url,
+                    "user_id": bot.user_id,
+                    "password_file": str(tmp / "bot.password"),
+                    "state_dir": str(tmp / "bot-state"),
+                    "log": {"level": "warning", "format": "json"},
+                }
+            }
+        )
+    )
+    children = Children()
+    out: dict[str, Any] = {}
+    try:
+        with (tmp / "bot.log").open("wb") as log:
+            await children.spawn(
+                str(BIN / "hearth"), "run", "--config", str(config), stdout=log, stderr=log
+            )
+        async with member(hs, a_user, tmp / "a") as a, member(hs, b_user, tmp / "b") as b:
+            await b.join(floor_room)
+            await sees_member(a, floor_room, b.user_id)
+            for _ in range(600):
+                if bot.user_id in await (await hs.api(a_user)).joined_members(bot_room):
+                    break
+                await asyncio.sleep(0.1)
+            for room in busy:
+                for _ in range(600):
+                    if bot.user_id in await (await hs.api(c_user)).joined_members(room):
+                        break
+                    await asyncio.sleep(0.1)
+            await sees_member(a, bot_room, bot.user_id)
+            install_echo(b, floor_room, a.user_id)
+            err.print(f"Floor: {pings} client-to-client round trips, no load")
+            floor = await series(a, floor_room, pings, warmup)
+            err.print(f"Bot: {pings} !ping round trips, no load")
+            quiet = await series(a, bot_room, pings, warmup)
+            # Long enough for the loaded series; the chatter stops by itself.
+            seconds = max(30.0, pings * 1.0)
+            err.print(f"Bot: {pings} !ping round trips while {rate:g} messages/s go to 4 rooms")
+            traffic = await children.spawn(
+                str(BIN / "python"), "-m", "bench.traffic", hs.base_url, c_user.user_id,
+                str(tmp / "c.password"), str(tmp / "c-store"), str(rate), str(seconds), *busy,
+                stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parents[1],
+            )  # fmt: skip
+            await asyncio.sleep(5)  # let the chatter reach its rate
+            loaded = await series(a, bot_room, pings, warmup)
+            assert traffic.stdout is not None
+            chatter = json.loads((await traffic.stdout.readline()) or b"{}")
+            await traffic.wait()
+    finally:
+        await children.stop_all()
+    for name, values in (("floor", floor), ("quiet", quiet), ("loaded", loaded)):
+        out[f"{name}_median_ms"], out[f"{name}_p90_ms"] = med_p90(values)
+    out["background_rate"] = chatter.get("rate", 0.0)
+    out["background_sent"] = chatter.get("sent", 0)
+    return out
+
+
+def report(r: dict[str, Any]) -> None:
+    out = Console(width=max(Console().width, 110))
+    table = Table(title=f"!ping under load ({r['pings']} per series, {r['date']})")
+    for col in ("Figure", "Bot", "Quiet floor", "Ratio", "Target", "Met"):
+        table.add_column(col, justify="left" if col == "Figure" else "right")
+    for stat in ("median", "p90"):
+        bot, floor = r[f"loaded_{stat}_ms"], r[f"floor_{stat}_ms"]
+        ok = bot / floor <= 1.2
+        table.add_row(
+            f"!ping under load, {stat}", f"{bot:.1f} ms", f"{floor:.1f} ms",
+            f"{bot / floor:.2f}×", "≤ 1.2× floor", "yes" if ok else "NO",
+        )  # fmt: skip
+    for stat in ("median", "p90"):
+        bot, floor = r[f"quiet_{stat}_ms"], r[f"floor_{stat}_ms"]
+        table.add_row(
+            f"!ping, no load, {stat}", f"{bot:.1f} ms", f"{floor:.1f} ms", f"{bot / floor:.2f}×",
+            "", "",
+        )  # fmt: skip
+    out.print(table)
+    out.print(
+        f"  Background: {r['background_sent']} messages at {r['background_rate']:.1f}/s into 4 "
+        "rooms the bot is in, from a member in its own process. Floor: member B answers A's "
+        "encrypted message in another room, measured before the load."
+    )
+
+
+async def run(pings: int, warmup: int, rate: float, keep: bool) -> dict[str, Any]:
+    configure_logging("warning", library_level="error")
+    tmp = Path(tempfile.mkdtemp(prefix="hearth-load-"))
+    hs_dir = tmp / "synapse"
+    hs_config = write_dev_config(hs_dir, free_port(None), SERVER_NAME)
+    url = f"http://127.0.0.1:{configured_port(hs_config)}"
+    hs = Homeserver(hs_dir, SynapseProcess(hs_config, url, hs_dir / "synapse.log"))
+    results: dict[str, Any] = {"date": dt.date.today().isoformat(), "cpus": os.cpu_count()}
+    results |= {"pings": pings, "warmup": warmup, "rate": rate}
+    results |= {"synapse": version("matrix-synapse"), "nio": version("matrix-nio")}
+    try:
+        await hs.process.start()
+        hs.http = aiohttp.ClientSession()
+        results |= await measure(hs, tmp, pings, warmup, rate)
+    finally:
+        await hs.stop()
+        if keep:
+            err.print(f"Kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--pings", type=int, default=100, help="measured round trips per series")
+    parser.add_argument("--warmup", type=int, default=5, help="uncounted rounds first")
+    parser.add_argument("--rate", type=float, default=50.0, help="background messages a second")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and logs")
+    args = parser.parse_args()
+    return run_bench(
+        lambda: run(args.pings, args.warmup, args.rate, args.keep),
+        report,
+        "Interrupted; Synapse and the bot were stopped.",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
