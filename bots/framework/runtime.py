@@ -213,6 +213,18 @@ class BotRuntime:
             moderators_room=self._moderators_room_id,
         )
 
+    def wants(self, event: object) -> bool:
+        """Whether any feature could act on *event*. Chatter that no command
+        and no handler concerns is not written to the inbox at all, so a
+        busy community costs the bot little beyond decrypting."""
+        if event is None:
+            return False
+        if any(isinstance(event, h.event_type) for _, h in self._handlers):
+            return True
+        return isinstance(event, Message) and event.body.lstrip().startswith(
+            self.config.command_prefix
+        )
+
     def oldest_ms(self) -> int:
         return int((self.clock() - self.config.max_event_age_s) * 1000)
 
@@ -406,7 +418,9 @@ class BotRuntime:
             except EncryptionError:
                 continue
             source = getattr(decrypted, "source", None)
-            if isinstance(source, dict):
+            if isinstance(source, dict) and self.wants(
+                to_event(room.room_id, source, encrypted=True)
+            ):
                 for item in await self.storage.receive(
                     [(event.event_id, room.room_id, source, True)], None
                 ):

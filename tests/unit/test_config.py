@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bots import core
+from bots.app import FEATURES, load_config, select_features
 from bots.cli import main
-from bots.errors import ConfigError
+from bots.errors import ConfigError, ConfigProblems
 from bots.framework.config import load_bot_config
+from bots.framework.feature import Feature, FeatureConfig
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -305,3 +308,267 @@ def test_check_config_reports_a_missing_file(
     path = tmp_path / "missing.yaml"
     assert main(["check-config", str(path)]) == 2
     assert capsys.readouterr().err.startswith(f"hearth: error: {path}: ")
+
+
+# --- choosing features ---
+
+
+class NotesConfig(FeatureConfig):
+    """A throwaway feature section, standing in for any feature's own."""
+
+    greeting: str = "hello"
+    nudge_after_s: float = 1.0
+
+
+NOTES = Feature("notes", "notes for the tests", config_model=NotesConfig)
+SECTIONS = {"notes": NotesConfig}
+
+
+def chosen(path: Path, available: tuple[Feature, ...] = FEATURES) -> tuple[list[str], list[str]]:
+    features, notes = select_features(load_bot_config(path), available, source=str(path))
+    return [f.name for f in features], notes
+
+
+def test_listed_features_are_the_only_ones_run(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "  features: [core]\n")
+    assert chosen(path) == (["core"], [])
+
+
+def test_by_default_every_feature_that_can_run_is_run(tmp_path: Path) -> None:
+    names, _ = chosen(write(tmp_path, GOOD))
+    assert names == ["core"]
+
+
+def test_by_default_a_feature_that_cannot_run_is_noted_with_the_reason(tmp_path: Path) -> None:
+    _, notes = chosen(write(tmp_path, GOOD))
+    (note,) = notes
+    assert note.startswith("roomkeeping not started: ")
+    assert "community_config" in note
+
+
+def test_with_a_community_file_roomkeeping_runs_too(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "  community_config: community.yaml\n")
+    assert chosen(path) == (["core", "roomkeeping"], [])
+
+
+def test_an_unknown_feature_is_named_with_the_known_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "  features: [core, chat]\n")
+    with pytest.raises(ConfigError) as info:
+        chosen(path)
+    err = info.value
+    assert err.key_path == "bot.features[1]"
+    assert str(err).startswith(f"{path}")
+    assert "'chat'" in str(err)
+    assert "core, roomkeeping" in str(err)
+
+
+def test_a_listed_feature_that_cannot_run_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "  features: [core, roomkeeping]\n")
+    with pytest.raises(ConfigError) as info:
+        chosen(path)
+    assert info.value.key_path == "bot.features[1]"
+    assert "roomkeeping cannot run" in str(info.value)
+    assert "community_config" in str(info.value)
+
+
+def test_a_feature_listed_twice_is_refused(tmp_path: Path) -> None:
+    err = error_for(write(tmp_path, GOOD + "  features: [core, core]\n"))
+    assert err.key_path == "bot.features"
+    assert "listed twice" in str(err)
+
+
+def test_load_config_refuses_an_unknown_feature(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "  features: [chat]\n")
+    with pytest.raises(ConfigError, match=r"bot\.features\[0\]"):
+        load_config(path)
+
+
+# --- feature sections ---
+
+
+def test_a_feature_section_is_validated_with_its_model(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "notes:\n  greeting: hi there\n")
+    config = load_bot_config(path, SECTIONS)
+    assert config.feature_sections["notes"] == NotesConfig(greeting="hi there")
+
+
+def test_an_empty_feature_section_takes_the_defaults(tmp_path: Path) -> None:
+    config = load_bot_config(write(tmp_path, GOOD + "notes:\n"), SECTIONS)
+    assert config.feature_sections["notes"] == NotesConfig()
+
+
+def test_a_wrong_type_in_a_feature_section_names_key_and_line(tmp_path: Path) -> None:
+    text = GOOD + "notes:\n  nudge_after_s: soon\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_bot_config(path, SECTIONS)
+    err = info.value
+    assert err.key_path == "notes.nudge_after_s"
+    assert err.line == line_of(text, "nudge_after_s")
+    assert str(err).startswith(f"{path}:{err.line}: notes.nudge_after_s: ")
+
+
+def test_an_unknown_key_in_a_feature_section_is_named(tmp_path: Path) -> None:
+    text = GOOD + "notes:\n  greetng: hi\n"
+    with pytest.raises(ConfigError) as info:
+        load_bot_config(write(tmp_path, text), SECTIONS)
+    assert info.value.key_path == "notes.greetng"
+    assert info.value.line == line_of(text, "greetng")
+    assert "unknown key" in str(info.value)
+
+
+def test_an_unknown_top_level_key_names_the_known_sections(tmp_path: Path) -> None:
+    text = GOOD + "nots:\n  greeting: hi\n"
+    with pytest.raises(ConfigError) as info:
+        load_bot_config(write(tmp_path, text), SECTIONS)
+    assert info.value.key_path == "nots"
+    assert info.value.line == line_of(text, "nots:")
+    assert "(notes)" in str(info.value)
+
+
+def test_feature_sections_belong_at_the_top_level(tmp_path: Path) -> None:
+    err = error_for(write(tmp_path, GOOD + "  feature_sections: {notes: {}}\n"))
+    assert err.key_path == "bot"
+    assert "top level" in str(err)
+
+
+def test_a_section_of_a_feature_not_enabled_is_a_note(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "  features: [core]\nnotes:\n  greeting: hi\n")
+    config = load_bot_config(path, SECTIONS)
+    features, notes = select_features(config, (core.feature, NOTES))
+    assert [f.name for f in features] == ["core"]
+    (note,) = notes
+    assert "'notes'" in note
+    assert "not enabled" in note
+
+
+def test_a_section_of_an_enabled_feature_is_no_note(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "notes:\n  greeting: hi\n")
+    config = load_bot_config(path, SECTIONS)
+    assert select_features(config, (core.feature, NOTES)) == ([core.feature, NOTES], [])
+
+
+# --- several problems at once ---
+
+SEVERAL = """\
+bot:
+  homeserver: matrix.example.org
+  user_id: "@hearth-bot:example.org"
+  password_file: secrets/bot.password
+  state_dir: state/bot
+notes:
+  nudge_after_s: soon
+bots: {}
+"""
+
+
+def several_problems(tmp_path: Path) -> tuple[Path, ConfigProblems]:
+    path = write(tmp_path, SEVERAL)
+    with pytest.raises(ConfigProblems) as info:
+        load_bot_config(path, SECTIONS)
+    return path, info.value
+
+
+def test_every_problem_in_a_file_is_reported(tmp_path: Path) -> None:
+    _, err = several_problems(tmp_path)
+    assert [(p.key_path, p.line) for p in err.problems] == [
+        ("bot.homeserver", 2),
+        ("notes.nudge_after_s", 7),
+        ("bots", 8),
+    ]
+
+
+def test_several_problems_are_one_complete_line_each(tmp_path: Path) -> None:
+    path, err = several_problems(tmp_path)
+    lines = str(err).splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith(f"{path}:2: bot.homeserver: expected an http:// or https:// URL")
+    assert lines[1].startswith(f"{path}:7: notes.nudge_after_s: ")
+    assert lines[2].startswith(f"{path}:8: bots: unknown key")
+
+
+def test_several_problems_still_read_as_the_first_one(tmp_path: Path) -> None:
+    path, err = several_problems(tmp_path)
+    assert (err.file, err.key_path, err.line) == (str(path), "bot.homeserver", 2)
+    assert err.exit_code == 2
+
+
+@pytest.mark.parametrize("age", [0, 59])
+def test_a_maximum_event_age_under_a_minute_is_refused(tmp_path: Path, age: int) -> None:
+    err = error_for(write(tmp_path, GOOD + f"  max_event_age_s: {age}\n"))
+    assert err.key_path == "bot.max_event_age_s"
+    assert "greater than or equal to 60" in str(err)
+
+
+def test_a_maximum_event_age_of_a_minute_is_accepted(tmp_path: Path) -> None:
+    config = load_bot_config(write(tmp_path, GOOD + "  max_event_age_s: 60\n"))
+    assert config.max_event_age_s == 60
+
+
+# --- check-config with features and a community file ---
+
+EXAMPLE_COMMUNITY = _REPO / "config" / "community.example.yaml"
+
+
+def test_check_config_prints_the_features_and_ok(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, GOOD)
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "features: core" in out
+    assert f"{path}: OK" in out
+    assert any(line.startswith("note: roomkeeping not started") for line in out)
+
+
+def test_check_config_prints_every_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, GOOD.replace("https://matrix.example.org/", "matrix") + "bots: {}\n")
+    assert main(["check-config", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert lines[0].startswith(f"hearth: error: {path}:2: bot.homeserver: ")
+    assert lines[1].startswith(f"{path}:{line_of(GOOD, 'level') + 1}: bots: unknown key")
+    assert len(lines) == 2
+
+
+def test_check_config_refuses_an_unknown_feature(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, GOOD + "  features: [chat]\n")
+    assert main(["check-config", str(path)]) == 2
+    assert "bot.features[0]" in capsys.readouterr().err
+
+
+def test_check_config_validates_the_community_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, GOOD)
+    assert main(["check-config", str(path), "--community", str(EXAMPLE_COMMUNITY)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"{EXAMPLE_COMMUNITY}: OK" in out
+    assert f"{path}: OK" in out
+
+
+def test_check_config_names_a_broken_community_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = EXAMPLE_COMMUNITY.read_text(encoding="utf-8")
+    broken = write(tmp_path, example.replace("http://127.0.0.1:8008", "matrix"), "community.yaml")
+    path = write(tmp_path, GOOD)
+    assert main(["check-config", str(path), "--community", str(broken)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"hearth: error: {broken}:")
+    assert "community.homeserver" in captured.err
+    assert f"{path}: OK" not in captured.out
+
+
+def test_check_config_validates_the_bots_own_community_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "community: 42\n", "community.yaml")
+    path = write(tmp_path, GOOD + "  community_config: community.yaml\n")
+    assert main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"hearth: error: {tmp_path / 'community.yaml'}")

@@ -1,0 +1,368 @@
+"""The inbox and outbox: nothing received or decided is lost or doubled by a crash.
+
+A "crash" here is closing the database between two steps and opening it
+again, as the next start would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nio import RoomSendError, RoomSendResponse
+
+from bots import core
+from bots.framework.actions import (
+    BUILTIN,
+    ActionTypes,
+    Ban,
+    CancelJob,
+    Edit,
+    Invite,
+    JoinRoom,
+    Kick,
+    React,
+    Redact,
+    Reply,
+    ScheduleJob,
+    SendDirect,
+    SendNotice,
+    SendPoll,
+    SetState,
+    Unban,
+    UploadFile,
+    room_of,
+    to_record,
+)
+from bots.framework.config import BotConfig
+from bots.framework.effector import Effector, transaction_id
+from bots.framework.runtime import BotRuntime
+from bots.framework.storage import InboxItem, Storage
+from tests.unit.test_effector_backoff_admin import FakeClient
+
+ROOM = "!lounge:example.org"
+OTHER_ROOM = "!garden:example.org"
+ALICE = "@alice:example.org"
+SENT = RoomSendResponse("$sent", ROOM)
+
+Opener = Callable[[], Awaitable[Storage]]
+
+
+@pytest.fixture
+async def open_storage(tmp_path: Path) -> AsyncIterator[Opener]:
+    """Opens the same database each time, as each start of the bot would;
+    whatever a test leaves open is closed at the end."""
+    opened: list[Storage] = []
+
+    async def open_() -> Storage:
+        store = await Storage.open(tmp_path / "state" / "bot.db")
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        await store.close()
+
+
+def message(event_id: str, body: str = "!ping", room_id: str = ROOM) -> dict[str, Any]:
+    return {
+        "type": "m.room.message",
+        "event_id": event_id,
+        "room_id": room_id,
+        "sender": ALICE,
+        "origin_server_ts": 1_700_000_000_000,
+        "content": {"msgtype": "m.text", "body": body},
+    }
+
+
+async def received(store: Storage, event_id: str = "$ping") -> InboxItem:
+    (item,) = await store.receive([(event_id, ROOM, message(event_id), True)], "s1")
+    return item
+
+
+def decided(event_id: str = "$ping") -> list[Any]:
+    """What a handler decided about *event_id*."""
+    return [Reply(ROOM, event_id, "pong", mentions=(ALICE,)), React(ROOM, event_id, "👍")]
+
+
+def decision(event_id: str = "$ping") -> list[tuple[str, str | None, dict[str, Any]]]:
+    """The decision as the runtime queues it: (key, room, record)."""
+    return [(f"{event_id}/{i}", room_of(a), to_record(a)) for i, a in enumerate(decided(event_id))]
+
+
+# --- a crash between deciding and performing ---
+
+
+async def test_decided_actions_survive_a_crash_in_order_with_their_keys(
+    open_storage: Opener,
+) -> None:
+    store = await open_storage()
+    await store.settle(await received(store), decision())
+    await store.close()
+
+    store = await open_storage()
+    pending = await store.pending_outbox()
+    assert [(p.key, p.room_id) for p in pending] == [("$ping/0", ROOM), ("$ping/1", ROOM)]
+    assert [ActionTypes().from_record(p.action) for p in pending] == decided()
+
+
+async def test_actions_recovered_after_a_crash_are_sent_with_their_keys_transaction_ids(
+    open_storage: Opener,
+) -> None:
+    store = await open_storage()
+    await store.settle(await received(store), decision())
+    await store.close()
+
+    store = await open_storage()
+    client = FakeClient(SENT)
+    effector = Effector(client)
+    types = ActionTypes()
+    for item in await store.pending_outbox():
+        outcome = await effector.perform_one(types.from_record(item.action), item.key)
+        assert outcome.ok
+    assert [s["type"] for s in client.sends] == ["m.room.message", "m.reaction"]
+    assert [s["tx_id"] for s in client.sends] == [
+        transaction_id("$ping/0"),
+        transaction_id("$ping/1"),
+    ]
+
+
+async def test_finished_actions_are_not_pending_after_the_next_start(
+    open_storage: Opener,
+) -> None:
+    store = await open_storage()
+    await store.settle(await received(store), decision())
+    for item in await store.pending_outbox():
+        await store.finish(item)
+    await store.close()
+
+    store = await open_storage()
+    assert await store.pending_outbox() == []
+
+
+async def test_a_failed_action_is_not_pending_after_the_next_start(
+    open_storage: Opener,
+) -> None:
+    store = await open_storage()
+    await store.settle(await received(store), decision())
+    first, second = await store.pending_outbox()
+    await store.finish(first, "M_FORBIDDEN")
+    await store.close()
+
+    store = await open_storage()
+    assert [p.key for p in await store.pending_outbox()] == [second.key]
+
+
+async def test_a_send_retried_after_a_crash_reuses_its_transaction_id(
+    open_storage: Opener,
+) -> None:
+    client = FakeClient(SENT)
+    types = ActionTypes()
+    store = await open_storage()
+    await store.settle(await received(store), decision()[:1])
+    (item,) = await store.pending_outbox()
+    await Effector(client).perform_one(types.from_record(item.action), item.key)
+    await store.close()  # crash: sent, but never marked finished
+
+    store = await open_storage()
+    (again,) = await store.pending_outbox()
+    await Effector(client).perform_one(types.from_record(again.action), again.key)
+    first, retried = client.sends
+    assert retried["tx_id"] == first["tx_id"]
+    assert retried["content"] == first["content"]
+
+
+async def test_settling_the_same_decision_twice_queues_nothing_the_second_time(
+    open_storage: Opener,
+) -> None:
+    store = await open_storage()
+    item = await received(store)
+    assert len(await store.settle(item, decision())) == 2
+    assert await store.settle(item, decision()) == []
+    assert len(await store.pending_outbox()) == 2
+
+
+async def test_a_decision_already_performed_is_not_queued_again(open_storage: Opener) -> None:
+    store = await open_storage()
+    item = await received(store)
+    for queued in await store.settle(item, decision()):
+        await store.finish(queued)
+    assert await store.settle(item, decision()) == []
+    assert await store.pending_outbox() == []
+
+
+# --- a crash between receiving and deciding ---
+
+
+async def test_a_received_event_survives_a_crash_before_it_is_handled(
+    open_storage: Opener,
+) -> None:
+    store = await open_storage()
+    await received(store)
+    await store.close()
+
+    store = await open_storage()
+    (item,) = await store.pending_inbox()
+    assert item.event_id == "$ping"
+    assert item.room_id == ROOM
+    assert item.source == message("$ping")
+    assert item.encrypted is True
+
+
+async def test_the_sync_position_is_saved_with_the_events(open_storage: Opener) -> None:
+    store = await open_storage()
+    await received(store)
+    await store.close()
+
+    store = await open_storage()
+    assert await store.sync_token() == "s1"
+
+
+async def test_a_replayed_sync_does_not_add_an_event_twice(open_storage: Opener) -> None:
+    store = await open_storage()
+    await received(store)
+    await store.close()
+
+    store = await open_storage()
+    again = await store.receive([("$ping", ROOM, message("$ping"), True)], "s1")
+    assert again == []
+    assert [i.event_id for i in await store.pending_inbox()] == ["$ping"]
+
+
+async def test_an_event_already_handled_is_not_received_again(open_storage: Opener) -> None:
+    store = await open_storage()
+    await store.settle(await received(store), decision())
+    again = await store.receive([("$ping", ROOM, message("$ping"), True)], "s2")
+    assert again == []
+    assert await store.pending_inbox() == []
+
+
+async def test_a_settled_event_leaves_the_inbox(open_storage: Opener) -> None:
+    store = await open_storage()
+    await store.settle(await received(store), decision())
+    await store.close()
+
+    store = await open_storage()
+    assert await store.pending_inbox() == []
+
+
+# --- outbox records ---
+
+SAMPLES: dict[type[Any], Any] = {
+    Reply: Reply(
+        ROOM,
+        "$question",
+        "Welcome, Alice",
+        html="<b>Welcome</b>, Alice",
+        mentions=(ALICE, "@bob:example.org"),
+        thread_root="$root",
+    ),
+    SendNotice: SendNotice(ROOM, "Meeting in one hour", mentions=(ALICE,), thread_root="$t"),
+    SendDirect: SendDirect(ALICE, "Your group request was received", html="<i>received</i>"),
+    React: React(ROOM, "$question", "✅"),
+    Edit: Edit(ROOM, "$notice", "Meeting moved to 19:00", html="<b>19:00</b>"),
+    Redact: Redact(ROOM, "$spam", reason="spam"),
+    JoinRoom: JoinRoom(ROOM),
+    Invite: Invite(ROOM, ALICE, reason="joined the group"),
+    Kick: Kick(ROOM, "@troll:example.org", reason="code of conduct"),
+    Ban: Ban(ROOM, "@troll:example.org", reason="repeated abuse"),
+    Unban: Unban(ROOM, "@troll:example.org"),
+    SetState: SetState(
+        ROOM,
+        "m.room.power_levels",
+        {"users": {ALICE: 50, "@hearth-bot:example.org": 100}, "events": {"m.room.name": 50}},
+    ),
+    SendPoll: SendPoll(
+        ROOM, "Next meeting?", ("Monday", "Wednesday", "Friday"), max_selections=2, disclosed=False
+    ),
+    UploadFile: UploadFile(ROOM, "/var/lib/hearth/flyer.pdf", "flyer.pdf", "application/pdf"),
+    ScheduleJob: ScheduleJob(
+        "meetings",
+        "reminder",
+        1_700_003_600.0,
+        "reminder:$meeting",
+        payload={"room_id": ROOM, "minutes_before": [60, 10]},
+    ),
+    CancelJob: CancelJob("reminder:$meeting"),
+}
+
+
+def test_every_builtin_action_has_a_sample() -> None:
+    assert set(SAMPLES) == set(BUILTIN)
+
+
+@pytest.mark.parametrize("action", SAMPLES.values(), ids=[t.__name__ for t in SAMPLES])
+def test_actions_survive_the_outbox_as_json(action: Any) -> None:
+    stored = json.loads(json.dumps(to_record(action)))
+    assert ActionTypes().from_record(stored) == action
+
+
+def test_tuples_come_back_as_tuples() -> None:
+    stored = json.loads(json.dumps(to_record(SAMPLES[SendPoll])))
+    assert ActionTypes().from_record(stored).answers == ("Monday", "Wednesday", "Friday")
+
+
+def test_an_unknown_action_type_is_refused() -> None:
+    with pytest.raises(KeyError):
+        ActionTypes().from_record({"type": "LaunchRocket", "fields": {"room_id": ROOM}})
+
+
+# --- the runtime performing what a previous run left ---
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> BotRuntime:
+    config = BotConfig(
+        homeserver="https://matrix.example.org",
+        user_id="@hearth-bot:example.org",
+        password_file=tmp_path / "bot.password",
+        state_dir=tmp_path / "state",
+    )
+    return BotRuntime(config, [core.feature])
+
+
+async def test_the_runtime_performs_a_crashed_run_s_actions_once(
+    open_storage: Opener, runtime: BotRuntime
+) -> None:
+    store = await open_storage()
+    await store.settle(await received(store), decision())
+    await store.close()
+
+    client = FakeClient(SENT)
+    runtime.storage = await open_storage()
+    runtime.effector = Effector(client)
+    await runtime.perform_queued(await runtime.storage.pending_outbox())
+    await runtime.storage.close()
+
+    assert [s["tx_id"] for s in client.sends] == [
+        transaction_id("$ping/0"),
+        transaction_id("$ping/1"),
+    ]
+    store = await open_storage()
+    assert await store.pending_outbox() == []
+
+
+async def test_the_runtime_does_not_retry_a_refused_action_forever(
+    open_storage: Opener, runtime: BotRuntime
+) -> None:
+    client = FakeClient(RoomSendError("not allowed", "M_FORBIDDEN"))
+    runtime.storage = store = await open_storage()
+    runtime.effector = Effector(client)
+    await runtime.perform_queued(await store.settle(await received(store), decision()[:1]))
+    assert len(client.sends) == 1
+    assert await store.pending_outbox() == []
+
+
+async def test_the_runtime_drops_a_record_it_can_no_longer_read(
+    open_storage: Opener, runtime: BotRuntime
+) -> None:
+    client = FakeClient(SENT)
+    runtime.storage = store = await open_storage()
+    runtime.effector = Effector(client)
+    unreadable = [("$ping/0", ROOM, {"type": "RemovedAction", "fields": {}})]
+    await runtime.perform_queued(await store.settle(await received(store), unreadable))
+    assert client.sends == []
+    assert await store.pending_outbox() == []
