@@ -17,6 +17,7 @@ import yaml
 from bots import core
 from bots.errors import StateError
 from bots.framework.config import BotConfig
+from bots.framework.runtime import APOLOGY
 from bots.homeserver.member_client import MemberClient, reply_target
 from tests.support.features import NotesConfig, notes_feature
 from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
@@ -60,6 +61,22 @@ async def test_a_feature_defined_only_in_the_tests_runs_unchanged(
         reacted = await m.wait_for(lambda ev: "reacted" in ev.content.get("body", ""))
         assert reacted.content["body"] == "you reacted with 👍"
         assert reply_target(reacted.content) == asked
+
+
+async def test_a_failing_handler_gets_the_member_an_apology_and_the_bot_goes_on(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    async with (
+        running_bot(c.config, [core.feature, notes_feature()]),
+        member(homeserver, c.alice, state / "alice") as m,
+    ):
+        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+        await m.join(c.room)
+        failed = await m.wait_for_reply(await m.send(c.room, "!boom my private words"))
+        assert failed.content["body"] == APOLOGY
+        pong = await m.wait_for_reply(await m.send(c.room, "!ping"))
+        assert pong.content["body"] == "pong"
 
 
 async def test_the_bot_keeps_one_encrypted_dm_per_member(
@@ -250,3 +267,23 @@ async def test_rate_limited_bot_answers_everything_once_and_quiet_rooms_first(
             assert order.index(quiet_ping) < last_busy
     finally:
         await hs.stop()
+
+
+async def test_a_refused_password_exits_with_its_own_status(
+    homeserver: Homeserver, state: Path
+) -> None:
+    """3, which the playbook's unit does not restart on (a crash is 1)."""
+    bot = await homeserver.user("bot")
+    config = homeserver.bot_config(bot, state / "bot")
+    config.password_file.write_text("not-the-password")
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.prefix) / "bin" / "hearth"),
+        "run",
+        "--config",
+        str(write_bot_yaml(config, state / "bot.yaml")),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 3
+    assert "refused the bot's login" in err.decode()
+    assert "not-the-password" not in err.decode()

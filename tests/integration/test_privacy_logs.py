@@ -11,7 +11,9 @@ from urllib.parse import quote
 
 import pytest
 
+from bots import core
 from bots.framework.logging import configure_logging
+from tests.support.features import notes_feature
 from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
 
 pytestmark = pytest.mark.integration
@@ -40,7 +42,8 @@ async def test_marker_in_bodies_names_and_args_never_logged(
     )
     room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
     config = homeserver.bot_config(bot, state / "bot")
-    async with running_bot(config), member(homeserver, alice, state / "alice") as m:
+    features = [core.feature, notes_feature()]
+    async with running_bot(config, features), member(homeserver, alice, state / "alice") as m:
         await wait_joined(homeserver, mod, room, bot.user_id)
         await m.join(room)
         for body in (
@@ -49,6 +52,7 @@ async def test_marker_in_bodies_names_and_args_never_logged(
             f"!ping {MARKER}",
             f"!{MARKER}",
             f"!help {MARKER}",
+            f"!boom {MARKER}",
         ):
             sent = await m.send(room, body)
             if body.startswith("!"):
@@ -71,7 +75,9 @@ async def test_marker_in_bodies_names_and_args_never_logged(
     text = captured_logs.getvalue()
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     # The capture really saw the bot at work...
-    assert sum(1 for e in lines if e.get("event") == "command handled") == 6
+    assert sum(1 for e in lines if e.get("event") == "command handled") == 7
+    # The failing handler's traceback was logged, its exception text cut.
+    assert any(e.get("event") == "handler failed" and "exception" in e for e in lines)
     assert any(e.get("logger", "").startswith("nio") for e in lines)
     # ...and none of it names what members wrote, who they are, or a secret.
     assert MARKER not in text

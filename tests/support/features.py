@@ -58,6 +58,10 @@ async def _remind(inv: Invocation) -> Sequence[Action]:
     ]
 
 
+async def _boom(inv: Invocation) -> Sequence[Action]:
+    raise RuntimeError(f"handler bug while reading {inv.args}")
+
+
 async def _whisper(inv: Invocation) -> Sequence[Action]:
     return [SendDirect(inv.sender, "a private word")]
 
@@ -90,6 +94,7 @@ def notes_feature() -> Feature:
         commands=(
             Command("remind", "Nudge me in a moment", _remind),
             Command("whisper", "Say something in private", _whisper),
+            Command("boom", "Fail", _boom, (Arg("what", "anything", rest=True),)),
         ),
         handlers=(EventHandler(Reaction, _on_reaction),),
         migrations=(

@@ -1,0 +1,196 @@
+"""Imports between Hearth's packages run one way, in the order the README states.
+
+Every import counts, wherever it is written: at the top of a module, inside a
+function, under ``if TYPE_CHECKING:``. A deferred import still ties the two
+packages together; it only hides the tie until run time.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TOP = ("bots", "provisioning", "bridge")
+# Production code never reaches into the tests or the benchmarks.
+NEVER_IMPORTED = ("tests", "bench")
+
+
+def module_files() -> dict[str, Path]:
+    """Dotted module name → file, for every module of the top packages."""
+    found: dict[str, Path] = {}
+    for top in TOP:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = module_files()
+
+
+def package_of(module: str) -> str:
+    """The deepest folder with an ``__init__.py`` holding *module*."""
+    if MODULES[module].name == "__init__.py":
+        return module
+    return module.rpartition(".")[0]
+
+
+def imported_modules(module: str) -> set[str]:
+    """Every module of ours that *module* imports, anywhere in its code."""
+    path = MODULES[module]
+    package = package_of(module)
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                source = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                source = node.module or ""
+            # `from a import b` imports module a.b when there is one, else a name from a.
+            for alias in node.names:
+                candidate = f"{source}.{alias.name}"
+                found.add(candidate if candidate in MODULES else source)
+    return found
+
+
+def our_imports() -> dict[str, set[str]]:
+    """module → the modules of ours it imports (the nearest existing one for a name)."""
+    edges: dict[str, set[str]] = {}
+    for module in MODULES:
+        targets = set()
+        for name in imported_modules(module):
+            while name and name not in MODULES:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                targets.add(name)
+        edges[module] = targets
+    return edges
+
+
+def related(a: str, b: str) -> bool:
+    """True when one package contains the other (or they are the same)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle in *graph* as a path whose first and last nodes are the same."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: explored
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def package_graph() -> tuple[dict[str, set[str]], dict[tuple[str, str], list[str]]]:
+    """Package → packages it imports, leaving out its own ancestors and
+    descendants, with an example import (``module -> module``) for each edge."""
+    graph: dict[str, set[str]] = defaultdict(set)
+    why: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for module, targets in our_imports().items():
+        src = package_of(module)
+        for target in sorted(targets):
+            dst = package_of(target)
+            if not related(src, dst):
+                graph[src].add(dst)
+                why[src, dst].append(f"{module} -> {target}")
+    return graph, why
+
+
+def test_no_two_packages_import_each_other_in_a_circle() -> None:
+    graph, why = package_graph()
+    cycle = find_cycle(graph)
+    if cycle:
+        steps = [f"  {a} -> {b}   (e.g. {why[a, b][0]})" for a, b in zip(cycle, cycle[1:], strict=False)]
+        raise AssertionError("packages import each other in a circle:\n" + "\n".join(steps))
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    """The check above would pass vacuously if find_cycle never found one."""
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def documented_layers() -> list[list[str]]:
+    """The README's layer list (Layout section), lowest first: each item's
+    paths, as written before the item's colon."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    layers = []
+    for line in layout.splitlines():
+        item = re.match(r"(\d+)\. (.*?):", line)
+        if item:
+            assert int(item[1]) == len(layers) + 1, f"README layers out of sequence at {line!r}"
+            layers.append(re.findall(r"`([^`]+)`", item[2]))
+    return layers
+
+
+def layer_of(module: str, layers: list[list[str]]) -> int | None:
+    """The layer whose longest path is a prefix of *module*'s file."""
+    rel = MODULES[module].relative_to(ROOT).as_posix()
+    best: tuple[int, int] | None = None  # (prefix length, layer)
+    for index, paths in enumerate(layers):
+        for p in paths:
+            if (rel == p or (p.endswith("/") and rel.startswith(p))) and (
+                best is None or len(p) > best[0]
+            ):
+                best = (len(p), index)
+    return None if best is None else best[1]
+
+
+def test_readme_states_the_layer_order_with_real_paths() -> None:
+    layers = documented_layers()
+    assert len(layers) >= 3, "README's Layout section should list the layers, lowest first"
+    for paths in layers:
+        assert paths, "each README layer names its folders or files in backquotes"
+        for p in paths:
+            assert (ROOT / p).exists(), f"README layer names {p}, which does not exist"
+
+
+def test_imports_follow_the_documented_layer_order() -> None:
+    """A module imports only from its own layer or lower ones. Unlike the
+    circle check this holds between a package and its own subpackages too."""
+    layers = documented_layers()
+    problems = []
+    for module, targets in sorted(our_imports().items()):
+        for target in sorted(targets):
+            lo, hi = layer_of(module, layers), layer_of(target, layers)
+            if lo is None or hi is None:
+                missing = module if lo is None else target
+                problems.append(f"{MODULES[missing].relative_to(ROOT)} is in no README layer")
+            elif hi > lo:
+                problems.append(
+                    f"{module} (layer {lo + 1}) imports {target} (layer {hi + 1}, higher)"
+                )
+    assert not problems, "\n".join(sorted(set(problems)))
+
+
+def test_production_code_never_imports_tests_or_bench() -> None:
+    bad = sorted(
+        f"{module} imports {name}"
+        for module in MODULES
+        for name in imported_modules(module)
+        if name.split(".")[0] in NEVER_IMPORTED
+    )
+    assert not bad, "\n".join(bad)
