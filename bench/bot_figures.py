@@ -33,13 +33,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import run_bench
+from bots.devserver.supervisor import SynapseProcess
+from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
 from bots.framework.logging import configure_logging
 from bots.framework.secrets import write_secret
-from bots.homeserver.client_api import ClientAPI
-from bots.homeserver.member_client import MemberClient, reply_target
-from bots.homeserver.supervisor import SynapseProcess
-from bots.homeserver.synapse_config import configured_port, free_port, write_dev_config
+from bots.matrix.client_api import ClientAPI
 from tests.support.homeserver import SERVER_NAME, Homeserver, User, member, running_bot
+from tests.support.member_client import MemberClient, reply_target
 
 BIN = Path(sys.prefix) / "bin"
 PING_EVERY_S = 0.25

@@ -36,12 +36,12 @@ from rich.table import Table
 
 from bench.bot_figures import BIN, Children, install_echo, med_p90, sees_member
 from bench.harness import err, run_bench
+from bots.devserver.supervisor import SynapseProcess
+from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
 from bots.framework.logging import configure_logging
 from bots.framework.secrets import write_secret
-from bots.homeserver.member_client import MemberClient
-from bots.homeserver.supervisor import SynapseProcess
-from bots.homeserver.synapse_config import configured_port, free_port, write_dev_config
 from tests.support.homeserver import SERVER_NAME, Homeserver, member
+from tests.support.member_client import MemberClient
 
 
 async def series(a: MemberClient, room: str, n: int, warmup: int) -> list[float]:

@@ -36,10 +36,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import run_bench
+from bots.devserver.supervisor import SynapseProcess
+from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
 from bots.framework.logging import configure_logging
-from bots.homeserver.client_api import ClientAPI
-from bots.homeserver.supervisor import SynapseProcess
-from bots.homeserver.synapse_config import configured_port, free_port, write_dev_config
+from bots.matrix.client_api import ClientAPI
 from provisioning.desired import ROOM_VERSION
 from provisioning.planner import CreateRoom, Invite, Plan, PutState, plan
 from provisioning.preflight import declared_users

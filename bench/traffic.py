@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bots.framework.secrets import read_secret
-from bots.homeserver.member_client import MemberClient
+from tests.support.member_client import MemberClient
 
 
 async def chatter(

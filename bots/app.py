@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bots import core, roomkeeping
-from bots.errors import ConfigError
+from bots.base.errors import ConfigError
 from bots.framework.config import BotConfig, load_bot_config
 from bots.framework.feature import Feature
 from bots.framework.logging import get_logger

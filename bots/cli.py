@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bots.errors import HearthError
+from bots.base.errors import HearthError
 from bots.framework.logging import configure_logging, get_logger, install_asyncio_handler
 
 if TYPE_CHECKING:
@@ -47,10 +47,10 @@ def _run(coro: Coroutine[Any, Any, None]) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from bots.homeserver.devstack import run_dev
+    from bots.devserver.devstack import run_dev
 
     configure_logging(args.log_level, "auto")
-    from bots.homeserver.devstack import EXAMPLE_COMMUNITY
+    from bots.devserver.devstack import EXAMPLE_COMMUNITY
 
     example = Path(args.community) if args.community else EXAMPLE_COMMUNITY
     return _run(run_dev(Path(args.state_dir).resolve(), args.port, example))

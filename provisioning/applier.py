@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bots.errors import HearthError
-from bots.homeserver.client_api import ClientAPI
+from bots.base.errors import HearthError
+from bots.matrix.client_api import ClientAPI
 from provisioning.planner import Action, CreateRoom, Invite, Plan, PutState, resolve
 
 

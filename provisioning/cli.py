@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from bots.errors import ConfigError, HearthError
+from bots.base.errors import ConfigError, HearthError
 from bots.framework.commands.parse import parse_duration
 from bots.framework.logging import configure_logging, install_asyncio_handler, use_salt_file
 from bots.framework.secrets import read_secret
-from bots.homeserver.client_api import ClientAPI
+from bots.matrix.client_api import ClientAPI
 from provisioning.schema import CommunityFile, load_community
 from provisioning.tokens import Tokens
 

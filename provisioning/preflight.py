@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-from bots.errors import ConfigError
-from bots.homeserver.client_api import ClientAPI, RequestError
+from bots.base.errors import ConfigError
+from bots.matrix.client_api import ClientAPI
+from bots.matrix.http import RequestError
 from provisioning.schema import CommunityFile
 
 

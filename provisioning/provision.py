@@ -11,7 +11,7 @@ from typing import TextIO
 import aiohttp
 
 from bots.framework.secrets import read_secret
-from bots.homeserver.client_api import ClientAPI
+from bots.matrix.client_api import ClientAPI
 from provisioning.applier import apply
 from provisioning.planner import Action, Plan, plan, render
 from provisioning.preflight import check_admin, check_users_exist, exempt_from_rate_limits

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bots.errors import HearthError
+from bots.base.errors import HearthError
 from bots.framework.secrets import read_secret
-from bots.homeserver.client_api import ClientAPI
+from bots.matrix.client_api import ClientAPI
 from provisioning.applier import apply
 from provisioning.desired import MODERATION_LOG, SPACE, group_label, placeholder
 from provisioning.planner import Plan, PutState, plan

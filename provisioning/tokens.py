@@ -15,7 +15,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from bots.homeserver.client_api import ClientAPI, RequestError
+from bots.matrix.client_api import ClientAPI
+from bots.matrix.http import RequestError
 
 GROUPS_ACCOUNT_DATA = "org.hearth.registration_token_groups"
 

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from bots.errors import ConfigError, raise_all
+from bots.base.errors import ConfigError, raise_all
 from bots.framework.ids import is_room_ref, is_user_id
 from bots.framework.yaml_config import _line_for, read_yaml, validation_problems
 

@@ -7,7 +7,8 @@ self-signing and user-signing keys and that our device carries a self-signing
 signature. It writes nothing when both are already in place.
 
 The pure helpers (key generation, building and signing the key objects) do no
-I/O so they can be unit-tested; only :func:`ensure_cross_signed` talks HTTP.
+I/O so they can be unit-tested; only :func:`ensure_cross_signed` talks HTTP,
+through `bots.matrix` (nio has no call for these endpoints).
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import canonicaljson
 import nio
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from bots.errors import HomeserverError, SecretFileError
+from bots.base.errors import HomeserverError, SecretFileError
 from bots.framework.logging import get_logger
 from bots.framework.secrets import read_secret, write_secret
+from bots.matrix.client_api import ClientAPI
+from bots.matrix.http import RequestError
 
 log = get_logger(__name__)
 
@@ -148,36 +150,33 @@ def device_is_signed(device: JsonDict, user_id: str, self_signing_public: str) -
     return True
 
 
-async def _request(
-    client: nio.AsyncClient, path: str, body: JsonDict, what: str, ok: tuple[int, ...] = (200,)
-) -> tuple[int, JsonDict]:
-    headers = {"Authorization": f"Bearer {client.access_token}", "Content-Type": "application/json"}
-    try:
-        resp = await client.send("POST", path, data=json.dumps(body), headers=headers)
-        status = resp.status
-        reply = await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise HomeserverError(f"{what} failed: {type(exc).__name__}") from None
-    if status not in ok or not isinstance(reply, dict):
-        errcode = reply.get("errcode", "") if isinstance(reply, dict) else ""
-        raise HomeserverError(f"{what} failed: HTTP {status} {errcode}".rstrip())
-    return status, reply
+def _api(client: nio.AsyncClient) -> ClientAPI:
+    """Hearth's one HTTP layer on nio's own session (created at login), so
+    these calls keep nio's proxy and timeout."""
+    if client.client_session is None or not client.access_token:
+        raise HomeserverError("cross-signing needs a logged-in client")
+    return ClientAPI(client.homeserver, client.access_token, client.client_session)
 
 
 async def _upload_signing_keys(client: nio.AsyncClient, password: str, body: JsonDict) -> None:
-    path, what = "/_matrix/client/v3/keys/device_signing/upload", "uploading cross-signing keys"
-    status, reply = await _request(client, path, body, what, ok=(200, 401))
-    if status == 200:  # first set-up needs no UIA (MSC3967)
-        return
-    if "session" not in reply:
-        raise HomeserverError(f"{what} failed: HTTP 401 without a UIA session")
+    api, path = _api(client), "/_matrix/client/v3/keys/device_signing/upload"
+    what = "uploading cross-signing keys"
+    try:
+        await api.request("POST", path, body, what=what)
+        return  # first set-up needs no UIA (MSC3967)
+    except RequestError as exc:
+        if exc.status != 401:
+            raise
+        if "session" not in exc.data:
+            raise HomeserverError(f"{what} failed: HTTP 401 without a UIA session") from None
+        session = exc.data["session"]
     auth = {
         "type": "m.login.password",
         "identifier": {"type": "m.id.user", "user": client.user_id},
         "password": password,
-        "session": reply["session"],
+        "session": session,
     }
-    await _request(client, path, {**body, "auth": auth}, what)
+    await api.request("POST", path, {**body, "auth": auth}, what=what)
 
 
 async def ensure_cross_signed(client: nio.AsyncClient, password: str, keys_path: Path) -> None:
@@ -195,7 +194,9 @@ async def ensure_cross_signed(client: nio.AsyncClient, password: str, keys_path:
     user_id, device_id = client.user_id, client.device_id
 
     query_body = {"device_keys": {user_id: [device_id]}}
-    _, query = await _request(client, "/_matrix/client/v3/keys/query", query_body, "keys query")
+    query = await _api(client).request(
+        "POST", "/_matrix/client/v3/keys/query", query_body, what="keys query"
+    )
     device = query.get("device_keys", {}).get(user_id, {}).get(device_id)
     ours = client.olm.account.identity_keys["ed25519"]
     if not device or device.get("keys", {}).get(f"ed25519:{device_id}") != ours:
@@ -219,11 +220,11 @@ async def ensure_cross_signed(client: nio.AsyncClient, password: str, keys_path:
         return
     signed = sign_with(device, user_id, keys.self_signing)
     signed["signatures"] = {user_id: signed["signatures"][user_id]}
-    _, reply = await _request(
-        client,
+    reply = await _api(client).request(
+        "POST",
         "/_matrix/client/v3/keys/signatures/upload",
         {user_id: {device_id: signed}},
-        "uploading device signature",
+        what="uploading device signature",
     )
     if reply.get("failures"):
         codes = sorted(

@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from nio import AsyncClient, ErrorResponse, LocalProtocolError, RoomCreateResponse, UploadResponse
 
+from bots.base.backoff import Backoff
 from bots.framework.actions import (
     Action,
     Ban,
@@ -46,7 +47,6 @@ from bots.framework.actions import (
     Unban,
     UploadFile,
 )
-from bots.framework.backoff import Backoff
 from bots.framework.content import (
     POLL_START,
     edit_content,

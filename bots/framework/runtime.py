@@ -39,7 +39,8 @@ from nio import (
     SyncResponse,
 )
 
-from bots.errors import ConfigError, StateError
+from bots.base.backoff import Backoff
+from bots.base.errors import ConfigError, StateError
 from bots.framework.actions import (
     Action,
     ActionTypes,
@@ -50,7 +51,6 @@ from bots.framework.actions import (
     room_of,
     to_record,
 )
-from bots.framework.backoff import Backoff
 from bots.framework.commands.help import detail, overview
 from bots.framework.commands.spec import Arg, Command, CommandTable, Invocation
 from bots.framework.config import BotConfig
@@ -343,11 +343,21 @@ class BotRuntime:
                 log.error("queued action no longer readable", problem=type(exc).__name__)
                 await self.storage.finish(item, "unreadable")
                 continue
-            if isinstance(action, ScheduleJob | CancelJob):
-                await self._perform_locally(action)
-                await self.storage.finish(item)
+            try:
+                if isinstance(action, ScheduleJob | CancelJob):
+                    await self._perform_locally(action)
+                    await self.storage.finish(item)
+                    continue
+                outcome = await self.effector.perform_one(action, item.key)
+            except sqlite3.Error:
+                raise
+            except Exception as exc:
+                # A job of a feature no longer enabled, or an adapter that
+                # raises, would raise again on every start: record it as
+                # failed rather than leave it pending to stop the bot.
+                log.exception("queued action failed", action=type(action).__name__)
+                await self.storage.finish(item, type(exc).__name__)
                 continue
-            outcome = await self.effector.perform_one(action, item.key)
             followups = [
                 (f"{item.key}/{j}", room_of(a), to_record(a))
                 for j, a in enumerate(outcome.followups)

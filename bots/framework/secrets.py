@@ -7,7 +7,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from bots.errors import SecretFileError
+from bots.base.errors import SecretFileError
 
 SECRET_MODE = 0o600
 

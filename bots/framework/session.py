@@ -30,8 +30,8 @@ from nio import (
     LoginError as NioLoginError,
 )
 
-from bots.errors import LoginError
-from bots.framework.backoff import Backoff
+from bots.base.backoff import Backoff
+from bots.base.errors import LoginError
 from bots.framework.config import BotConfig
 from bots.framework.cross_signing import ensure_cross_signed
 from bots.framework.logging import get_logger, register_secrets

@@ -26,7 +26,7 @@ from typing import Any
 
 import aiosqlite
 
-from bots.errors import StateError
+from bots.base.errors import StateError
 from bots.framework.logging import get_logger
 from bots.framework.scheduler import SCHEMA as SCHEDULER_SCHEMA
 

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from bots.errors import ConfigError, ConfigProblems
+from bots.base.errors import ConfigError, ConfigProblems
 
 M = TypeVar("M", bound=BaseModel)
 

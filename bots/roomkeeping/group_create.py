@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bots.errors import HearthError
+from bots.base.errors import HearthError
 from bots.framework.actions import Action, Extension, Reply, SendNotice
 from bots.framework.commands.spec import MODERATOR, Arg, Command, Invocation, Scope
 from bots.framework.logging import get_logger

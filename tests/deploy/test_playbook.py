@@ -37,11 +37,11 @@ import pytest
 import yaml
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from bots.errors import HomeserverError
-from bots.homeserver.client_api import ClientAPI
-from bots.homeserver.member_client import MemberClient
+from bots.base.errors import HomeserverError
+from bots.matrix.client_api import ClientAPI
 from tests.deploy.container import Container, free_port, port_is_free
 from tests.deploy.volunteer import DEPLOY_VENV, DOMAIN, PLAYBOOK_DIR, REPO, Ports, Run, Volunteer
+from tests.support.member_client import MemberClient
 
 pytestmark = pytest.mark.deploy
 

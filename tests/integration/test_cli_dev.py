@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bots.homeserver.member_client import MemberClient
-from bots.homeserver.synapse_config import free_port
+from bots.devserver.synapse_config import free_port
 from tests.support.homeserver import Homeserver
+from tests.support.member_client import MemberClient
 
 pytestmark = pytest.mark.integration
 

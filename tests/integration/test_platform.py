@@ -15,12 +15,12 @@ import pytest
 import yaml
 
 from bots import core
-from bots.errors import StateError
+from bots.base.errors import StateError
 from bots.framework.config import BotConfig
 from bots.framework.runtime import APOLOGY
-from bots.homeserver.member_client import MemberClient, reply_target
 from tests.support.features import NotesConfig, notes_feature
 from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
+from tests.support.member_client import MemberClient, reply_target
 
 pytestmark = pytest.mark.integration
 

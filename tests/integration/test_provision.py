@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bots.homeserver.client_api import ClientAPI
+from bots.matrix.client_api import ClientAPI
 from provisioning.desired import MARKER
 from provisioning.provision import provision
 from tests.support.community import Community, make_community

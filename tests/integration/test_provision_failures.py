@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from bots.errors import ConfigError, SecretFileError
+from bots.base.errors import ConfigError, SecretFileError
 from bots.framework.secrets import write_secret
-from bots.homeserver.client_api import ClientAPI, RequestError
+from bots.matrix.client_api import ClientAPI
+from bots.matrix.http import RequestError
 from provisioning.applier import ApplyError
 from provisioning.provision import provision
 from provisioning.state import parse_sync, sync_filter

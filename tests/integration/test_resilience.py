@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from bots import core
-from bots.errors import LoginError
+from bots.base.errors import LoginError
 from bots.framework.runtime import BotRuntime
 from bots.framework.secrets import write_secret
-from bots.homeserver.client_api import ClientAPI
+from bots.matrix.client_api import ClientAPI
 from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 async def replies_to(m: object, event_id: str, wait: float) -> int:
     """How many replies to *event_id* arrived within *wait* seconds."""
     await asyncio.sleep(wait)
-    from bots.homeserver.member_client import MemberClient, reply_target
+    from tests.support.member_client import MemberClient, reply_target
 
     assert isinstance(m, MemberClient)
     return sum(1 for ev in m.received if reply_target(ev.content) == event_id)

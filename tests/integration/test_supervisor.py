@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bots.errors import HomeserverError
-from bots.homeserver.supervisor import SynapseProcess
-from bots.homeserver.synapse_config import configured_port, free_port, write_dev_config
+from bots.base.errors import HomeserverError
+from bots.devserver.supervisor import SynapseProcess
+from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
 
 pytestmark = pytest.mark.integration
 

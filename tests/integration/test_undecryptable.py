@@ -12,9 +12,9 @@ import pytest
 import vodozemac
 
 from bots.framework.undecryptable import undecryptable_reply
-from bots.homeserver.client_api import ClientAPI
-from bots.homeserver.member_client import reply_target
+from bots.matrix.client_api import ClientAPI
 from tests.support.homeserver import Homeserver, bot_and_member
+from tests.support.member_client import reply_target
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bots import core
-from bots.errors import HearthError
+from bots.base.errors import HearthError
 from bots.framework.config import load_bot_config
 from bots.framework.logging import configure_logging
 from bots.framework.runtime import BotRuntime

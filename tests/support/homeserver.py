@@ -14,15 +14,15 @@ from urllib.parse import quote
 import aiohttp
 
 from bots.app import build_bot
+from bots.devserver.supervisor import SynapseProcess
+from bots.devserver.synapse_config import free_port, write_dev_config
 from bots.framework.config import BotConfig
 from bots.framework.feature import Feature
 from bots.framework.runtime import BotRuntime
 from bots.framework.secrets import read_secret, write_secret
-from bots.homeserver.admin import register_user
-from bots.homeserver.client_api import ClientAPI
-from bots.homeserver.member_client import MemberClient
-from bots.homeserver.supervisor import SynapseProcess
-from bots.homeserver.synapse_config import free_port, write_dev_config
+from bots.matrix.admin import register_user
+from bots.matrix.client_api import ClientAPI
+from tests.support.member_client import MemberClient
 
 SERVER_NAME = "localhost"
 
@@ -50,7 +50,7 @@ class Homeserver:
     @classmethod
     async def start(cls, directory: Path, overrides: dict[str, Any] | None = None) -> Homeserver:
         config = write_dev_config(directory, free_port(None), SERVER_NAME, overrides)
-        from bots.homeserver.synapse_config import configured_port
+        from bots.devserver.synapse_config import configured_port
 
         url = f"http://127.0.0.1:{configured_port(config)}"
         proc = SynapseProcess(config, url, directory / "synapse.log")

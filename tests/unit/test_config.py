@@ -9,8 +9,8 @@ import yaml
 
 from bots import core
 from bots.app import FEATURES, load_config, select_features
+from bots.base.errors import ConfigError, ConfigProblems
 from bots.cli import main
-from bots.errors import ConfigError, ConfigProblems
 from bots.framework.config import load_bot_config
 from bots.framework.feature import Feature, FeatureConfig
 

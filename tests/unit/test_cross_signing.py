@@ -12,7 +12,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from bots.errors import SecretFileError
+from bots.base.errors import SecretFileError
 from bots.framework.cross_signing import (
     CrossSigningKeys,
     build_signing_upload,

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from nio import RoomSendError, RoomSendResponse
 
-from bots.framework import backoff as backoff_module
+from bots.base import backoff as backoff_module
+from bots.base.backoff import Backoff
 from bots.framework import effector as effector_module
 from bots.framework.actions import JoinRoom, Reply, SendNotice
-from bots.framework.backoff import Backoff
 from bots.framework.effector import Effector, TokenBucket, message_content, transaction_id
-from bots.homeserver.admin import registration_mac
+from bots.matrix.admin import registration_mac
 
 ROOM = "!lounge:example.org"
 

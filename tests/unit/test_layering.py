@@ -8,9 +8,12 @@ packages together; it only hides the tie until run time.
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections import defaultdict
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TOP = ("bots", "provisioning", "bridge")
@@ -122,8 +125,8 @@ def test_no_two_packages_import_each_other_in_a_circle() -> None:
     graph, why = package_graph()
     cycle = find_cycle(graph)
     if cycle:
-        steps = [f"  {a} -> {b}   (e.g. {why[a, b][0]})" for a, b in zip(cycle, cycle[1:], strict=False)]
-        raise AssertionError("packages import each other in a circle:\n" + "\n".join(steps))
+        steps = [f"  {a} -> {b}   ({why[a, b][0]})" for a, b in itertools.pairwise(cycle)]
+        pytest.fail("packages import each other in a circle:\n" + "\n".join(steps))
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
@@ -183,7 +186,10 @@ def test_imports_follow_the_documented_layer_order() -> None:
                 problems.append(
                     f"{module} (layer {lo + 1}) imports {target} (layer {hi + 1}, higher)"
                 )
-    assert not problems, "\n".join(sorted(set(problems)))
+    if problems:
+        pytest.fail(
+            "imports against the README's layer order:\n" + "\n".join(sorted(set(problems)))
+        )
 
 
 def test_production_code_never_imports_tests_or_bench() -> None:
@@ -193,4 +199,5 @@ def test_production_code_never_imports_tests_or_bench() -> None:
         for name in imported_modules(module)
         if name.split(".")[0] in NEVER_IMPORTED
     )
-    assert not bad, "\n".join(bad)
+    if bad:
+        pytest.fail("\n".join(bad))

@@ -26,7 +26,7 @@ import structlog
 from nio.events.misc import validate_or_badevent
 from nio.schemas import Schemas
 
-from bots.errors import HomeserverError
+from bots.base.errors import HomeserverError
 from bots.framework.events import IncomingMessage
 from bots.framework.logging import (
     MAX_FIELD_CHARS,
@@ -454,7 +454,7 @@ def test_chained_foreign_exception_is_cut_too(out: io.StringIO) -> None:
     assert MARKER not in out.getvalue()
     assert "direct cause" in exception
     # Hearth's own exception messages are written by us: kept whole.
-    assert "bots.errors.HomeserverError: login failed: HTTP 403 M_FORBIDDEN" in exception
+    assert "bots.base.errors.HomeserverError: login failed: HTTP 403 M_FORBIDDEN" in exception
 
 
 def test_os_error_keeps_its_description_but_not_the_file_name(out: io.StringIO) -> None:

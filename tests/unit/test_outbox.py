@@ -7,7 +7,8 @@ again, as the next start would.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,12 @@ from nio import RoomSendError, RoomSendResponse
 from bots import core
 from bots.framework.actions import (
     BUILTIN,
+    Action,
     ActionTypes,
     Ban,
     CancelJob,
     Edit,
+    Extension,
     Invite,
     JoinRoom,
     Kick,
@@ -40,6 +43,8 @@ from bots.framework.actions import (
 from bots.framework.config import BotConfig
 from bots.framework.effector import Effector, transaction_id
 from bots.framework.runtime import BotRuntime
+from bots.framework.scheduler import Scheduler
+from bots.framework.scheduler import connect as connect_scheduler_db
 from bots.framework.storage import InboxItem, Storage
 from tests.unit.test_effector_backoff_admin import FakeClient
 
@@ -365,4 +370,54 @@ async def test_the_runtime_drops_a_record_it_can_no_longer_read(
     unreadable = [("$ping/0", ROOM, {"type": "RemovedAction", "fields": {}})]
     await runtime.perform_queued(await store.settle(await received(store), unreadable))
     assert client.sends == []
+    assert await store.pending_outbox() == []
+
+
+@dataclass(frozen=True)
+class OpenGroup(Extension):
+    room_id: str
+    event_id: str
+    name: str
+
+
+async def test_an_adapter_that_raises_cannot_stop_the_next_start(
+    open_storage: Opener, runtime: BotRuntime
+) -> None:
+    async def broken(action: OpenGroup) -> Sequence[Action]:
+        raise ValueError("the homeserver answered 502 with an HTML page")
+
+    runtime.action_types = ActionTypes((OpenGroup,))
+    client = FakeClient(SENT)
+    runtime.storage = store = await open_storage()
+    runtime.effector = Effector(client, performers={OpenGroup: broken})
+    actions = [OpenGroup(ROOM, "$cmd", "Parents"), Reply(ROOM, "$cmd", "On it")]
+    records = [(f"$cmd/{i}", room_of(a), to_record(a)) for i, a in enumerate(actions)]
+    await runtime.perform_queued(await store.settle(await received(store, "$cmd"), records))
+    # The reply after it is still sent, and nothing is left to fail again.
+    assert [s["content"]["body"] for s in client.sends] == ["On it"]
+    assert await store.pending_outbox() == []
+
+
+async def test_a_job_for_a_feature_no_longer_enabled_cannot_stop_the_next_start(
+    open_storage: Opener, runtime: BotRuntime, tmp_path: Path
+) -> None:
+    store = await open_storage()
+    actions = [
+        ScheduleJob("notes", "nudge", 1_700_000_000.0, "nudge:$cmd"),
+        Reply(ROOM, "$cmd", "I'll nudge you"),
+    ]
+    records = [(f"$cmd/{i}", room_of(a), to_record(a)) for i, a in enumerate(actions)]
+    await store.settle(await received(store, "$cmd"), records)
+    await store.close()  # crash; the next start runs without the notes feature
+
+    client = FakeClient(SENT)
+    runtime.storage = store = await open_storage()
+    runtime.effector = Effector(client)
+    scheduler_db = await connect_scheduler_db(tmp_path / "state" / "bot.db")
+    try:
+        runtime.scheduler = Scheduler(scheduler_db, [])  # no feature has a "nudge" job now
+        await runtime.perform_queued(await store.pending_outbox())
+    finally:
+        await scheduler_db.close()
+    assert [s["content"]["body"] for s in client.sends] == ["I'll nudge you"]
     assert await store.pending_outbox() == []

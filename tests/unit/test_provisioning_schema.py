@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.errors import ConfigError
+from bots.base.errors import ConfigError
 from provisioning.schema import (
     CommunityFile,
     JoinRule,

@@ -9,7 +9,7 @@ import pytest
 from nio import RoomResolveAliasError, RoomResolveAliasResponse
 
 from bots import core
-from bots.errors import ConfigError, StateError
+from bots.base.errors import ConfigError, StateError
 from bots.framework import runtime as runtime_module
 from bots.framework.config import BotConfig
 from bots.framework.runtime import BotRuntime, StateLock

@@ -11,7 +11,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from bots.errors import SecretFileError, StateError
+from bots.base.errors import SecretFileError, StateError
 from bots.framework import storage as storage_module
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.framework.storage import MIGRATIONS, Migration, Storage

@@ -20,10 +20,10 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bots.errors import HearthError, HomeserverError
+from bots.base.errors import HearthError, HomeserverError
 from bots.framework.secrets import read_secret, write_secret
-from bots.homeserver.admin import register_user
-from bots.homeserver.client_api import ClientAPI
+from bots.matrix.admin import register_user
+from bots.matrix.client_api import ClientAPI
 
 NO_LIMIT = {"messages_per_second": 0, "burst_count": 0}
 

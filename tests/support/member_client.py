@@ -17,7 +17,7 @@ from typing import Any
 
 from nio import AsyncClient, AsyncClientConfig, LoginError, RoomMessage, RoomSendError
 
-from bots.errors import HomeserverError
+from bots.base.errors import HomeserverError
 
 
 @dataclass(frozen=True)

@@ -15,18 +15,18 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from bots.errors import HomeserverError
-from bots.framework.config import BotConfig
-from bots.framework.secrets import ensure_secret, read_secret, write_secret
-from bots.homeserver.admin import register_user
-from bots.homeserver.client_api import ClientAPI
-from bots.homeserver.supervisor import SynapseProcess
-from bots.homeserver.synapse_config import (
+from bots.base.errors import HomeserverError
+from bots.devserver.supervisor import SynapseProcess
+from bots.devserver.synapse_config import (
     HOMESERVER_YAML,
     configured_port,
     free_port,
     write_dev_config,
 )
+from bots.framework.config import BotConfig
+from bots.framework.secrets import ensure_secret, read_secret, write_secret
+from bots.matrix.admin import register_user
+from bots.matrix.client_api import ClientAPI
 from provisioning.desired import MODERATORS, SPACE
 from provisioning.provision import provision
 from provisioning.schema import load_community

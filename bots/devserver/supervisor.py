@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bots.errors import HomeserverError
+from bots.base.errors import HomeserverError
 from bots.framework.logging import get_logger
 
 log = get_logger(__name__)

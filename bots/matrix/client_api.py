@@ -1,13 +1,14 @@
-"""A minimal client-server API caller for set-up work (rooms, invites, joins).
+"""A minimal client-server API caller for set-up and admin work (rooms,
+invites, joins, state, registration tokens, cross-signing keys).
 
-Bots use nio through their session; this is for one-off administrative
-steps such as `hearth dev` creating the demo room, where no encryption
-session is needed because nothing is sent in the room.
+Bots send and receive through nio in their session; this is for steps where
+no encryption session is needed because nothing is sent in a room:
+provisioning, `hearth tokens`, `hearth dev`, the playbook's account helper
+and the bot's cross-signing uploads.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from typing import Any
@@ -15,19 +16,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bots.errors import HomeserverError
-
-MAX_RATE_LIMITED = 20
-
-
-class RequestError(HomeserverError):
-    """The homeserver answered with an error."""
-
-    def __init__(self, what: str, status: int, data: dict[str, Any]) -> None:
-        self.status = status
-        self.errcode = str(data.get("errcode", ""))
-        reason = f"{self.errcode} {data.get('error', '')}".strip()
-        super().__init__(f"{what} failed: HTTP {status} {reason}")
+from bots.matrix.http import call
 
 
 class ClientAPI:
@@ -35,7 +24,7 @@ class ClientAPI:
         self.base_url = base_url
         self._token = access_token
         self._http = http
-        # Requests made, by HTTP method: reads are GETs and the filtered sync.
+        # Calls made, by HTTP method: reads are GETs and the filtered sync.
         self.requests: Counter[str] = Counter()
 
     @property
@@ -52,42 +41,36 @@ class ClientAPI:
             "password": password,
             "initial_device_display_name": device_name,
         }
-        async with http.post(f"{base_url}/_matrix/client/v3/login", json=body) as r:
-            data = await r.json()
-            if r.status != 200:
-                raise HomeserverError(f"login failed: HTTP {r.status} {data.get('errcode', '')}")
-            return str(data["access_token"])
+        url = f"{base_url}/_matrix/client/v3/login"
+        data = await call(http, "POST", url, what="login", body=body)
+        return str(data["access_token"])
 
     async def request(
-        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        """One API call. Waits out 429s as the server asks; other errors raise.
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        *,
+        what: str | None = None,
+    ) -> Any:
+        """One API call, retried as `bots.matrix.http` says; the reply's JSON.
+        *what* names it in errors (default: the method and path).
 
         Raises:
             RequestError: the server refused (carries status and errcode).
             HomeserverError: the server could not be reached.
         """
-        headers = {"Authorization": f"Bearer {self._token}"}
-        what = f"{method} {path.split('?')[0]}"
-        for _ in range(MAX_RATE_LIMITED):
-            self.requests[method] += 1
-            try:
-                async with self._http.request(
-                    method, f"{self.base_url}{path}", json=body, headers=headers, params=params
-                ) as r:
-                    data: dict[str, Any] = await r.json(content_type=None) or {}
-                    status = r.status
-            except aiohttp.ClientError as exc:
-                raise HomeserverError(
-                    f"{what}: homeserver unreachable ({exc.__class__.__name__})"
-                ) from None
-            if status == 429:
-                await asyncio.sleep(min(30.0, int(data.get("retry_after_ms", 1000)) / 1000))
-                continue
-            if status >= 400:
-                raise RequestError(what, status, data)
-            return data
-        raise RequestError(what, 429, {"errcode": "M_LIMIT_EXCEEDED"})
+        self.requests[method] += 1
+        return await call(
+            self._http,
+            method,
+            f"{self.base_url}{path}",
+            what=what or f"{method} {path.split('?')[0]}",
+            token=self._token,
+            body=body,
+            params=params,
+        )
 
     async def whoami(self) -> str:
         return str((await self.request("GET", "/_matrix/client/v3/account/whoami"))["user_id"])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass
 
 import aiohttp
 
-from bots.errors import HomeserverError
+from bots.matrix.http import RequestError, call
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,11 @@ async def register_user(
     http: aiohttp.ClientSession | None = None,
 ) -> Registered:
     """Create *username*, or report that it already exists. Idempotent."""
-    own = http is None
-    session = http or aiohttp.ClientSession()
     url = f"{base_url}/_synapse/admin/v1/register"
-    try:
-        async with session.get(url) as r:
-            if r.status != 200:
-                raise HomeserverError(f"shared-secret registration unavailable (HTTP {r.status})")
-            nonce = (await r.json())["nonce"]
+    async with contextlib.AsyncExitStack() as stack:
+        if http is None:
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+        nonce = (await call(http, "GET", url, what="shared-secret registration"))["nonce"]
         body = {
             "nonce": nonce,
             "username": username,
@@ -53,19 +51,10 @@ async def register_user(
             "admin": admin,
             "mac": registration_mac(shared_secret, nonce, username, password, admin),
         }
-        async with session.post(url, json=body) as r:
-            data = await r.json()
-            if r.status == 200:
-                return Registered(data["user_id"], created=True)
-            if data.get("errcode") == "M_USER_IN_USE":
+        try:
+            data = await call(http, "POST", url, what=f"registering {username}", body=body)
+        except RequestError as exc:
+            if exc.errcode == "M_USER_IN_USE":
                 return Registered(f"@{username}:{server_name}", created=False)
-            raise HomeserverError(
-                f"registering {username} failed: HTTP {r.status} {data.get('errcode', '')}"
-            )
-    except aiohttp.ClientError as exc:
-        raise HomeserverError(
-            f"homeserver unreachable at {base_url}: {exc.__class__.__name__}"
-        ) from None
-    finally:
-        if own:
-            await session.close()
+            raise
+        return Registered(data["user_id"], created=True)

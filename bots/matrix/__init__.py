@@ -1,0 +1,1 @@
+"""Hearth's HTTP calls to the homeserver outside nio, all through `http.call`."""
