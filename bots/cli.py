@@ -82,13 +82,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the bot file, every feature's section, and the community file
-    when one is named (by --community or by bot.community_config)."""
+    when one is named with --community."""
     from bots.app import load_config, select_features
 
     try:
         config = load_config(Path(args.config))
         features, notes = select_features(config, source=args.config)
-        community = Path(args.community) if args.community else config.community_config
+        community = Path(args.community) if args.community else None
         if community is not None:
             from provisioning.schema import load_community
 
@@ -103,6 +103,20 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"{community}: OK")
     print(f"{args.config}: OK")
     return 0
+
+
+def cmd_admin_agent(args: argparse.Namespace) -> int:
+    from bots.adminagent.server import serve_agent
+
+    configure_logging(args.log_level, "auto")
+    return _run(
+        serve_agent(
+            Path(args.community),
+            Path(args.socket),
+            Path(args.audit_log),
+            socket_mode=int(args.socket_mode, 8),
+        )
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,9 +159,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--community",
         default=None,
-        help="also validate this community YAML (default: the bot's community_config, if set)",
+        help="also validate this community YAML",
     )
     check.set_defaults(func=cmd_check_config)
+
+    agent = sub.add_parser(
+        "admin-agent",
+        help="run the admin agent: the one process that holds the Synapse admin token",
+        description="Serve the typed allow-list of admin requests (bot rate limits, "
+        "registration tokens, abuse reports, account erasure, new groups) on a Unix socket, "
+        "auditing each one. The bots ask it; they hold no admin token themselves.",
+    )
+    agent.add_argument("--community", required=True, help="the community YAML")
+    agent.add_argument("--socket", required=True, help="Unix socket to listen on")
+    agent.add_argument("--audit-log", required=True, help="append-only audit log (0600)")
+    agent.add_argument(
+        "--socket-mode", default="660", help="socket permissions, octal (default: %(default)s)"
+    )
+    agent.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    agent.set_defaults(func=cmd_admin_agent)
 
     from provisioning.cli import register
 

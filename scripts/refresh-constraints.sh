@@ -7,7 +7,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+# pip builds in the source tree: leave nothing behind.
+trap 'rm -rf "$scratch" "$ROOT/build"' EXIT
 "${PYTHON:-python3}" -m venv "$scratch/venv"
 "$scratch/venv/bin/python" -m pip install -q --upgrade pip
 "$scratch/venv/bin/python" -m pip install -q ".[dev]"

@@ -67,8 +67,12 @@ class DevStack:
             password_file=self.state_dir / "secrets" / f"{BOT}.password",
             state_dir=self.state_dir / "bots" / BOT,
             moderators_room=self.room_ids[MODERATORS],
-            community_config=self.state_dir / "community.yaml",
+            admin_socket=self.admin_socket,
         )
+
+    @property
+    def admin_socket(self) -> Path:
+        return self.state_dir / "admin-agent" / "agent.sock"
 
 
 def prepare_synapse(state_dir: Path, port: int | None = None) -> SynapseProcess:
@@ -196,7 +200,7 @@ async def start_dev_stack(
                     "password_file": str(cfg.password_file),
                     "state_dir": str(cfg.state_dir),
                     "moderators_room": cfg.moderators_room,
-                    "community_config": str(cfg.community_config),
+                    "admin_socket": str(cfg.admin_socket),
                 }
             },
             sort_keys=False,
@@ -230,12 +234,26 @@ def login_banner(stack: DevStack) -> str:
 async def run_dev(
     state_dir: Path, port: int | None = None, example: Path = EXAMPLE_COMMUNITY
 ) -> None:
+    from bots.adminagent.server import serve_agent
     from bots.app import build_bot
 
     stack = await start_dev_stack(state_dir, port, example)
+    # The admin agent, as in production the only holder of the admin token;
+    # here it shares the process, there it is its own service and user.
+    agent_ready = asyncio.Event()
+    agent_task = asyncio.create_task(
+        serve_agent(
+            state_dir / "community.yaml",
+            stack.admin_socket,
+            state_dir / "admin-agent" / "audit.log",
+            socket_mode=0o600,
+            ready=agent_ready,
+        )
+    )
     runtime = build_bot(stack.bot_config())
     bot_task = asyncio.create_task(runtime.run())
     try:
+        await _first(agent_task, agent_ready)
         ready = asyncio.create_task(runtime.ready.wait())
         done, _ = await asyncio.wait({bot_task, ready}, return_when=asyncio.FIRST_COMPLETED)
         if bot_task in done:
@@ -244,5 +262,15 @@ async def run_dev(
         await bot_task
     finally:
         bot_task.cancel()
-        await asyncio.gather(bot_task, return_exceptions=True)
+        agent_task.cancel()
+        await asyncio.gather(bot_task, agent_task, return_exceptions=True)
         await stack.synapse.stop()
+
+
+async def _first(task: asyncio.Task[None], ready: asyncio.Event) -> None:
+    """Wait until *ready* is set, or raise why *task* ended first."""
+    waiter = asyncio.create_task(ready.wait())
+    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        task.result()

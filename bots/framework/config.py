@@ -79,8 +79,9 @@ class BotConfig(Strict):
     command_prefix: str = "!"
     # Room whose power levels authorise community-wide commands.
     moderators_room: str | None = None
-    # The community YAML, for commands that provision (e.g. `!group create`).
-    community_config: Path | None = None
+    # The admin agent's Unix socket, for what needs Synapse's admin API
+    # (`!group create`). The bot itself never holds an admin token.
+    admin_socket: Path | None = None
     sync_timeout_ms: int = Field(default=30_000, ge=1_000, le=120_000)
     # How long to keep retrying a message we cannot decrypt before telling its sender.
     undecryptable_wait_s: float = Field(default=30.0, ge=0, le=3600)
@@ -99,7 +100,7 @@ class BotConfig(Strict):
     feature_sections: Mapping[str, Any] = Field(default_factory=dict, exclude=True)
 
     _check_inline = model_validator(mode="before")(reject_inline_secrets)
-    _paths = field_validator("password_file", "state_dir", "community_config", mode="before")(
+    _paths = field_validator("password_file", "state_dir", "admin_socket", mode="before")(
         resolve_path
     )
 

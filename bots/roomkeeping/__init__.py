@@ -11,14 +11,16 @@ from bots.roomkeeping.group_create import GROUP_CREATE, CreateGroup, group_creat
 
 
 def _needs_community(bot: BotConfig) -> str | None:
-    if bot.community_config is None:
-        return "it needs bot.community_config (the community YAML it provisions groups from)"
+    if bot.admin_socket is None:
+        return (
+            "it needs bot.admin_socket (the admin agent opens groups; the bot holds no admin token)"
+        )
     return None
 
 
 def _performer(setup: Setup) -> Callable[[CreateGroup], Awaitable[Sequence[Action]]]:
-    assert setup.bot.community_config is not None
-    return group_create_performer(setup.bot.community_config)
+    assert setup.bot.admin_socket is not None
+    return group_create_performer(setup.bot.admin_socket)
 
 
 feature = Feature(

@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bots.base.errors import HearthError
+from bots.adminagent.client import AgentClient, AgentError
+from bots.adminagent.requests import CreateGroup as AgentCreateGroup
 from bots.framework.actions import Action, Extension, Reply, SendNotice
 from bots.framework.commands.spec import MODERATOR, Arg, Command, Invocation, Scope
 from bots.framework.logging import get_logger
@@ -52,24 +53,23 @@ GROUP_CREATE = Command(
 
 
 def group_create_performer(
-    community_path: Path,
+    admin_socket: Path,
 ) -> Callable[[CreateGroup], Awaitable[Sequence[Action]]]:
-    """The adapter that performs CreateGroup with the provisioning applier."""
+    """The adapter that performs CreateGroup through the admin agent, which
+    runs the provisioning applier with the admin account."""
 
     async def perform(action: CreateGroup) -> Sequence[Action]:
-        from provisioning.runtime_group import create_group
-        from provisioning.schema import load_community
-
         def reply(text: str) -> Reply:
             return Reply(action.room_id, action.event_id, text)
 
+        request = AgentCreateGroup(key=action.key, name=action.name, requested_by=action.sender)
         try:
-            cfg = load_community(community_path)
-            made = await create_group(cfg, action.key, action.name)
-        except HearthError as exc:
+            made = await AgentClient(admin_socket).ask(request)
+        except AgentError as exc:
             log.warning("group not created", reason=exc.__class__.__name__)
             return [reply(f"I couldn't create the group: {exc}.")]
-        rooms = ", ".join(sorted(made.room_ids))
+        room_ids = made.get("room_ids") or {}
+        rooms = ", ".join(sorted(room_ids))
         snippet = f"  - key: {action.key}\n    name: {action.name}"
         out: list[Action] = [
             reply(
@@ -78,10 +78,11 @@ def group_create_performer(
                 f"{snippet}"
             )
         ]
-        if made.moderation_log:
+        moderation_log = made.get("moderation_log")
+        if isinstance(moderation_log, str):
             out.append(
                 SendNotice(
-                    made.moderation_log,
+                    moderation_log,
                     f'{action.sender} created the group "{action.name}" ({action.key}).',
                 )
             )

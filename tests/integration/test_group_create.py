@@ -11,7 +11,7 @@ from bots.framework.commands.authorize import REFUSAL
 from provisioning.desired import MARKER
 from provisioning.provision import provision
 from tests.integration.test_provision import full_state
-from tests.support.community import make_community
+from tests.support.community import make_community, running_agent
 from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
 
 pytestmark = pytest.mark.integration
@@ -27,10 +27,15 @@ async def test_moderator_creates_a_group_that_provision_then_leaves_alone(
     ids = (await provision(community.load(), community.path, out=io.StringIO())).room_ids
     admin_api = await homeserver.api(community.admin)
     await admin_api.invite(ids["group/carers/general"], alice.user_id)
+    agent_dir = state / "agent-home"
     config = homeserver.bot_config(
-        bot, state / "bot", moderators_room=ids["moderators"], community_config=community.path
+        bot,
+        state / "bot",
+        moderators_room=ids["moderators"],
+        admin_socket=agent_dir / "agent" / "agent.sock",
     )
     async with (
+        running_agent(community, agent_dir),
         running_bot(config),
         member(homeserver, mod, state / "mod") as m,
         member(homeserver, alice, state / "alice") as a,
@@ -63,6 +68,14 @@ async def test_moderator_creates_a_group_that_provision_then_leaves_alone(
             await a.send(ids["group/carers/general"], "!group create sneaky Sneaky")
         )
         assert refused.content["body"] == REFUSAL
+
+    # The bot asked the agent, which alone holds the admin token and kept a
+    # record: who asked is a keyed hash, not the account.
+    audit = (agent_dir / "agent" / "audit.log").read_text()
+    assert '"request": "create_group"' in audit
+    assert mod.user_id not in audit
+    assert "admin_socket" in config.model_dump_json()
+    assert "access_token" not in config.model_dump_json()
 
     out = io.StringIO()
     outcome = await provision(community.load(), community.path, dry_run=True, out=out)

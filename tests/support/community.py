@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,3 +55,33 @@ async def make_community(
     community = Community(tmp / "community.yaml", admin, data)
     community.save()
     return community
+
+
+@dataclass
+class RunningAgent:
+    socket: Path
+    audit: Path
+
+
+@contextlib.asynccontextmanager
+async def running_agent(community: Community, tmp: Path) -> AsyncIterator[RunningAgent]:
+    """The admin agent for *community*, on a socket in *tmp*, until the block ends."""
+    from bots.adminagent.server import serve_agent
+
+    agent = RunningAgent(tmp / "agent" / "agent.sock", tmp / "agent" / "audit.log")
+    ready = asyncio.Event()
+    task = asyncio.create_task(
+        serve_agent(community.path, agent.socket, agent.audit, socket_mode=0o600, ready=ready)
+    )
+    waiter = asyncio.create_task(ready.wait())
+    try:
+        done, _ = await asyncio.wait({task, waiter}, timeout=30, return_when="FIRST_COMPLETED")
+        if task in done:
+            task.result()
+        if waiter not in done:
+            raise TimeoutError("the admin agent did not start")
+        yield agent
+    finally:
+        waiter.cancel()
+        task.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)

@@ -343,11 +343,11 @@ def test_by_default_a_feature_that_cannot_run_is_noted_with_the_reason(tmp_path:
     _, notes = chosen(write(tmp_path, GOOD))
     (note,) = notes
     assert note.startswith("roomkeeping not started: ")
-    assert "community_config" in note
+    assert "admin_socket" in note
 
 
-def test_with_a_community_file_roomkeeping_runs_too(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD + "  community_config: community.yaml\n")
+def test_with_the_admin_agent_roomkeeping_runs_too(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "  admin_socket: agent.sock\n")
     assert chosen(path) == (["core", "roomkeeping"], [])
 
 
@@ -368,7 +368,7 @@ def test_a_listed_feature_that_cannot_run_is_refused(tmp_path: Path) -> None:
         chosen(path)
     assert info.value.key_path == "bot.features[1]"
     assert "roomkeeping cannot run" in str(info.value)
-    assert "community_config" in str(info.value)
+    assert "admin_socket" in str(info.value)
 
 
 def test_a_feature_listed_twice_is_refused(tmp_path: Path) -> None:
@@ -565,10 +565,9 @@ def test_check_config_names_a_broken_community_file(
     assert f"{path}: OK" not in captured.out
 
 
-def test_check_config_validates_the_bots_own_community_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write(tmp_path, "community: 42\n", "community.yaml")
-    path = write(tmp_path, GOOD + "  community_config: community.yaml\n")
-    assert main(["check-config", str(path)]) == 2
-    assert capsys.readouterr().err.startswith(f"hearth: error: {tmp_path / 'community.yaml'}")
+def test_community_config_is_no_longer_a_bot_setting(tmp_path: Path) -> None:
+    # The bot holds no admin token: group creation goes through the admin
+    # agent, which alone reads the community file's admin token.
+    err = error_for(write(tmp_path, GOOD + "  community_config: community.yaml\n"))
+    assert err.key_path == "bot.community_config"
+    assert "unknown key" in str(err)

@@ -1,0 +1,102 @@
+"""The allow-list: every request the admin agent accepts, typed.
+
+Anything that does not validate against exactly one of these models is
+refused before it reaches the admin API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from bots.framework.ids import is_user_id
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _user(v: str) -> str:
+    if not is_user_id(v):
+        raise ValueError("expected a Matrix user ID like @someone:example.org")
+    return v
+
+
+class ExemptFromRateLimits(_Request):
+    """Lift Synapse's message limits for one of the community's bots."""
+
+    type: Literal["exempt_from_rate_limits"] = "exempt_from_rate_limits"
+    user_id: str
+    _u = field_validator("user_id")(_user)
+
+
+class CreateToken(_Request):
+    """A registration token for an onboarding wave, optionally for one group."""
+
+    type: Literal["create_token"] = "create_token"
+    uses: int = Field(ge=1, le=1000)
+    expires_s: int = Field(ge=60, le=90 * 86400)
+    group: str | None = None
+
+
+class ListTokens(_Request):
+    type: Literal["list_tokens"] = "list_tokens"
+
+
+class RevokeToken(_Request):
+    type: Literal["revoke_token"] = "revoke_token"
+    token: str = Field(min_length=1, max_length=64)
+
+
+class ListReports(_Request):
+    """The newest abuse reports, for the moderators."""
+
+    type: Literal["list_reports"] = "list_reports"
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class EraseAccount(_Request):
+    """Deactivate and erase a member's account at that member's own request.
+
+    *requested_by* is who asked (the bot checked it was sent from that
+    person's account); it must be the account itself.
+    """
+
+    type: Literal["erase_account"] = "erase_account"
+    user_id: str
+    requested_by: str
+    _u = field_validator("user_id", "requested_by")(_user)
+
+
+class CreateGroup(_Request):
+    """Open a new peer group (`!group create`), as the provisioning admin."""
+
+    type: Literal["create_group"] = "create_group"
+    key: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=255)
+    requested_by: str
+    _u = field_validator("requested_by")(_user)
+
+
+AgentRequest = Annotated[
+    ExemptFromRateLimits
+    | CreateToken
+    | ListTokens
+    | RevokeToken
+    | ListReports
+    | EraseAccount
+    | CreateGroup,
+    Field(discriminator="type"),
+]
+REQUEST = TypeAdapter(AgentRequest)
+
+
+def parse_request(data: Any) -> AgentRequest:
+    """Raises pydantic.ValidationError for anything outside the allow-list."""
+    return REQUEST.validate_python(data)
+
+
+def subject_of(request: AgentRequest) -> str | None:
+    """The member a request concerns, for the audit log (hashed there)."""
+    return getattr(request, "user_id", None) or getattr(request, "requested_by", None)
