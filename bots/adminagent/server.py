@@ -21,7 +21,7 @@ from bots.adminagent.audit import AuditLog
 from bots.adminagent.handlers import Agent, Refused
 from bots.adminagent.requests import parse_request, subject_of
 from bots.base.errors import HearthError
-from bots.framework.logging import get_logger
+from bots.framework.logging import get_logger, register_secrets, use_salt_file
 from bots.framework.secrets import read_secret
 from bots.matrix.client_api import ClientAPI
 from provisioning.preflight import exempt_from_rate_limits
@@ -89,6 +89,10 @@ async def serve_agent(
     bots from rate limits, so a busy room never throttles their replies."""
     cfg = load_community(community_path)
     token = read_secret(cfg.community.admin.access_token_file, what="admin access token")
+    register_secrets([token])
+    # A salt of its own, kept beside the audit log: the same member hashes
+    # the same way across restarts, and differently from the bots' logs.
+    use_salt_file(audit_path.parent / "log-salt")
     audit = AuditLog(audit_path)
     async with aiohttp.ClientSession() as http:
         api = ClientAPI(cfg.community.homeserver, token, http)

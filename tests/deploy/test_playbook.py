@@ -156,10 +156,13 @@ def test_community_file_errors_are_caught_before_any_change(volunteer: Volunteer
     bad["community"]["homeserver"] = "https://elsewhere.example"
     bad["community"]["admin"]["user_id"] = "@hearth-admin:elsewhere.example"
     bad["bots"].append({"user_id": f"@reminder-bot:{DOMAIN}"})
+    bad["community"]["admin"]["access_token_file"] = "secrets/admin.token"
     out = refused(volunteer.play(volunteer.inventory(community=bad)))
     assert f"but this server will answer at '{volunteer.base_url}'" in out
     assert "community.admin.user_id is '@hearth-admin:elsewhere.example'" in out
     assert "bots[1].user_id is '@reminder-bot:hearth.test', but the playbook runs only" in out
+    # The bots can read their secrets folder: the admin token goes elsewhere.
+    assert "community.admin.access_token_file is 'secrets/admin.token': keep it" in out
 
     # A schema error only Hearth itself knows about (checked with `hearth
     # provision --validate-only` on the machine running Ansible).
@@ -291,9 +294,9 @@ def test_interrupted_run_is_completed_by_the_next(deployed: Deployed) -> None:
     assert deployed.half_state.split()[:2] == ["active", "inactive"], deployed.half_state
     assert deployed.first.recap["failed"] == 0
     state = deployed.container.ssh(
-        "systemctl is-active postgresql synapse caddy hearth-bot@hearth-bot"
+        "systemctl is-active postgresql synapse caddy hearth-agent hearth-bot@hearth-bot"
     )
-    assert state.stdout.split() == ["active"] * 4
+    assert state.stdout.split() == ["active"] * 5
     assert "Hearth is ready." in deployed.first.output
     assert (
         f"Homeserver address (members type this into Element): {deployed.volunteer.base_url}"
@@ -448,11 +451,39 @@ async def test_federation_is_closed(deployed: Deployed, volunteer: Volunteer) ->
     assert "8448" not in rules
 
 
+def test_only_the_admin_agent_can_read_the_admin_token(deployed: Deployed) -> None:
+    c = deployed.container
+    token = "/etc/hearth/admin/admin.token"
+    # The bots' user cannot read it (nor the admin's password beside it)...
+    as_bot = c.ssh(f"runuser -u hearth -- cat {token} >/dev/null 2>&1; echo $?")
+    assert as_bot.stdout.strip() != "0"
+    as_agent = c.ssh(f"runuser -u hearth-agent -- cat {token} >/dev/null 2>&1; echo $?")
+    assert as_agent.stdout.strip() == "0"
+    # ...and reaches the agent's socket only through its unit's extra group.
+    socket = "/run/hearth-agent/agent.sock"
+    for who, expected in (
+        ("-u hearth -G hearth-agent", "0"),  # as hearth-bot@.service runs
+        ("-u hearth", "1"),
+        ("-u nobody", "1"),
+    ):
+        probe = c.ssh(f"runuser {who} -- test -w {socket}; echo $?")
+        assert probe.stdout.strip() == expected, (who, probe.stdout)
+    # At start the agent lifted the bot's rate limits, and wrote that down.
+    audit = c.ssh("cat /var/lib/hearth-agent/audit.log").stdout
+    assert '"request": "exempt_from_rate_limits"' in audit
+    assert "@hearth-bot" not in audit
+    assert c.ssh("stat -c %a /var/lib/hearth-agent/audit.log").stdout.strip() == "600"
+    bot_config = c.ssh("cat /etc/hearth/bots/hearth-bot.yaml").stdout
+    assert "admin_socket" in bot_config
+    assert "admin.token" not in bot_config
+
+
 def test_secrets_are_0600_and_never_printed(deployed: Deployed) -> None:
     root = deployed.container.root
     files = [
         *(root / "etc/synapse/secrets").iterdir(),
         *(root / "etc/hearth/secrets").iterdir(),
+        *(root / "etc/hearth/admin").iterdir(),
         root / "etc/synapse/appservices/hearth-bridge.yaml",
     ]
     assert len(files) >= 9
@@ -592,7 +623,7 @@ async def test_backup_restores_into_an_empty_database(
     deployed: Deployed, api: ClientAPI, http: aiohttp.ClientSession, member_login: tuple[str, str]
 ) -> None:
     c = deployed.container
-    admin_token = (c.root / "etc/hearth/secrets/admin.token").read_text().strip()
+    admin_token = (c.root / "etc/hearth/admin/admin.token").read_text().strip()
 
     async def make_user(name: str) -> str:
         password = secrets.token_urlsafe(12)
