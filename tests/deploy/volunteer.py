@@ -145,8 +145,16 @@ class Volunteer:
             lines.append(line)
             if marker in line:
                 time.sleep(after_s)
-                os.killpg(proc.pid, signal.SIGINT)
                 break
+        # Ansible can swallow a Ctrl-C that lands while it holds its logging
+        # lock ("Exception ignored in _releaseLock"); a person presses again.
+        for _ in range(20):
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=2)
+                break
+            except subprocess.TimeoutExpired:
+                continue
         lines.extend(proc.stdout)
         rc = proc.wait(timeout=120)
         run = Run(rc, "".join(lines), time.monotonic() - t0)

@@ -21,17 +21,22 @@ pytestmark = pytest.mark.integration
 HEARTH = str(Path(sys.executable).with_name("hearth"))
 
 
+MARKER = "OKAPI-93c1-MARKER"
+
+
 async def start_dev(state_dir: Path, port: int) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        HEARTH,
-        "dev",
-        "--state-dir",
-        str(state_dir),
-        "--port",
-        str(port),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir.parent / "dev.log").open("ab") as log:
+        proc = await asyncio.create_subprocess_exec(
+            HEARTH,
+            "dev",
+            "--state-dir",
+            str(state_dir),
+            "--port",
+            str(port),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+        )
     assert proc.stdout is not None
     banner = ""
     async with asyncio.timeout(120):
@@ -77,12 +82,21 @@ async def test_dev_runs_prints_logins_answers_help_and_restarts_on_same_state(
             reply = await m.wait_for_reply(await m.send(room, "!help"), timeout=60)
             assert reply.decrypted
             assert "!ping" in reply.content["body"]
+            # What a member writes reaches neither the bot's log nor Synapse's.
+            await m.send(room, f"my scan showed {MARKER}")
+            await m.wait_for_reply(await m.send(room, f"!ping {MARKER}"), timeout=60)
         finally:
             await m.close()
     finally:
         code = await stop_dev(proc)
     assert code in (0, 130)
     assert free_port(port) == port, "Synapse was left running after Ctrl-C"
+    dev_log = (tmp_path / "dev.log").read_text(errors="replace")
+    synapse_log = (state_dir / "synapse" / "synapse.log").read_text(errors="replace")
+    assert "command handled" in dev_log
+    assert synapse_log
+    assert MARKER not in dev_log
+    assert MARKER not in synapse_log
     # Passwords and keys are owner-only.
     for secret in (state_dir / "secrets").iterdir():
         assert secret.stat().st_mode & 0o077 == 0, secret.name

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from nio.crypto.attachments import decrypt_attachment
 
 from bots import core
 from bots.base.errors import StateError
 from bots.framework.config import BotConfig
 from bots.framework.runtime import APOLOGY
-from tests.support.features import NotesConfig, notes_feature
+from tests.support.features import GadgetsConfig, NotesConfig, gadgets_feature, notes_feature
 from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
 from tests.support.member_client import MemberClient, reply_target
 
@@ -287,3 +288,74 @@ async def test_a_refused_password_exits_with_its_own_status(
     assert proc.returncode == 3
     assert "refused the bot's login" in err.decode()
     assert "not-the-password" not in err.decode()
+
+
+async def test_polls_files_kicks_state_and_reactions_reach_members(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    bob = await homeserver.user("bob")
+    await (await homeserver.api(c.mod)).invite(c.room, bob.user_id)
+    await (await homeserver.api(bob)).join(c.room)
+    notes = b"Tuesday: bring the leaflets.\n"
+    attachment = state / "notes.txt"
+    attachment.write_bytes(notes)
+    config = c.config.model_copy(
+        update={"feature_sections": {"gadgets": GadgetsConfig(attachment=str(attachment))}}
+    )
+    async with (
+        running_bot(config, [core.feature, gadgets_feature()]),
+        member(homeserver, c.alice, state / "alice") as m,
+    ):
+        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+        await m.join(c.room)
+
+        # A poll Element can show, and the member's vote taken in.
+        await m.send(c.room, "!poll")
+        poll = await m.wait_for(lambda ev: ev.event_type == "org.matrix.msc3381.poll.start")
+        start = poll.content["org.matrix.msc3381.poll.start"]
+        assert start["question"]["org.matrix.msc1767.text"] == "Which day suits you?"
+        assert [a["org.matrix.msc1767.text"] for a in start["answers"]] == ["Monday", "Tuesday"]
+        assert poll.decrypted
+        tuesday = start["answers"][1]["id"]
+        await m.send_event(
+            c.room,
+            "org.matrix.msc3381.poll.response",
+            {
+                "m.relates_to": {"rel_type": "m.reference", "event_id": poll.event_id},
+                "org.matrix.msc3381.poll.response": {"answers": [tuesday]},
+            },
+        )
+        counted = await m.wait_for_reply(poll.event_id)
+        assert counted.content["body"] == f"vote counted: {tuesday}"
+
+        # A file, encrypted before upload: only members can read it.
+        await m.send(c.room, "!file")
+        shared = await m.wait_for(lambda ev: ev.content.get("msgtype") == "m.file")
+        file = shared.content["file"]
+        assert "url" not in shared.content
+        server, media_id = file["url"].removeprefix("mxc://").split("/")
+        api = await homeserver.api(c.alice)
+        assert homeserver.http is not None
+        async with homeserver.http.get(
+            f"{homeserver.base_url}/_matrix/client/v1/media/download/{server}/{media_id}",
+            headers={"Authorization": f"Bearer {api.access_token}"},
+        ) as resp:
+            ciphertext = await resp.read()
+        assert notes not in ciphertext
+        plain = decrypt_attachment(
+            ciphertext, file["key"]["k"], file["hashes"]["sha256"], file["iv"]
+        )
+        assert plain == notes
+
+        # A kick, a state change and a reaction, all from one command.
+        tidy = await m.send(c.room, f"!tidy {bob.user_id}")
+        reaction = await m.wait_for(lambda ev: ev.event_type == "m.reaction")
+        assert reaction.content["m.relates_to"] == {
+            "rel_type": "m.annotation",
+            "event_id": tidy,
+            "key": "✅",
+        }
+        mod_api = await homeserver.api(c.mod)
+        assert bob.user_id not in await mod_api.joined_members(c.room)
+        assert (await mod_api.state(c.room, "m.room.topic"))["topic"] == "tidied"

@@ -6,9 +6,20 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bots.framework.actions import Action, Reply, ScheduleJob, SendDirect, SendNotice
+from bots.framework.actions import (
+    Action,
+    Kick,
+    React,
+    Reply,
+    ScheduleJob,
+    SendDirect,
+    SendNotice,
+    SendPoll,
+    SetState,
+    UploadFile,
+)
 from bots.framework.commands.spec import Arg, ArgType, Command, Invocation
-from bots.framework.events import Reaction
+from bots.framework.events import PollResponse, Reaction
 from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig, Job, JobSpec
 from bots.framework.storage import Migration
 
@@ -104,4 +115,47 @@ def notes_feature() -> Feature:
         ),
         jobs=(JobSpec("nudge", _nudge, grace_s=600, parse=_parse_nudge),),
         config_model=NotesConfig,
+    )
+
+
+class GadgetsConfig(FeatureConfig):
+    attachment: str = ""
+
+
+async def _poll(inv: Invocation) -> Sequence[Action]:
+    return [SendPoll(inv.room_id, "Which day suits you?", ("Monday", "Tuesday"))]
+
+
+async def _on_vote(event: PollResponse, ctx: Context) -> Sequence[Action]:
+    return [Reply(event.room_id, event.poll_id, f"vote counted: {', '.join(event.answers)}")]
+
+
+async def _file(inv: Invocation) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    assert isinstance(ctx.config, GadgetsConfig)
+    return [UploadFile(inv.room_id, ctx.config.attachment, "notes.txt", "text/plain")]
+
+
+async def _tidy(inv: Invocation) -> Sequence[Action]:
+    who = str(inv.args["who"])
+    return [
+        Kick(inv.room_id, who, "tidy test"),
+        SetState(inv.room_id, "m.room.topic", {"topic": "tidied"}),
+        React(inv.room_id, inv.event_id, "✅"),
+    ]
+
+
+def gadgets_feature() -> Feature:
+    """Polls, encrypted files, kicks, state and reactions, end to end."""
+    return Feature(
+        "gadgets",
+        "test feature for the effector's actions",
+        commands=(
+            Command("poll", "Ask which day", _poll),
+            Command("file", "Share the notes", _file),
+            Command("tidy", "Remove someone", _tidy, (Arg("who", "member", ArgType.USER),)),
+        ),
+        handlers=(EventHandler(PollResponse, _on_vote),),
+        config_model=GadgetsConfig,
     )

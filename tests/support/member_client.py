@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nio import AsyncClient, AsyncClientConfig, LoginError, RoomMessage, RoomSendError
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    LoginError,
+    ReactionEvent,
+    RoomMessage,
+    RoomSendError,
+    UnknownEvent,
+)
 
 from bots.base.errors import HomeserverError
 
@@ -27,6 +35,7 @@ class Received:
     sender: str
     content: dict[str, Any]
     decrypted: bool
+    event_type: str = "m.room.message"
 
 
 class MemberClient:
@@ -62,11 +71,12 @@ class MemberClient:
             raise HomeserverError(f"member login failed: {resp.status_code}")
         if self.client.should_upload_keys:
             await self.client.keys_upload()
-        self.client.add_event_callback(self._on_event, RoomMessage)
+        # Messages, and the types nio has no class for (polls among them).
+        self.client.add_event_callback(self._on_event, (RoomMessage, UnknownEvent, ReactionEvent))
         await self.client.sync(timeout=0, full_state=True)
         self._sync_task = asyncio.create_task(self._sync_loop())
 
-    async def _on_event(self, room: Any, event: RoomMessage) -> None:
+    async def _on_event(self, room: Any, event: RoomMessage | UnknownEvent) -> None:
         self.received.append(
             Received(
                 event.event_id,
@@ -74,6 +84,7 @@ class MemberClient:
                 event.sender,
                 dict(event.source.get("content", {})),
                 event.decrypted,
+                str(event.source.get("type", "")),
             )
         )
         async with self._changed:
