@@ -169,6 +169,7 @@ class BotRuntime:
         self.effector: Effector | None = None
         self.scheduler: Scheduler | None = None
         self._scheduler_db: aiosqlite.Connection | None = None
+        self._scheduler_task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
         self.handled = 0
         self._moderators_room_id: str | None = None
@@ -571,17 +572,25 @@ class BotRuntime:
     async def _serve(self, client: AsyncClient) -> None:
         assert self.storage is not None
         assert self.scheduler is not None
-        # Finish what a previous run decided but did not perform, then what
-        # it received but did not handle.
-        await self.perform_queued(await self.storage.pending_outbox())
-        for item in await self.storage.pending_inbox():
-            self._dispatch(item)
+        leftovers = await self.storage.pending_inbox()
         since = await self.storage.sync_token()
         baseline = since is None
-        storage = self.storage
+        first = True
+        storage, scheduler = self.storage, self.scheduler
 
         async def on_sync(resp: SyncResponse) -> None:
-            nonlocal baseline
+            nonlocal baseline, first
+            if first:
+                # Finish what a previous run decided but did not perform,
+                # then what it received but did not handle, before anything
+                # new. Only now: nio can encrypt for a room once it has
+                # synced it.
+                first = False
+                await self.perform_queued(await storage.pending_outbox())
+                for item in leftovers:
+                    self._dispatch(item)
+                # Jobs too send through nio: start them once rooms are known.
+                self._scheduler_task = asyncio.create_task(scheduler.serve())
             # The very first sync's timeline is the past: nothing in it was
             # sent to a running bot, so it only marks where handling starts.
             # Invitations still waiting are answered all the same.
@@ -599,7 +608,6 @@ class BotRuntime:
                 self.ready.set()
                 log.info("bot ready", commands=len(self.table.names()))
 
-        scheduler_task = asyncio.create_task(self.scheduler.serve())
         try:
             await self.session.sync_forever(on_sync, since)
             # Stopped: finish the work already taken in, within the bound.
@@ -610,9 +618,11 @@ class BotRuntime:
         finally:
             # Let a job in progress finish (it would run again otherwise).
             self.scheduler.stop()
-            await asyncio.wait({scheduler_task}, timeout=5)
-            scheduler_task.cancel()
-            await asyncio.gather(scheduler_task, return_exceptions=True)
+            task = self._scheduler_task
+            if task is not None:
+                await asyncio.wait({task}, timeout=5)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _drain(self) -> None:
         for queue in list(self._queues.values()):

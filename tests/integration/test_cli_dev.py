@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bots.devserver.synapse_config import free_port
-from tests.support.homeserver import Homeserver
+from tests.support.homeserver import Homeserver, write_bot_yaml
 from tests.support.member_client import MemberClient
 
 pytestmark = pytest.mark.integration
@@ -125,20 +124,7 @@ async def test_run_stops_cleanly_on_sigterm_and_refuses_bad_config(
 
     bot = await homeserver.user("bot")
     config = homeserver.bot_config(bot, tmp_path / "bot")
-    good = tmp_path / "bot.yaml"
-    good.write_text(
-        yaml.safe_dump(
-            {
-                "bot": {
-                    "homeserver": config.homeserver,
-                    "user_id": config.user_id,
-                    "password_file": str(config.password_file),
-                    "state_dir": str(config.state_dir),
-                    "log": {"format": "json"},
-                }
-            }
-        )
-    )
+    good = write_bot_yaml(config, tmp_path / "bot.yaml", log={"format": "json"})
     proc = await asyncio.create_subprocess_exec(
         HEARTH, "run", "--config", str(good), stderr=asyncio.subprocess.PIPE
     )

@@ -5,22 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiosqlite
 import pytest
-import yaml
 from nio.crypto.attachments import decrypt_attachment
 
 from bots import core
 from bots.base.errors import StateError
+from bots.framework.actions import SendNotice, to_record
 from bots.framework.config import BotConfig
 from bots.framework.runtime import APOLOGY
+from bots.framework.storage import Storage
 from tests.support.features import GadgetsConfig, NotesConfig, gadgets_feature, notes_feature
-from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
+from tests.support.homeserver import (
+    Homeserver,
+    bot_and_member,
+    cast,
+    member,
+    running_bot,
+    wait_joined,
+    write_bot_yaml,
+)
 from tests.support.member_client import MemberClient, reply_target
 
 pytestmark = pytest.mark.integration
@@ -67,52 +78,41 @@ async def test_a_feature_defined_only_in_the_tests_runs_unchanged(
 async def test_a_failing_handler_gets_the_member_an_apology_and_the_bot_goes_on(
     homeserver: Homeserver, state: Path
 ) -> None:
-    c = await cast(homeserver, state)
-    async with (
-        running_bot(c.config, [core.feature, notes_feature()]),
-        member(homeserver, c.alice, state / "alice") as m,
-    ):
-        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
-        await m.join(c.room)
-        failed = await m.wait_for_reply(await m.send(c.room, "!boom my private words"))
+    async with bot_and_member(homeserver, state, [core.feature, notes_feature()]) as s:
+        failed = await s.member.wait_for_reply(await s.member.send(s.room, "!boom my words"))
         assert failed.content["body"] == APOLOGY
-        pong = await m.wait_for_reply(await m.send(c.room, "!ping"))
+        pong = await s.member.wait_for_reply(await s.member.send(s.room, "!ping"))
         assert pong.content["body"] == "pong"
 
 
 async def test_the_bot_keeps_one_encrypted_dm_per_member(
     homeserver: Homeserver, state: Path
 ) -> None:
-    c = await cast(homeserver, state)
-    async with (
-        running_bot(c.config, [core.feature, notes_feature()]),
-        member(homeserver, c.alice, state / "alice") as m,
-    ):
-        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
-        await m.join(c.room)
-        await m.send(c.room, "!whisper")
+    async with bot_and_member(homeserver, state, [core.feature, notes_feature()]) as s:
+        m, room, bot, alice = s.member, s.room, s.bot, s.alice
+        await m.send(room, "!whisper")
         dm = await wait_for_invite(m)
         await m.join(dm)
         first = await m.wait_for(lambda ev: ev.room_id == dm)
         assert first.content["body"] == "a private word"
         assert first.decrypted, "the DM was not encrypted"
-        api = await homeserver.api(c.bot)
+        api = await homeserver.api(bot)
         encryption = await api.state(dm, "m.room.encryption")
         assert encryption["algorithm"] == "m.megolm.v1.aes-sha2"
         direct = await api.request(
-            "GET", f"/_matrix/client/v3/user/{c.bot.user_id}/account_data/m.direct"
+            "GET", f"/_matrix/client/v3/user/{bot.user_id}/account_data/m.direct"
         )
-        assert direct[c.alice.user_id][0] == dm
+        assert direct[alice.user_id][0] == dm
 
         # Asked again, the bot reuses the room it has.
-        await m.send(c.room, "!whisper")
+        await m.send(room, "!whisper")
         await m.wait_for(lambda ev: ev.room_id == dm and ev.event_id != first.event_id)
         assert not m.client.invited_rooms
 
         # Once the member leaves it, the next word opens a new one.
         await m.client.room_leave(dm)
         await asyncio.sleep(1)
-        await m.send(c.room, "!whisper")
+        await m.send(room, "!whisper")
         again = await wait_for_invite(m)
         assert again != dm
 
@@ -138,22 +138,8 @@ async def test_a_second_bot_on_the_same_state_folder_is_refused(
 # --- the bot in its own process, to kill it ---
 
 
-def write_bot_yaml(config: BotConfig, path: Path) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "bot": {
-                    "homeserver": config.homeserver,
-                    "user_id": config.user_id,
-                    "password_file": str(config.password_file),
-                    "state_dir": str(config.state_dir),
-                    "sync_timeout_ms": 5000,
-                    "stop_timeout_s": 30,
-                }
-            }
-        )
-    )
-    return path
+def bot_yaml(config: BotConfig, path: Path) -> Path:
+    return write_bot_yaml(config, path, sync_timeout_ms=5000, stop_timeout_s=30)
 
 
 @contextlib.asynccontextmanager
@@ -185,7 +171,7 @@ async def test_killed_mid_handler_the_reply_exists_exactly_once(
     homeserver: Homeserver, state: Path
 ) -> None:
     c = await cast(homeserver, state)
-    config_path = write_bot_yaml(c.config, state / "bot.yaml")
+    config_path = bot_yaml(c.config, state / "bot.yaml")
     log = state / "bot.log"
     async with member(homeserver, c.alice, state / "alice") as m:
         async with bot_process(config_path, log) as proc:
@@ -209,7 +195,7 @@ async def test_killed_mid_handler_the_reply_exists_exactly_once(
 
 async def test_sigterm_with_work_queued_loses_nothing(homeserver: Homeserver, state: Path) -> None:
     c = await cast(homeserver, state)
-    config_path = write_bot_yaml(c.config, state / "bot.yaml")
+    config_path = bot_yaml(c.config, state / "bot.yaml")
     log = state / "bot.log"
     async with member(homeserver, c.alice, state / "alice") as m:
         async with bot_process(config_path, log) as proc:
@@ -281,7 +267,7 @@ async def test_a_refused_password_exits_with_its_own_status(
         str(Path(sys.prefix) / "bin" / "hearth"),
         "run",
         "--config",
-        str(write_bot_yaml(config, state / "bot.yaml")),
+        str(bot_yaml(config, state / "bot.yaml")),
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -359,3 +345,37 @@ async def test_polls_files_kicks_state_and_reactions_reach_members(
         mod_api = await homeserver.api(c.mod)
         assert bob.user_id not in await mod_api.joined_members(c.room)
         assert (await mod_api.state(c.room, "m.room.topic"))["topic"] == "tidied"
+
+
+async def test_an_action_decided_before_a_crash_shows_once_even_if_sent_twice(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    text = "decided before the crash"
+    record = to_record(SendNotice(c.room, text))
+    async with member(homeserver, c.alice, state / "alice") as m:
+        async with running_bot(c.config):
+            await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+            await m.join(c.room)
+            await m.wait_for_reply(await m.send(c.room, "!ping"))
+        # As a crash leaves it: decided and written down, not yet performed.
+        store = await Storage.open(c.config.state_dir / "bot.db")
+        await store.enqueue([("crash-test/0", c.room, record)])
+        await store.close()
+        async with running_bot(c.config):
+            await m.wait_for(lambda ev: ev.content.get("body") == text)
+        # As a crash just after the send leaves it: performed but not marked
+        # done. The retry reuses the transaction id, so Synapse drops it.
+        db = await aiosqlite.connect(c.config.state_dir / "bot.db")
+        await db.execute(
+            "UPDATE outbox SET state = 'pending', action = ? WHERE key = 'crash-test/0'",
+            (json.dumps(record),),
+        )
+        await db.commit()
+        await db.close()
+        async with running_bot(c.config):
+            # The outbox is finished before new events: once this is
+            # answered, the retry has been made.
+            await m.wait_for_reply(await m.send(c.room, "!ping"))
+            await asyncio.sleep(1)
+    assert sum(1 for ev in m.received if ev.content.get("body") == text) == 1

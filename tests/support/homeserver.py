@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import yaml
 
 from bots.app import build_bot
 from bots.devserver.supervisor import SynapseProcess
@@ -218,12 +219,27 @@ class Scene:
 
 
 @contextlib.asynccontextmanager
-async def bot_and_member(hs: Homeserver, state: Path, **config: Any) -> AsyncIterator[Scene]:
+async def bot_and_member(
+    hs: Homeserver, state: Path, features: Sequence[Feature] | None = None, **config: Any
+) -> AsyncIterator[Scene]:
     c = await cast(hs, state, **config)
     async with (
-        running_bot(c.config) as runtime,
+        running_bot(c.config, features) as runtime,
         member(hs, c.alice, state / "alice") as m,
     ):
         await wait_joined(hs, c.mod, c.room, c.bot.user_id)
         await m.join(c.room)
         yield Scene(c.room, m, c.bot, c.alice, runtime)
+
+
+def write_bot_yaml(config: BotConfig, path: Path, **extra: Any) -> Path:
+    """*config* as a bots YAML file, for `hearth run` in its own process."""
+    bot = {
+        "homeserver": config.homeserver,
+        "user_id": config.user_id,
+        "password_file": str(config.password_file),
+        "state_dir": str(config.state_dir),
+        **extra,
+    }
+    path.write_text(yaml.safe_dump({"bot": bot}))
+    return path
