@@ -17,6 +17,7 @@ import pytest
 from nio.crypto.attachments import decrypt_attachment
 
 from bots import core
+from bots.app import build_bot
 from bots.base.errors import StateError
 from bots.framework.actions import SendNotice, to_record
 from bots.framework.config import BotConfig
@@ -379,3 +380,33 @@ async def test_an_action_decided_before_a_crash_shows_once_even_if_sent_twice(
             await m.wait_for_reply(await m.send(c.room, "!ping"))
             await asyncio.sleep(1)
     assert sum(1 for ev in m.received if ev.content.get("body") == text) == 1
+
+
+async def test_a_full_state_folder_stops_the_bot_clearly_and_loses_nothing(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    async with member(homeserver, c.alice, state / "alice") as m:
+        runtime = build_bot(c.config)
+        task = asyncio.create_task(runtime.run())
+        await asyncio.wait_for(runtime.ready.wait(), 30)
+        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+        await m.join(c.room)
+        await m.wait_for_reply(await m.send(c.room, "!ping"))
+        # The disk fills up (SQLite's page cap on the bot's connection gives
+        # the very error a full disk gives).
+        assert runtime.storage is not None
+        async with runtime.storage.db.execute("PRAGMA page_count") as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        await runtime.storage.db.execute(f"PRAGMA max_page_count = {row[0]}")
+        during = await m.send(c.room, "!ping " + "x" * 20_000)
+        with pytest.raises(StateError, match="cannot be written"):
+            await asyncio.wait_for(task, 60)
+        # Room again: the command from the full moment is answered, once
+        # (with the usage message: it is too long for a !ping).
+        async with running_bot(c.config):
+            reply = await m.wait_for_reply(during)
+            assert "too long" in reply.content["body"]
+            await m.wait_for_reply(await m.send(c.room, "!ping"))
+        assert replies(m, during) == 1
