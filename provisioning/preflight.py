@@ -42,7 +42,7 @@ async def check_admin(api: ClientAPI, cfg: CommunityFile, path: Path) -> None:
             f"the access token belongs to {me}, not to {admin}",
         )
     try:
-        await api.request("GET", f"/_synapse/admin/v2/users/{quote(admin)}")
+        await api.request("GET", f"/_synapse/admin/v2/users/{quote(admin, safe='')}")
     except RequestError as exc:
         if exc.status == 403:
             raise ConfigError(
@@ -60,7 +60,7 @@ async def check_users_exist(api: ClientAPI, cfg: CommunityFile, path: Path) -> N
             continue
         seen.add(user)
         try:
-            await api.request("GET", f"/_synapse/admin/v2/users/{quote(user)}")
+            await api.request("GET", f"/_synapse/admin/v2/users/{quote(user, safe='')}")
         except RequestError as exc:
             if exc.status == 404:
                 raise ConfigError(
@@ -72,7 +72,7 @@ async def check_users_exist(api: ClientAPI, cfg: CommunityFile, path: Path) -> N
 async def exempt_from_rate_limits(api: ClientAPI, user_ids: list[str]) -> None:
     """Provisioning creates rooms in bulk; Synapse would throttle it to a crawl."""
     for user in user_ids:
-        path = f"/_synapse/admin/v1/users/{quote(user)}/override_ratelimit"
+        path = f"/_synapse/admin/v1/users/{quote(user, safe='')}/override_ratelimit"
         current = await api.request("GET", path)
         if current.get("messages_per_second") != 0 or current.get("burst_count") != 0:
             await api.request("POST", path, {"messages_per_second": 0, "burst_count": 0})

@@ -45,9 +45,8 @@ class TokenInfo:
 class Tokens:
     def __init__(self, api: ClientAPI, admin_user_id: str) -> None:
         self.api = api
-        self._data_path = (
-            f"/_matrix/client/v3/user/{quote(admin_user_id)}/account_data/{GROUPS_ACCOUNT_DATA}"
-        )
+        user = quote(admin_user_id, safe="")
+        self._data_path = f"/_matrix/client/v3/user/{user}/account_data/{GROUPS_ACCOUNT_DATA}"
 
     async def _groups(self) -> dict[str, str]:
         try:

@@ -37,3 +37,21 @@ class AuditLog:
         }
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(line, sort_keys=True) + "\n")
+
+    def count_ok(self, request: str, within_s: float) -> int:
+        """How many *request*s succeeded in the last *within_s* seconds."""
+        since = time.time() - within_s
+        count = 0
+        with self.path.open(encoding="utf-8") as fh:
+            for raw in fh:
+                try:
+                    line = json.loads(raw)
+                except ValueError:
+                    continue
+                if (
+                    line.get("request") == request
+                    and line.get("outcome") == "ok"
+                    and line.get("time", 0) >= since
+                ):
+                    count += 1
+        return count

@@ -6,11 +6,13 @@ own bots, members and groups, never on the admin account or staff.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from bots.adminagent.audit import AuditLog
 from bots.adminagent.requests import (
     AgentRequest,
     CreateGroup,
@@ -33,10 +35,20 @@ class Refused(HearthError):
     """A request the allow-list admits in form but the community forbids."""
 
 
+# Erasure cannot be undone, and the agent cannot see the member's own
+# confirmation (it is end-to-end encrypted): a bot gone wrong may ask for at
+# most this many a day.
+ERASURES_PER_DAY = 3
+
+
 class Agent:
-    def __init__(self, community_path: Path, api: ClientAPI) -> None:
+    def __init__(self, community_path: Path, api: ClientAPI, audit: AuditLog) -> None:
         self.community_path = community_path
         self.api = api
+        self.audit = audit
+        # One group at a time: two moderators (or a retry) asking for the
+        # same key must not both pass the "taken" check.
+        self._groups = asyncio.Lock()
 
     def community(self) -> CommunityFile:
         # Read afresh each time, so a group added to the file is known at once.
@@ -74,7 +86,8 @@ class Agent:
             case CreateGroup():
                 if not KEY_RE.match(request.key):
                     raise Refused(f"the key must be {KEY_HELP}")
-                made = await create_group(cfg, request.key, request.name)
+                async with self._groups:
+                    made = await create_group(cfg, request.key, request.name)
                 return {"room_ids": made.room_ids, "moderation_log": made.moderation_log}
         raise Refused("unknown request")  # unreachable: the union is closed
 
@@ -84,8 +97,17 @@ class Agent:
         if request.user_id in cfg.all_users():
             # Staff and bots are removed from the community file first.
             raise Refused("this account is staff or a bot in the community file")
+        if not request.user_id.endswith(":" + cfg.community.admin.user_id.split(":", 1)[1]):
+            raise Refused("only accounts on this homeserver can be erased")
+        if self.audit.count_ok("erase_account", within_s=86400) >= ERASURES_PER_DAY:
+            raise Refused(
+                f"no more than {ERASURES_PER_DAY} accounts are erased a day; "
+                "an administrator can erase more by hand"
+            )
         await self.api.request(
-            "POST", f"/_synapse/admin/v1/deactivate/{quote(request.user_id)}", {"erase": True}
+            "POST",
+            f"/_synapse/admin/v1/deactivate/{quote(request.user_id, safe='')}",
+            {"erase": True},
         )
         return {"erased": request.user_id}
 

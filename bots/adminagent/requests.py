@@ -6,6 +6,7 @@ refused before it reaches the admin API.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
@@ -17,8 +18,13 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Stricter than the spec's grammar on purpose: no '/' or '+' in a localpart
+# the agent puts into an admin API path.
+_SAFE_USER = re.compile(r"^@[a-z0-9._=-]+:[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
 def _user(v: str) -> str:
-    if not is_user_id(v):
+    if not is_user_id(v) or not _SAFE_USER.match(v):
         raise ValueError("expected a Matrix user ID like @someone:example.org")
     return v
 

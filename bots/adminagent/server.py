@@ -72,6 +72,11 @@ class AgentServer:
             self.audit.record(kind, uid, subject, "failed", type(exc).__name__)
             log.warning("admin request failed", request=kind, problem=type(exc).__name__)
             return web.json_response({"ok": False, "error": str(exc)}, status=502)
+        except Exception as exc:
+            # Recorded too: the audit log has a line for every request.
+            self.audit.record(kind, uid, subject, "failed", type(exc).__name__)
+            log.exception("admin request failed", request=kind)
+            return web.json_response({"ok": False, "error": "the agent failed"}, status=500)
         self.audit.record(kind, uid, subject, "ok", "")
         log.info("admin request done", request=kind)
         return web.json_response({"ok": True, "result": result})
@@ -101,7 +106,7 @@ async def serve_agent(
             await exempt_from_rate_limits(api, bots)
             for bot in bots:
                 audit.record("exempt_from_rate_limits", os.getuid(), bot, "ok", "at start")
-        server = AgentServer(Agent(community_path, api), audit)
+        server = AgentServer(Agent(community_path, api, audit), audit)
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_post("/request", server.on_request)
         runner = web.AppRunner(app, access_log=None)

@@ -210,9 +210,19 @@ def room_of(action: Any) -> str | None:
     return room if isinstance(room, str) else None
 
 
+def _plain(value: Any) -> Any:
+    """JSON's own types: any mapping becomes a dict and any tuple a list."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def to_record(action: Any) -> dict[str, Any]:
     """A JSON-ready record of *action*, for the outbox."""
-    return {"type": type(action).__name__, "fields": dataclasses.asdict(action)}
+    fields = {f.name: _plain(getattr(action, f.name)) for f in dataclasses.fields(action)}
+    return {"type": type(action).__name__, "fields": fields}
 
 
 def _thaw(value: Any, hint: Any) -> Any:

@@ -73,6 +73,13 @@ PERMANENT_ERRCODES = frozenset(
     }
 )
 RATE_LIMITED = "M_LIMIT_EXCEEDED"
+MAX_RETRY_AFTER_S = 300.0
+OUTAGES = frozenset({"unreachable", "not synced yet"})
+
+
+def is_outage(errcode: str) -> bool:
+    """Failures that say "not now" rather than "no": waited out, not counted."""
+    return errcode in OUTAGES or (errcode.isdigit() and errcode.startswith("5"))
 
 
 def transaction_id(key: str | None = None) -> str:
@@ -187,7 +194,8 @@ class Effector:
                     return Outcome(True)
                 errcode = resp.status_code or "unknown"
                 if errcode == RATE_LIMITED:
-                    retry_after = (resp.retry_after_ms or 5000) / 1000
+                    # Capped: a huge Retry-After must not stall every room.
+                    retry_after = min((resp.retry_after_ms or 5000) / 1000, MAX_RETRY_AFTER_S)
             if errcode in PERMANENT_ERRCODES:
                 log.warning("action refused", action=kind, errcode=errcode)
                 return Outcome(False, errcode)
@@ -197,7 +205,11 @@ class Effector:
                 self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
                 delay = retry_after
             else:
-                attempt += 1
+                # An outage (homeserver restarting, room not synced yet, a
+                # proxy's 5xx) is waited out, up to max_wait_s; other errors
+                # get max_attempts tries.
+                if not is_outage(errcode):
+                    attempt += 1
                 if attempt >= self.max_attempts:
                     log.error("action abandoned", action=kind, attempts=attempt, errcode=errcode)
                     return Outcome(False, errcode)

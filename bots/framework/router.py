@@ -61,6 +61,9 @@ def route(
         return skip
     if msg.msgtype not in COMMAND_MSGTYPES:
         return Ignore("not a text message")
+    if msg.replaces is not None:
+        # Editing a command must not run it a second time.
+        return Ignore("an edit")
     parsed = parse(msg.body, prefix, table)
     if parsed is None:
         return Ignore("not a command")

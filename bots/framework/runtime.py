@@ -35,6 +35,8 @@ from nio import (
     InviteMemberEvent,
     MatrixRoom,
     MegolmEvent,
+    MessageDirection,
+    RoomMessagesResponse,
     RoomResolveAliasResponse,
     SyncResponse,
 )
@@ -75,6 +77,11 @@ from bots.framework.undecryptable import RETRY_INTERVAL_S, notice_key, undecrypt
 
 log = get_logger(__name__)
 
+# At most this many pages of 100 events are fetched back per room after a
+# downtime; a room busier than that for longer than the bot was away has its
+# oldest events left out (logged).
+BACKFILL_PAGES = 20
+
 # Handled-event and finished-action records older than this are pruned; the
 # maximum event age keeps anything older from being acted on again.
 RETENTION_S = 7 * 24 * 3600
@@ -83,6 +90,14 @@ APOLOGY = (
     "Sorry, something went wrong while I was handling that, and I couldn't finish it. "
     "The people who run this bot can see what happened; please try again later."
 )
+
+
+def records_for(
+    key: str, actions: Iterable[Action]
+) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """Outbox rows for what one event or job decided: each action's
+    idempotency key is its decider's key and its place in the decision."""
+    return [(f"{key}/{i}", room_of(a), to_record(a)) for i, a in enumerate(actions)]
 
 
 def server_of(user_id: str) -> str:
@@ -170,6 +185,8 @@ class BotRuntime:
         self.scheduler: Scheduler | None = None
         self._scheduler_db: aiosqlite.Connection | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
+        self._synced = False
+        self._held_reports: list[Problem] = []
         self.ready = asyncio.Event()
         self.handled = 0
         self._moderators_room_id: str | None = None
@@ -310,6 +327,7 @@ class BotRuntime:
         t0 = time.perf_counter()
         try:
             actions, command = await self.decide(event)
+            records = records_for(f"event:{item.event_id}", actions)
             outcome = "ok"
         except Exception:
             log.exception("handler failed")
@@ -318,9 +336,7 @@ class BotRuntime:
             actions = (
                 [Reply(item.room_id, item.event_id, APOLOGY)] if isinstance(event, Message) else []
             )
-        records = [
-            (f"{item.event_id}/{i}", room_of(a), to_record(a)) for i, a in enumerate(actions)
-        ]
+            records = records_for(f"event:{item.event_id}", actions)
         queued = await storage.settle(item, records)
         await self.perform_queued(queued)
         if command is not None or outcome != "ok":
@@ -359,10 +375,7 @@ class BotRuntime:
                 log.exception("queued action failed", action=type(action).__name__)
                 await self.storage.finish(item, type(exc).__name__)
                 continue
-            followups = [
-                (f"{item.key}/{j}", room_of(a), to_record(a))
-                for j, a in enumerate(outcome.followups)
-            ]
+            followups = records_for(item.key, outcome.followups)
             queued = await self.storage.enqueue(followups) if followups else []
             await self.storage.finish(item, None if outcome.ok else outcome.problem or "failed")
             if not outcome.ok:
@@ -391,10 +404,7 @@ class BotRuntime:
                     assert self.storage is not None
                     view = Job(spec.kind, job.key, job.due, job.payload, job.late, job.parsed)
                     actions = await spec.run(view, ctx)
-                    records = [
-                        (f"job:{job.key}/{i}", room_of(a), to_record(a))
-                        for i, a in enumerate(actions)
-                    ]
+                    records = records_for(f"job:{job.key}", actions)
                     await self.perform_queued(await self.storage.enqueue(records))
 
                 kinds.append(JobKind(feature.name, spec.kind, run, spec.grace_s, spec.parse))
@@ -404,6 +414,10 @@ class BotRuntime:
         """Tell the moderators about a job that was missed or failed (the
         scheduler has logged it); its payload is never quoted."""
         if self._moderators_room_id is None or self.effector is None:
+            return
+        if not self._synced:
+            # nio can send to the room only once it has synced it.
+            self._held_reports.append(problem)
             return
         text = (
             f"A scheduled {problem.feature} job ({problem.kind}) was {problem.what}: "
@@ -445,19 +459,53 @@ class BotRuntime:
 
     # --- intake ---
 
-    def _collect(
-        self, resp: SyncResponse, *, timeline: bool = True
+    async def _backfill(self, room_id: str, prev_batch: str, position: str) -> list[Any]:
+        """The events a "limited" sync left out for *room_id*, oldest first:
+        paged back from *prev_batch* to the last saved *position*, or until
+        they are too old to act on."""
+        client = self.session.client
+        assert client is not None
+        found: list[Any] = []
+        start = prev_batch
+        for _ in range(BACKFILL_PAGES):
+            resp = await client.room_messages(
+                room_id, start=start, end=position, direction=MessageDirection.back, limit=100
+            )
+            if not isinstance(resp, RoomMessagesResponse) or not resp.chunk:
+                break
+            found.extend(resp.chunk)
+            oldest = min(getattr(e, "server_timestamp", 0) for e in resp.chunk)
+            if oldest < self.oldest_ms() or not resp.end or resp.end == start:
+                break
+            start = resp.end
+        found.reverse()
+        return found
+
+    async def _collect(
+        self, resp: SyncResponse, *, timeline: bool = True, position: str | None = None
     ) -> list[tuple[str, str, dict[str, Any], bool]]:
         """The sync's events worth keeping, as (event id, room, source, encrypted).
 
         Pending invitations are always kept; the timeline only if *timeline*.
+        A room whose timeline came back "limited" (more events since
+        *position* than one sync carries) is paged back, so nothing sent
+        during a downtime is skipped.
         """
         me = self.config.user_id
         client = self.session.client
         assert client is not None
         items: list[tuple[str, str, dict[str, Any], bool]] = []
         for room_id, info in resp.rooms.join.items() if timeline else ():
-            for event in info.timeline.events:
+            events = list(info.timeline.events)
+            if info.timeline.limited and info.timeline.prev_batch and position:
+                try:
+                    events = [
+                        *await self._backfill(room_id, info.timeline.prev_batch, position),
+                        *events,
+                    ]
+                except TRANSIENT:
+                    log.warning("events of a busy downtime could not be fetched", room_id=room_id)
+            for event in events:
                 if getattr(event, "sender", None) == me:
                     continue
                 if isinstance(event, MegolmEvent):
@@ -469,9 +517,11 @@ class BotRuntime:
                 source = getattr(event, "source", None)
                 event_id = getattr(event, "event_id", None)
                 if isinstance(source, dict) and isinstance(event_id, str):
-                    items.append(
-                        (event_id, room_id, source, bool(getattr(event, "decrypted", False)))
-                    )
+                    encrypted = bool(getattr(event, "decrypted", False))
+                    # Only what a feature could act on is written down: a
+                    # member's ordinary message never reaches the disk.
+                    if self.wants(to_event(room_id, source, encrypted=encrypted)):
+                        items.append((event_id, room_id, source, encrypted))
         for room_id, invited in resp.rooms.invite.items():
             for event in invited.invite_state:
                 if isinstance(event, InviteMemberEvent) and event.state_key == me:
@@ -490,7 +540,22 @@ class BotRuntime:
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """Background work ends like a room worker's: a state folder that
+        cannot be written stops the bot; anything else is logged."""
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        if isinstance(exc, sqlite3.OperationalError) and is_state_problem(exc):
+            exc = StateError(f"the bot's state cannot be written: {exc}")
+        if isinstance(exc, StateError):
+            self._fatal = exc
+            self.stop()
+            return
+        log.error("background task failed", problem=type(exc).__name__)
 
     # --- lifecycle ---
 
@@ -575,26 +640,29 @@ class BotRuntime:
         leftovers = await self.storage.pending_inbox()
         since = await self.storage.sync_token()
         baseline = since is None
+        position = since
         first = True
         storage, scheduler = self.storage, self.scheduler
 
         async def on_sync(resp: SyncResponse) -> None:
-            nonlocal baseline, first
+            nonlocal baseline, first, position
             if first:
-                # Finish what a previous run decided but did not perform,
-                # then what it received but did not handle, before anything
-                # new. Only now: nio can encrypt for a room once it has
-                # synced it.
+                # What a previous run received but did not handle goes first;
+                # what it decided but did not perform follows, now that nio
+                # has synced the rooms it must encrypt for.
                 first = False
-                await self.perform_queued(await storage.pending_outbox())
+                # Taken before any room worker runs, so a row settled from
+                # now on is performed by its worker alone, never twice.
+                backlog = await storage.pending_outbox()
                 for item in leftovers:
                     self._dispatch(item)
-                # Jobs too send through nio: start them once rooms are known.
-                self._scheduler_task = asyncio.create_task(scheduler.serve())
+                # In a task of its own: a long backlog under rate limits must
+                # not hold up the sync loop, nor keep SIGTERM waiting.
+                self._spawn(self._resume(backlog, scheduler))
             # The very first sync's timeline is the past: nothing in it was
             # sent to a running bot, so it only marks where handling starts.
             # Invitations still waiting are answered all the same.
-            items = self._collect(resp, timeline=not baseline)
+            items = await self._collect(resp, timeline=not baseline, position=position)
             baseline = False
             try:
                 received = await storage.receive(items, resp.next_batch)
@@ -602,6 +670,7 @@ class BotRuntime:
                 if not is_state_problem(exc):
                     raise
                 raise StateError(f"the bot's state cannot be written: {exc}") from None
+            position = resp.next_batch
             for item in received:
                 self._dispatch(item)
             if not self.ready.is_set():
@@ -623,6 +692,17 @@ class BotRuntime:
                 await asyncio.wait({task}, timeout=5)
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+
+    async def _resume(self, backlog: list[OutboxItem], scheduler: Scheduler) -> None:
+        """After the first sync: what a previous run decided but did not
+        perform, the reports held back until rooms were known, then the jobs
+        (which also send through nio)."""
+        await self.perform_queued(backlog)
+        self._synced = True
+        held, self._held_reports = self._held_reports, []
+        for problem in held:
+            await self._report_job(problem)
+        self._scheduler_task = asyncio.create_task(scheduler.serve())
 
     async def _drain(self) -> None:
         for queue in list(self._queues.values()):

@@ -39,6 +39,11 @@ from bots.framework.secrets import ensure_secret, read_secret, write_secret
 
 log = get_logger(__name__)
 
+# Up to this many events per room in one sync; a room with more since the
+# last one comes back "limited" and the runtime pages back through the rest.
+TIMELINE_LIMIT = 100
+SYNC_FILTER = {"room": {"timeline": {"limit": TIMELINE_LIMIT}}}
+
 # Network failures worth waiting out; anything else is a bug or a refusal.
 TRANSIENT = (ClientConnectionError, TimeoutError, asyncio.TimeoutError, OSError)
 
@@ -104,7 +109,9 @@ class BotSession:
             store_path=str(store),
             config=AsyncClientConfig(
                 encryption_enabled=True,
-                store_sync_tokens=True,
+                # The runtime keeps the sync position itself, with the events
+                # it covers; nio's own copy is saved before they are handled.
+                store_sync_tokens=False,
                 pickle_key=pickle_key,
                 # Our loops own retrying; nio should report failures promptly.
                 max_timeouts=0,
@@ -143,6 +150,8 @@ class BotSession:
                 await ensure_cross_signed(client, password, self.state_dir / "cross_signing.json")
                 break
             except TRANSIENT:
+                if self._stopping.is_set():
+                    raise
                 await self._wait(backoff, "key upload")
         return client
 
@@ -184,7 +193,12 @@ class BotSession:
         full_state = since is not None
         while not self._stopping.is_set():
             self._inflight = asyncio.ensure_future(
-                client.sync(timeout=self.config.sync_timeout_ms, since=since, full_state=full_state)
+                client.sync(
+                    timeout=self.config.sync_timeout_ms,
+                    since=since,
+                    full_state=full_state,
+                    sync_filter=SYNC_FILTER,
+                )
             )
             try:
                 resp = await self._inflight

@@ -80,22 +80,26 @@ class ClientAPI:
 
     async def invite(self, room_id: str, user_id: str) -> None:
         await self.request(
-            "POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/invite", {"user_id": user_id}
+            "POST",
+            f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/invite",
+            {"user_id": user_id},
         )
 
     async def join(self, room_id: str) -> None:
-        await self.request("POST", f"/_matrix/client/v3/join/{quote(room_id)}", {})
+        await self.request("POST", f"/_matrix/client/v3/join/{quote(room_id, safe='')}", {})
 
     async def joined_members(self, room_id: str) -> set[str]:
         data = await self.request(
-            "GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/joined_members"
+            "GET", f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/joined_members"
         )
         return set(data.get("joined", {}))
 
     async def put_state(
         self, room_id: str, event_type: str, state_key: str, content: dict[str, Any]
     ) -> None:
-        path = f"/_matrix/client/v3/rooms/{quote(room_id)}/state/{quote(event_type)}"
+        path = (
+            f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/state/{quote(event_type, safe='')}"
+        )
         await self.request("PUT", f"{path}/{quote(state_key, safe='')}", content)
 
     async def sync(self, filter_: dict[str, Any]) -> dict[str, Any]:
@@ -109,5 +113,6 @@ class ClientAPI:
     async def state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any]:
         return await self.request(
             "GET",
-            f"/_matrix/client/v3/rooms/{quote(room_id)}/state/{quote(event_type)}/{quote(state_key)}",
+            f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}"
+            f"/state/{quote(event_type, safe='')}/{quote(state_key, safe='')}",
         )

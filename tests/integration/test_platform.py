@@ -374,10 +374,12 @@ async def test_an_action_decided_before_a_crash_shows_once_even_if_sent_twice(
         )
         await db.commit()
         await db.close()
-        async with running_bot(c.config):
-            # The outbox is finished before new events: once this is
-            # answered, the retry has been made.
+        async with running_bot(c.config) as runtime:
             await m.wait_for_reply(await m.send(c.room, "!ping"))
+            assert runtime.storage is not None
+            async with asyncio.timeout(30):
+                while await runtime.storage.pending_outbox():  # noqa: ASYNC110 (a table)
+                    await asyncio.sleep(0.1)
             await asyncio.sleep(1)
     assert sum(1 for ev in m.received if ev.content.get("body") == text) == 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from datetime import timedelta
@@ -251,6 +252,11 @@ def test_events_from_before_the_start_are_ignored() -> None:
 
 def test_event_sent_at_the_start_is_handled() -> None:
     assert isinstance(_route(_msg("!ping", ts=STARTED)), Run)
+
+
+def test_an_edited_command_is_not_run_again() -> None:
+    edit = dataclasses.replace(_msg("!ping"), replaces="$original")
+    assert _route(edit) == Ignore("an edit")
 
 
 @pytest.mark.parametrize("msgtype", ["m.notice", "m.emote", "m.image", "m.file"])

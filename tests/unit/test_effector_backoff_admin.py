@@ -204,9 +204,27 @@ async def test_effector_does_not_retry_permanent_errors(clock: FakeClock) -> Non
 
 
 async def test_effector_gives_up_after_max_attempts(clock: FakeClock) -> None:
-    client = FakeClient(OSError("down"))
+    client = FakeClient(RoomSendError("odd", "M_UNKNOWN"))
     await Effector(client, max_attempts=4).perform([SendNotice(ROOM, "hello")])
     assert len(client.sends) == 4
+
+
+async def test_an_outage_is_waited_out_beyond_max_attempts(clock: FakeClock) -> None:
+    # A homeserver restarting for a minute: every reply in flight still arrives.
+    client = FakeClient(*[OSError("down")] * 12, RoomSendError("bad gateway", "502"), SENT)
+    outcome = await Effector(client, max_attempts=4).perform_one(SendNotice(ROOM, "hello"))
+    assert outcome.ok
+    assert len(client.sends) == 14
+    assert len({s["tx_id"] for s in client.sends}) == 1
+
+
+async def test_an_outage_longer_than_the_bound_is_reported(clock: FakeClock) -> None:
+    client = FakeClient(OSError("down"))
+    outcome = await Effector(client, max_wait_s=120).perform_one(SendNotice(ROOM, "hello"))
+    assert not outcome.ok
+    assert outcome.problem is not None
+    assert outcome.problem.startswith("unreachable")
+    assert sum(clock.slept) <= 120
 
 
 async def test_effector_joins_rooms(clock: FakeClock) -> None:
