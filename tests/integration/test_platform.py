@@ -22,6 +22,7 @@ from bots.base.errors import StateError
 from bots.framework.actions import SendNotice, to_record
 from bots.framework.config import BotConfig
 from bots.framework.runtime import APOLOGY
+from bots.framework.session import TIMELINE_LIMIT
 from bots.framework.storage import Storage
 from tests.support.features import GadgetsConfig, NotesConfig, gadgets_feature, notes_feature
 from tests.support.homeserver import (
@@ -412,3 +413,23 @@ async def test_a_full_state_folder_stops_the_bot_clearly_and_loses_nothing(
             assert "too long" in reply.content["body"]
             await m.wait_for_reply(await m.send(c.room, "!ping"))
         assert replies(m, during) == 1
+
+
+async def test_a_command_buried_under_a_busy_downtime_is_still_answered(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    async with member(homeserver, c.alice, state / "alice") as m:
+        async with running_bot(c.config):
+            await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+            await m.join(c.room)
+            await m.wait_for_reply(await m.send(c.room, "!ping"))
+        # More events than one sync carries: the bot must page back for it.
+        buried = await m.send(c.room, "!ping")
+        for i in range(TIMELINE_LIMIT + 20):
+            await m.send(c.room, f"chatter {i}")
+        async with running_bot(c.config):
+            reply = await m.wait_for_reply(buried, timeout=60)
+            assert reply.content["body"] == "pong"
+            await m.wait_for_reply(await m.send(c.room, "!ping"))
+        assert replies(m, buried) == 1
