@@ -595,7 +595,8 @@ class BotRuntime:
     async def _open_storage(self) -> Storage:
         migrations = [*MIGRATIONS, *(m for f in self.features for m in f.migrations)]
         storage = await Storage.open(self.config.state_dir / "bot.db", migrations)
-        cutoff = time.time() - RETENTION_S
+        # Never forget an event younger than the oldest one still acted on.
+        cutoff = time.time() - max(RETENTION_S, self.config.max_event_age_s + 86400)
         await storage.forget_handled_before(cutoff)
         await storage.forget_outbox_before(cutoff)
         return storage
