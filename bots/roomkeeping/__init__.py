@@ -10,11 +10,13 @@ from bots.framework.feature import Feature, Setup
 from bots.roomkeeping.group_create import GROUP_CREATE, CreateGroup, group_create_performer
 
 
-def _needs_community(bot: BotConfig) -> str | None:
+def _unavailable(bot: BotConfig) -> str | None:
     if bot.admin_socket is None:
         return (
             "it needs bot.admin_socket (the admin agent opens groups; the bot holds no admin token)"
         )
+    if bot.moderators_room is None:
+        return "it needs bot.moderators_room (only community moderators may open groups)"
     return None
 
 
@@ -28,5 +30,5 @@ feature = Feature(
     summary="!group create: moderators open a new peer group with its encrypted room",
     commands=(GROUP_CREATE,),
     performers={CreateGroup: _performer},
-    unavailable=_needs_community,
+    unavailable=_unavailable,
 )

@@ -347,7 +347,7 @@ def test_by_default_a_feature_that_cannot_run_is_noted_with_the_reason(tmp_path:
 
 
 def test_with_the_admin_agent_roomkeeping_runs_too(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD + "  admin_socket: agent.sock\n")
+    path = write(tmp_path, GOOD + '  admin_socket: agent.sock\n  moderators_room: "!mods:x.org"\n')
     assert chosen(path) == (["core", "roomkeeping"], [])
 
 
@@ -360,6 +360,18 @@ def test_an_unknown_feature_is_named_with_the_known_ones(tmp_path: Path) -> None
     assert str(err).startswith(f"{path}")
     assert "'chat'" in str(err)
     assert "core, roomkeeping" in str(err)
+
+
+def test_roomkeeping_without_a_moderators_room_is_noted(tmp_path: Path) -> None:
+    _, notes = chosen(write(tmp_path, GOOD + "  admin_socket: agent.sock\n"))
+    (note,) = notes
+    assert "moderators_room" in note
+
+
+def test_a_list_as_a_key_is_a_clear_error(tmp_path: Path) -> None:
+    err = error_for(write(tmp_path, "? [a, b]\n: 1\n" + GOOD))
+    assert "key" in str(err)
+    assert err.line == 1
 
 
 def test_a_listed_feature_that_cannot_run_is_refused(tmp_path: Path) -> None:
