@@ -62,6 +62,9 @@ MAX_SLEEP_S = 60.0
 MAX_ATTEMPTS = 3
 # After a database error, wait this long (or for add()) before trying again.
 ERROR_PAUSE_S = 5.0
+# A wall clock that moved this much more (or less) than the loop slept has
+# jumped: look at the table again rather than trust the due times in hand.
+CLOCK_JUMP_S = 2.0
 What = Literal["missed", "failed"]
 
 
@@ -376,7 +379,7 @@ class Scheduler:
                 if nxt is not None:
                     delay = min(delay, nxt - self._clock.now())
             if delay > 0 and not self._stopping:
-                await self._sleep_or_wake(delay)
+                await self._idle(delay, nxt)
 
     def stop(self) -> None:
         """End serve() after the job running now; a stopped scheduler stays stopped."""
@@ -392,7 +395,27 @@ class Scheduler:
             (self._clock.now() - older_than_s,),
         )
 
-    async def _sleep_or_wake(self, seconds: float) -> None:
+    async def _idle(self, delay: float, nxt: float | None) -> None:
+        """Sleep until *nxt* (or the cap), then return for a full pass.
+
+        Waking at the cap with nothing due and the clock where it should be,
+        it sleeps on without touching the database: an idle bot costs next
+        to nothing. A wake-up call, a jump of the wall clock (set by hand, or
+        a suspended machine) or a due time reached returns at once.
+        """
+        while True:
+            before = self._clock.now()
+            if await self._sleep_or_wake(delay) or self._stopping:
+                return
+            now = self._clock.now()
+            if abs((now - before) - delay) > CLOCK_JUMP_S:
+                return
+            delay = self._max_sleep if nxt is None else min(self._max_sleep, nxt - now)
+            if delay <= 0:
+                return
+
+    async def _sleep_or_wake(self, seconds: float) -> bool:
+        """Whether an add() or stop() woke it before *seconds* passed."""
         sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
@@ -401,6 +424,7 @@ class Scheduler:
             sleeper.cancel()
             waker.cancel()
             await asyncio.gather(sleeper, waker, return_exceptions=True)
+        return waker.done() and not waker.cancelled()
 
     async def _write(self, sql: str, args: Sequence[Any]) -> int:
         """One statement, committed at once; returns the rows changed."""

@@ -9,7 +9,7 @@ import json
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiosqlite
@@ -26,6 +26,7 @@ from bots.framework.session import TIMELINE_LIMIT
 from bots.framework.storage import Storage
 from tests.support.features import GadgetsConfig, NotesConfig, gadgets_feature, notes_feature
 from tests.support.homeserver import (
+    Cast,
     Homeserver,
     bot_and_member,
     cast,
@@ -169,24 +170,39 @@ async def bot_process(config_path: Path, log: Path) -> AsyncIterator[asyncio.sub
             await proc.wait()
 
 
+Restart = Callable[[], contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]]
+
+
+@contextlib.asynccontextmanager
+async def killable_scene(
+    homeserver: Homeserver, state: Path
+) -> AsyncIterator[tuple[Cast, MemberClient, asyncio.subprocess.Process, Restart]]:
+    """The bot in its own process, answering a member in an encrypted room;
+    *restart* starts it again on the same state."""
+    c = await cast(homeserver, state)
+    config_path = bot_yaml(c.config, state / "bot.yaml")
+
+    def restart() -> contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]:
+        return bot_process(config_path, state / "bot.log")
+
+    async with member(homeserver, c.alice, state / "alice") as m, restart() as proc:
+        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+        await m.join(c.room)
+        await m.wait_for_reply(await m.send(c.room, "!ping"))
+        yield c, m, proc, restart
+
+
 async def test_killed_mid_handler_the_reply_exists_exactly_once(
     homeserver: Homeserver, state: Path
 ) -> None:
-    c = await cast(homeserver, state)
-    config_path = bot_yaml(c.config, state / "bot.yaml")
-    log = state / "bot.log"
-    async with member(homeserver, c.alice, state / "alice") as m:
-        async with bot_process(config_path, log) as proc:
-            await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
-            await m.join(c.room)
-            await m.wait_for_reply(await m.send(c.room, "!ping"))
-            slow = await m.send(c.room, "!slow 4")
-            # Killed while the handler sleeps: it has decided nothing yet.
-            await asyncio.sleep(2)
-            proc.send_signal(signal.SIGKILL)
-            assert await proc.wait() == -signal.SIGKILL
+    async with killable_scene(homeserver, state) as (c, m, proc, restart):
+        slow = await m.send(c.room, "!slow 4")
+        # Killed while the handler sleeps: it has decided nothing yet.
+        await asyncio.sleep(2)
+        proc.send_signal(signal.SIGKILL)
+        assert await proc.wait() == -signal.SIGKILL
         assert replies(m, slow) == 0
-        async with bot_process(config_path, log):
+        async with restart():
             reply = await m.wait_for_reply(slow)
             assert reply.content["body"] == "slow done"
             control = await m.send(c.room, "!ping")
@@ -196,21 +212,14 @@ async def test_killed_mid_handler_the_reply_exists_exactly_once(
 
 
 async def test_sigterm_with_work_queued_loses_nothing(homeserver: Homeserver, state: Path) -> None:
-    c = await cast(homeserver, state)
-    config_path = bot_yaml(c.config, state / "bot.yaml")
-    log = state / "bot.log"
-    async with member(homeserver, c.alice, state / "alice") as m:
-        async with bot_process(config_path, log) as proc:
-            await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
-            await m.join(c.room)
-            await m.wait_for_reply(await m.send(c.room, "!ping"))
-            # One room's events are handled in order: these queue up.
-            sent = [await m.send(c.room, "!slow 1") for _ in range(4)]
-            await asyncio.sleep(1.5)
-            proc.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(60):
-                assert await proc.wait() == 0
-        async with bot_process(config_path, log):
+    async with killable_scene(homeserver, state) as (c, m, proc, restart):
+        # One room's events are handled in order: these queue up.
+        sent = [await m.send(c.room, "!slow 1") for _ in range(4)]
+        await asyncio.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            assert await proc.wait() == 0
+        async with restart():
             for event_id in sent:
                 await m.wait_for_reply(event_id, timeout=60)
             await asyncio.sleep(1)

@@ -314,6 +314,29 @@ async def test_clock_jumping_forwards_runs_due_jobs(
         assert ran.keys == ["day-3"]
 
 
+async def test_an_idle_scheduler_wakes_without_reading_the_table(
+    sched: Scheduler, clock: FakeClock, ran: Ran, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await remind(sched, "next-week", 7 * 86400)
+    looks = 0
+    real_next_due = sched.next_due
+
+    async def counting() -> float | None:
+        nonlocal looks
+        looks += 1
+        return await real_next_due()
+
+    async with serving(sched, clock):
+        monkeypatch.setattr(sched, "next_due", counting)
+        for _ in range(5):
+            await clock.tick(60)
+        assert looks == 0
+        # A wall clock that jumps is noticed at the next wake-up.
+        clock.jump(7 * 86400)
+        await clock.tick(60)
+        assert ran.keys == ["next-week"]
+
+
 async def test_runner_that_raises_does_not_stop_the_loop(
     db: aiosqlite.Connection, clock: FakeClock, ran: Ran
 ) -> None:
