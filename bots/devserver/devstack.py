@@ -236,6 +236,7 @@ async def run_dev(
 ) -> None:
     from bots.adminagent.server import serve_agent
     from bots.app import build_bot
+    from bots.base.tasks import until_ready
 
     stack = await start_dev_stack(state_dir, port, example)
     # The admin agent, as in production the only holder of the admin token;
@@ -253,11 +254,8 @@ async def run_dev(
     runtime = build_bot(stack.bot_config())
     bot_task = asyncio.create_task(runtime.run())
     try:
-        await _first(agent_task, agent_ready)
-        ready = asyncio.create_task(runtime.ready.wait())
-        done, _ = await asyncio.wait({bot_task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if bot_task in done:
-            bot_task.result()
+        await until_ready(agent_task, agent_ready, "the admin agent")
+        await until_ready(bot_task, runtime.ready, "the bot")
         print(login_banner(stack), flush=True)
         await bot_task
     finally:
@@ -265,12 +263,3 @@ async def run_dev(
         agent_task.cancel()
         await asyncio.gather(bot_task, agent_task, return_exceptions=True)
         await stack.synapse.stop()
-
-
-async def _first(task: asyncio.Task[None], ready: asyncio.Event) -> None:
-    """Wait until *ready* is set, or raise why *task* ended first."""
-    waiter = asyncio.create_task(ready.wait())
-    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        waiter.cancel()
-        task.result()

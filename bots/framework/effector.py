@@ -188,7 +188,6 @@ class Effector:
                 errcode = "not synced yet"
             except _Failed as failed:
                 errcode = failed.errcode
-                resp = None
             else:
                 if not isinstance(resp, ErrorResponse):
                     return Outcome(True)

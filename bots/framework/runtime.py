@@ -71,7 +71,7 @@ from bots.framework.storage import (
     InboxItem,
     OutboxItem,
     Storage,
-    is_state_problem,
+    as_state_error,
 )
 from bots.framework.undecryptable import RETRY_INTERVAL_S, notice_key, undecryptable_reply
 
@@ -98,10 +98,6 @@ def records_for(
     """Outbox rows for what one event or job decided: each action's
     idempotency key is its decider's key and its place in the decision."""
     return [(f"{key}/{i}", room_of(a), to_record(a)) for i, a in enumerate(actions)]
-
-
-def server_of(user_id: str) -> str:
-    return user_id.split(":", 1)[1]
 
 
 def add_help(table: CommandTable, prefix: str) -> None:
@@ -293,23 +289,18 @@ class BotRuntime:
             try:
                 async with self._slots:
                     await self.handle(item)
-            except sqlite3.OperationalError as exc:
-                if not is_state_problem(exc):
+            except Exception as exc:
+                fatal = as_state_error(exc)
+                if fatal is None:
+                    # Nothing a member sends may stop the bot; the inbox
+                    # keeps the event for the next start.
                     log.exception("event handling failed")
                     continue
                 # The state folder went read-only or full: stop rather than
                 # act without a record. What was received stays in the inbox.
-                self._fatal = StateError(f"the bot's state cannot be written: {exc}")
+                self._fatal = fatal
                 self.stop()
                 return
-            except StateError as exc:
-                self._fatal = exc
-                self.stop()
-                return
-            except Exception:
-                # Nothing a member sends may stop the bot; the inbox keeps
-                # the event for the next start.
-                log.exception("event handling failed")
             finally:
                 queue.task_done()
 
@@ -549,10 +540,10 @@ class BotRuntime:
         if task.cancelled() or task.exception() is None:
             return
         exc = task.exception()
-        if isinstance(exc, sqlite3.OperationalError) and is_state_problem(exc):
-            exc = StateError(f"the bot's state cannot be written: {exc}")
-        if isinstance(exc, StateError):
-            self._fatal = exc
+        assert exc is not None
+        fatal = as_state_error(exc)
+        if fatal is not None:
+            self._fatal = fatal
             self.stop()
             return
         log.error("background task failed", problem=type(exc).__name__)
@@ -668,9 +659,10 @@ class BotRuntime:
             try:
                 received = await storage.receive(items, resp.next_batch)
             except sqlite3.OperationalError as exc:
-                if not is_state_problem(exc):
+                fatal = as_state_error(exc)
+                if fatal is None:
                     raise
-                raise StateError(f"the bot's state cannot be written: {exc}") from None
+                raise fatal from None
             position = resp.next_batch
             for item in received:
                 self._dispatch(item)

@@ -136,6 +136,16 @@ def is_state_problem(exc: sqlite3.Error) -> bool:
     return any(word in str(exc).lower() for word in _STATE_PROBLEMS)
 
 
+def as_state_error(exc: BaseException) -> StateError | None:
+    """The StateError a failure amounts to when the state folder is at fault
+    (read-only, full, locked); None for anything else."""
+    if isinstance(exc, StateError):
+        return exc
+    if isinstance(exc, sqlite3.OperationalError) and is_state_problem(exc):
+        return StateError(f"the bot's state cannot be written: {exc}")
+    return None
+
+
 def check_series(migrations: Sequence[Migration]) -> None:
     by_namespace: dict[str, list[int]] = {}
     for m in migrations:

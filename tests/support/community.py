@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from bots.base.tasks import until_ready
 from bots.framework.secrets import write_secret
 from provisioning.schema import CommunityFile, load_community
 from tests.support.homeserver import Homeserver, User
@@ -73,15 +74,9 @@ async def running_agent(community: Community, tmp: Path) -> AsyncIterator[Runnin
     task = asyncio.create_task(
         serve_agent(community.path, agent.socket, agent.audit, socket_mode=0o600, ready=ready)
     )
-    waiter = asyncio.create_task(ready.wait())
     try:
-        done, _ = await asyncio.wait({task, waiter}, timeout=30, return_when="FIRST_COMPLETED")
-        if task in done:
-            task.result()
-        if waiter not in done:
-            raise TimeoutError("the admin agent did not start")
+        await until_ready(task, ready, "the admin agent", timeout=30)
         yield agent
     finally:
-        waiter.cancel()
         task.cancel()
-        await asyncio.gather(task, waiter, return_exceptions=True)
+        await asyncio.gather(task, return_exceptions=True)

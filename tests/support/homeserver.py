@@ -15,6 +15,7 @@ import aiohttp
 import yaml
 
 from bots.app import build_bot
+from bots.base.tasks import until_ready
 from bots.devserver.supervisor import SynapseProcess
 from bots.devserver.synapse_config import free_port, write_dev_config
 from bots.framework.config import BotConfig
@@ -158,12 +159,7 @@ async def running_bot(
         runtime.clock = clock
     task = asyncio.create_task(runtime.run())
     try:
-        ready = asyncio.create_task(runtime.ready.wait())
-        done, _ = await asyncio.wait({task, ready}, timeout=timeout, return_when="FIRST_COMPLETED")
-        if task in done:
-            task.result()
-        if ready not in done:
-            raise TimeoutError("bot did not become ready")
+        await until_ready(task, runtime.ready, "the bot", timeout)
         yield runtime
     finally:
         task.cancel()
