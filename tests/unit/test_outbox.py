@@ -37,12 +37,11 @@ from bots.framework.actions import (
     SetState,
     Unban,
     UploadFile,
-    room_of,
     to_record,
 )
 from bots.framework.config import BotConfig
 from bots.framework.effector import Effector, transaction_id
-from bots.framework.runtime import BotRuntime
+from bots.framework.runtime import BotRuntime, records_for
 from bots.framework.scheduler import Scheduler
 from bots.framework.scheduler import connect as connect_scheduler_db
 from bots.framework.storage import InboxItem, Storage
@@ -95,7 +94,7 @@ def decided(event_id: str = "$ping") -> list[Any]:
 
 def decision(event_id: str = "$ping") -> list[tuple[str, str | None, dict[str, Any]]]:
     """The decision as the runtime queues it: (key, room, record)."""
-    return [(f"{event_id}/{i}", room_of(a), to_record(a)) for i, a in enumerate(decided(event_id))]
+    return records_for(event_id, decided(event_id))
 
 
 # --- a crash between deciding and performing ---
@@ -391,7 +390,7 @@ async def test_an_adapter_that_raises_cannot_stop_the_next_start(
     runtime.storage = store = await open_storage()
     runtime.effector = Effector(client, performers={OpenGroup: broken})
     actions = [OpenGroup(ROOM, "$cmd", "Parents"), Reply(ROOM, "$cmd", "On it")]
-    records = [(f"$cmd/{i}", room_of(a), to_record(a)) for i, a in enumerate(actions)]
+    records = records_for("$cmd", actions)
     await runtime.perform_queued(await store.settle(await received(store, "$cmd"), records))
     # The reply after it is still sent, and nothing is left to fail again.
     assert [s["content"]["body"] for s in client.sends] == ["On it"]
@@ -406,7 +405,7 @@ async def test_a_job_for_a_feature_no_longer_enabled_cannot_stop_the_next_start(
         ScheduleJob("notes", "nudge", 1_700_000_000.0, "nudge:$cmd"),
         Reply(ROOM, "$cmd", "I'll nudge you"),
     ]
-    records = [(f"$cmd/{i}", room_of(a), to_record(a)) for i, a in enumerate(actions)]
+    records = records_for("$cmd", actions)
     await store.settle(await received(store, "$cmd"), records)
     await store.close()  # crash; the next start runs without the notes feature
 
