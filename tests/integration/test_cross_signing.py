@@ -69,8 +69,6 @@ async def run_js_client(
         hs.base_url,
         "--user",
         user.user_id,
-        "--password",
-        user.password,
         "--room",
         room,
         "--send",
@@ -80,6 +78,7 @@ async def run_js_client(
         "--timeout",
         str(timeout),
         cwd=JS_DIR,
+        env={**os.environ, "HEARTH_JS_PASSWORD": user.password},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -2,7 +2,7 @@
 // Interop harness: behave like Element (matrix-js-sdk + Rust crypto, "exclude
 // insecure devices"), send one message to a room and wait for a bot's reply.
 //
-//   node send_and_wait.mjs --homeserver URL --user @u:server --password P \
+//   HEARTH_JS_PASSWORD=P node send_and_wait.mjs --homeserver URL --user @u:server \
 //     --room '!roomid:server' --send '!ping' --expect-from '@bot:server' --timeout 60
 //
 // stdout carries exactly one JSON line (the result); diagnostics go to stderr.
@@ -27,7 +27,6 @@ const { values: args } = parseArgs({
     options: {
         homeserver: { type: "string" },
         user: { type: "string" },
-        password: { type: "string" },
         room: { type: "string" },
         send: { type: "string", default: "!ping" },
         "expect-from": { type: "string" },
@@ -35,7 +34,14 @@ const { values: args } = parseArgs({
         verbose: { type: "boolean", default: false },
     },
 });
-for (const name of ["homeserver", "user", "password", "room", "expect-from"]) {
+// The password comes from the environment: argv is visible to every local
+// user in `ps`, and a generated password may start with a dash.
+args.password = process.env.HEARTH_JS_PASSWORD;
+if (!args.password) {
+    process.stderr.write("send_and_wait: HEARTH_JS_PASSWORD is required\n");
+    process.exit(2);
+}
+for (const name of ["homeserver", "user", "room", "expect-from"]) {
     if (!args[name]) {
         process.stderr.write(`send_and_wait: --${name} is required\n`);
         process.exit(2);
