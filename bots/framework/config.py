@@ -94,6 +94,10 @@ class BotConfig(Strict):
     max_concurrent_rooms: int = Field(default=8, ge=1, le=256)
     # How long SIGTERM waits for handlers in flight and the outbox.
     stop_timeout_s: float = Field(default=20.0, ge=0, le=600)
+    # Which devices get the bot's room keys: only those their owner has
+    # cross-signed (the others are told the key is withheld), or, for a
+    # community whose members use old clients, every device.
+    key_sharing: Literal["cross_signed", "all_devices"] = "cross_signed"
     log: LogConfig = LogConfig()
     # Each feature's validated section, from the file's other top-level keys
     # (filled by load_bot_config, not written under `bot:`).

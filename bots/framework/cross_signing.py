@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ def unpadded_b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii").rstrip("=")
 
 
-def _b64decode(text: str) -> bytes:
+def b64decode(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -77,7 +77,7 @@ class CrossSigningKeys:
     @classmethod
     def from_json(cls, text: str) -> CrossSigningKeys:
         data = json.loads(text)
-        return cls(*(Ed25519PrivateKey.from_private_bytes(_b64decode(data[u])) for u in USAGES))
+        return cls(*(Ed25519PrivateKey.from_private_bytes(b64decode(data[u])) for u in USAGES))
 
     @classmethod
     def load(cls, path: Path) -> CrossSigningKeys | None:
@@ -138,19 +138,28 @@ def server_key(query: JsonDict, field: str, user_id: str) -> str | None:
     return next(iter(keys.values()), None) if len(keys) == 1 else None
 
 
-def device_is_signed(device: JsonDict, user_id: str, self_signing_public: str) -> bool:
-    sig = device.get("signatures", {}).get(user_id, {}).get(f"ed25519:{self_signing_public}")
+def verify(obj: Mapping[str, Any], user_id: str, public: str, key_id: str | None = None) -> bool:
+    """Whether *obj* carries a valid signature by *user_id*'s Ed25519 key
+    *public*, filed under *key_id* (default ``ed25519:<public>``, as for
+    cross-signing keys; a device signs under ``ed25519:<device id>``)."""
+    by_user = obj.get("signatures", {})
+    by_user = by_user.get(user_id) if isinstance(by_user, dict) else None
+    sig = by_user.get(key_id or f"ed25519:{public}") if isinstance(by_user, dict) else None
     if not isinstance(sig, str):
         return False
     try:
-        public = Ed25519PublicKey.from_public_bytes(_b64decode(self_signing_public))
-        public.verify(_b64decode(sig), canonical_json(device))
-    except (InvalidSignature, ValueError):
+        key = Ed25519PublicKey.from_public_bytes(b64decode(public))
+        key.verify(b64decode(sig), canonical_json(dict(obj)))
+    except (InvalidSignature, ValueError, TypeError):
         return False
     return True
 
 
-def _api(client: nio.AsyncClient) -> ClientAPI:
+def device_is_signed(device: JsonDict, user_id: str, self_signing_public: str) -> bool:
+    return verify(device, user_id, self_signing_public)
+
+
+def api_of(client: nio.AsyncClient) -> ClientAPI:
     """Hearth's one HTTP layer on nio's own session (created at login), so
     these calls keep nio's proxy and timeout."""
     if client.client_session is None or not client.access_token:
@@ -159,7 +168,7 @@ def _api(client: nio.AsyncClient) -> ClientAPI:
 
 
 async def _upload_signing_keys(client: nio.AsyncClient, password: str, body: JsonDict) -> None:
-    api, path = _api(client), "/_matrix/client/v3/keys/device_signing/upload"
+    api, path = api_of(client), "/_matrix/client/v3/keys/device_signing/upload"
     what = "uploading cross-signing keys"
     try:
         await api.request("POST", path, body, what=what)
@@ -194,7 +203,7 @@ async def ensure_cross_signed(client: nio.AsyncClient, password: str, keys_path:
     user_id, device_id = client.user_id, client.device_id
 
     query_body = {"device_keys": {user_id: [device_id]}}
-    query = await _api(client).request(
+    query = await api_of(client).request(
         "POST", "/_matrix/client/v3/keys/query", query_body, what="keys query"
     )
     device = query.get("device_keys", {}).get(user_id, {}).get(device_id)
@@ -220,7 +229,7 @@ async def ensure_cross_signed(client: nio.AsyncClient, password: str, keys_path:
         return
     signed = sign_with(device, user_id, keys.self_signing)
     signed["signatures"] = {user_id: signed["signatures"][user_id]}
-    reply = await _api(client).request(
+    reply = await api_of(client).request(
         "POST",
         "/_matrix/client/v3/keys/signatures/upload",
         {user_id: {device_id: signed}},

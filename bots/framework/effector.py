@@ -26,9 +26,17 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from nio import AsyncClient, ErrorResponse, LocalProtocolError, RoomCreateResponse, UploadResponse
+from nio import (
+    AsyncClient,
+    ErrorResponse,
+    LocalProtocolError,
+    OlmTrustError,
+    RoomCreateResponse,
+    UploadResponse,
+)
 
 from bots.base.backoff import Backoff
+from bots.base.errors import HomeserverError
 from bots.framework.actions import (
     Action,
     Ban,
@@ -56,6 +64,7 @@ from bots.framework.content import (
 )
 from bots.framework.logging import get_logger
 from bots.framework.session import TRANSIENT
+from bots.matrix.http import RequestError
 
 log = get_logger(__name__)
 
@@ -114,6 +123,13 @@ class TokenBucket:
 Performer = Callable[[Any], Awaitable[Sequence[Action]]]
 
 
+class KeyGate(Protocol):
+    """Shares a room's key with the devices the trust policy allows
+    (:class:`bots.framework.trust.sharing.KeySharer`)."""
+
+    async def ensure_shared(self, room_id: str) -> None: ...
+
+
 class DirectRooms(Protocol):
     async def direct_room(self, user_id: str) -> str | None: ...
     async def remember_direct_room(self, user_id: str, room_id: str) -> None: ...
@@ -145,8 +161,10 @@ class Effector:
         max_wait_s: float = 600.0,
         performers: Mapping[type[Extension], Performer] | None = None,
         directs: DirectRooms | None = None,
+        keys: KeyGate | None = None,
     ) -> None:
         self.client = client
+        self.keys = keys
         self.max_attempts = max_attempts
         self.max_wait_s = max_wait_s
         self.bucket = TokenBucket(rate, burst)
@@ -183,8 +201,9 @@ class Effector:
                 resp = await self._call(action, txn)
             except TRANSIENT:
                 errcode = "unreachable"
-            except LocalProtocolError:
-                # nio has not synced the room (or its members' keys) yet.
+            except (LocalProtocolError, OlmTrustError):
+                # nio has not synced the room (or its members' keys) yet, or
+                # the room's key was invalidated and must be shared afresh.
                 errcode = "not synced yet"
             except _Failed as failed:
                 errcode = failed.errcode
@@ -228,14 +247,16 @@ class Effector:
         await self.bucket.take()
 
     async def _send(self, room_id: str, event_type: str, content: dict[str, Any], txn: str) -> Any:
+        if self.keys is not None:
+            try:
+                await self.keys.ensure_shared(room_id)
+            except (HomeserverError, RequestError) as exc:
+                raise _Failed("key sharing failed") from exc
+        # No await between sharing and nio's check that the key is shared:
+        # nio never shares on its own, and would refuse rather than share
+        # with a device the policy left out.
         return await self.client.room_send(
-            room_id,
-            event_type,
-            content,
-            tx_id=txn,
-            # Members' devices are trusted on first use; cross-signing
-            # verification of members is left to their own clients.
-            ignore_unverified_devices=True,
+            room_id, event_type, content, tx_id=txn, ignore_unverified_devices=self.keys is None
         )
 
     async def _call(self, action: Action, txn: str) -> Any:

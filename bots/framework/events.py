@@ -60,6 +60,18 @@ class Media:
 
 
 @dataclass(frozen=True)
+class SenderDevice:
+    """The keys that an encrypted event proves its sending device holds: the
+    Curve25519 key of the Olm channel that delivered its Megolm session, and
+    the Ed25519 key that channel claimed. A session forwarded to us by a third
+    device proves nothing about the sender."""
+
+    curve25519: str
+    ed25519: str
+    forwarded: bool = False
+
+
+@dataclass(frozen=True)
 class Message:
     event_id: str
     room_id: str
@@ -75,6 +87,8 @@ class Message:
     media: Media | None = None
     mentions: tuple[str, ...] = ()
     mentions_room: bool = False
+    # None for an event that was not encrypted (or whose session is unknown).
+    sender_device: SenderDevice | None = None
 
     @property
     def kind(self) -> MessageKind:

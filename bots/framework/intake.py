@@ -28,10 +28,15 @@ from bots.framework.events import (
     PowerLevels,
     Reaction,
     Redaction,
+    SenderDevice,
 )
 from bots.framework.events import Membership as MembershipEvent
 
-__all__ = ["Event", "classify_membership", "to_event"]
+__all__ = ["Event", "classify_membership", "sender_device", "to_event", "with_sender_keys"]
+
+# Where the inbox keeps, beside a decrypted event, the keys of the device
+# that sent it (a name no Matrix event uses).
+SENDER_KEYS = "io.hearth.sender_keys"
 
 # MSC3381 tells clients to ignore options past the twentieth.
 MAX_POLL_ANSWERS = 20
@@ -172,7 +177,34 @@ def _message(env: _Envelope) -> Message | None:
         media=_media(shown, msgtype, body) if msgtype in MEDIA_MSGTYPES else None,
         mentions=tuple(dict.fromkeys(u for u in _list(user_ids) if isinstance(u, str))),
         mentions_room=mentions.get("room") is True,
+        sender_device=sender_device(env.source) if env.encrypted else None,
     )
+
+
+def sender_device(source: Mapping[str, Any]) -> SenderDevice | None:
+    """The sending device's keys, as the runtime recorded them on arrival
+    (:func:`with_sender_keys`), never as the payload claims."""
+    keys = _map(source, SENDER_KEYS)
+    curve, ed = _str(keys, "curve25519"), _str(keys, "ed25519")
+    if curve is None or ed is None:
+        return None
+    return SenderDevice(curve, ed, keys.get("forwarded") is not False)
+
+
+def with_sender_keys(source: Mapping[str, Any], keys: SenderDevice | None) -> dict[str, Any]:
+    """*source* with the keys of the device that sent it, for the inbox.
+
+    A decrypted payload is written by its sender, so whatever it carries under
+    this name is replaced (or removed) here, before anything reads it.
+    """
+    out = {k: v for k, v in source.items() if k != SENDER_KEYS}
+    if keys is not None:
+        out[SENDER_KEYS] = {
+            "curve25519": keys.curve25519,
+            "ed25519": keys.ed25519,
+            "forwarded": keys.forwarded,
+        }
+    return out
 
 
 def _strip_reply_fallback(body: str, formatted: str | None) -> tuple[str, str | None]:

@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bots.framework.actions import Action, Reply
-from bots.framework.commands.authorize import REFUSAL, is_allowed
+from bots.framework.commands.authorize import (
+    REFUSAL,
+    device_refusal,
+    is_allowed,
+    needs_verified_device,
+)
 from bots.framework.commands.parse import ParseFailure, parse
 from bots.framework.commands.spec import Command, CommandTable, Invocation
 from bots.framework.events import IncomingMessage, PowerSnapshot
+from bots.framework.trust.policy import DeviceTrust
 
 # Messages a bot may legitimately be asked to act on.
 COMMAND_MSGTYPES = frozenset({"m.text"})
@@ -55,7 +61,10 @@ def route(
     prefix: str,
     table: CommandTable,
     power: PowerSnapshot,
+    device: DeviceTrust = DeviceTrust.UNVERIFIED,
 ) -> Route:
+    """*device* is how far the sending device is trusted; the runtime works
+    it out only when :func:`needs_device_trust` says the command needs it."""
     skip = should_consider(msg, me=me, oldest_ms=oldest_ms)
     if skip is not None:
         return skip
@@ -78,6 +87,9 @@ def route(
         return reply(parsed.message)
     if not is_allowed(parsed.command, power):
         return reply(REFUSAL)
+    refusal = device_refusal(parsed.command, device, prefix, msg.sender)
+    if refusal is not None:
+        return reply(refusal)
     return Run(
         parsed.command,
         Invocation(
@@ -88,4 +100,17 @@ def route(
             event_id=msg.event_id,
             power=power,
         ),
+    )
+
+
+def needs_device_trust(msg: IncomingMessage, *, prefix: str, table: CommandTable) -> bool:
+    """Whether *msg* is a command whose authorisation depends on the sending
+    device (so the runtime must look up the sender's identity first)."""
+    if msg.msgtype not in COMMAND_MSGTYPES or msg.replaces is not None:
+        return False
+    parsed = parse(msg.body, prefix, table)
+    return (
+        parsed is not None
+        and not isinstance(parsed, ParseFailure)
+        and (needs_verified_device(parsed.command))
     )

@@ -54,14 +54,23 @@ from bots.framework.actions import (
     to_record,
 )
 from bots.framework.commands.help import detail, overview
-from bots.framework.commands.spec import Arg, Command, CommandTable, Invocation
+from bots.framework.commands.spec import (
+    MODERATOR,
+    Arg,
+    ArgType,
+    Command,
+    CommandTable,
+    Invocation,
+    Scope,
+)
 from bots.framework.config import BotConfig
+from bots.framework.cross_signing import api_of
 from bots.framework.effector import Effector, Performer
 from bots.framework.events import Message, PowerSnapshot
 from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig, Job, Setup
-from bots.framework.intake import to_event
+from bots.framework.intake import to_event, with_sender_keys
 from bots.framework.logging import get_logger, use_salt_file
-from bots.framework.router import Ignore, Respond, Run, route
+from bots.framework.router import Ignore, Respond, Run, needs_device_trust, route
 from bots.framework.scheduler import Job as StoredJob
 from bots.framework.scheduler import JobKind, Problem, Scheduler
 from bots.framework.scheduler import connect as connect_scheduler_db
@@ -73,6 +82,10 @@ from bots.framework.storage import (
     Storage,
     as_state_error,
 )
+from bots.framework.trust.identities import Identities
+from bots.framework.trust.policy import DeviceTrust, KeySharing
+from bots.framework.trust.received import sender_device_of
+from bots.framework.trust.sharing import KeySharer
 from bots.framework.undecryptable import RETRY_INTERVAL_S, notice_key, undecryptable_reply
 
 log = get_logger(__name__)
@@ -127,6 +140,44 @@ def add_help(table: CommandTable, prefix: str) -> None:
     )
 
 
+def add_trust(
+    table: CommandTable, prefix: str, identities: Callable[[], Identities | None], community: bool
+) -> None:
+    """Declare `trust`: a moderator confirms another's changed identity."""
+
+    async def trust_handler(inv: Invocation) -> list[Action]:
+        target = str(inv.args["user"])
+        if target == inv.sender:
+            text = "Another moderator has to confirm a change to your own identity."
+        elif (known := identities()) is None:
+            text = "I can't check identities right now; please try again in a moment."
+        elif await known.accept_current(target) is None:
+            text = f"{target} has not set up a security identity (cross-signing) yet."
+        else:
+            text = (
+                f"Trusted {target}'s current security identity: "
+                "their moderator commands are accepted again."
+            )
+        return [Reply(inv.room_id, inv.event_id, text)]
+
+    table.add(
+        Command(
+            "trust",
+            "Confirm a moderator's changed security identity",
+            trust_handler,
+            (Arg("user", "The moderator, as @name:server", type=ArgType.USER),),
+            power_level=MODERATOR,
+            scope=Scope.COMMUNITY if community else Scope.ROOM,
+            details=(
+                "When a moderator resets their identity (a new recovery key, or an account "
+                "taken over), I stop accepting their moderator commands and tell this room. "
+                "Check with them, by a channel you trust, that the change was theirs; then "
+                f"confirm it with {prefix}trust @them:server."
+            ),
+        )
+    )
+
+
 class StateLock:
     """An exclusive lock on a state folder: two bots on one crypto store
     would corrupt it, so the second is refused."""
@@ -170,6 +221,12 @@ class BotRuntime:
             for command in feature.commands:
                 self.table.add(command)
                 self._command_feature[command.name] = feature
+        add_trust(
+            self.table,
+            config.command_prefix,
+            lambda: self.identities,
+            community=config.moderators_room is not None,
+        )
         add_help(self.table, config.command_prefix)
         self._handlers: list[tuple[Feature, EventHandler[Any]]] = [
             (f, h) for f in self.features for h in f.handlers
@@ -179,6 +236,8 @@ class BotRuntime:
         self.storage: Storage | None = None
         self.effector: Effector | None = None
         self.scheduler: Scheduler | None = None
+        self.identities: Identities | None = None
+        self.keys: KeySharer | None = None
         self._scheduler_db: aiosqlite.Connection | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
         self._synced = False
@@ -247,13 +306,20 @@ class BotRuntime:
         actions: list[Action] = []
         command: str | None = None
         if isinstance(event, Message):
+            prefix = self.config.command_prefix
+            device = DeviceTrust.UNVERIFIED
+            if self.identities is not None and needs_device_trust(
+                event, prefix=prefix, table=self.table
+            ):
+                device = await self.identities.trust_of(event.sender, event.sender_device)
             decision = route(
                 event,
                 me=self.config.user_id,
                 oldest_ms=self.oldest_ms(),
-                prefix=self.config.command_prefix,
+                prefix=prefix,
                 table=self.table,
                 power=self.power_of(event.room_id, event.sender),
+                device=device,
             )
             if isinstance(decision, Respond):
                 actions.extend(decision.actions)
@@ -416,6 +482,32 @@ class BotRuntime:
         )
         await self.effector.perform([SendNotice(self._moderators_room_id, text)])
 
+    # --- identities ---
+
+    def _holds_power(self, user_id: str) -> bool:
+        """Whether *user_id* could run a command that needs power somewhere."""
+        client = self.session.client
+        if client is None:
+            return False
+        needed = min((c.power_level for c in self.table if c.power_level > 0), default=MODERATOR)
+        return any(
+            room.power_levels.get_user_level(user_id) >= needed
+            for room in client.rooms.values()
+            if user_id in room.users
+        )
+
+    async def _report_identity_change(self, user_id: str) -> None:
+        if self._moderators_room_id is None or self.effector is None:
+            return
+        prefix = self.config.command_prefix
+        text = (
+            f"{user_id}'s security identity changed (a reset of their recovery key, or "
+            "someone else in their account). Until another moderator confirms it with "
+            f"{prefix}trust {user_id}, I won't accept their moderator commands."
+        )
+        # In a task: this is found while sharing keys or authorising, mid-send.
+        self._spawn(self.effector.perform([SendNotice(self._moderators_room_id, text)]))
+
     # --- undecryptable messages ---
 
     async def _await_keys(self, room: MatrixRoom, event: MegolmEvent, token: str) -> None:
@@ -434,6 +526,8 @@ class BotRuntime:
             except EncryptionError:
                 continue
             source = getattr(decrypted, "source", None)
+            if isinstance(source, dict):
+                source = with_sender_keys(source, sender_device_of(client, room.room_id, decrypted))
             if isinstance(source, dict) and self.wants(
                 to_event(room.room_id, source, encrypted=True)
             ):
@@ -509,6 +603,7 @@ class BotRuntime:
                 event_id = getattr(event, "event_id", None)
                 if isinstance(source, dict) and isinstance(event_id, str):
                     encrypted = bool(getattr(event, "decrypted", False))
+                    source = with_sender_keys(source, sender_device_of(client, room_id, event))
                     # Only what a feature could act on is written down: a
                     # member's ordinary message never reaches the disk.
                     if self.wants(to_event(room_id, source, encrypted=encrypted)):
@@ -607,7 +702,16 @@ class BotRuntime:
         try:
             client: AsyncClient = await self.session.connect()
             await self._resolve_moderators_room(client)
-            self.effector = Effector(client, performers=self._performers(), directs=self.storage)
+            self.identities = Identities(
+                lambda: api_of(client),
+                self.storage,
+                holds_power=self._holds_power,
+                report_change=self._report_identity_change,
+            )
+            self.keys = KeySharer(client, self.identities, KeySharing(self.config.key_sharing))
+            self.effector = Effector(
+                client, performers=self._performers(), directs=self.storage, keys=self.keys
+            )
             self._scheduler_db = await connect_scheduler_db(self.config.state_dir / "bot.db")
             self.scheduler = Scheduler(
                 self._scheduler_db, self._job_kinds(), report=self._report_job
@@ -638,6 +742,10 @@ class BotRuntime:
 
         async def on_sync(resp: SyncResponse) -> None:
             nonlocal baseline, first, position
+            if self.keys is not None:
+                # Before anything is sent: a changed device list decides who
+                # gets the next room key.
+                self.keys.devices_changed(resp.device_list.changed)
             if first:
                 # What a previous run received but did not handle goes first;
                 # what it decided but did not perform follows, now that nio

@@ -29,6 +29,7 @@ import aiosqlite
 from bots.base.errors import StateError
 from bots.framework.logging import get_logger
 from bots.framework.scheduler import SCHEMA as SCHEDULER_SCHEMA
+from bots.framework.trust.policy import Pin
 
 log = get_logger(__name__)
 
@@ -107,6 +108,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(5, "scheduled jobs of every feature", SCHEDULER_SCHEMA),
+    Migration(
+        6,
+        "each user's pinned cross-signing identity, and a changed one already reported",
+        """
+        CREATE TABLE identity_pins (
+            user_id TEXT PRIMARY KEY,
+            master_key TEXT NOT NULL,
+            reported_key TEXT,
+            pinned_at REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 
@@ -426,6 +439,24 @@ class Storage:
         ) as cur:
             row = await cur.fetchone()
         return str(row[0]) if row else None
+
+    # --- pinned identities ---
+
+    async def pin_of(self, user_id: str) -> Pin | None:
+        async with self._db.execute(
+            "SELECT master_key, reported_key FROM identity_pins WHERE user_id = ?", (user_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return Pin(str(row[0]), row[1]) if row else None
+
+    async def store_pin(self, user_id: str, pin: Pin) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO identity_pins VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE"
+                " SET master_key = excluded.master_key, reported_key = excluded.reported_key,"
+                " pinned_at = excluded.pinned_at",
+                (user_id, pin.master, pin.reported, time.time()),
+            )
 
     async def remember_direct_room(self, user_id: str, room_id: str) -> None:
         async with self.transaction() as db:

@@ -167,9 +167,11 @@ async def running_bot(
 
 
 @contextlib.asynccontextmanager
-async def member(hs: Homeserver, user: User, store: Path) -> AsyncIterator[MemberClient]:
+async def member(
+    hs: Homeserver, user: User, store: Path, *, cross_sign: bool = True
+) -> AsyncIterator[MemberClient]:
     client = MemberClient(hs.base_url, user.user_id, store)
-    await client.login(user.password)
+    await client.login(user.password, cross_sign=cross_sign)
     try:
         yield client
     finally:

@@ -26,6 +26,7 @@ from nio import (
 )
 
 from bots.base.errors import HomeserverError
+from bots.framework.cross_signing import ensure_cross_signed
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class MemberClient:
             ),
             ssl=ssl,
         )
+        self.store_dir = store_dir
         self.received: list[Received] = []
         self._changed = asyncio.Condition()
         self._sync_task: asyncio.Task[None] | None = None
@@ -65,12 +67,19 @@ class MemberClient:
     def user_id(self) -> str:
         return str(self.client.user_id)
 
-    async def login(self, password: str) -> None:
+    async def login(self, password: str, *, cross_sign: bool = True) -> None:
+        """Log in with a new device. Like a person who set up Element, the
+        account gets a cross-signing identity that signs this device, unless
+        *cross_sign* is False (a device its owner never verified)."""
         resp = await self.client.login(password=password, device_name="member")
         if isinstance(resp, LoginError):
             raise HomeserverError(f"member login failed: {resp.status_code}")
         if self.client.should_upload_keys:
             await self.client.keys_upload()
+        if cross_sign:
+            await ensure_cross_signed(
+                self.client, password, self.store_dir / "cross_signing.json"
+            )
         # Messages, and the types nio has no class for (polls among them).
         self.client.add_event_callback(self._on_event, (RoomMessage, UnknownEvent, ReactionEvent))
         await self.client.sync(timeout=0, full_state=True)

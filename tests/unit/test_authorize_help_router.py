@@ -23,7 +23,8 @@ from bots.framework.commands.spec import (
     Scope,
 )
 from bots.framework.events import IncomingMessage, PowerSnapshot
-from bots.framework.router import Ignore, Respond, Run, route
+from bots.framework.router import Ignore, Respond, Run, needs_device_trust, route
+from bots.framework.trust.policy import DeviceTrust
 
 ME = "@hearth-bot:example.org"
 ALICE = "@alice:example.org"
@@ -90,8 +91,14 @@ def _msg(
     )
 
 
-def _route(msg: IncomingMessage, power: PowerSnapshot = MEMBER_POWER) -> object:
-    return route(msg, me=ME, oldest_ms=STARTED, prefix=PREFIX, table=_table(), power=power)
+def _route(
+    msg: IncomingMessage,
+    power: PowerSnapshot = MEMBER_POWER,
+    device: DeviceTrust = DeviceTrust.VERIFIED,
+) -> object:
+    return route(
+        msg, me=ME, oldest_ms=STARTED, prefix=PREFIX, table=_table(), power=power, device=device
+    )
 
 
 def _reply_text(decision: object) -> str:
@@ -316,3 +323,45 @@ def test_community_command_runs_with_typed_arguments() -> None:
 
 def test_community_command_refused_when_not_in_moderators_room() -> None:
     assert _reply_text(_route(_msg("!ban @bob:example.org"), NOT_IN_MODS_ROOM)) == REFUSAL
+
+
+# --- the sending device ---
+
+
+def test_powerful_command_from_unverified_device_is_refused_with_how_to_verify() -> None:
+    text = _reply_text(_route(_msg("!kick @bob:example.org"), ROOM_MOD, DeviceTrust.UNVERIFIED))
+    assert "verified session" in text
+    assert "Settings" in text
+    assert "Sessions" in text
+    assert "@bob" not in text  # nothing about the command's arguments
+
+
+def test_powerful_command_after_identity_change_names_the_confirmation() -> None:
+    msg = _msg("!kick @bob:example.org")
+    text = _reply_text(_route(msg, ROOM_MOD, DeviceTrust.IDENTITY_CHANGED))
+    assert f"{PREFIX}trust {msg.sender}" in text
+
+
+def test_member_command_needs_no_verified_device() -> None:
+    decision = _route(_msg("!ping"), MEMBER_POWER, DeviceTrust.UNVERIFIED)
+    assert isinstance(decision, Run)
+
+
+def test_unverified_device_without_power_gets_the_plain_refusal() -> None:
+    # The verification hint would reveal that the command exists for others.
+    text = _reply_text(_route(_msg("!kick @bob:example.org"), MEMBER_POWER, DeviceTrust.UNVERIFIED))
+    assert text == REFUSAL
+
+
+def test_route_trusts_no_device_by_default() -> None:
+    msg = _msg("!kick @bob:example.org")
+    decision = route(msg, me=ME, oldest_ms=STARTED, prefix=PREFIX, table=_table(), power=ROOM_MOD)
+    assert isinstance(decision, Respond)
+
+
+def test_device_trust_is_looked_up_only_for_powerful_commands() -> None:
+    table = _table()
+    assert needs_device_trust(_msg("!kick @bob:example.org"), prefix=PREFIX, table=table)
+    assert not needs_device_trust(_msg("!ping"), prefix=PREFIX, table=table)
+    assert not needs_device_trust(_msg("hello there"), prefix=PREFIX, table=table)
+    assert not needs_device_trust(_msg("!kick"), prefix=PREFIX, table=table)  # malformed

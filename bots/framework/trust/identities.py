@@ -1,0 +1,105 @@
+"""Other users' identities as the bot knows them: read with ``/keys/query``
+(:mod:`.identity` checks every signature), cached until a sync's
+``device_lists.changed`` names the user, and pinned in the bot's database
+the first time they are seen (:mod:`.policy` decides what a change means)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from bots.framework.events import SenderDevice
+from bots.framework.logging import get_logger
+from bots.framework.trust.identity import Identity, identities_of
+from bots.framework.trust.policy import DeviceTrust, Pin, device_trust, on_identity_seen
+
+log = get_logger(__name__)
+
+KEYS_QUERY = "/_matrix/client/v3/keys/query"
+# Users per /keys/query: a community-sized room in a handful of requests.
+QUERY_CHUNK = 250
+
+
+class Requester(Protocol):
+    async def request(
+        self, method: str, path: str, body: Any = None, *, what: str | None = None
+    ) -> Any: ...
+
+
+class Pins(Protocol):
+    async def pin_of(self, user_id: str) -> Pin | None: ...
+    async def store_pin(self, user_id: str, pin: Pin) -> None: ...
+
+
+class Identities:
+    def __init__(
+        self,
+        api: Callable[[], Requester],
+        pins: Pins,
+        *,
+        holds_power: Callable[[str], bool],
+        report_change: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self._api = api
+        self._pins = pins
+        self._holds_power = holds_power
+        self._report_change = report_change
+        self._cache: dict[str, Identity] = {}
+        # Bumped by forget(): a query answered after the user's devices
+        # changed again must not be cached as current.
+        self._generation: dict[str, int] = {}
+
+    def forget(self, users: Iterable[str]) -> None:
+        """Their devices or keys changed: read them afresh next time."""
+        for user in users:
+            self._cache.pop(user, None)
+            self._generation[user] = self._generation.get(user, 0) + 1
+
+    def cached(self, user_id: str) -> Identity | None:
+        return self._cache.get(user_id)
+
+    async def get(self, users: Sequence[str]) -> dict[str, Identity]:
+        """The current identities of *users* (one query for all that are not cached)."""
+        wanted = list(dict.fromkeys(users))
+        read: dict[str, Identity] = {u: self._cache[u] for u in wanted if u in self._cache}
+        missing = [u for u in wanted if u not in read]
+        for start in range(0, len(missing), QUERY_CHUNK):
+            chunk = missing[start : start + QUERY_CHUNK]
+            generations = {u: self._generation.get(u, 0) for u in chunk}
+            reply = await self._api().request(
+                "POST", KEYS_QUERY, {"device_keys": {u: [] for u in chunk}}, what="keys query"
+            )
+            found = identities_of(chunk, reply if isinstance(reply, dict) else {})
+            for user, identity in found.items():
+                await self._observe(identity)
+                read[user] = identity
+                # Answered with, but not cached if the devices changed meanwhile.
+                if self._generation.get(user, 0) == generations[user]:
+                    self._cache[user] = identity
+        return read
+
+    async def _observe(self, identity: Identity) -> None:
+        user = identity.user_id
+        pin = await self._pins.pin_of(user)
+        decision = on_identity_seen(pin, identity.master, self._holds_power(user))
+        if decision.store is not None:
+            await self._pins.store_pin(user, decision.store)
+        if decision.report:
+            log.warning("a moderator's identity changed", user_id=user)
+            await self._report_change(user)
+
+    async def trust_of(self, user_id: str, sender: SenderDevice | None) -> DeviceTrust:
+        """How far the device that sent *user_id*'s event is trusted."""
+        identity = (await self.get([user_id]))[user_id]
+        pin = await self._pins.pin_of(user_id)
+        return device_trust(sender, identity, pin.master if pin else None)
+
+    async def accept_current(self, user_id: str) -> str | None:
+        """Pin *user_id*'s current identity (a moderator's ``!trust``); its
+        master key, or None if they have no cross-signing identity."""
+        self.forget([user_id])
+        identity = (await self.get([user_id]))[user_id]
+        if identity.master is None:
+            return None
+        await self._pins.store_pin(user_id, Pin(identity.master))
+        return identity.master
