@@ -255,3 +255,26 @@ class PowerSnapshot:
 
     in_room: int
     in_moderators_room: int | None = None
+
+
+# Room creators' power in room version 12 and later (MSC4289): above any
+# level the power-levels event can give, which may not list them at all.
+CREATOR_POWER = 2**53 - 1
+
+
+def creators_outrank_power_levels(room_version: str) -> bool:
+    """Whether *room_version* gives its creators unlimited power (v12 and later)."""
+    if room_version.isdigit():
+        return int(room_version) >= 12
+    return room_version.startswith("org.matrix.hydra")
+
+
+def room_creators(create_event: Mapping[str, object]) -> frozenset[str]:
+    """The sender of ``m.room.create`` and its ``additional_creators``."""
+    sender = create_event.get("sender")
+    content = create_event.get("content")
+    extra = content.get("additional_creators") if isinstance(content, Mapping) else None
+    found = {sender} if isinstance(sender, str) else set()
+    if isinstance(extra, list):
+        found |= {u for u in extra if isinstance(u, str)}
+    return frozenset(found)

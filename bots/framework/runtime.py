@@ -36,6 +36,7 @@ from nio import (
     MatrixRoom,
     MegolmEvent,
     MessageDirection,
+    RoomCreateEvent,
     RoomMessagesResponse,
     RoomResolveAliasResponse,
     SyncResponse,
@@ -66,7 +67,13 @@ from bots.framework.commands.spec import (
 from bots.framework.config import BotConfig
 from bots.framework.cross_signing import api_of
 from bots.framework.effector import Effector, Performer
-from bots.framework.events import Message, PowerSnapshot
+from bots.framework.events import (
+    CREATOR_POWER,
+    Message,
+    PowerSnapshot,
+    creators_outrank_power_levels,
+    room_creators,
+)
 from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig, Job, Setup
 from bots.framework.intake import to_event, with_sender_keys
 from bots.framework.logging import get_logger, use_salt_file
@@ -237,6 +244,8 @@ class BotRuntime:
         self.effector: Effector | None = None
         self.scheduler: Scheduler | None = None
         self.identities: Identities | None = None
+        # Each room's creators, from its m.room.create (nio keeps only the version).
+        self._creators: dict[str, frozenset[str]] = {}
         self.keys: KeySharer | None = None
         self._scheduler_db: aiosqlite.Connection | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
@@ -259,17 +268,31 @@ class BotRuntime:
 
     # --- deciding ---
 
+    def level_in(self, room: MatrixRoom, user_id: str) -> int:
+        """*user_id*'s power in *room*, counting v12 creators (nio does not)."""
+        if creators_outrank_power_levels(room.room_version) and user_id in self._creators.get(
+            room.room_id, ()
+        ):
+            return CREATOR_POWER
+        return int(room.power_levels.get_user_level(user_id))
+
     def power_of(self, room_id: str, user_id: str) -> PowerSnapshot:
         client = self.session.client
         room = client.rooms.get(room_id) if client is not None else None
-        in_room = room.power_levels.get_user_level(user_id) if room is not None else 0
+        in_room = self.level_in(room, user_id) if room is not None else 0
         in_mods: int | None = None
         mods_id = self._moderators_room_id
         if client is not None and mods_id is not None:
             mods = client.rooms.get(mods_id)
             if mods is not None and user_id in mods.users:
-                in_mods = mods.power_levels.get_user_level(user_id)
+                in_mods = self.level_in(mods, user_id)
         return PowerSnapshot(in_room, in_mods)
+
+    def _note_creators(self, resp: SyncResponse) -> None:
+        for room_id, info in resp.rooms.join.items():
+            for event in (*info.state, *info.timeline.events):
+                if isinstance(event, RoomCreateEvent):
+                    self._creators[room_id] = room_creators(event.source)
 
     def context(self, feature: Feature | None) -> Context | None:
         if feature is None:
@@ -491,7 +514,7 @@ class BotRuntime:
             return False
         needed = min((c.power_level for c in self.table if c.power_level > 0), default=MODERATOR)
         return any(
-            room.power_levels.get_user_level(user_id) >= needed
+            self.level_in(room, user_id) >= needed
             for room in client.rooms.values()
             if user_id in room.users
         )
@@ -742,6 +765,7 @@ class BotRuntime:
 
         async def on_sync(resp: SyncResponse) -> None:
             nonlocal baseline, first, position
+            self._note_creators(resp)
             if self.keys is not None:
                 # Before anything is sent: a changed device list decides who
                 # gets the next room key.

@@ -8,10 +8,7 @@ must be refused, which shows the mode is really in force.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +17,9 @@ import pytest
 from bots.framework import session as session_module
 from bots.framework.cross_signing import canonical_json, device_is_signed
 from tests.support.homeserver import Homeserver, User, cast, running_bot, wait_joined
+from tests.support.js_client import run_js_client
 
 pytestmark = pytest.mark.integration
-
-JS_DIR = Path(__file__).resolve().parents[1] / "interop" / "js"
 
 
 async def keys_of(hs: Homeserver, asker: User, user_id: str) -> dict[str, Any]:
@@ -51,43 +47,6 @@ async def test_bot_device_is_signed_by_its_self_signing_key(
     assert canonical_json(self_signing)  # well-formed
     # Private keys are kept owner-only.
     assert (state / "bot" / "cross_signing.json").stat().st_mode & 0o777 == 0o600
-
-
-async def run_js_client(
-    hs: Homeserver, user: User, room: str, bot: User, timeout: int
-) -> dict[str, Any]:
-    """Run the js-sdk client to completion without blocking the bot's event loop."""
-    node = os.environ.get("HEARTH_NODE") or shutil.which("node")
-    assert node, "Node.js is required for the interop test (scripts/test.sh installs it)"
-    assert (JS_DIR / "node_modules" / "matrix-js-sdk").exists(), (
-        f"run `npm ci` in {JS_DIR} first (scripts/test.sh does)"
-    )
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        "send_and_wait.mjs",
-        "--homeserver",
-        hs.base_url,
-        "--user",
-        user.user_id,
-        "--room",
-        room,
-        "--send",
-        "!ping",
-        "--expect-from",
-        bot.user_id,
-        "--timeout",
-        str(timeout),
-        cwd=JS_DIR,
-        env={**os.environ, "HEARTH_JS_PASSWORD": user.password},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout + 60)
-    stdout, stderr = out.decode(), err.decode()
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no result from the js client: {stderr[-2000:]}"
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
 
 
 @pytest.mark.interop

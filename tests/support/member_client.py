@@ -77,9 +77,7 @@ class MemberClient:
         if self.client.should_upload_keys:
             await self.client.keys_upload()
         if cross_sign:
-            await ensure_cross_signed(
-                self.client, password, self.store_dir / "cross_signing.json"
-            )
+            await ensure_cross_signed(self.client, password, self.store_dir / "cross_signing.json")
         # Messages, and the types nio has no class for (polls among them).
         self.client.add_event_callback(self._on_event, (RoomMessage, UnknownEvent, ReactionEvent))
         await self.client.sync(timeout=0, full_state=True)

@@ -14,7 +14,7 @@ from bots.framework.cross_signing import (
     sign_with,
     unpadded_b64,
 )
-from bots.framework.events import SenderDevice
+from bots.framework.events import SenderDevice, creators_outrank_power_levels, room_creators
 from bots.framework.intake import sender_device, to_event, with_sender_keys
 from bots.framework.trust.identity import identity_of
 from bots.framework.trust.policy import (
@@ -332,3 +332,20 @@ def test_unencrypted_event_has_no_sender_device() -> None:
     )
     msg = to_event("!r:x", source, encrypted=False)
     assert getattr(msg, "sender_device", "missing") is None
+
+
+# --- room version 12 creators ---
+
+
+def test_v12_creators_outrank_power_levels_and_older_rooms_do_not() -> None:
+    assert creators_outrank_power_levels("12")
+    assert creators_outrank_power_levels("org.matrix.hydra.11")
+    assert not creators_outrank_power_levels("11")
+    assert not creators_outrank_power_levels("1")
+
+
+def test_room_creators_are_the_sender_and_additional_creators() -> None:
+    create = {"sender": ALICE, "content": {"additional_creators": [MALLORY, 7]}}
+    assert room_creators(create) == {ALICE, MALLORY}
+    assert room_creators({"sender": ALICE, "content": "junk"}) == {ALICE}
+    assert room_creators({}) == frozenset()

@@ -5,9 +5,24 @@
 //   HEARTH_JS_PASSWORD=P node send_and_wait.mjs --homeserver URL --user @u:server \
 //     --room '!roomid:server' --send '!ping' --expect-from '@bot:server' --timeout 60
 //
-// stdout carries exactly one JSON line (the result); diagnostics go to stderr.
+// --cross-signing new (default): give the account a fresh cross-signing
+//   identity that signs this device, as Element's set-up does (replacing
+//   any earlier identity: an "identity reset"). none: leave this device
+//   unsigned, like a new login its owner never verified.
+// --isolation only-signed (default): Element's "exclude insecure devices".
+//   all: share keys with every device (an unsigned device needs it to send).
+// --expect reply (default): wait for a reply to what was sent. withheld: wait
+//   for a message from --expect-from that this device cannot decrypt, and
+//   report why (the sender's m.room_key.withheld code, if it sent one).
+//
+// --send may be given more than once: each is sent after the previous one's
+//   outcome, and (with --go-file F) only once the file F.<step> exists.
+//
+// stdout carries one JSON line per step, then the result (the last line);
+// diagnostics go to stderr.
 // Exit status: 0 when the reply arrived, 1 otherwise (timeout or error).
 
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 // matrix-js-sdk 43 targets Node >= 22; Node 20 lacks Promise.withResolvers.
@@ -28,9 +43,13 @@ const { values: args } = parseArgs({
         homeserver: { type: "string" },
         user: { type: "string" },
         room: { type: "string" },
-        send: { type: "string", default: "!ping" },
+        send: { type: "string", multiple: true, default: ["!ping"] },
+        "go-file": { type: "string" },
         "expect-from": { type: "string" },
         timeout: { type: "string", default: "60" },
+        "cross-signing": { type: "string", default: "new" },
+        isolation: { type: "string", default: "only-signed" },
+        expect: { type: "string", default: "reply" },
         verbose: { type: "boolean", default: false },
     },
 });
@@ -44,6 +63,16 @@ if (!args.password) {
 for (const name of ["homeserver", "user", "room", "expect-from"]) {
     if (!args[name]) {
         process.stderr.write(`send_and_wait: --${name} is required\n`);
+        process.exit(2);
+    }
+}
+for (const [name, allowed] of [
+    ["cross-signing", ["new", "none"]],
+    ["isolation", ["only-signed", "all"]],
+    ["expect", ["reply", "withheld"]],
+]) {
+    if (!allowed.includes(args[name])) {
+        process.stderr.write(`send_and_wait: --${name} must be one of ${allowed.join(", ")}\n`);
         process.exit(2);
     }
 }
@@ -68,7 +97,9 @@ const logger = {
 };
 
 const sdk = await import("matrix-js-sdk");
-const { OnlySignedDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
+const { AllDevicesIsolationMode, OnlySignedDevicesIsolationMode } = await import(
+    "matrix-js-sdk/lib/crypto-api/index.js"
+);
 const { logger: sdkLogger } = await import("matrix-js-sdk/lib/logger.js");
 sdkLogger.setLevel("warn");
 
@@ -76,7 +107,6 @@ const started = Date.now();
 const deadline = started + Number(args.timeout) * 1000;
 const result = { ok: false, sent: false };
 let client = null;
-let sentAt = null;
 let lastProblem = null; // e.g. a reply that arrived but could not be decrypted
 
 let finishing = false;
@@ -141,7 +171,9 @@ async function main() {
     });
     await client.initRustCrypto({ useIndexedDB: false });
     const crypto = client.getCrypto();
-    crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
+    crypto.setDeviceIsolationMode(
+        args.isolation === "all" ? new AllDevicesIsolationMode(false) : new OnlySignedDevicesIsolationMode(),
+    );
 
     // Like Element, give this account a cross-signing identity (replacing any
     // earlier one, whose private keys a fresh device does not have). Without
@@ -149,7 +181,7 @@ async function main() {
     // ("cross-signing is not set up on your account"). Done before the first
     // sync: a /keys/query in flight during the reset can bring back the old
     // identity, leaving this device "not verified" (encryption refused too).
-    await crypto.bootstrapCrossSigning({
+    if (args["cross-signing"] === "new") await crypto.bootstrapCrossSigning({
         setupNewCrossSigning: true,
         authUploadDeviceSigningKeys: async (makeRequest) => {
             try {
@@ -163,15 +195,22 @@ async function main() {
         },
     });
 
-    let sentId = null;
+    // One step per --send: send it, wait for the expected outcome, print one
+    // JSON line. A step after the first waits until the file <go-file>.<step>
+    // exists, so the test can act in between (another moderator's command).
     const failures = [];
     const seen = [];
+    let step = null; // { sentId, sentAt, resolve }
     const onEvent = (event) => {
         if (event.getRoomId() !== args.room || event.getSender() !== args["expect-from"]) return;
         if (event.isDecryptionFailure()) {
             if (event.getTs() < started) return; // history from before this device existed
-            failures.push(event.decryptionFailureReason);
-            lastProblem = `could not decrypt a message from ${args["expect-from"]}: ${event.decryptionFailureReason}`;
+            const reason = String(event.decryptionFailureReason);
+            failures.push(reason);
+            lastProblem = `could not decrypt a message from ${args["expect-from"]}: ${reason}`;
+            if (args.expect === "withheld" && step && event.getTs() >= step.sentAt - 1000 && reason.includes("WITHHELD")) {
+                step.resolve({ ok: true, withheld_reason: reason });
+            }
             return;
         }
         if (event.isEncrypted() && event.isBeingDecrypted()) return;
@@ -180,17 +219,20 @@ async function main() {
         check();
     };
     const check = () => {
-        if (!sentId) return;
+        if (!step?.sentId) return;
         for (const event of seen) {
             const content = event.getContent();
-            if (content?.["m.relates_to"]?.["m.in_reply_to"]?.event_id !== sentId) continue;
-            void finish({
+            if (content?.["m.relates_to"]?.["m.in_reply_to"]?.event_id !== step.sentId) continue;
+            if (args.expect === "withheld") {
+                lastProblem = "the reply was readable";
+                continue;
+            }
+            step.resolve({
                 ok: true,
                 reply_body: content.body,
                 reply_msgtype: content.msgtype,
                 reply_encrypted: event.isEncrypted(),
-                elapsed_ms: Date.now() - sentAt,
-                decryption_failures: failures,
+                elapsed_ms: Date.now() - step.sentAt,
             });
         }
     };
@@ -208,19 +250,36 @@ async function main() {
         await client.joinRoom(args.room);
     }
     await until(() => crypto.isEncryptionEnabledInRoom(args.room), "the room's encryption state");
-
     result.setup_ms = Date.now() - started;
-    sentAt = Date.now();
-    const { event_id: eventId } = await client.sendMessage(args.room, { msgtype: "m.text", body: args.send });
-    sentId = eventId;
-    Object.assign(result, { sent: true, sent_event_id: eventId });
     const ownStatus = await crypto.getDeviceVerificationStatus(login.user_id, login.device_id);
     result.own_device_cross_signed = Boolean(ownStatus?.signedByOwner);
-    result.recipient_devices = await deviceReport(args.room);
-    result.withheld_devices = result.recipient_devices
-        .filter((d) => !d.signed_by_owner)
-        .map((d) => `${d.user_id}/${d.device_id}`);
-    check();
+
+    const steps = [];
+    for (const [index, text] of args.send.entries()) {
+        if (index > 0 && args["go-file"]) {
+            const go = `${args["go-file"]}.${index}`;
+            await until(() => existsSync(go), `the go-ahead for step ${index}`);
+        }
+        const outcome = new Promise((resolve) => {
+            step = { sentId: null, sentAt: Date.now(), resolve };
+        });
+        const { event_id: eventId } = await client.sendMessage(args.room, { msgtype: "m.text", body: text });
+        step.sentId = eventId;
+        result.sent = true;
+        result.sent_event_id = eventId;
+        if (index === 0) {
+            result.recipient_devices = await deviceReport(args.room);
+            result.withheld_devices = result.recipient_devices
+                .filter((d) => !d.signed_by_owner)
+                .map((d) => `${d.user_id}/${d.device_id}`);
+        }
+        check();
+        const done = { step: index, sent_event_id: eventId, ...(await outcome) };
+        steps.push(done);
+        process.stdout.write(JSON.stringify(done) + "\n");
+    }
+    const last = steps[steps.length - 1];
+    void finish({ ...last, ok: steps.every((s) => s.ok), steps, decryption_failures: failures });
 }
 
 main().catch((err) => void finish({ ok: false, reason: `${err?.name ?? "Error"}: ${err?.message ?? err}` }));

@@ -1,0 +1,111 @@
+"""matrix-js-sdk with its Rust crypto (what Element uses) as a test member:
+`tests/interop/js/send_and_wait.mjs` driven from Python."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+from tests.support.homeserver import Homeserver, User
+
+JS_DIR = Path(__file__).resolve().parents[1] / "interop" / "js"
+
+
+class JsMember:
+    """One js-sdk device of *user*, sending *sends* into *room* in turn and
+    waiting for *expect_from*'s answer to each (see the script's header)."""
+
+    def __init__(
+        self,
+        hs: Homeserver,
+        user: User,
+        room: str,
+        expect_from: str,
+        *,
+        sends: tuple[str, ...] = ("!ping",),
+        cross_signing: Literal["new", "none"] = "new",
+        isolation: Literal["only-signed", "all"] = "only-signed",
+        expect: Literal["reply", "withheld"] = "reply",
+        timeout: int = 60,
+        go_file: Path | None = None,
+    ) -> None:
+        self.args = [
+            "--homeserver", hs.base_url, "--user", user.user_id, "--room", room,
+            "--expect-from", expect_from, "--timeout", str(timeout),
+            "--cross-signing", cross_signing, "--isolation", isolation, "--expect", expect,
+            *(a for text in sends for a in ("--send", text)),
+        ]  # fmt: skip
+        if go_file is not None:
+            self.args += ["--go-file", str(go_file)]
+        self.go_file = go_file
+        self.password = user.password
+        self.timeout = timeout
+        self.proc: asyncio.subprocess.Process | None = None
+        self.lines: list[dict[str, Any]] = []
+
+    async def start(self) -> None:
+        node = os.environ.get("HEARTH_NODE") or shutil.which("node")
+        assert node, "Node.js is required for the interop test (scripts/test.sh installs it)"
+        assert (JS_DIR / "node_modules" / "matrix-js-sdk").exists(), (
+            f"run `npm ci` in {JS_DIR} first (scripts/test.sh does)"
+        )
+        self.proc = await asyncio.create_subprocess_exec(
+            node,
+            "send_and_wait.mjs",
+            *self.args,
+            cwd=JS_DIR,
+            # Not on the command line: argv is visible to every local user.
+            env={**os.environ, "HEARTH_JS_PASSWORD": self.password},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def _line(self) -> dict[str, Any] | None:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        while True:
+            raw = await asyncio.wait_for(self.proc.stdout.readline(), self.timeout + 60)
+            if not raw:
+                return None
+            text = raw.decode().strip()
+            if text.startswith("{"):
+                line: dict[str, Any] = json.loads(text)
+                self.lines.append(line)
+                return line
+
+    async def step(self) -> dict[str, Any]:
+        """The next step's outcome (or the final result, if it ended early)."""
+        line = await self._line()
+        assert line is not None, await self._stderr()
+        return line
+
+    def go(self, step: int) -> None:
+        assert self.go_file is not None
+        Path(f"{self.go_file}.{step}").touch()
+
+    async def result(self) -> dict[str, Any]:
+        """Wait for the script to end; its last line."""
+        while await self._line() is not None:
+            pass
+        assert self.proc is not None
+        await self.proc.wait()
+        assert self.lines, f"no result from the js client: {await self._stderr()}"
+        return self.lines[-1]
+
+    async def _stderr(self) -> str:
+        assert self.proc is not None
+        assert self.proc.stderr is not None
+        return (await self.proc.stderr.read()).decode()[-2000:]
+
+
+async def run_js_client(
+    hs: Homeserver, user: User, room: str, bot: User, **kw: Any
+) -> dict[str, Any]:
+    """Run one js-sdk device to completion without blocking the test's event loop."""
+    js = JsMember(hs, user, room, bot.user_id, **kw)
+    await js.start()
+    return await js.result()
