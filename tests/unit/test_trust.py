@@ -156,14 +156,15 @@ def test_master_key_of_another_user_or_usage_is_refused() -> None:
 
 
 def test_malformed_replies_give_an_empty_identity_not_a_crash() -> None:
-    for reply in (
+    replies: tuple[dict[str, Any], ...] = (
         {},
         {"device_keys": []},
         {"device_keys": {ALICE: {"D": "not an object"}}},
         {"master_keys": {ALICE: {"keys": {"ed25519:a": "b", "ed25519:c": "d"}}}},
         {"device_keys": {ALICE: {"D": {"user_id": ALICE, "device_id": "D", "keys": 5}}}},
         {"master_keys": {ALICE: {"user_id": ALICE, "usage": ["master"], "keys": {"x": 1}}}},
-    ):
+    )
+    for reply in replies:
         identity = identity_of(ALICE, reply)
         assert identity.master is None
         assert not identity.devices
