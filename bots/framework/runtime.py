@@ -89,8 +89,9 @@ from bots.framework.storage import (
     Storage,
     as_state_error,
 )
+from bots.framework.trust.history import HistorySharer, SessionFlags
 from bots.framework.trust.identities import Identities
-from bots.framework.trust.policy import DeviceTrust, KeySharing
+from bots.framework.trust.policy import DeviceTrust, KeySharing, history_is_shared
 from bots.framework.trust.received import sender_device_of
 from bots.framework.trust.sharing import KeySharer
 from bots.framework.undecryptable import RETRY_INTERVAL_S, notice_key, undecryptable_reply
@@ -247,6 +248,7 @@ class BotRuntime:
         # Each room's creators, from its m.room.create (nio keeps only the version).
         self._creators: dict[str, frozenset[str]] = {}
         self.keys: KeySharer | None = None
+        self.history: HistorySharer | None = None
         self._scheduler_db: aiosqlite.Connection | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
         self._synced = False
@@ -519,6 +521,11 @@ class BotRuntime:
             if user_id in room.users
         )
 
+    def _history_shared(self, room_id: str) -> bool:
+        client = self.session.client
+        room = client.rooms.get(room_id) if client is not None else None
+        return room is not None and history_is_shared(room.history_visibility)
+
     async def _report_identity_change(self, user_id: str) -> None:
         if self._moderators_room_id is None or self.effector is None:
             return
@@ -731,9 +738,26 @@ class BotRuntime:
                 holds_power=self._holds_power,
                 report_change=self._report_identity_change,
             )
-            self.keys = KeySharer(client, self.identities, KeySharing(self.config.key_sharing))
+            storage = self.storage
+            self.keys = KeySharer(
+                client,
+                self.identities,
+                KeySharing(self.config.key_sharing),
+                shared_history=self._history_shared,
+                on_session=lambda flag: storage.record_sessions([flag]),
+            )
+            self.history = HistorySharer(
+                client,
+                self.identities,
+                self.keys,
+                SessionFlags(storage.record_sessions, storage.shareable_sessions),
+            )
             self.effector = Effector(
-                client, performers=self._performers(), directs=self.storage, keys=self.keys
+                client,
+                performers=self._performers(),
+                directs=self.storage,
+                keys=self.keys,
+                history=self.history,
             )
             self._scheduler_db = await connect_scheduler_db(self.config.state_dir / "bot.db")
             self.scheduler = Scheduler(
@@ -766,6 +790,9 @@ class BotRuntime:
         async def on_sync(resp: SyncResponse) -> None:
             nonlocal baseline, first, position
             self._note_creators(resp)
+            if self.history is not None:
+                # nio has decrypted them and dropped the shared-history flag.
+                await self.history.record_received(resp.to_device_events)
             if self.keys is not None:
                 # Before anything is sent: a changed device list decides who
                 # gets the next room key.

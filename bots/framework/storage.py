@@ -29,7 +29,7 @@ import aiosqlite
 from bots.base.errors import StateError
 from bots.framework.logging import get_logger
 from bots.framework.scheduler import SCHEMA as SCHEDULER_SCHEMA
-from bots.framework.trust.policy import Pin
+from bots.framework.trust.policy import Pin, SessionFlag
 
 log = get_logger(__name__)
 
@@ -117,6 +117,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             master_key TEXT NOT NULL,
             reported_key TEXT,
             pinned_at REAL NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        7,
+        "room key sessions whose sender marked them shareable with later members (MSC4268)",
+        """
+        CREATE TABLE shareable_sessions (
+            room_id TEXT NOT NULL,
+            sender_key TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            shareable INTEGER NOT NULL,
+            recorded_at REAL NOT NULL,
+            PRIMARY KEY (room_id, sender_key, session_id)
         );
         """,
     ),
@@ -457,6 +471,29 @@ class Storage:
                 " pinned_at = excluded.pinned_at",
                 (user_id, pin.master, pin.reported, time.time()),
             )
+
+    # --- shareable room key sessions ---
+
+    async def record_sessions(self, sessions: Sequence[SessionFlag]) -> None:
+        """Whether each received (or own) Megolm session may go to later members.
+        The first record of a session stands: a re-sent key cannot widen it."""
+        if not sessions:
+            return
+        now = time.time()
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT OR IGNORE INTO shareable_sessions VALUES (?, ?, ?, ?, ?)",
+                [(s.room_id, s.sender_key, s.session_id, int(s.shareable), now) for s in sessions],
+            )
+
+    async def shareable_sessions(self, room_id: str) -> set[tuple[str, str]]:
+        """(sender key, session id) of the room's sessions marked shareable."""
+        async with self._db.execute(
+            "SELECT sender_key, session_id FROM shareable_sessions"
+            " WHERE room_id = ? AND shareable = 1",
+            (room_id,),
+        ) as cur:
+            return {(str(r[0]), str(r[1])) for r in await cur.fetchall()}
 
     async def remember_direct_room(self, user_id: str, room_id: str) -> None:
         async with self.transaction() as db:

@@ -8,6 +8,7 @@ from typing import Any
 
 from bots.framework.actions import (
     Action,
+    Invite,
     Kick,
     React,
     Reply,
@@ -18,7 +19,7 @@ from bots.framework.actions import (
     SetState,
     UploadFile,
 )
-from bots.framework.commands.spec import Arg, ArgType, Command, Invocation
+from bots.framework.commands.spec import MODERATOR, Arg, ArgType, Command, Invocation
 from bots.framework.events import PollResponse, Reaction
 from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig, Job, JobSpec
 from bots.framework.storage import Migration
@@ -158,4 +159,27 @@ def gadgets_feature() -> Feature:
         ),
         handlers=(EventHandler(PollResponse, _on_vote),),
         config_model=GadgetsConfig,
+    )
+
+
+async def _invite(inv: Invocation) -> Sequence[Action]:
+    user = str(inv.args["user"])
+    return [Invite(inv.room_id, user), Reply(inv.room_id, inv.event_id, f"Invited {user}.")]
+
+
+def doorkeeper_feature() -> Feature:
+    """`!invite @user`: a moderator has the bot invite someone into the room
+    (what onboarding's approval and moderation's invite will do)."""
+    return Feature(
+        "doorkeeper",
+        "invites on a moderator's word",
+        commands=(
+            Command(
+                "invite",
+                "Invite someone into this room",
+                _invite,
+                (Arg("user", "who", ArgType.USER),),
+                power_level=MODERATOR,
+            ),
+        ),
     )

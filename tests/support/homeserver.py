@@ -111,7 +111,9 @@ class Homeserver:
         invite: list[User],
         power: dict[str, int] | None = None,
         alias: str | None = None,
+        history: str | None = None,
     ) -> str:
+        """*history*: the room's history visibility (private_chat's default is "shared")."""
         api = await self.api(creator)
         body: dict[str, Any] = {
             "preset": "private_chat",
@@ -124,6 +126,14 @@ class Homeserver:
             ],
             "invite": [u.user_id for u in invite],
         }
+        if history:
+            body["initial_state"].append(
+                {
+                    "type": "m.room.history_visibility",
+                    "state_key": "",
+                    "content": {"history_visibility": history},
+                }
+            )
         if power:
             body["power_level_content_override"] = {"users": power}
         if alias:

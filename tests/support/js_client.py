@@ -32,15 +32,20 @@ class JsMember:
         expect: Literal["reply", "withheld"] = "reply",
         timeout: int = 60,
         go_file: Path | None = None,
+        history_from: str | None = None,
+        history_count: int = 0,
     ) -> None:
         self.args = [
             "--homeserver", hs.base_url, "--user", user.user_id, "--room", room,
             "--expect-from", expect_from, "--timeout", str(timeout),
             "--cross-signing", cross_signing, "--isolation", isolation, "--expect", expect,
-            *(a for text in sends for a in ("--send", text)),
         ]  # fmt: skip
+        # An empty list keeps the script's default (!ping); a newcomer sends nothing.
+        self.args += [a for text in sends for a in ("--send", text)]
         if go_file is not None:
             self.args += ["--go-file", str(go_file)]
+        if history_from is not None:
+            self.args += ["--history-from", history_from, "--history-count", str(history_count)]
         self.go_file = go_file
         self.password = user.password
         self.timeout = timeout

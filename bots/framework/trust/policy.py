@@ -120,3 +120,24 @@ def on_identity_seen(pin: Pin | None, master: str | None, holds_power: bool) -> 
     if pin.reported == master:
         return PinDecision(None)
     return PinDecision(Pin(pin.master, reported=master), report=True)
+
+
+# --- history for newcomers (MSC4268) ---
+
+SHAREABLE_VISIBILITY = frozenset({"shared", "world_readable"})
+
+
+def history_is_shared(history_visibility: str | None) -> bool:
+    """Whether a room's keys may go to people who join later: only while its
+    history is visible to them (a group with ``history_before_joining``)."""
+    return history_visibility in SHAREABLE_VISIBILITY
+
+
+@dataclass(frozen=True)
+class SessionFlag:
+    """A Megolm session and whether its sender marked it shareable."""
+
+    room_id: str
+    sender_key: str
+    session_id: str
+    shareable: bool

@@ -25,7 +25,7 @@ import asyncio
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from nio import AsyncClient, JoinedMembersError, KeysClaimError, KeysQueryError
@@ -33,12 +33,12 @@ from nio import AsyncClient, JoinedMembersError, KeysClaimError, KeysQueryError
 from bots.base.errors import HomeserverError
 from bots.framework.cross_signing import api_of, unpadded_b64
 from bots.framework.logging import get_logger
+from bots.framework.trust.bundle import MEGOLM, SHARED_HISTORY
 from bots.framework.trust.identities import Identities
-from bots.framework.trust.policy import KeySharing, Recipient, split_recipients
+from bots.framework.trust.policy import KeySharing, Recipient, SessionFlag, split_recipients
 
 log = get_logger(__name__)
 
-MEGOLM = "m.megolm.v1.aes-sha2"
 OLM = "m.olm.v1.curve25519-aes-sha2"
 # Rust crypto sends room keys to 250 devices per request; nio to 20.
 DEVICES_PER_REQUEST = 250
@@ -85,14 +85,18 @@ class KeySharer:
         identities: Identities,
         policy: KeySharing = KeySharing.CROSS_SIGNED,
         shared_history: Callable[[str], bool] = lambda _room: False,
+        on_session: Callable[[SessionFlag], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
         self.identities = identities
         self.policy = policy
         self.shared_history = shared_history
+        self.on_session = on_session
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # Rooms whose members' devices changed since their key was shared.
         self._recheck: set[str] = set()
+        # Each room's current session, and whether it was made shareable.
+        self._made_shareable: dict[str, tuple[str, bool]] = {}
         self.withheld_sent = 0
 
     def devices_changed(self, users: Iterable[str]) -> None:
@@ -105,10 +109,23 @@ class KeySharer:
             if room.encrypted and changed & set(room.users):
                 self._recheck.add(room.room_id)
 
+    def _flag_changed(self, room_id: str) -> bool:
+        """Whether the room's session was made under the other history
+        setting: its history became shared, or stopped being shared."""
+        olm = self.client.olm
+        assert olm is not None
+        session = olm.outbound_group_sessions.get(room_id)
+        made = self._made_shareable.get(room_id)
+        return session is not None and made != (session.id, self.shared_history(room_id))
+
     def _needs_sharing(self, room_id: str) -> bool:
         olm = self.client.olm
         assert olm is not None
-        return room_id in self._recheck or olm.should_share_group_session(room_id)
+        return (
+            room_id in self._recheck
+            or olm.should_share_group_session(room_id)
+            or self._flag_changed(room_id)
+        )
 
     async def ensure_shared(self, room_id: str) -> None:
         """Make sure the room's current key is with every allowed device, so
@@ -148,34 +165,34 @@ class KeySharer:
         allowed, withheld = split_recipients(devices, identities, self.policy)
         session = olm.outbound_group_sessions.get(room_id)
         allowed_pairs = {(d.user_id, d.device_id) for d in allowed}
-        if session is None or session.expired or not session.users_shared_with <= allowed_pairs:
-            # A device that had the key is gone or no longer trusted: a new
-            # session, so it cannot read what follows.
+        if (
+            session is None
+            or session.expired
+            or not session.users_shared_with <= allowed_pairs
+            or self._flag_changed(room_id)
+        ):
+            # A device that had the key is gone or no longer trusted, or the
+            # room's history setting changed: a new session, so neither that
+            # device nor a later member given the old one reads what follows.
             olm.create_outbound_group_session(room_id)
             session = olm.outbound_group_sessions[room_id]
         to_share = [d for d in allowed if (d.user_id, d.device_id) not in session.users_shared_with]
-        await self._claim_missing(to_share)
-        own_device = identities[me].devices.get(client.device_id)
-        key = {
+        shareable = self.shared_history(room_id)
+        self._made_shareable[room_id] = (session.id, shareable)
+        key: dict[str, Any] = {
             "algorithm": MEGOLM,
             "room_id": room_id,
             "session_id": session.id,
             "session_key": session.session_key,
         }
-        encrypted: dict[str, dict[str, Any]] = {}
-        shared: list[Pair] = []
-        no_session = 0
-        for device in to_share:
-            olm_session = olm.session_store.get(device.curve25519)
-            if olm_session is None:
-                no_session += 1  # no one-time key left: the device cannot be reached
-                continue
-            encrypted.setdefault(device.user_id, {})[device.device_id] = self._olm_encrypt(
-                olm_session, device, "m.room_key", key, own_device.raw if own_device else None
-            )
-            shared.append((device.user_id, device.device_id))
-        await self._send_to_devices("m.room.encrypted", encrypted)
+        if shareable:
+            key[SHARED_HISTORY] = True
+        if self.on_session is not None:
+            own_key = olm.account.identity_keys["curve25519"]
+            await self.on_session(SessionFlag(room_id, own_key, session.id, shareable))
+        shared = await self.send_encrypted(to_share, [("m.room_key", key)])
         session.users_shared_with.update(shared)
+        no_session = len(to_share) - len(shared)
         told = [d for d in withheld if (d.user_id, d.device_id) not in session.users_ignored]
         if told:
             sender_key = olm.account.identity_keys["curve25519"]
@@ -194,6 +211,42 @@ class KeySharer:
                 withheld=len(told),
                 unreachable=no_session,
             )
+
+    async def ensure_device_keys(self, users: Sequence[str]) -> None:
+        """Make nio's device store know *users*' devices (someone the bot
+        shares no room with yet, such as an invitee)."""
+        olm = self.client.olm
+        assert olm is not None
+        unknown = [u for u in users if u not in olm.device_store.users]
+        if unknown:
+            olm.users_for_key_query.update(unknown)
+        if self.client.should_query_keys and isinstance(
+            await self.client.keys_query(), KeysQueryError
+        ):
+            raise HomeserverError("querying device keys failed")
+
+    async def send_encrypted(
+        self, devices: Sequence[Recipient], events: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[Pair]:
+        """Olm-encrypt each of *events* to each of *devices* and send them;
+        the devices reached (those with an Olm session, claimed if missing)."""
+        olm = self.client.olm
+        assert olm is not None
+        await self._claim_missing(devices)
+        own = (await self.identities.get([self.client.user_id or ""])).get(
+            self.client.user_id or ""
+        )
+        own_device = own.devices.get(self.client.device_id or "") if own else None
+        reached = [d for d in devices if olm.session_store.get(d.curve25519) is not None]
+        for event_type, content in events:
+            encrypted: dict[str, dict[str, Any]] = {}
+            for device in reached:
+                olm_session = olm.session_store.get(device.curve25519)
+                encrypted.setdefault(device.user_id, {})[device.device_id] = self._olm_encrypt(
+                    olm_session, device, event_type, content, own_device.raw if own_device else None
+                )
+            await self._send_to_devices("m.room.encrypted", encrypted)
+        return [(d.user_id, d.device_id) for d in reached]
 
     async def _claim_missing(self, devices: Sequence[Recipient]) -> None:
         olm = self.client.olm

@@ -14,6 +14,12 @@
 // --expect reply (default): wait for a reply to what was sent. withheld: wait
 //   for a message from --expect-from that this device cannot decrypt, and
 //   report why (the sender's m.room_key.withheld code, if it sent one).
+//   none: only send.
+// --history-from @poster:server --history-count N: a newcomer. Print
+//   {"ready": true} once set up, wait to be invited to --room, accept (which
+//   makes the SDK take the inviter's MSC4268 key bundle), then read the room's
+//   earlier messages from the poster and report which could be decrypted;
+//   any --send steps follow.
 //
 // --send may be given more than once: each is sent after the previous one's
 //   outcome, and (with --go-file F) only once the file F.<step> exists.
@@ -50,6 +56,8 @@ const { values: args } = parseArgs({
         "cross-signing": { type: "string", default: "new" },
         isolation: { type: "string", default: "only-signed" },
         expect: { type: "string", default: "reply" },
+        "history-from": { type: "string" },
+        "history-count": { type: "string", default: "0" },
         verbose: { type: "boolean", default: false },
     },
 });
@@ -69,7 +77,7 @@ for (const name of ["homeserver", "user", "room", "expect-from"]) {
 for (const [name, allowed] of [
     ["cross-signing", ["new", "none"]],
     ["isolation", ["only-signed", "all"]],
-    ["expect", ["reply", "withheld"]],
+    ["expect", ["reply", "withheld", "none"]],
 ]) {
     if (!allowed.includes(args[name])) {
         process.stderr.write(`send_and_wait: --${name} must be one of ${allowed.join(", ")}\n`);
@@ -246,6 +254,11 @@ async function main() {
     });
     await client.startClient({ initialSyncLimit: 1 });
     await prepared;
+    if (args["history-from"]) {
+        process.stdout.write(JSON.stringify({ ready: true, device_id: login.device_id }) + "\n");
+        await until(() => client.getRoom(args.room)?.getMyMembership() === "invite", "an invitation");
+        result.inviter = client.getRoom(args.room).getMember(login.user_id)?.events.member?.getSender();
+    }
     if (client.getRoom(args.room)?.getMyMembership() !== "join") {
         await client.joinRoom(args.room);
     }
@@ -253,6 +266,8 @@ async function main() {
     result.setup_ms = Date.now() - started;
     const ownStatus = await crypto.getDeviceVerificationStatus(login.user_id, login.device_id);
     result.own_device_cross_signed = Boolean(ownStatus?.signedByOwner);
+
+    if (args["history-from"]) result.history = await readHistory();
 
     const steps = [];
     for (const [index, text] of args.send.entries()) {
@@ -267,6 +282,7 @@ async function main() {
         step.sentId = eventId;
         result.sent = true;
         result.sent_event_id = eventId;
+        if (args.expect === "none") step.resolve({ ok: true });
         if (index === 0) {
             result.recipient_devices = await deviceReport(args.room);
             result.withheld_devices = result.recipient_devices
@@ -278,8 +294,39 @@ async function main() {
         steps.push(done);
         process.stdout.write(JSON.stringify(done) + "\n");
     }
-    const last = steps[steps.length - 1];
+    const last = steps[steps.length - 1] ?? { ok: true };
     void finish({ ...last, ok: steps.every((s) => s.ok), steps, decryption_failures: failures });
+}
+
+// The poster's messages from before this device joined: paged back until
+// --history-count are found (or the room's start), then each decrypted if
+// its key arrived (the bundle is imported while joining, or soon after).
+async function readHistory() {
+    const room = client.getRoom(args.room);
+    const wanted = Number(args["history-count"]);
+    const fromPoster = () =>
+        room
+            .getLiveTimeline()
+            .getEvents()
+            .filter((e) => e.getSender() === args["history-from"] && e.getWireType() === "m.room.encrypted");
+    while (fromPoster().length < wanted && room.getLiveTimeline().getPaginationToken("b") !== null) {
+        await client.scrollback(room, 50);
+    }
+    const events = fromPoster().slice(-wanted);
+    // Give the bundle time to land, retrying what is not yet readable.
+    const settleBy = Math.min(deadline - 2000, Date.now() + 20000);
+    while (Date.now() < settleBy) {
+        for (const event of events) {
+            if (event.isDecryptionFailure()) await client.decryptEventIfNeeded(event, { isRetry: true });
+        }
+        if (events.every((e) => !e.isDecryptionFailure() && !e.isBeingDecrypted())) break;
+        await new Promise((r) => setTimeout(r, 250));
+    }
+    return {
+        found: events.length,
+        bodies: events.filter((e) => !e.isDecryptionFailure()).map((e) => e.getContent().body ?? null),
+        failures: events.filter((e) => e.isDecryptionFailure()).map((e) => String(e.decryptionFailureReason)),
+    };
 }
 
 main().catch((err) => void finish({ ok: false, reason: `${err?.name ?? "Error"}: ${err?.message ?? err}` }));
