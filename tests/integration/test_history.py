@@ -8,6 +8,7 @@ those who were there, reads none of it.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,53 @@ async def test_invitee_without_a_verified_device_is_invited_with_a_note(
     assert invite["reason"] == HISTORY_NOT_SHARED_NOTE
     assert runtime.history is not None
     assert runtime.history.bundles_sent == 0
+
+
+async def test_group_switched_to_private_history_shares_nothing_more(
+    homeserver: Homeserver, state: Path
+) -> None:
+    bot, mod, newcomer = await homeserver.users("bot", "mod", "newcomer")
+    room = await homeserver.encrypted_room(mod, [bot], power={bot.user_id: 100}, history="shared")
+    api = await homeserver.api(mod)
+    async with (
+        running_bot(homeserver.bot_config(bot, state / "bot"), features()) as runtime,
+        member(homeserver, mod, state / "mod") as m,
+        member(homeserver, newcomer, state / "newcomer"),
+    ):
+        await wait_joined(homeserver, mod, room, bot.user_id)
+        before = await m.wait_for_reply(await m.send(room, "!ping"))
+        # The YAML now says history_before_joining: false; provisioning applies it.
+        await api.request(
+            "PUT",
+            f"/_matrix/client/v3/rooms/{room}/state/m.room.history_visibility/",
+            {"history_visibility": "joined"},
+        )
+        client = runtime.session.client
+        assert client is not None
+        for _ in range(100):
+            if client.rooms[room].history_visibility == "joined":
+                break
+            await asyncio.sleep(0.1)
+        after = await m.wait_for_reply(await m.send(room, "!ping"))
+        # Inviting someone already there, and then a newcomer: no bundle either way.
+        await m.wait_for_reply(await m.send(room, f"!invite {mod.user_id}"))
+        await m.wait_for_reply(await m.send(room, f"!invite {newcomer.user_id}"))
+        assert runtime.history is not None
+        assert runtime.history.bundles_sent == 0
+        invite = await api.state(room, "m.room.member", newcomer.user_id)
+        assert invite["membership"] == "invite"
+        sessions = {}
+        for event in (before, after):
+            raw = await api.request(
+                "GET", f"/_matrix/client/v3/rooms/{room}/event/{event.event_id}"
+            )
+            sessions[event.event_id] = raw["content"]["session_id"]
+        assert runtime.storage is not None
+        async with runtime.storage.db.execute(
+            "SELECT session_id, shareable FROM shareable_sessions WHERE room_id = ?", (room,)
+        ) as cur:
+            flags = {str(row[0]): int(row[1]) for row in await cur.fetchall()}
+    # The bot's messages after the switch are in a new session, not shareable.
+    assert sessions[before.event_id] != sessions[after.event_id]
+    assert flags[sessions[before.event_id]] == 1
+    assert flags[sessions[after.event_id]] == 0

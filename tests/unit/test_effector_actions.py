@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from nio import RoomSendError, RoomSendResponse
 
+from bots.base.errors import HomeserverError
 from bots.framework import effector as effector_module
 from bots.framework.actions import (
     Action,
     Ban,
     Edit,
     Extension,
+    Invite,
     Kick,
     React,
     Redact,
@@ -26,6 +28,7 @@ from bots.framework.actions import (
     Unban,
 )
 from bots.framework.effector import Effector, transaction_id
+from bots.framework.trust.history import HistoryOutcome
 from tests.unit.test_effector_backoff_admin import FakeClient, FakeClock
 
 ROOM = "!lounge:example.org"
@@ -370,3 +373,68 @@ async def test_a_forbidden_action_is_not_retried_and_fails(clock: FakeClock) -> 
     assert outcome == effector_module.Outcome(False, "M_FORBIDDEN")
     assert len(client.sends) == 1
     assert clock.slept == []
+
+
+# --- invites and the history bundle ---
+
+
+class Bundles:
+    """A history gate whose first *failures* bundles fail half-way."""
+
+    def __init__(self, log: list[str], failures: int, outcome: HistoryOutcome) -> None:
+        self.log, self.failures, self.outcome = log, failures, outcome
+
+    async def before_invite(self, room_id: str, invitee: str) -> HistoryOutcome:
+        if self.failures:
+            self.failures -= 1
+            self.log.append("bundle failed")
+            raise HomeserverError("uploading the history bundle failed")
+        self.log.append("bundle sent")
+        return self.outcome
+
+
+class Homeserver:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.bodies: list[Any] = []
+
+    async def request(self, method: str, path: str, body: Any = None, *, what: str = "") -> Any:
+        self.log.append("invite")
+        self.bodies.append(body)
+        return {}
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Homeserver:
+    hs = Homeserver([])
+    monkeypatch.setattr(effector_module, "api_of", lambda client: hs)
+    return hs
+
+
+async def test_invite_waits_for_the_whole_bundle_and_is_retried_with_it(
+    clock: FakeClock, server: Homeserver
+) -> None:
+    gate = Bundles(server.log, failures=2, outcome=HistoryOutcome.SENT)
+    effector = Effector(FakeClient(), history=gate)
+    assert (await effector.perform_one(Invite(ROOM, ALICE, reason="approved"))).ok
+    # Never an invite without its bundle: the failed tries sent no invite.
+    assert server.log == ["bundle failed", "bundle failed", "bundle sent", "invite"]
+    assert server.bodies == [{"user_id": ALICE, "reason": "approved"}]
+
+
+async def test_invite_of_someone_already_in_the_room_sends_nothing(
+    clock: FakeClock, server: Homeserver
+) -> None:
+    gate = Bundles(server.log, failures=0, outcome=HistoryOutcome.ALREADY_JOINED)
+    assert (await Effector(FakeClient(), history=gate).perform_one(Invite(ROOM, ALICE))).ok
+    assert server.log == ["bundle sent"]
+
+
+async def test_invitee_without_verified_device_gets_the_note_in_the_invite(
+    clock: FakeClock, server: Homeserver
+) -> None:
+    gate = Bundles(server.log, failures=0, outcome=HistoryOutcome.NO_SIGNED_DEVICE)
+    await Effector(FakeClient(), history=gate).perform_one(Invite(ROOM, ALICE, reason="welcome"))
+    assert server.bodies == [
+        {"user_id": ALICE, "reason": f"welcome\n\n{effector_module.HISTORY_NOT_SHARED_NOTE}"}
+    ]

@@ -16,7 +16,7 @@ The session itself stays nio's: this module creates and marks nio's
 ``OutboundGroupSession`` the way nio's own ``share_group_session`` does, so
 ``room_send`` then only encrypts. It reads nio internals (``olm``'s stores
 and outbound sessions), written for matrix-nio 0.26.0 as pinned in
-constraints.txt; ``tests/unit/test_key_sharing.py`` fails if they move.
+constraints.txt; ``tests/unit/test_history_bundle.py`` fails on another nio version.
 """
 
 from __future__ import annotations
