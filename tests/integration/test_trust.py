@@ -12,7 +12,7 @@ import pytest
 from nio import EncryptionError, MegolmEvent
 
 from bots.framework.commands.authorize import UNVERIFIED_REFUSAL
-from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
+from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
 from tests.support.js_client import JsMember, run_js_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.interop]
@@ -21,12 +21,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.interop]
 async def test_unsigned_device_is_told_the_key_is_withheld(
     homeserver: Homeserver, state: Path
 ) -> None:
-    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
-    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
-    async with (
-        running_bot(homeserver.bot_config(bot, state / "bot")),
-        member(homeserver, alice, state / "alice") as signed,
-    ):
+    c = await cast(homeserver, state)
+    bot, mod, alice, room = c.bot, c.mod, c.alice, c.room
+    async with running_bot(c.config), member(homeserver, alice, state / "alice") as signed:
         await wait_joined(homeserver, mod, room, bot.user_id)
         await signed.join(room)
         # Alice's second device, a login she never verified, asks for a pong.
@@ -45,11 +42,11 @@ async def test_unsigned_device_is_told_the_key_is_withheld(
 async def test_moderator_command_from_unsigned_device_is_refused(
     homeserver: Homeserver, state: Path
 ) -> None:
-    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
     # The moderator created the room: a room version 12 creator outranks everyone.
-    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
+    c = await cast(homeserver, state)
+    bot, mod, alice, room = c.bot, c.mod, c.alice, c.room
     async with (
-        running_bot(homeserver.bot_config(bot, state / "bot")),
+        running_bot(c.config),
         member(homeserver, mod, state / "mod") as signed,
         member(homeserver, alice, state / "alice") as a,
     ):
@@ -118,11 +115,11 @@ async def test_moderator_identity_reset_is_refused_until_another_moderator_trust
 async def test_member_who_left_cannot_read_what_follows(
     homeserver: Homeserver, state: Path
 ) -> None:
-    bot, mod, alice = await homeserver.users("bot", "mod", "alice")
-    room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
+    c = await cast(homeserver, state)
+    bot, mod, alice, room = c.bot, c.mod, c.alice, c.room
     api = await homeserver.api(mod)
     async with (
-        running_bot(homeserver.bot_config(bot, state / "bot")),
+        running_bot(c.config),
         member(homeserver, mod, state / "mod") as m,
         member(homeserver, alice, state / "alice") as a,
     ):
