@@ -118,7 +118,7 @@ class HistorySharer:
             return HistoryOutcome.NO_SIGNED_DEVICE
         sessions = await self._sessions(room_id)
         plaintext = json.dumps(build_bundle(room_id, sessions), separators=(",", ":")).encode()
-        file = await self._upload(plaintext)
+        file = await self.upload(plaintext)
         recipients = [Recipient(invitee, d.device_id, d.curve25519, d.ed25519) for d in signed]
         await self.keys.ensure_device_keys([invitee])
         sent = await self.keys.send_encrypted(
@@ -163,7 +163,7 @@ class HistorySharer:
                 )
         return out
 
-    async def _upload(self, plaintext: bytes) -> dict[str, Any]:
+    async def upload(self, plaintext: bytes) -> dict[str, Any]:
         resp, keys = await self.client.upload(
             io.BytesIO(plaintext),
             "application/octet-stream",

@@ -1,0 +1,310 @@
+"""Trust and history figures, each beside a floor measured in the same run.
+
+    cd /work/main && .venv/bin/python -m bench.trust_figures \
+        [--members 200] [--messages 5000] [--rounds 5]
+
+Starts a private Synapse on a free loopback port, then:
+
+1. **Key sharing with the device filter.** A room of *members* people, each
+   with one cross-signed device. Two fresh senders send their first message
+   into it, alternating (ABBA) over *rounds* rounds, each round with new
+   devices so every first message sets up its Olm sessions afresh: the floor
+   is plain nio sharing with every device (what the bot did before); the
+   figure is Hearth's sharing (cross-signing read and checked, the policy
+   applied, 250 devices per request, the bot's signed device keys in each
+   Olm message).
+2. **A history bundle.** A member posts *messages* messages (nio starts a
+   new Megolm session every 100, so 5,000 messages are 50 sessions, all
+   marked shareable) into a group the bot is in. The figure is the bot's
+   whole bundle for a newcomer: export, encrypt, upload, Olm-encrypt and
+   send to the newcomer's verified device. The floor is the unavoidable
+   part: an encrypted upload of the same number of bytes.
+
+Prints a table and one JSON line. Never asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from nio import AsyncClient, AsyncClientConfig, RoomSendError
+from rich.console import Console
+from rich.table import Table
+
+from bench.harness import err, run_bench
+from bots.devserver.supervisor import SynapseProcess
+from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
+from bots.framework.cross_signing import api_of, ensure_cross_signed
+from bots.framework.logging import configure_logging
+from bots.framework.trust.identities import Identities
+from bots.framework.trust.policy import KeySharing, Pin
+from bots.framework.trust.sharing import KeySharer
+from tests.support.features import doorkeeper_feature
+from tests.support.homeserver import SERVER_NAME, Homeserver, User, member, running_bot
+
+# Members' devices are set up this many at a time.
+SETUP_CONCURRENCY = 8
+
+
+class MemoryPins:
+    def __init__(self) -> None:
+        self.pins: dict[str, Pin] = {}
+
+    async def pin_of(self, user_id: str) -> Pin | None:
+        return self.pins.get(user_id)
+
+    async def store_pin(self, user_id: str, pin: Pin) -> None:
+        self.pins[user_id] = pin
+
+
+async def _nothing(_: str) -> None:
+    return None
+
+
+def identities_for(client: AsyncClient) -> Identities:
+    return Identities(
+        lambda: api_of(client), MemoryPins(), holds_power=lambda _: False, report_change=_nothing
+    )
+
+
+async def device(hs: Homeserver, user: User, store: Path) -> AsyncClient:
+    """A new, cross-signed device of *user*, logged in, keys uploaded."""
+    store.mkdir(parents=True, exist_ok=True)
+    client = AsyncClient(
+        hs.base_url,
+        user.user_id,
+        store_path=str(store),
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+    )
+    await client.login(password=user.password, device_name="bench")
+    if client.should_upload_keys:
+        await client.keys_upload()
+    await ensure_cross_signed(client, user.password, store / "cross_signing.json")
+    return client
+
+
+async def crowd(hs: Homeserver, tmp: Path, room: str, users: list[User]) -> None:
+    """Each user joins *room* with one cross-signed device (then goes quiet)."""
+    slots = asyncio.Semaphore(SETUP_CONCURRENCY)
+
+    async def one(i: int, user: User) -> None:
+        async with slots:
+            client = await device(hs, user, tmp / "crowd" / str(i))
+            try:
+                await client.join(room)
+            finally:
+                await client.close()
+
+    await asyncio.gather(*(one(i, u) for i, u in enumerate(users)))
+
+
+async def first_message(
+    hs: Homeserver, sender: User, store: Path, room: str, filtered: bool
+) -> float:
+    """Milliseconds from asking to send until the homeserver accepted the
+    first message of a fresh device (sessions, key sharing and the send)."""
+    client = await device(hs, sender, store)
+    try:
+        await client.sync(timeout=0, full_state=True)
+        content = {"msgtype": "m.text", "body": "Welcome, everyone"}
+        t0 = time.perf_counter()
+        if filtered:
+            sharer = KeySharer(client, identities_for(client), KeySharing.CROSS_SIGNED)
+            await sharer.ensure_shared(room)
+            resp = await client.room_send(room, "m.room.message", content)
+        else:
+            resp = await client.room_send(
+                room, "m.room.message", content, ignore_unverified_devices=True
+            )
+        ms = (time.perf_counter() - t0) * 1000
+        if isinstance(resp, RoomSendError):
+            raise RuntimeError(f"send failed: {resp.status_code}")
+        return ms
+    finally:
+        await client.logout()
+        await client.close()
+
+
+async def sharing_figures(hs: Homeserver, tmp: Path, members: int, rounds: int) -> dict[str, Any]:
+    creator, plain, hearth = await hs.users("creator", "plain", "hearth")
+    crowd_users = [await hs.user(f"m{i}") for i in range(members)]
+    await hs.exempt_from_rate_limits(creator, plain, hearth, *crowd_users)
+    room = await hs.encrypted_room(creator, [plain, hearth, *crowd_users])
+    err.print(f"Sharing: {members} members join with one cross-signed device each")
+    await crowd(hs, tmp, room, crowd_users)
+    for user in (plain, hearth):
+        await (await hs.api(user)).request("POST", f"/_matrix/client/v3/join/{room}", {})
+    floor: list[float] = []
+    filtered: list[float] = []
+    for i in range(rounds):
+        order = [(False, floor), (True, filtered)]
+        for is_hearth, into in order if i % 2 == 0 else order[::-1]:
+            who = hearth if is_hearth else plain
+            store = tmp / "senders" / f"{who.localpart}-{i}"
+            into.append(await first_message(hs, who, store, room, is_hearth))
+        err.print(f"  round {i + 1}: nio {floor[-1]:.0f} ms, Hearth {filtered[-1]:.0f} ms")
+    return {
+        "members": members,
+        "share_floor_ms": floor,
+        "share_hearth_ms": filtered,
+        "share_floor_median_ms": statistics.median(floor),
+        "share_hearth_median_ms": statistics.median(filtered),
+    }
+
+
+async def post(hs: Homeserver, poster: User, store: Path, room: str, messages: int) -> None:
+    """*messages* encrypted posts whose keys are marked shareable (a Hearth
+    sharer sets the flag, as Element does in a group with shared history)."""
+    client = await device(hs, poster, store)
+    try:
+        await client.sync(timeout=0, full_state=True)
+        sharer = KeySharer(client, identities_for(client), shared_history=lambda _room: True)
+        for i in range(messages):
+            await sharer.ensure_shared(room)
+            resp = await client.room_send(
+                room, "m.room.message", {"msgtype": "m.text", "body": f"story {i}"}
+            )
+            if isinstance(resp, RoomSendError):
+                raise RuntimeError(f"post failed: {resp.status_code}")
+            if (i + 1) % 1000 == 0:
+                err.print(f"  {i + 1} posted")
+    finally:
+        await client.close()
+
+
+async def bundle_figures(hs: Homeserver, tmp: Path, messages: int, rounds: int) -> dict[str, Any]:
+    bot, mod, poster, newcomer = await hs.users("bot", "mod", "poster", "newcomer")
+    await hs.exempt_from_rate_limits(poster)
+    room = await hs.encrypted_room(mod, [bot, poster], power={bot.user_id: 100}, history="shared")
+    config = hs.bot_config(bot, tmp / "bot", log={"level": "warning"})
+    from bots.core import feature as core
+
+    async with (
+        running_bot(config, [core, doorkeeper_feature()], timeout=60) as runtime,
+        member(hs, newcomer, tmp / "newcomer"),
+    ):
+        client = runtime.session.client
+        assert client is not None
+        assert client.olm is not None
+        for _ in range(600):
+            if room in client.rooms and bot.user_id in client.rooms[room].users:
+                break
+            await asyncio.sleep(0.1)
+        await (await hs.api(poster)).request("POST", f"/_matrix/client/v3/join/{room}", {})
+        err.print(f"Bundle: a member posts {messages} messages")
+        await post(hs, poster, tmp / "poster", room, messages)
+        expected = -(-messages // 100)
+        assert runtime.storage is not None
+        for _ in range(1200):
+            if len(await runtime.storage.shareable_sessions(room)) >= expected:
+                break
+            await asyncio.sleep(0.1)
+        sessions = sum(len(v) for v in client.olm.inbound_group_store[room].values())
+        history = runtime.history
+        assert history is not None
+        built: list[float] = []
+        uploads: list[float] = []
+        for i in range(rounds):
+            t0 = time.perf_counter()
+            await history.before_invite(room, newcomer.user_id)
+            built.append((time.perf_counter() - t0) * 1000)
+            assert history.last is not None
+            size = history.last.size
+            t0 = time.perf_counter()
+            await history.upload(os.urandom(size))
+            uploads.append((time.perf_counter() - t0) * 1000)
+            err.print(
+                f"  round {i + 1}: bundle {built[-1]:.0f} ms, upload alone {uploads[-1]:.0f} ms"
+            )
+        stats = history.last
+        assert stats is not None
+    return {
+        "messages": messages,
+        "sessions_in_room": sessions,
+        "bundle_sessions": stats.sessions,
+        "bundle_withheld": stats.withheld,
+        "bundle_devices": stats.devices,
+        "bundle_bytes": stats.size,
+        "bundle_ms": built,
+        "upload_floor_ms": uploads,
+        "bundle_median_ms": statistics.median(built),
+        "upload_floor_median_ms": statistics.median(uploads),
+    }
+
+
+def report(r: dict[str, Any]) -> None:
+    out = Console(width=max(Console().width, 110))
+    table = Table(title=f"Trust and history ({r['date']}, {r['cpus']} CPUs)")
+    for col in ("Figure", "Hearth", "Floor", "Ratio", "Extra"):
+        table.add_column(col, justify="left" if col == "Figure" else "right")
+    if "share_hearth_median_ms" in r:
+        h, f = r["share_hearth_median_ms"], r["share_floor_median_ms"]
+        table.add_row(
+            f"First message, {r['members']} members, median (floor: nio, every device)",
+            f"{h:.0f} ms", f"{f:.0f} ms", f"{h / f:.2f}×", f"{h - f:+.0f} ms",
+        )  # fmt: skip
+    if "bundle_median_ms" in r:
+        h, f = r["bundle_median_ms"], r["upload_floor_median_ms"]
+        table.add_row(
+            f"History bundle, {r['bundle_sessions']} sessions ({r['messages']} messages), "
+            "median (floor: the upload alone)",
+            f"{h:.0f} ms", f"{f:.0f} ms", f"{h / f:.2f}×", f"{h - f:+.0f} ms",
+        )  # fmt: skip
+    out.print(table)
+    if "bundle_bytes" in r:
+        out.print(
+            f"  Bundle: {r['bundle_bytes']:,} bytes before encryption, {r['bundle_sessions']} "
+            f"sessions shared, {r['bundle_withheld']} withheld, sent to "
+            f"{r['bundle_devices']} device(s)."
+        )
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    configure_logging("warning", library_level="error")
+    tmp = Path(tempfile.mkdtemp(prefix="hearth-trust-"))
+    hs_dir = tmp / "synapse"
+    hs_config = write_dev_config(hs_dir, free_port(None), SERVER_NAME)
+    url = f"http://127.0.0.1:{configured_port(hs_config)}"
+    hs = Homeserver(hs_dir, SynapseProcess(hs_config, url, hs_dir / "synapse.log"))
+    results: dict[str, Any] = {"date": dt.date.today().isoformat(), "cpus": os.cpu_count()}
+    results |= {"synapse": version("matrix-synapse"), "nio": version("matrix-nio")}
+    try:
+        await hs.process.start()
+        hs.http = aiohttp.ClientSession()
+        if args.members:
+            results |= await sharing_figures(hs, tmp, args.members, args.rounds)
+        if args.messages:
+            results |= await bundle_figures(hs, tmp, args.messages, args.rounds)
+    finally:
+        await hs.stop()
+        if args.keep:
+            err.print(f"Kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--members", type=int, default=200, help="room size (0: skip)")
+    parser.add_argument("--messages", type=int, default=5000, help="history (0: skip)")
+    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per figure")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    return run_bench(lambda: run(args), report, "Interrupted; Synapse was stopped.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
