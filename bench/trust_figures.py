@@ -48,8 +48,9 @@ from bots.devserver.supervisor import SynapseProcess
 from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
 from bots.framework.cross_signing import api_of, ensure_cross_signed
 from bots.framework.logging import configure_logging
+from bots.framework.storage import Storage
 from bots.framework.trust.identities import Identities
-from bots.framework.trust.policy import KeySharing, Pin
+from bots.framework.trust.policy import KeySharing
 from bots.framework.trust.sharing import KeySharer
 from tests.support.features import doorkeeper_feature
 from tests.support.homeserver import SERVER_NAME, Homeserver, User, member, running_bot
@@ -58,24 +59,15 @@ from tests.support.homeserver import SERVER_NAME, Homeserver, User, member, runn
 SETUP_CONCURRENCY = 8
 
 
-class MemoryPins:
-    def __init__(self) -> None:
-        self.pins: dict[str, Pin] = {}
-
-    async def pin_of(self, user_id: str) -> Pin | None:
-        return self.pins.get(user_id)
-
-    async def store_pin(self, user_id: str, pin: Pin) -> None:
-        self.pins[user_id] = pin
-
-
 async def _nothing(_: str) -> None:
     return None
 
 
-def identities_for(client: AsyncClient) -> Identities:
+async def identities_for(client: AsyncClient, db: Path) -> Identities:
+    """The bot's identity cache, its pins in a real bot database."""
+    storage = await Storage.open(db)
     return Identities(
-        lambda: api_of(client), MemoryPins(), holds_power=lambda _: False, report_change=_nothing
+        lambda: api_of(client), storage, holds_power=lambda _: False, report_change=_nothing
     )
 
 
@@ -121,7 +113,8 @@ async def first_message(
         content = {"msgtype": "m.text", "body": "Welcome, everyone"}
         t0 = time.perf_counter()
         if filtered:
-            sharer = KeySharer(client, identities_for(client), KeySharing.CROSS_SIGNED)
+            identities = await identities_for(client, store / "bot.db")
+            sharer = KeySharer(client, identities, KeySharing.CROSS_SIGNED)
             await sharer.ensure_shared(room)
             resp = await client.room_send(room, "m.room.message", content)
         else:
@@ -170,7 +163,8 @@ async def post(hs: Homeserver, poster: User, store: Path, room: str, messages: i
     client = await device(hs, poster, store)
     try:
         await client.sync(timeout=0, full_state=True)
-        sharer = KeySharer(client, identities_for(client), shared_history=lambda _room: True)
+        identities = await identities_for(client, store / "bot.db")
+        sharer = KeySharer(client, identities, shared_history=lambda _room: True)
         for i in range(messages):
             await sharer.ensure_shared(room)
             resp = await client.room_send(

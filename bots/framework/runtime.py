@@ -260,6 +260,8 @@ class BotRuntime:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(config.max_concurrent_rooms)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Encrypted events whose keys a task is waiting for.
+        self._waiting: set[str] = set()
         self._fatal: StateError | None = None
         # Wall clock for event ages and handlers' "now"; replaceable in tests.
         self.clock: Callable[[], float] = time.time
@@ -540,7 +542,10 @@ class BotRuntime:
 
     # --- undecryptable messages ---
 
-    async def _await_keys(self, room: MatrixRoom, event: MegolmEvent, token: str) -> None:
+    async def _await_keys(self, room: MatrixRoom, event: MegolmEvent) -> None:
+        """Wait for *event*'s key; hand it on once decrypted, or tell its
+        sender after ``undecryptable_wait_s``. It stays recorded until then,
+        so a restart in between waits again."""
         client = self.session.client
         assert client is not None
         assert self.storage is not None
@@ -565,12 +570,35 @@ class BotRuntime:
                     [(event.event_id, room.room_id, source, True)], None
                 ):
                     self._dispatch(item)
+            await self.storage.release_awaiting(event.event_id)
+            self._waiting.discard(event.event_id)
             return
         log.info("message still undecryptable", sender=event.sender)
         if await self.storage.mark_undecryptable_notified(
             notice_key(event.sender, event.session_id)
         ):
             await self.effector.perform([undecryptable_reply(room.room_id, event.event_id)])
+        await self.storage.release_awaiting(event.event_id)
+        self._waiting.discard(event.event_id)
+
+    async def _start_waiting(self, event_id: str, room_id: str, source: dict[str, Any]) -> None:
+        assert self.storage is not None
+        client = self.session.client
+        assert client is not None
+        if event_id in self._waiting:
+            return
+        event = MegolmEvent.from_dict(source)
+        room = client.rooms.get(room_id)
+        if (
+            not isinstance(event, MegolmEvent)
+            or room is None
+            or event.server_timestamp < self.oldest_ms()
+        ):
+            await self.storage.release_awaiting(event_id)
+            return
+        event.room_id = room_id
+        self._waiting.add(event_id)
+        self._spawn(self._await_keys(room, event))
 
     # --- intake ---
 
@@ -598,8 +626,9 @@ class BotRuntime:
 
     async def _collect(
         self, resp: SyncResponse, *, timeline: bool = True, position: str | None = None
-    ) -> list[tuple[str, str, dict[str, Any], bool]]:
-        """The sync's events worth keeping, as (event id, room, source, encrypted).
+    ) -> tuple[list[tuple[str, str, dict[str, Any], bool]], list[tuple[str, str, dict[str, Any]]]]:
+        """The sync's events worth keeping, as (event id, room, source,
+        encrypted), and the encrypted ones still waiting for their keys.
 
         Pending invitations are always kept; the timeline only if *timeline*.
         A room whose timeline came back "limited" (more events since
@@ -610,6 +639,7 @@ class BotRuntime:
         client = self.session.client
         assert client is not None
         items: list[tuple[str, str, dict[str, Any], bool]] = []
+        awaiting: list[tuple[str, str, dict[str, Any]]] = []
         for room_id, info in resp.rooms.join.items() if timeline else ():
             events = list(info.timeline.events)
             if info.timeline.limited and info.timeline.prev_batch and position:
@@ -624,10 +654,8 @@ class BotRuntime:
                 if getattr(event, "sender", None) == me:
                     continue
                 if isinstance(event, MegolmEvent):
-                    if event.server_timestamp >= self.oldest_ms():
-                        room = client.rooms.get(room_id)
-                        if room is not None:
-                            self._spawn(self._await_keys(room, event, resp.next_batch))
+                    if event.server_timestamp >= self.oldest_ms() and room_id in client.rooms:
+                        awaiting.append((event.event_id, room_id, event.source))
                     continue
                 source = getattr(event, "source", None)
                 event_id = getattr(event, "event_id", None)
@@ -651,7 +679,7 @@ class BotRuntime:
                         "origin_server_ts": int(time.time() * 1000),
                     }
                     items.append((source["event_id"], room_id, source, False))
-        return items
+        return items, awaiting
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -807,16 +835,19 @@ class BotRuntime:
                 backlog = await storage.pending_outbox()
                 for item in leftovers:
                     self._dispatch(item)
+                # Messages a previous run was still waiting to decrypt.
+                for event_id, room_id, source in await storage.awaiting_keys():
+                    await self._start_waiting(event_id, room_id, source)
                 # In a task of its own: a long backlog under rate limits must
                 # not hold up the sync loop, nor keep SIGTERM waiting.
                 self._spawn(self._resume(backlog, scheduler))
             # The very first sync's timeline is the past: nothing in it was
             # sent to a running bot, so it only marks where handling starts.
             # Invitations still waiting are answered all the same.
-            items = await self._collect(resp, timeline=not baseline, position=position)
+            items, awaiting = await self._collect(resp, timeline=not baseline, position=position)
             baseline = False
             try:
-                received = await storage.receive(items, resp.next_batch)
+                received = await storage.receive(items, resp.next_batch, awaiting)
             except sqlite3.OperationalError as exc:
                 fatal = as_state_error(exc)
                 if fatal is None:
@@ -825,6 +856,8 @@ class BotRuntime:
             position = resp.next_batch
             for item in received:
                 self._dispatch(item)
+            for event_id, room_id, source in awaiting:
+                await self._start_waiting(event_id, room_id, source)
             if not self.ready.is_set():
                 self.ready.set()
                 log.info("bot ready", commands=len(self.table.names()))

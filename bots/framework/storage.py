@@ -19,7 +19,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             shareable INTEGER NOT NULL,
             recorded_at REAL NOT NULL,
             PRIMARY KEY (room_id, sender_key, session_id)
+        );
+        """,
+    ),
+    Migration(
+        8,
+        "messages not yet decryptable, kept (still encrypted) until their keys come",
+        """
+        CREATE TABLE awaiting_keys (
+            event_id TEXT PRIMARY KEY,
+            room_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            received_at REAL NOT NULL
         );
         """,
     ),
@@ -341,13 +353,19 @@ class Storage:
         return str(row[0]) if row else None
 
     async def receive(
-        self, items: Sequence[tuple[str, str, dict[str, Any], bool]], next_token: str | None
+        self,
+        items: Sequence[tuple[str, str, dict[str, Any], bool]],
+        next_token: str | None,
+        awaiting: Sequence[tuple[str, str, dict[str, Any]]] = (),
     ) -> list[InboxItem]:
         """Write a sync's events and the position after them in one transaction.
 
         *next_token* None keeps the position (an event decrypted late).
         Events already handled or already waiting are skipped, so a sync
-        replayed after a crash adds nothing twice. Returns the new items.
+        replayed after a crash adds nothing twice. *awaiting* are encrypted
+        events (event id, room, source) whose keys have not come yet: kept
+        with the position, so a restart still waits for them. Returns the
+        new items.
         """
         now = time.time()
         added: list[InboxItem] = []
@@ -362,6 +380,10 @@ class Storage:
                 )
                 if cur.rowcount == 1 and cur.lastrowid is not None:
                     added.append(InboxItem(cur.lastrowid, event_id, room_id, source, encrypted))
+            await db.executemany(
+                "INSERT OR IGNORE INTO awaiting_keys VALUES (?, ?, ?, ?)",
+                [(e, r, json.dumps(src), now) for e, r, src in awaiting],
+            )
             if next_token is not None:
                 await db.execute(
                     "INSERT INTO sync_position VALUES (1, ?, ?)"
@@ -370,6 +392,18 @@ class Storage:
                     (next_token, now),
                 )
         return added
+
+    async def awaiting_keys(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Encrypted events still waiting for their keys, oldest first."""
+        async with self._db.execute(
+            "SELECT event_id, room_id, source FROM awaiting_keys ORDER BY received_at"
+        ) as cur:
+            return [(str(r[0]), str(r[1]), json.loads(r[2])) for r in await cur.fetchall()]
+
+    async def release_awaiting(self, event_id: str) -> None:
+        """The event was decrypted, or its sender told: stop waiting for it."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM awaiting_keys WHERE event_id = ?", (event_id,))
 
     async def pending_inbox(self) -> list[InboxItem]:
         async with self._db.execute(
@@ -456,20 +490,31 @@ class Storage:
 
     # --- pinned identities ---
 
-    async def pin_of(self, user_id: str) -> Pin | None:
-        async with self._db.execute(
-            "SELECT master_key, reported_key FROM identity_pins WHERE user_id = ?", (user_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        return Pin(str(row[0]), row[1]) if row else None
+    async def pins_of(self, users: Sequence[str]) -> dict[str, Pin]:
+        out: dict[str, Pin] = {}
+        for start in range(0, len(users), 500):  # SQLite's variable limit
+            chunk = list(users[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            async with self._db.execute(
+                "SELECT user_id, master_key, reported_key FROM identity_pins"
+                f" WHERE user_id IN ({marks})",
+                chunk,
+            ) as cur:
+                for row in await cur.fetchall():
+                    out[str(row[0])] = Pin(str(row[1]), row[2])
+        return out
 
-    async def store_pin(self, user_id: str, pin: Pin) -> None:
+    async def store_pins(self, pins: Mapping[str, Pin]) -> None:
+        """Store each user's pin, all in one transaction."""
+        if not pins:
+            return
+        now = time.time()
         async with self.transaction() as db:
-            await db.execute(
+            await db.executemany(
                 "INSERT INTO identity_pins VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE"
                 " SET master_key = excluded.master_key, reported_key = excluded.reported_key,"
                 " pinned_at = excluded.pinned_at",
-                (user_id, pin.master, pin.reported, time.time()),
+                [(user, pin.master, pin.reported, now) for user, pin in pins.items()],
             )
 
     # --- shareable room key sessions ---

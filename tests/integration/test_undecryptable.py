@@ -13,7 +13,14 @@ import vodozemac
 
 from bots.framework.undecryptable import undecryptable_reply
 from bots.matrix.client_api import ClientAPI
-from tests.support.homeserver import Homeserver, bot_and_member
+from tests.support.homeserver import (
+    Homeserver,
+    bot_and_member,
+    cast,
+    member,
+    running_bot,
+    wait_joined,
+)
 from tests.support.member_client import reply_target
 
 pytestmark = pytest.mark.integration
@@ -60,3 +67,28 @@ async def test_sender_is_told_once_per_session(homeserver: Homeserver, state: Pa
         # A normal message still works afterwards.
         pong = await m.wait_for_reply(await m.send(room, "!ping"))
         assert pong.content["body"] == "pong"
+
+
+async def test_a_wait_cut_short_by_a_restart_resumes(homeserver: Homeserver, state: Path) -> None:
+    c = await cast(homeserver, state, undecryptable_wait_s=600)
+    api = await homeserver.api(c.alice)
+    async with member(homeserver, c.alice, state / "alice") as m:
+        async with running_bot(c.config) as runtime:
+            await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+            await m.join(c.room)
+            sent = await send_undecryptable(api, c.room, vodozemac.GroupSession())
+            assert runtime.storage is not None
+            for _ in range(100):
+                if [e for e, _, _ in await runtime.storage.awaiting_keys() if e == sent]:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the bot did not record the message it is waiting for")
+        # Stopped mid-wait; the next run waits again (briefly, this time).
+        assert not [ev for ev in m.received if reply_target(ev.content) == sent]
+        restarted = c.config.model_copy(update={"undecryptable_wait_s": 2})
+        async with running_bot(restarted) as runtime:
+            notice = await m.wait_for_reply(sent, timeout=30)
+            assert runtime.storage is not None
+            assert await runtime.storage.awaiting_keys() == []
+    assert notice.content["body"] == undecryptable_reply(c.room, sent).body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from typing import Any
 
@@ -122,11 +123,11 @@ class Pins:
     def __init__(self) -> None:
         self.pins: dict[str, Pin] = {}
 
-    async def pin_of(self, user_id: str) -> Pin | None:
-        return self.pins.get(user_id)
+    async def pins_of(self, users: Sequence[str]) -> dict[str, Pin]:
+        return {u: self.pins[u] for u in users if u in self.pins}
 
-    async def store_pin(self, user_id: str, pin: Pin) -> None:
-        self.pins[user_id] = pin
+    async def store_pins(self, pins: Mapping[str, Pin]) -> None:
+        self.pins.update(pins)
 
 
 class SlowKeysQuery:

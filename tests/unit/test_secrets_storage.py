@@ -15,6 +15,7 @@ from bots.base.errors import SecretFileError, StateError
 from bots.framework import storage as storage_module
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.framework.storage import MIGRATIONS, Migration, Storage
+from bots.framework.trust.policy import Pin, SessionFlag
 
 
 def mode(path: Path) -> int:
@@ -429,4 +430,40 @@ async def test_a_full_disk_loses_nothing_already_received(db_path: Path) -> None
     # The batch was all or nothing: the position did not move past it.
     assert await store.sync_token() == "token-1"
     assert [i.event_id for i in await store.pending_inbox()] == ["$one"]
+    await store.close()
+
+
+async def test_pins_are_read_and_stored_in_bulk(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    users = [f"@u{i}:example.org" for i in range(700)]  # past SQLite's variable limit
+    await store.store_pins({u: Pin(f"key-{u}") for u in users})
+    await store.store_pins({users[0]: Pin("key-0", reported="new-key")})
+    pins = await store.pins_of([*users, "@stranger:example.org"])
+    await store.close()
+    assert len(pins) == 700
+    assert pins[users[0]] == Pin("key-0", reported="new-key")
+    assert pins[users[1]] == Pin(f"key-{users[1]}")
+
+
+async def test_messages_awaiting_keys_survive_a_restart_until_released(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    source = {"type": "m.room.encrypted", "event_id": "$e", "content": {"ciphertext": "x"}}
+    await store.receive([], "token-1", [("$e", "!r:example.org", source)])
+    await store.close()
+    store = await Storage.open(db_path)
+    assert await store.awaiting_keys() == [("$e", "!r:example.org", source)]
+    assert await store.sync_token() == "token-1"
+    await store.release_awaiting("$e")
+    assert await store.awaiting_keys() == []
+    await store.close()
+
+
+async def test_first_shareable_flag_of_a_session_stands(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    room = "!r:example.org"
+    await store.record_sessions([SessionFlag(room, "curve", "s1", True)])
+    await store.record_sessions(
+        [SessionFlag(room, "curve", "s1", False), SessionFlag(room, "curve", "s2", False)]
+    )
+    assert await store.shareable_sessions(room) == {("curve", "s1")}
     await store.close()

@@ -5,7 +5,7 @@ the first time they are seen (:mod:`.policy` decides what a change means)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from bots.framework.events import SenderDevice
@@ -27,8 +27,8 @@ class Requester(Protocol):
 
 
 class Pins(Protocol):
-    async def pin_of(self, user_id: str) -> Pin | None: ...
-    async def store_pin(self, user_id: str, pin: Pin) -> None: ...
+    async def pins_of(self, users: Sequence[str]) -> dict[str, Pin]: ...
+    async def store_pins(self, pins: Mapping[str, Pin]) -> None: ...
 
 
 class Identities:
@@ -70,28 +70,32 @@ class Identities:
                 "POST", KEYS_QUERY, {"device_keys": {u: [] for u in chunk}}, what="keys query"
             )
             found = identities_of(chunk, reply if isinstance(reply, dict) else {})
+            await self._observe(list(found.values()))
             for user, identity in found.items():
-                await self._observe(identity)
                 read[user] = identity
                 # Answered with, but not cached if the devices changed meanwhile.
                 if self._generation.get(user, 0) == generations[user]:
                     self._cache[user] = identity
         return read
 
-    async def _observe(self, identity: Identity) -> None:
-        user = identity.user_id
-        pin = await self._pins.pin_of(user)
-        decision = on_identity_seen(pin, identity.master, self._holds_power(user))
-        if decision.store is not None:
-            await self._pins.store_pin(user, decision.store)
-        if decision.report:
-            log.warning("a moderator's identity changed", user_id=user)
-            await self._report_change(user)
+    async def _observe(self, identities: Sequence[Identity]) -> None:
+        """Pin first-seen identities and note changed ones, in one transaction."""
+        pins = await self._pins.pins_of([i.user_id for i in identities])
+        changed: dict[str, Pin] = {}
+        for identity in identities:
+            user = identity.user_id
+            decision = on_identity_seen(pins.get(user), identity.master, self._holds_power(user))
+            if decision.store is not None:
+                changed[user] = decision.store
+            if decision.report:
+                log.warning("a moderator's identity changed", user_id=user)
+                await self._report_change(user)
+        await self._pins.store_pins(changed)
 
     async def trust_of(self, user_id: str, sender: SenderDevice | None) -> DeviceTrust:
         """How far the device that sent *user_id*'s event is trusted."""
         identity = (await self.get([user_id]))[user_id]
-        pin = await self._pins.pin_of(user_id)
+        pin = (await self._pins.pins_of([user_id])).get(user_id)
         return device_trust(sender, identity, pin.master if pin else None)
 
     async def accept_current(self, user_id: str) -> str | None:
@@ -101,5 +105,5 @@ class Identities:
         identity = (await self.get([user_id]))[user_id]
         if identity.master is None:
             return None
-        await self._pins.store_pin(user_id, Pin(identity.master))
+        await self._pins.store_pins({user_id: Pin(identity.master)})
         return identity.master
