@@ -16,7 +16,7 @@ from provisioning.desired import (
     placeholder,
     power_levels,
 )
-from provisioning.schema import CommunityFile
+from provisioning.schema import CommunityFile, JoinRule
 from provisioning.state import RoomSnapshot, ServerState
 
 
@@ -269,6 +269,14 @@ def plan(cfg: CommunityFile, current: ServerState, server_name: str) -> Plan:
             f"{label} exists on the server but not in the config (created with a bot command?); "
             "left alone. Add it to the YAML to manage it."
         )
+    for group in cfg.groups:
+        if group.history_before_joining and group.join is JoinRule.SPACE:
+            # MSC4268: clients take a room's history only with an invitation.
+            notes.append(
+                f"group {group.key}: members who join through the Space will not see its "
+                "history (Element accepts history only with an invitation); they can read "
+                "it if the bot invites them"
+            )
     for label, rooms in sorted(current.duplicates.items()):
         notes.append(
             f"{label} is claimed by {len(rooms)} rooms ({', '.join(rooms)}); using the first."

@@ -1528,3 +1528,12 @@ def test_resolve_leaves_unknown_placeholders_and_copies() -> None:
     assert resolve("$ref:space", {"space": "!s"}) == "!s"
     assert resolve("x$ref:space", {"space": "!s"}) == "x$ref:space"
     assert resolve(placeholder("moderators"), {"moderators": "!m"}) == "!m"
+
+
+def test_a_history_group_joined_through_the_space_is_noted(cfg: CommunityFile) -> None:
+    groups = copy.deepcopy(GROUPS)
+    groups[1]["join"] = "space"  # carers keep their history_before_joining
+    the_plan = plan(with_groups(cfg, groups), ServerState(), SERVER)
+    (note,) = the_plan.notes
+    assert note.startswith("group carers: members who join through the Space")
+    assert "if the bot invites them" in note
