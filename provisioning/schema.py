@@ -84,6 +84,66 @@ class RoomDecl(Strict):
     _k = field_validator("key")(_key)
 
 
+MAX_QUESTIONS = 10
+QUESTION_MAX_CHARS = 500
+
+
+def _questions(v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if v is None:
+        return v
+    if len(v) > MAX_QUESTIONS:
+        raise ValueError(f"at most {MAX_QUESTIONS} questions: each one is a message to answer")
+    for q in v:
+        if not q.strip():
+            raise ValueError("a question is empty")
+        if len(q) > QUESTION_MAX_CHARS:
+            raise ValueError(f"a question is longer than {QUESTION_MAX_CHARS} characters")
+    return tuple(q.strip() for q in v)
+
+
+class OnboardingDecl(Strict):
+    """What the bot says to newcomers, in the community's own words, and how
+    long it keeps what they answer (screening answers can be health details)."""
+
+    welcome: str = Field(
+        default=(
+            "Welcome! I'm the community's bot. Before you join a group, please read our "
+            "code of conduct and answer a few questions for the moderators."
+        ),
+        min_length=1,
+        max_length=2000,
+    )
+    privacy_advice: str = Field(
+        default=(
+            "A word on privacy: you can pick a display name that is not your real name "
+            "(Settings → Account). Messages in the groups are end-to-end encrypted: the "
+            "server cannot read them. Moderators see your answers to the questions below "
+            "and what you post in groups; they cannot read your other conversations."
+        ),
+        min_length=1,
+        max_length=2000,
+    )
+    # Asked one at a time; a group's own questions replace these.
+    questions: tuple[str, ...] = ()
+    next_steps: str = Field(
+        default=(
+            "Thank you. A moderator will look at your answers, usually within two days, "
+            "and I'll tell you here as soon as they have."
+        ),
+        min_length=1,
+        max_length=2000,
+    )
+    answer_max_chars: int = Field(default=2000, ge=50, le=10_000)
+    # Answers are deleted this long after the decision (or expiry, or withdrawal).
+    keep_answers_days: int = Field(default=30, ge=1, le=365)
+    # A gentle reminder to an applicant who has not answered for this long.
+    remind_after_hours: float = Field(default=48, ge=1, le=24 * 30)
+    # An application nobody finished is closed after this long (moderators can reopen it).
+    expire_after_days: float = Field(default=14, ge=1, le=90)
+
+    _q = field_validator("questions")(_questions)
+
+
 def default_rooms() -> tuple[RoomDecl, ...]:
     return (RoomDecl(key="general", name="General"),)
 
@@ -99,10 +159,13 @@ class GroupDecl(Strict):
     timezone: str | None = None
     moderators: tuple[str, ...] = ()
     rooms: tuple[RoomDecl, ...] = Field(default_factory=default_rooms, min_length=1)
+    # This group's screening questions, instead of the community's.
+    questions: tuple[str, ...] | None = None
 
     _k = field_validator("key")(_key)
     _m = field_validator("moderators")(_users)
     _tz = field_validator("timezone")(_timezone)
+    _q = field_validator("questions")(_questions)
 
     @field_validator("rooms")
     @classmethod
@@ -156,6 +219,7 @@ class CommunityFile(Strict):
     community: CommunityDecl
     bots: tuple[BotDecl, ...] = ()
     groups: tuple[GroupDecl, ...] = ()
+    onboarding: OnboardingDecl = Field(default_factory=OnboardingDecl)
 
     @field_validator("bots")
     @classmethod
@@ -167,6 +231,12 @@ class CommunityFile(Strict):
 
     def group(self, key: str) -> GroupDecl | None:
         return next((g for g in self.groups if g.key == key), None)
+
+    def questions_for(self, group: GroupDecl | None) -> tuple[str, ...]:
+        """A group's screening questions: its own, else the community's."""
+        if group is not None and group.questions is not None:
+            return group.questions
+        return self.onboarding.questions
 
     def all_users(self) -> set[str]:
         users = {self.community.admin.user_id, *self.community.moderators}

@@ -416,3 +416,48 @@ def test_community_file_validates_without_yaml() -> None:
         }
     )
     assert [r.key for r in cfg.groups[0].rooms] == ["general"]
+
+
+# --- onboarding texts and questions ----------------------------------------------------------
+
+
+def test_onboarding_defaults_need_nothing_in_the_file(tmp_path: Path) -> None:
+    cfg = load_community(write(tmp_path, GOOD))
+    assert cfg.onboarding.questions == ()
+    assert cfg.onboarding.keep_answers_days == 30
+    assert "display name" in cfg.onboarding.privacy_advice
+
+
+def test_a_groups_questions_replace_the_communitys(tmp_path: Path) -> None:
+    text = GOOD + "onboarding:\n  questions:\n    - How did you find us?\n"
+    text = replaced(
+        "    join: knock\n", '    join: knock\n    questions: ["Whom do you care for?"]\n', text
+    )
+    cfg = load_community(write(tmp_path, text))
+    carers, research = cfg.group("carers"), cfg.group("research")
+    assert cfg.questions_for(carers) == ("Whom do you care for?",)
+    assert cfg.questions_for(research) == ("How did you find us?",)
+    assert cfg.questions_for(None) == ("How did you find us?",)
+
+
+@pytest.mark.parametrize(
+    ("questions", "expected"),
+    [
+        ('["   "]', "a question is empty"),
+        ("[" + ", ".join(['"q?"'] * 11) + "]", "at most 10 questions"),
+        ('["' + "x" * 501 + '"]', "longer than 500 characters"),
+    ],
+    ids=["empty", "too-many", "too-long"],
+)
+def test_bad_questions_are_named_with_their_path(
+    tmp_path: Path, questions: str, expected: str
+) -> None:
+    text = replaced("    join: knock\n", f"    join: knock\n    questions: {questions}\n")
+    err = error_for(tmp_path, text)
+    assert err.key_path == "groups[1].questions"
+    assert expected in err.expected
+
+
+def test_answer_limits_are_bounded(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD + "onboarding:\n  keep_answers_days: 0\n")
+    assert err.key_path == "onboarding.keep_answers_days"
