@@ -158,6 +158,30 @@ class CancelJob:
 
 
 @dataclass(frozen=True)
+class PutRecord:
+    """Store a feature's *value* under (*kind*, *key*), in the transaction
+    that marks the event handled and queues the other actions: the state a
+    feature moves to and the messages it sends are kept together or not at
+    all. Read back with :meth:`Context.record`."""
+
+    feature: str
+    kind: str
+    key: str
+    value: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DeleteRecord:
+    feature: str
+    kind: str
+    key: str
+
+
+# Applied by the runtime in the deciding transaction; never queued.
+RecordWrite = PutRecord | DeleteRecord
+
+
+@dataclass(frozen=True)
 class Extension:
     """Base of actions that a feature's own adapter performs (registered with
     the effector), e.g. provisioning a new peer group. The adapter returns
@@ -181,6 +205,8 @@ Action = (
     | UploadFile
     | ScheduleJob
     | CancelJob
+    | PutRecord
+    | DeleteRecord
     | Extension
 )
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiosqlite
 from pydantic import BaseModel, ConfigDict
 
-from bots.framework.actions import Action, Extension
+from bots.framework.actions import Action, DeleteRecord, Extension, PutRecord
 from bots.framework.commands.spec import Command
 from bots.framework.config import BotConfig
 from bots.framework.events import PowerSnapshot
@@ -43,9 +43,19 @@ class Setup:
     config: FeatureConfig
 
 
+class RecordStore(Protocol):
+    async def record(self, feature: str, kind: str, key: str) -> dict[str, Any] | None: ...
+    async def records(self, feature: str, kind: str) -> dict[str, dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class Context:
-    """What a handler may read while deciding."""
+    """What a handler may read while deciding.
+
+    A feature keeps its state as records: read them here, and change them by
+    returning :meth:`put` and :meth:`delete` among the actions, so the new
+    state is stored with the decision that made it, or not at all.
+    """
 
     me: str
     feature: str
@@ -55,6 +65,21 @@ class Context:
     db: aiosqlite.Connection = field(repr=False)
     power: Callable[[str, str], PowerSnapshot] = field(repr=False)
     moderators_room: str | None = None
+    store: RecordStore | None = field(default=None, repr=False)
+
+    async def record(self, kind: str, key: str) -> dict[str, Any] | None:
+        assert self.store is not None
+        return await self.store.record(self.feature, kind, key)
+
+    async def records(self, kind: str) -> dict[str, dict[str, Any]]:
+        assert self.store is not None
+        return await self.store.records(self.feature, kind)
+
+    def put(self, kind: str, key: str, value: Mapping[str, Any]) -> PutRecord:
+        return PutRecord(self.feature, kind, key, value)
+
+    def delete(self, kind: str, key: str) -> DeleteRecord:
+        return DeleteRecord(self.feature, kind, key)
 
 
 @dataclass(frozen=True)
@@ -89,6 +114,30 @@ class JobSpec:
     parse: Callable[[Mapping[str, Any]], Any] | None = None
 
 
+@dataclass(frozen=True)
+class ServiceContext:
+    """What a feature's service works with."""
+
+    feature: str
+    config: FeatureConfig
+    bot: BotConfig
+    # A fresh Context for deciding (its clock, power levels and records).
+    context: Callable[[], Context] = field(repr=False)
+    # Durably queue *actions* (and apply their record writes) under an
+    # idempotency *key*: the same key again is not acted on twice.
+    submit: Callable[[str, Sequence[Action]], Awaitable[None]] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A feature's long-running task, e.g. watching for new registrations.
+    It starts once the bot has synced, stops with the bot, and is started
+    again (with backoff) if it fails."""
+
+    name: str
+    run: Callable[[ServiceContext], Awaitable[None]]
+
+
 PerformerFactory = Callable[[Setup], Callable[[Any], Awaitable[Sequence[Action]]]]
 
 
@@ -102,6 +151,7 @@ class Feature:
     jobs: tuple[JobSpec, ...] = ()
     config_model: type[FeatureConfig] = FeatureConfig
     performers: Mapping[type[Extension], PerformerFactory] = field(default_factory=dict)
+    services: tuple[Service, ...] = ()
     # Why this feature cannot run with a given bot config, or None if it can.
     unavailable: Callable[[BotConfig], str | None] | None = None
 

@@ -48,6 +48,9 @@ from bots.framework.actions import (
     Action,
     ActionTypes,
     CancelJob,
+    DeleteRecord,
+    PutRecord,
+    RecordWrite,
     Reply,
     ScheduleJob,
     SendNotice,
@@ -74,7 +77,16 @@ from bots.framework.events import (
     creators_outrank_power_levels,
     room_creators,
 )
-from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig, Job, Setup
+from bots.framework.feature import (
+    Context,
+    EventHandler,
+    Feature,
+    FeatureConfig,
+    Job,
+    Service,
+    ServiceContext,
+    Setup,
+)
 from bots.framework.intake import to_event, with_sender_keys
 from bots.framework.logging import get_logger, use_salt_file
 from bots.framework.router import Ignore, Respond, Run, needs_device_trust, route
@@ -119,6 +131,18 @@ def records_for(
     """Outbox rows for what one event or job decided: each action's
     idempotency key is its decider's key and its place in the decision."""
     return [(f"{key}/{i}", room_of(a), to_record(a)) for i, a in enumerate(actions)]
+
+
+def split_writes(actions: Iterable[Action]) -> tuple[list[Action], list[RecordWrite]]:
+    """(actions for the outbox, record writes for the deciding transaction)."""
+    queued: list[Action] = []
+    writes: list[RecordWrite] = []
+    for action in actions:
+        if isinstance(action, PutRecord | DeleteRecord):
+            writes.append(action)
+        else:
+            queued.append(action)
+    return queued, writes
 
 
 def add_help(table: CommandTable, prefix: str) -> None:
@@ -260,6 +284,7 @@ class BotRuntime:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(config.max_concurrent_rooms)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._services: list[asyncio.Task[None]] = []
         # Encrypted events whose keys a task is waiting for.
         self._waiting: set[str] = set()
         self._fatal: StateError | None = None
@@ -311,6 +336,7 @@ class BotRuntime:
             db=self.storage.db,
             power=self.power_of,
             moderators_room=self._moderators_room_id,
+            store=self.storage,
         )
 
     def wants(self, event: object) -> bool:
@@ -409,8 +435,10 @@ class BotRuntime:
             await storage.drop_inbox(item)
             return
         t0 = time.perf_counter()
+        writes: list[RecordWrite] = []
         try:
             actions, command = await self.decide(event)
+            actions, writes = split_writes(actions)
             records = records_for(f"event:{item.event_id}", actions)
             outcome = "ok"
         except Exception:
@@ -421,7 +449,8 @@ class BotRuntime:
                 [Reply(item.room_id, item.event_id, APOLOGY)] if isinstance(event, Message) else []
             )
             records = records_for(f"event:{item.event_id}", actions)
-        queued = await storage.settle(item, records)
+            writes = []
+        queued = await storage.settle(item, records, writes)
         await self.perform_queued(queued)
         if command is not None or outcome != "ok":
             self.handled += 1
@@ -459,8 +488,9 @@ class BotRuntime:
                 log.exception("queued action failed", action=type(action).__name__)
                 await self.storage.finish(item, type(exc).__name__)
                 continue
-            followups = records_for(item.key, outcome.followups)
-            queued = await self.storage.enqueue(followups) if followups else []
+            then, writes = split_writes(outcome.followups)
+            followups = records_for(item.key, then)
+            queued = await self.storage.enqueue(followups, writes) if then or writes else []
             await self.storage.finish(item, None if outcome.ok else outcome.problem or "failed")
             if not outcome.ok:
                 log.error("action failed", action=type(action).__name__, problem=outcome.problem)
@@ -487,9 +517,9 @@ class BotRuntime:
                     assert ctx is not None
                     assert self.storage is not None
                     view = Job(spec.kind, job.key, job.due, job.payload, job.late, job.parsed)
-                    actions = await spec.run(view, ctx)
+                    actions, writes = split_writes(await spec.run(view, ctx))
                     records = records_for(f"job:{job.key}", actions)
-                    await self.perform_queued(await self.storage.enqueue(records))
+                    await self.perform_queued(await self.storage.enqueue(records, writes))
 
                 kinds.append(JobKind(feature.name, spec.kind, run, spec.grace_s, spec.parse))
         return kinds
@@ -864,7 +894,9 @@ class BotRuntime:
 
         try:
             await self.session.sync_forever(on_sync, since)
-            # Stopped: finish the work already taken in, within the bound.
+            # Stopped: services take in nothing more; finish the work
+            # already taken in, within the bound.
+            await self._stop_services()
             try:
                 await asyncio.wait_for(self._drain(), self.config.stop_timeout_s)
             except TimeoutError:
@@ -878,6 +910,55 @@ class BotRuntime:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
+    # --- features' services ---
+
+    def _start_services(self) -> None:
+        for feature in self.features:
+            for service in feature.services:
+                task = asyncio.create_task(self._run_service(feature, service))
+                self._services.append(task)
+
+    async def _run_service(self, feature: Feature, service: Service) -> None:
+        storage = self.storage
+        assert storage is not None
+
+        def context() -> Context:
+            ctx = self.context(feature)
+            assert ctx is not None
+            return ctx
+
+        async def submit(key: str, actions: Sequence[Action]) -> None:
+            queued, writes = split_writes(actions)
+            records = records_for(f"service:{feature.name}:{key}", queued)
+            await self.perform_queued(await storage.enqueue(records, writes))
+
+        sctx = ServiceContext(feature.name, self.section(feature), self.config, context, submit)
+        backoff = Backoff()
+        while True:
+            try:
+                await service.run(sctx)
+                return
+            except Exception as exc:
+                fatal = as_state_error(exc)
+                if fatal is not None:
+                    self._fatal = fatal
+                    self.stop()
+                    return
+                delay = backoff.next_delay()
+                log.exception(
+                    "service failed, restarting",
+                    feature=feature.name,
+                    service=service.name,
+                    retry_in_s=round(delay, 1),
+                )
+                await asyncio.sleep(delay)
+
+    async def _stop_services(self) -> None:
+        for task in self._services:
+            task.cancel()
+        await asyncio.gather(*self._services, return_exceptions=True)
+        self._services.clear()
+
     async def _resume(self, backlog: list[OutboxItem], scheduler: Scheduler) -> None:
         """After the first sync: what a previous run decided but did not
         perform, the reports held back until rooms were known, then the jobs
@@ -888,6 +969,7 @@ class BotRuntime:
         for problem in held:
             await self._report_job(problem)
         self._scheduler_task = asyncio.create_task(scheduler.serve())
+        self._start_services()
 
     async def _drain(self) -> None:
         for queue in list(self._queues.values()):
@@ -896,6 +978,7 @@ class BotRuntime:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _shutdown(self) -> None:
+        await self._stop_services()
         for task in [*self._workers.values(), *self._tasks]:
             task.cancel()
         await asyncio.gather(*self._workers.values(), *self._tasks, return_exceptions=True)

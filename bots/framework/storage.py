@@ -27,6 +27,7 @@ from typing import Any
 import aiosqlite
 
 from bots.base.errors import StateError
+from bots.framework.actions import PutRecord, RecordWrite
 from bots.framework.logging import get_logger
 from bots.framework.scheduler import SCHEMA as SCHEDULER_SCHEMA
 from bots.framework.trust.policy import Pin, SessionFlag
@@ -143,6 +144,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             room_id TEXT NOT NULL,
             source TEXT NOT NULL,
             received_at REAL NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        9,
+        "each feature's own records, written with the decision that changed them",
+        """
+        CREATE TABLE feature_records (
+            feature TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (feature, kind, key)
         );
         """,
     ),
@@ -413,14 +428,19 @@ class Storage:
         return [InboxItem(r[0], r[1], r[2], json.loads(r[3]), bool(r[4])) for r in rows]
 
     async def settle(
-        self, item: InboxItem, actions: Sequence[tuple[str, str | None, dict[str, Any]]]
+        self,
+        item: InboxItem,
+        actions: Sequence[tuple[str, str | None, dict[str, Any]]],
+        writes: Sequence[RecordWrite] = (),
     ) -> list[OutboxItem]:
-        """Mark an event handled and queue its actions, atomically.
+        """Mark an event handled, apply the features' record *writes* and
+        queue its actions, atomically.
 
         *actions* are (idempotency key, room id, serialised action). A key
         already queued is not queued again.
         """
         async with self.transaction() as db:
+            await self._write_records(writes)
             queued = await self._enqueue(actions)
             await db.execute(
                 "INSERT OR IGNORE INTO handled_events VALUES (?, ?)", (item.event_id, time.time())
@@ -450,11 +470,50 @@ class Storage:
         return queued
 
     async def enqueue(
-        self, actions: Sequence[tuple[str, str | None, dict[str, Any]]]
+        self,
+        actions: Sequence[tuple[str, str | None, dict[str, Any]]],
+        writes: Sequence[RecordWrite] = (),
     ) -> list[OutboxItem]:
-        """Queue actions not tied to an inbox event (scheduled jobs)."""
+        """Queue actions not tied to an inbox event (scheduled jobs,
+        services), with their record *writes*, atomically."""
         async with self.transaction():
+            await self._write_records(writes)
             return await self._enqueue(actions)
+
+    # --- features' records ---
+
+    async def _write_records(self, writes: Sequence[RecordWrite]) -> None:
+        now = time.time()
+        for w in writes:
+            if isinstance(w, PutRecord):
+                await self._db.execute(
+                    "INSERT INTO feature_records VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (feature, kind, key) DO UPDATE"
+                    " SET value = excluded.value, updated_at = excluded.updated_at",
+                    (w.feature, w.kind, w.key, json.dumps(dict(w.value)), now),
+                )
+            else:
+                await self._db.execute(
+                    "DELETE FROM feature_records WHERE feature = ? AND kind = ? AND key = ?",
+                    (w.feature, w.kind, w.key),
+                )
+
+    async def record(self, feature: str, kind: str, key: str) -> dict[str, Any] | None:
+        async with self._db.execute(
+            "SELECT value FROM feature_records WHERE feature = ? AND kind = ? AND key = ?",
+            (feature, kind, key),
+        ) as cur:
+            row = await cur.fetchone()
+        return json.loads(row[0]) if row else None
+
+    async def records(self, feature: str, kind: str) -> dict[str, dict[str, Any]]:
+        """Every record of one kind, by key, in the order they were written."""
+        async with self._db.execute(
+            "SELECT key, value FROM feature_records WHERE feature = ? AND kind = ?"
+            " ORDER BY updated_at, key",
+            (feature, kind),
+        ) as cur:
+            return {str(r[0]): json.loads(r[1]) for r in await cur.fetchall()}
 
     async def pending_outbox(self) -> list[OutboxItem]:
         async with self._db.execute(

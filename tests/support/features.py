@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from bots.framework.actions import (
@@ -21,7 +22,16 @@ from bots.framework.actions import (
 )
 from bots.framework.commands.spec import MODERATOR, Arg, ArgType, Command, Invocation
 from bots.framework.events import PollResponse, Reaction
-from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig, Job, JobSpec
+from bots.framework.feature import (
+    Context,
+    EventHandler,
+    Feature,
+    FeatureConfig,
+    Job,
+    JobSpec,
+    Service,
+    ServiceContext,
+)
 from bots.framework.storage import Migration
 
 
@@ -182,4 +192,48 @@ def doorkeeper_feature() -> Feature:
                 power_level=MODERATOR,
             ),
         ),
+    )
+
+
+async def _tally(inv: Invocation) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    count = int(((await ctx.record("tally", inv.sender)) or {}).get("count", 0)) + 1
+    return [
+        ctx.put("tally", inv.sender, {"count": count}),
+        Reply(inv.room_id, inv.event_id, f"tally {count}"),
+    ]
+
+
+def tally_feature() -> Feature:
+    """`!tally`: a count per member, kept as a record written with the reply."""
+    return Feature("tally", "counts", commands=(Command("tally", "Count one more", _tally),))
+
+
+class MailboxConfig(FeatureConfig):
+    folder: str
+    room_id: str
+    poll_s: float = 0.2
+
+
+async def _watch_mailbox(sctx: ServiceContext) -> None:
+    """Each file dropped in the folder becomes one notice, even if the file
+    is dropped again or the bot restarts before deleting it."""
+    config = sctx.config
+    assert isinstance(config, MailboxConfig)
+    folder = Path(config.folder)
+    while True:
+        for path in sorted(folder.glob("*.txt")):
+            await sctx.submit(path.stem, [SendNotice(config.room_id, path.read_text())])
+            path.unlink()
+        await asyncio.sleep(config.poll_s)
+
+
+def mailbox_feature() -> Feature:
+    """A service: watches a folder (as onboarding watches for registrations)."""
+    return Feature(
+        "mailbox",
+        "notices from a folder",
+        config_model=MailboxConfig,
+        services=(Service("watch", _watch_mailbox),),
     )

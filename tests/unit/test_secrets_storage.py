@@ -13,6 +13,7 @@ import pytest
 
 from bots.base.errors import SecretFileError, StateError
 from bots.framework import storage as storage_module
+from bots.framework.actions import DeleteRecord, PutRecord
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.framework.storage import MIGRATIONS, Migration, Storage
 from bots.framework.trust.policy import Pin, SessionFlag
@@ -466,4 +467,30 @@ async def test_first_shareable_flag_of_a_session_stands(db_path: Path) -> None:
         [SessionFlag(room, "curve", "s1", False), SessionFlag(room, "curve", "s2", False)]
     )
     assert await store.shareable_sessions(room) == {("curve", "s1")}
+    await store.close()
+
+
+async def test_a_features_records_are_written_with_its_decision_or_not_at_all(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await Storage.open(db_path)
+    source = {"type": "m.room.message", "event_id": "$e", "content": {}}
+    (item,) = await store.receive([("$e", "!r:example.org", source, True)], "t")
+    put = PutRecord("tally", "count", "@a:example.org", {"count": 1})
+
+    async def broken(*_: object) -> list[object]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "_enqueue", broken)
+    with pytest.raises(sqlite3.OperationalError):
+        await store.settle(item, [("event:$e/0", "!r:example.org", {"type": "Reply"})], [put])
+    assert await store.record("tally", "count", "@a:example.org") is None
+    assert [i.event_id for i in await store.pending_inbox()] == ["$e"]
+
+    monkeypatch.undo()
+    await store.settle(item, [], [put])
+    assert await store.record("tally", "count", "@a:example.org") == {"count": 1}
+    assert await store.records("tally", "count") == {"@a:example.org": {"count": 1}}
+    await store.settle(item, [], [DeleteRecord("tally", "count", "@a:example.org")])
+    assert await store.records("tally", "count") == {}
     await store.close()
