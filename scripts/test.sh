@@ -33,7 +33,7 @@ if [ "$(id -u)" -eq 0 ]; then
     tests/deploy/setup.sh
 fi
 
-.venv/bin/ruff check bots bridge provisioning tests bench
-.venv/bin/ruff format --check bots bridge provisioning tests bench
+.venv/bin/ruff check bots bridge provisioning hearth_synapse tests bench
+.venv/bin/ruff format --check bots bridge provisioning hearth_synapse tests bench
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"

@@ -11,6 +11,9 @@ import yaml
 from bots.framework.secrets import ensure_secret
 
 HOMESERVER_YAML = "homeserver.yaml"
+# Where Hearth's Synapse module (hearth_synapse) leaves word of each new
+# account for the onboarding bot, inside the homeserver's state folder.
+REGISTRATIONS = "registrations"
 
 _GENEROUS = {"per_second": 1000, "burst_count": 1000}
 
@@ -80,7 +83,19 @@ def dev_config(state_dir: Path, port: int, server_name: str = "localhost") -> di
         "rc_3pid_validation": _GENEROUS,
         "rc_admin_redaction": _GENEROUS,
         "rc_delayed_event_mgmt": _GENEROUS,
+        # Tells the onboarding bot of each account registered with a token.
+        "modules": [
+            {
+                "module": "hearth_synapse.RegistrationSpool",
+                "config": {"spool_dir": str(registrations_dir(state_dir)), "file_mode": 0o600},
+            }
+        ],
     }
+
+
+def registrations_dir(state_dir: Path) -> Path:
+    """The spool of new registrations of the homeserver kept in *state_dir*."""
+    return state_dir / REGISTRATIONS
 
 
 def write_dev_config(

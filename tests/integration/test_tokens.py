@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bots.devserver.synapse_config import registrations_dir
+from provisioning.tokens import token_ref
 from tests.support.community import make_community
 from tests.support.homeserver import Homeserver
 
@@ -103,3 +106,26 @@ async def test_tokens_gate_registration_and_remember_their_group(
     code, _, err = await hearth("tokens", "--config", cfg, "create", "--expires", "soon")
     assert code == 2
     assert "not a duration" in err
+
+
+async def test_synapse_tells_hearth_who_registered_with_which_token(
+    homeserver: Homeserver, state: Path
+) -> None:
+    """hearth_synapse, loaded by the test homeserver, writes one entry per
+    account registered through the client API, with its token's reference."""
+    spool = registrations_dir(homeserver.dir)
+    before = set(spool.glob("*.json")) if spool.exists() else set()
+    community = await make_community(homeserver, state, [{"key": "carers", "name": "Carers"}])
+    cfg = str(community.path)
+    code, out, err = await hearth("tokens", "--config", cfg, "create", "--group", "carers")
+    assert code == 0, err
+    token = out.strip()
+    status, data = await register(homeserver.base_url, token)
+    assert status == 200, data
+    staff = await homeserver.user("staff")  # made with the shared secret: not written
+    new = sorted(set(spool.glob("*.json")) - before)
+    entries = [json.loads(p.read_text()) for p in new]
+    assert [e["user_id"] for e in entries] == [data["user_id"]]
+    assert entries[0]["token_ref"] == token_ref(token)
+    assert staff.user_id not in {e["user_id"] for e in entries}
+    assert all(p.stat().st_mode & 0o077 == 0 for p in new)
