@@ -48,7 +48,8 @@ class Tokens:
         user = quote(admin_user_id, safe="")
         self._data_path = f"/_matrix/client/v3/user/{user}/account_data/{GROUPS_ACCOUNT_DATA}"
 
-    async def _groups(self) -> dict[str, str]:
+    async def groups(self) -> dict[str, str]:
+        """Token reference → group, for every token made for a group."""
         try:
             data = await self.api.request("GET", self._data_path)
         except RequestError as exc:
@@ -66,14 +67,14 @@ class Tokens:
         )
         info = _info(data, group)
         if group is not None:
-            groups = await self._groups()
+            groups = await self.groups()
             groups[token_ref(info.token)] = group
             await self.api.request("PUT", self._data_path, groups)
         return info
 
     async def list(self) -> list[TokenInfo]:
         data = await self.api.request("GET", "/_synapse/admin/v1/registration_tokens")
-        groups = await self._groups()
+        groups = await self.groups()
         return [
             _info(t, groups.get(token_ref(t["token"]))) for t in data.get("registration_tokens", [])
         ]
@@ -88,7 +89,7 @@ class Tokens:
             if exc.status == 404:
                 return False
             raise
-        groups = await self._groups()
+        groups = await self.groups()
         if groups.pop(token_ref(token), None) is not None:
             await self.api.request("PUT", self._data_path, groups)
         return True

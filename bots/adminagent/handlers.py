@@ -22,6 +22,7 @@ from bots.adminagent.requests import (
     ListReports,
     ListTokens,
     RevokeToken,
+    TokenGroups,
 )
 from bots.base.errors import HearthError
 from bots.matrix.client_api import ClientAPI
@@ -76,6 +77,16 @@ class Agent:
             case RevokeToken():
                 tokens = Tokens(self.api, cfg.community.admin.user_id)
                 return {"revoked": await tokens.revoke(request.token)}
+            case TokenGroups():
+                groups = await Tokens(self.api, cfg.community.admin.user_id).groups()
+                # Only groups that still exist: a token may outlive its group.
+                return {
+                    "groups": {
+                        ref: groups[ref]
+                        for ref in request.refs
+                        if ref in groups and cfg.group(groups[ref]) is not None
+                    }
+                }
             case ListReports():
                 data = await self.api.request(
                     "GET", f"/_synapse/admin/v1/event_reports?limit={request.limit}&dir=b"

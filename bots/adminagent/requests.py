@@ -55,6 +55,15 @@ class RevokeToken(_Request):
     token: str = Field(min_length=1, max_length=64)
 
 
+class TokenGroups(_Request):
+    """Which group each registration token was made for, by the token's
+    reference (what the Synapse module records; the token itself is never
+    sent). For the onboarding bot, to welcome a newcomer to the right group."""
+
+    type: Literal["token_groups"] = "token_groups"
+    refs: tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")], ...] = Field(max_length=500)
+
+
 class ListReports(_Request):
     """The newest abuse reports, for the moderators."""
 
@@ -90,6 +99,7 @@ AgentRequest = Annotated[
     | CreateToken
     | ListTokens
     | RevokeToken
+    | TokenGroups
     | ListReports
     | EraseAccount
     | CreateGroup,

@@ -21,12 +21,14 @@ from bots.devserver.synapse_config import (
     HOMESERVER_YAML,
     configured_port,
     free_port,
+    registrations_dir,
     write_dev_config,
 )
 from bots.framework.config import BotConfig
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.matrix.admin import register_user
 from bots.matrix.client_api import ClientAPI
+from bots.onboarding.feature import OnboardingConfig
 from provisioning.desired import MODERATORS, SPACE
 from provisioning.provision import provision
 from provisioning.schema import load_community
@@ -68,7 +70,17 @@ class DevStack:
             state_dir=self.state_dir / "bots" / BOT,
             moderators_room=self.room_ids[MODERATORS],
             admin_socket=self.admin_socket,
+            feature_sections={
+                "onboarding": OnboardingConfig.model_validate(self.onboarding_section())
+            },
         )
+
+    def onboarding_section(self) -> dict[str, str]:
+        """The community file, and where the Synapse module tells of new accounts."""
+        return {
+            "community": str(self.state_dir / "community.yaml"),
+            "registrations": str(registrations_dir(self.state_dir / "synapse")),
+        }
 
     @property
     def admin_socket(self) -> Path:
@@ -201,7 +213,8 @@ async def start_dev_stack(
                     "state_dir": str(cfg.state_dir),
                     "moderators_room": cfg.moderators_room,
                     "admin_socket": str(cfg.admin_socket),
-                }
+                },
+                "onboarding": stack.onboarding_section(),
             },
             sort_keys=False,
         )

@@ -66,6 +66,16 @@ class Context:
     power: Callable[[str, str], PowerSnapshot] = field(repr=False)
     moderators_room: str | None = None
     store: RecordStore | None = field(default=None, repr=False)
+    # The latest content of the state event types the feature asked for
+    # (Feature.state_types), by type and then by room.
+    room_state: Callable[[str], Mapping[str, Mapping[str, Any]]] = field(
+        default=lambda _type: {}, repr=False
+    )
+    # The bot's DM room with a user, if it has one.
+    direct_room: Callable[[str], Awaitable[str | None]] | None = field(default=None, repr=False)
+    # How many devices a user has cross-signed, read afresh from the server
+    # (the bot may share no room with them yet, so it hears of no change).
+    verified_devices: Callable[[str], Awaitable[int]] | None = field(default=None, repr=False)
 
     async def record(self, kind: str, key: str) -> dict[str, Any] | None:
         assert self.store is not None
@@ -84,10 +94,17 @@ class Context:
 
 @dataclass(frozen=True)
 class EventHandler(Generic[E]):
-    """Called with every event of *event_type* (an intake dataclass)."""
+    """Called with every event of *event_type* (an intake dataclass).
+
+    *direct_only*: only events its sender sends in the bot's DM with them.
+    A handler of every message in every room would have the bot write down
+    all the community's chatter; one of DMs only keeps it to what is said
+    to the bot.
+    """
 
     event_type: type[E]
     handle: Callable[[E, Context], Awaitable[Sequence[Action]]]
+    direct_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +169,9 @@ class Feature:
     config_model: type[FeatureConfig] = FeatureConfig
     performers: Mapping[type[Extension], PerformerFactory] = field(default_factory=dict)
     services: tuple[Service, ...] = ()
+    # State event types (empty state key) whose content the feature reads
+    # with Context.room_state, e.g. the community's room markers.
+    state_types: tuple[str, ...] = ()
     # Why this feature cannot run with a given bot config, or None if it can.
     unavailable: Callable[[BotConfig], str | None] | None = None
 

@@ -271,6 +271,11 @@ class BotRuntime:
         self.identities: Identities | None = None
         # Each room's creators, from its m.room.create (nio keeps only the version).
         self._creators: dict[str, frozenset[str]] = {}
+        # The bot's DM rooms, with the member each is with.
+        self._dm_with: dict[str, str] = {}
+        # The state the features asked for: type → room → content.
+        self._state_types = frozenset(t for f in self.features for t in f.state_types)
+        self._room_state: dict[str, dict[str, dict[str, Any]]] = {}
         self.keys: KeySharer | None = None
         self.history: HistorySharer | None = None
         self._scheduler_db: aiosqlite.Connection | None = None
@@ -317,11 +322,21 @@ class BotRuntime:
                 in_mods = self.level_in(mods, user_id)
         return PowerSnapshot(in_room, in_mods)
 
-    def _note_creators(self, resp: SyncResponse) -> None:
+    def _note_state(self, resp: SyncResponse) -> None:
+        """Room creators, and the state types features read (in event order)."""
         for room_id, info in resp.rooms.join.items():
             for event in (*info.state, *info.timeline.events):
                 if isinstance(event, RoomCreateEvent):
                     self._creators[room_id] = room_creators(event.source)
+                source = getattr(event, "source", None)
+                if not isinstance(source, dict) or source.get("state_key") != "":
+                    continue
+                event_type, content = source.get("type"), source.get("content")
+                if event_type in self._state_types and isinstance(content, dict):
+                    self._room_state.setdefault(event_type, {})[room_id] = content
+        for room_id in resp.rooms.leave:
+            for by_room in self._room_state.values():
+                by_room.pop(room_id, None)
 
     def context(self, feature: Feature | None) -> Context | None:
         if feature is None:
@@ -337,6 +352,9 @@ class BotRuntime:
             power=self.power_of,
             moderators_room=self._moderators_room_id,
             store=self.storage,
+            room_state=lambda event_type: self._room_state.get(event_type, {}),
+            direct_room=self.storage.direct_room,
+            verified_devices=self._verified_devices,
         )
 
     def wants(self, event: object) -> bool:
@@ -345,11 +363,31 @@ class BotRuntime:
         busy community costs the bot little beyond decrypting."""
         if event is None:
             return False
-        if any(isinstance(event, h.event_type) for _, h in self._handlers):
+        if any(self._applies(h, event) for _, h in self._handlers):
             return True
         return isinstance(event, Message) and event.body.lstrip().startswith(
             self.config.command_prefix
         )
+
+    def _applies(self, handler: EventHandler[Any], event: object) -> bool:
+        if not isinstance(event, handler.event_type):
+            return False
+        if not handler.direct_only:
+            return True
+        room, sender = getattr(event, "room_id", None), getattr(event, "sender", None)
+        return room is not None and self._dm_with.get(room) == sender
+
+    # --- the bot's DMs (DirectRooms, for the effector) ---
+
+    async def direct_room(self, user_id: str) -> str | None:
+        assert self.storage is not None
+        return await self.storage.direct_room(user_id)
+
+    async def remember_direct_room(self, user_id: str, room_id: str) -> None:
+        assert self.storage is not None
+        await self.storage.remember_direct_room(user_id, room_id)
+        self._dm_with = {r: u for r, u in self._dm_with.items() if u != user_id}
+        self._dm_with[room_id] = user_id
 
     def oldest_ms(self) -> int:
         return int((self.clock() - self.config.max_event_age_s) * 1000)
@@ -387,7 +425,7 @@ class BotRuntime:
             elif isinstance(decision, Ignore) and decision.reason == "own event":
                 return [], None
         for feature, handler in self._handlers:
-            if isinstance(event, handler.event_type):
+            if self._applies(handler, event):
                 ctx = self.context(feature)
                 assert ctx is not None
                 actions.extend(await handler.handle(event, ctx))
@@ -552,6 +590,13 @@ class BotRuntime:
             for room in client.rooms.values()
             if user_id in room.users
         )
+
+    async def _verified_devices(self, user_id: str) -> int:
+        if self.identities is None:
+            return 0
+        self.identities.forget([user_id])
+        identity = (await self.identities.get([user_id]))[user_id]
+        return sum(1 for d in identity.devices.values() if d.signed_by_owner)
 
     def _history_shared(self, room_id: str) -> bool:
         client = self.session.client
@@ -769,6 +814,7 @@ class BotRuntime:
     async def _open_storage(self) -> Storage:
         migrations = [*MIGRATIONS, *(m for f in self.features for m in f.migrations)]
         storage = await Storage.open(self.config.state_dir / "bot.db", migrations)
+        self._dm_with = await storage.direct_rooms()
         # Never forget an event younger than the oldest one still acted on.
         cutoff = time.time() - max(RETENTION_S, self.config.max_event_age_s + 86400)
         await storage.forget_handled_before(cutoff)
@@ -813,7 +859,7 @@ class BotRuntime:
             self.effector = Effector(
                 client,
                 performers=self._performers(),
-                directs=self.storage,
+                directs=self,
                 keys=self.keys,
                 history=self.history,
             )
@@ -847,7 +893,7 @@ class BotRuntime:
 
         async def on_sync(resp: SyncResponse) -> None:
             nonlocal baseline, first, position
-            self._note_creators(resp)
+            self._note_state(resp)
             if self.history is not None:
                 # nio has decrypted them and dropped the shared-history flag.
                 await self.history.record_received(resp.to_device_events)

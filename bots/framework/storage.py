@@ -599,6 +599,11 @@ class Storage:
         ) as cur:
             return {(str(r[0]), str(r[1])) for r in await cur.fetchall()}
 
+    async def direct_rooms(self) -> dict[str, str]:
+        """Every DM room the bot keeps, with the member it is with."""
+        async with self._db.execute("SELECT room_id, user_id FROM direct_rooms") as cur:
+            return {str(r[0]): str(r[1]) for r in await cur.fetchall()}
+
     async def remember_direct_room(self, user_id: str, room_id: str) -> None:
         async with self.transaction() as db:
             await db.execute(

@@ -4,52 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sys
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
 from bots.devserver.synapse_config import registrations_dir
 from provisioning.tokens import token_ref
 from tests.support.community import make_community
 from tests.support.homeserver import Homeserver
+from tests.support.registration import register
 
 pytestmark = pytest.mark.integration
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
-
-
-async def register(base_url: str, token: str | None) -> tuple[int, dict[str, Any]]:
-    """Sign up as a newcomer would, completing the token stage if given one."""
-    body: dict[str, Any] = {
-        "username": f"newcomer-{secrets.token_hex(3)}",
-        "password": secrets.token_urlsafe(12),
-    }
-    async with aiohttp.ClientSession() as http:
-        url = f"{base_url}/_matrix/client/v3/register"
-        for _ in range(4):
-            async with http.post(url, json=body) as r:
-                data = await r.json()
-                if r.status != 401:
-                    return r.status, data
-            if "errcode" in data:
-                return 401, data  # a stage was refused (e.g. an invalid token)
-            done = data.get("completed", [])
-            stage = (
-                "m.login.registration_token"
-                if "m.login.registration_token" not in done
-                else "m.login.dummy"
-            )
-            if stage == "m.login.registration_token" and token is None:
-                return 401, data
-            auth: dict[str, Any] = {"type": stage, "session": data["session"]}
-            if stage == "m.login.registration_token":
-                auth["token"] = token
-            body["auth"] = auth
-    return 0, {}
 
 
 async def hearth(*args: str) -> tuple[int, str, str]:
@@ -66,7 +34,7 @@ async def test_tokens_gate_registration_and_remember_their_group(
 ) -> None:
     community = await make_community(homeserver, tmp_path, [{"key": "carers", "name": "Carers"}])
     cfg = str(community.path)
-    status, data = await register(homeserver.base_url, None)
+    status, data, _ = await register(homeserver.base_url, None)
     assert status == 401, "registration must be refused without a token"
 
     code, out, err = await hearth(
@@ -85,9 +53,9 @@ async def test_tokens_gate_registration_and_remember_their_group(
     assert "valid" in out
     assert "group carers" in out
 
-    status, data = await register(homeserver.base_url, "wrong-token")
+    status, data, _ = await register(homeserver.base_url, "wrong-token")
     assert status == 401
-    status, data = await register(homeserver.base_url, token)
+    status, data, _ = await register(homeserver.base_url, token)
     assert status == 200, data
     assert data["user_id"].startswith("@newcomer-")
     code, out, _ = await hearth("tokens", "--config", cfg, "list")
@@ -120,7 +88,7 @@ async def test_synapse_tells_hearth_who_registered_with_which_token(
     code, out, err = await hearth("tokens", "--config", cfg, "create", "--group", "carers")
     assert code == 0, err
     token = out.strip()
-    status, data = await register(homeserver.base_url, token)
+    status, data, _ = await register(homeserver.base_url, token)
     assert status == 200, data
     staff = await homeserver.user("staff")  # made with the shared secret: not written
     new = sorted(set(spool.glob("*.json")) - before)

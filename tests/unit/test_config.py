@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -325,7 +326,9 @@ SECTIONS = {"notes": NotesConfig}
 
 
 def chosen(path: Path, available: tuple[Feature, ...] = FEATURES) -> tuple[list[str], list[str]]:
-    features, notes = select_features(load_bot_config(path), available, source=str(path))
+    sections = {f.name: f.config_model for f in available}
+    config = load_bot_config(path, sections)
+    features, notes = select_features(config, available, source=str(path))
     return [f.name for f in features], notes
 
 
@@ -341,14 +344,34 @@ def test_by_default_every_feature_that_can_run_is_run(tmp_path: Path) -> None:
 
 def test_by_default_a_feature_that_cannot_run_is_noted_with_the_reason(tmp_path: Path) -> None:
     _, notes = chosen(write(tmp_path, GOOD))
-    (note,) = notes
-    assert note.startswith("roomkeeping not started: ")
-    assert "admin_socket" in note
+    room_note, onboarding_note = notes
+    assert room_note.startswith("roomkeeping not started: ")
+    assert "admin_socket" in room_note
+    assert onboarding_note.startswith("onboarding not started: ")
+    assert "onboarding section" in onboarding_note
 
 
 def test_with_the_admin_agent_roomkeeping_runs_too(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + '  admin_socket: agent.sock\n  moderators_room: "!mods:x.org"\n')
-    assert chosen(path) == (["core", "roomkeeping"], [])
+    features, notes = chosen(path)
+    assert features == ["core", "roomkeeping"]
+    assert [n.split(":")[0] for n in notes] == ["onboarding not started"]
+
+
+def test_with_its_section_onboarding_runs_too(tmp_path: Path) -> None:
+    community = tmp_path / "community.yaml"
+    shutil.copy(EXAMPLE_COMMUNITY, community)
+    text = GOOD + '  admin_socket: agent.sock\n  moderators_room: "!mods:x.org"\n'
+    text += f"onboarding:\n  community: {community}\n  registrations: {tmp_path}/spool\n"
+    assert chosen(write(tmp_path, text)) == (["core", "roomkeeping", "onboarding"], [])
+
+
+def test_onboarding_with_an_unreadable_community_file_is_noted(tmp_path: Path) -> None:
+    text = GOOD + '  admin_socket: agent.sock\n  moderators_room: "!mods:x.org"\n'
+    text += f"onboarding:\n  community: {tmp_path}/missing.yaml\n"
+    features, notes = chosen(write(tmp_path, text))
+    assert "onboarding" not in features
+    assert "community file cannot be read" in notes[0]
 
 
 def test_an_unknown_feature_is_named_with_the_known_ones(tmp_path: Path) -> None:
@@ -364,7 +387,7 @@ def test_an_unknown_feature_is_named_with_the_known_ones(tmp_path: Path) -> None
 
 def test_roomkeeping_without_a_moderators_room_is_noted(tmp_path: Path) -> None:
     _, notes = chosen(write(tmp_path, GOOD + "  admin_socket: agent.sock\n"))
-    (note,) = notes
+    note = next(n for n in notes if n.startswith("roomkeeping"))
     assert "moderators_room" in note
 
 

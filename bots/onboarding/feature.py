@@ -1,0 +1,416 @@
+"""The onboarding feature: newcomers from the Synapse module's spool to a
+welcomed, screened member of their group. Each handler reads the
+applicant's record, runs one transition of :mod:`bots.onboarding.applicant`
+and returns the new record with what follows (:mod:`bots.onboarding.plan`),
+which the platform stores and sends together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+
+from bots.adminagent.client import AgentClient
+from bots.adminagent.requests import TokenGroups
+from bots.base.errors import ConfigError
+from bots.framework.actions import Action, PutRecord, Reply, SendNotice
+from bots.framework.commands.authorize import REFUSAL
+from bots.framework.commands.spec import (
+    MODERATOR,
+    Arg,
+    ArgType,
+    Command,
+    Handler,
+    Invocation,
+    Scope,
+)
+from bots.framework.config import BotConfig
+from bots.framework.events import Membership, MembershipChange, Message, Reaction
+from bots.framework.feature import (
+    Context,
+    EventHandler,
+    Feature,
+    FeatureConfig,
+    Job,
+    JobSpec,
+    Service,
+    ServiceContext,
+)
+from bots.framework.logging import get_logger
+from bots.onboarding import applicant as machine
+from bots.onboarding.applicant import Application, Outcome, Policy, Stage, Via
+from bots.onboarding.plan import FEATURE, KIND, MARKER, Rooms, actions_for, from_record
+from bots.onboarding.texts import group_name
+from provisioning.schema import CommunityFile, load_community
+
+log = get_logger(__name__)
+
+AGREE_REACTIONS = frozenset({"👍", "👍️", "✅", "✔️"})
+
+
+class OnboardingConfig(FeatureConfig):
+    # The community file: texts, questions, groups and who moderates them.
+    community: Path
+    # Where the Synapse module (hearth_synapse) leaves word of new accounts.
+    registrations: Path | None = None
+    poll_s: float = Field(default=1.0, ge=0.1, le=60)
+    # The welcome waits until the newcomer's client has a verified
+    # (cross-signed) device, which Element sets up right after sign-up: the
+    # bot's keys go only to such devices, so an earlier welcome would stay
+    # unreadable. After this long it is sent all the same.
+    wait_for_verification_s: float = Field(default=600, ge=0, le=86400)
+
+
+def unavailable(config: BotConfig) -> str | None:
+    if "onboarding" not in config.feature_sections:
+        return "it needs an onboarding section naming the community file"
+    if config.admin_socket is None:
+        return "it needs bot.admin_socket (to learn which group a registration token is for)"
+    if config.moderators_room is None:
+        return "it needs bot.moderators_room (where applications are decided)"
+    return None
+
+
+# --- what every handler needs ---
+
+_loaded: dict[Path, tuple[float, CommunityFile]] = {}
+
+
+def community(path: Path) -> CommunityFile:
+    """The community file, read again only when it changed."""
+    mtime = path.stat().st_mtime
+    cached = _loaded.get(path)
+    if cached is None or cached[0] != mtime:
+        _loaded[path] = (mtime, load_community(path))
+    return _loaded[path][1]
+
+
+@dataclass(frozen=True)
+class Scene:
+    ctx: Context
+    cfg: CommunityFile
+    policy: Policy
+
+    @classmethod
+    def of(cls, ctx: Context) -> Scene:
+        config = ctx.config
+        assert isinstance(config, OnboardingConfig)
+        cfg = community(config.community)
+        ob = cfg.onboarding
+        policy = Policy(
+            answer_max_chars=ob.answer_max_chars,
+            remind_after_s=ob.remind_after_hours * 3600,
+            expire_after_s=ob.expire_after_days * 86400,
+            keep_answers_s=ob.keep_answers_days * 86400,
+        )
+        return cls(ctx, cfg, policy)
+
+    async def application(self, user_id: str) -> Application | None:
+        data = await self.ctx.record(KIND, user_id)
+        return from_record(data) if data else None
+
+    def actions(self, outcome: Outcome) -> list[Action]:
+        rooms = Rooms.from_markers(self.ctx.room_state(MARKER), self.cfg)
+        prefix = self.ctx.bot.command_prefix
+        return actions_for(outcome, self.cfg, rooms, self.ctx.moderators_room, prefix)
+
+    def questions(self, group: str | None) -> tuple[str, ...]:
+        return self.cfg.questions_for(self.cfg.group(group)) if group else ()
+
+    def may_decide(self, moderator: str, app: Application) -> bool:
+        """Community moderators, and the moderators of the applicant's group."""
+        group = self.cfg.group(app.group) if app.group else None
+        return moderator in self.cfg.community.moderators or (
+            group is not None and moderator in group.moderators
+        )
+
+
+# --- arrivals (the Synapse module's spool) ---
+
+
+@dataclass(frozen=True)
+class Registration:
+    user_id: str
+    token_ref: str | None
+    registered_at: float
+
+
+def read_registration(path: Path) -> Registration | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    user, ref, at = data.get("user_id"), data.get("token_ref"), data.get("registered_at")
+    if not isinstance(user, str) or not (ref is None or isinstance(ref, str)):
+        return None
+    return Registration(user, ref, float(at) if isinstance(at, int | float) else 0.0)
+
+
+async def arrival(scene: Scene, reg: Registration, group: str | None) -> list[Action]:
+    """A new account: welcome it, unless the bot knows it already."""
+    ctx, cfg = scene.ctx, scene.cfg
+    if reg.user_id == ctx.me or reg.user_id in cfg.all_users():
+        return []
+    if await scene.application(reg.user_id) is not None:
+        return []
+    via = Via.TOKEN if group else Via.NO_TOKEN
+    outcome = machine.arrive(reg.user_id, group, via, scene.questions(group), scene.policy, ctx.now)
+    return scene.actions(outcome)
+
+
+async def ready_for_welcome(ctx: Context, reg: Registration, wait_s: float) -> bool:
+    if ctx.now - reg.registered_at >= wait_s or ctx.verified_devices is None:
+        return True
+    return await ctx.verified_devices(reg.user_id) > 0
+
+
+async def watch_registrations(sctx: ServiceContext) -> None:
+    config = sctx.config
+    assert isinstance(config, OnboardingConfig)
+    folder = config.registrations
+    if folder is None or sctx.bot.admin_socket is None:
+        return
+    agent = AgentClient(sctx.bot.admin_socket)
+    while True:
+        paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        if paths:
+            ctx = sctx.context()
+            ready: list[tuple[Path, Registration]] = []
+            for path in paths:
+                reg = read_registration(path)
+                if reg is None:
+                    log.warning("unreadable registration record removed")
+                    path.unlink(missing_ok=True)
+                elif await ready_for_welcome(ctx, reg, config.wait_for_verification_s):
+                    ready.append((path, reg))
+                # else: left in the spool, looked at again next time
+            refs = tuple(sorted({r.token_ref for _, r in ready if r.token_ref}))
+            groups: dict[str, str] = {}
+            if refs:
+                groups = (await agent.ask(TokenGroups(refs=refs))).get("groups") or {}
+            scene = Scene.of(ctx)
+            for path, reg in ready:
+                group = groups.get(reg.token_ref) if reg.token_ref else None
+                # Queued (durably, once per account) before the file goes.
+                await sctx.submit(f"registered:{reg.user_id}", await arrival(scene, reg, group))
+                path.unlink(missing_ok=True)
+        await asyncio.sleep(config.poll_s)
+
+
+# --- the applicant's side, in their DM with the bot ---
+
+
+def _reply(inv: Invocation, text: str) -> list[Action]:
+    return [Reply(inv.room_id, inv.event_id, text)]
+
+
+async def _agree(inv: Invocation) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    scene = Scene.of(ctx)
+    app = await scene.application(inv.sender)
+    dm = await ctx.direct_room(inv.sender) if ctx.direct_room is not None else None
+    if app is None or dm != inv.room_id:
+        return _reply(inv, "There's nothing to agree to here.")
+    return scene.actions(machine.agree(app, scene.policy, ctx.now))
+
+
+async def on_direct_message(event: Message, ctx: Context) -> Sequence[Action]:
+    """An applicant's answer, or the group they are looking for."""
+    if event.body.lstrip().startswith(ctx.bot.command_prefix):
+        return []
+    scene = Scene.of(ctx)
+    app = await scene.application(event.sender)
+    if app is None:
+        return []
+    if app.stage is Stage.ANSWERING:
+        return scene.actions(machine.answer(app, event.body, scene.policy, ctx.now))
+    if app.stage is Stage.CHOOSING:
+        wanted = event.body.strip().lower()
+        group = next((g for g in scene.cfg.groups if wanted in (g.key, g.name.lower())), None)
+        if group is None:
+            return scene.actions(Outcome(app, (machine.Say("choose_group"),)))
+        chosen = machine.choose(app, group.key, scene.questions(group.key), scene.policy, ctx.now)
+        return scene.actions(chosen)
+    return []
+
+
+async def on_direct_reaction(event: Reaction, ctx: Context) -> Sequence[Action]:
+    if event.key not in AGREE_REACTIONS:
+        return []
+    scene = Scene.of(ctx)
+    app = await scene.application(event.sender)
+    if app is None or app.stage is not Stage.ARRIVED:
+        return []
+    return scene.actions(machine.agree(app, scene.policy, ctx.now))
+
+
+async def on_direct_leave(event: Membership, ctx: Context) -> Sequence[Action]:
+    """An applicant who leaves their DM with the bot withdraws."""
+    if event.change is not MembershipChange.LEAVE or event.target != event.sender:
+        return []
+    scene = Scene.of(ctx)
+    app = await scene.application(event.sender)
+    if app is None:
+        return []
+    return scene.actions(machine.withdraw(app, scene.policy, ctx.now))
+
+
+async def on_join(event: Membership, ctx: Context) -> Sequence[Action]:
+    """Greet an approved newcomer when they join their group's main room."""
+    if event.change is not MembershipChange.JOIN:
+        return []
+    scene = Scene.of(ctx)
+    app = await scene.application(event.target)
+    if app is None or app.stage is not Stage.APPROVED or app.group is None:
+        return []
+    rooms = Rooms.from_markers(ctx.room_state(MARKER), scene.cfg)
+    if rooms.main_room(app.group) != event.room_id:
+        return []
+    if await ctx.record("greeted", app.user_id) is not None:
+        return []
+    return [
+        PutRecord(FEATURE, "greeted", app.user_id, {"at": ctx.now}),
+        SendNotice(
+            event.room_id,
+            f"Please welcome {app.user_id}, who has just joined us!",
+            mentions=(app.user_id,),
+        ),
+    ]
+
+
+# --- the moderators' side, in the moderators' room ---
+
+
+async def _decision(inv: Invocation, approve: bool | None) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    scene = Scene.of(ctx)
+    user = str(inv.args["user"])
+    app = await scene.application(user)
+    if app is None:
+        return _reply(inv, f"There's no application from {user}.")
+    if not scene.may_decide(inv.sender, app):
+        return _reply(inv, REFUSAL)
+    if approve is None:
+        return scene.actions(machine.reopen(app, inv.sender, scene.policy, ctx.now))
+    reason = inv.args.get("reason")
+    outcome = machine.decide(
+        app, inv.sender, approve, reason if isinstance(reason, str) else None, scene.policy, ctx.now
+    )
+    return scene.actions(outcome)
+
+
+async def _approve(inv: Invocation) -> Sequence[Action]:
+    return await _decision(inv, True)
+
+
+async def _deny(inv: Invocation) -> Sequence[Action]:
+    return await _decision(inv, False)
+
+
+async def _reopen(inv: Invocation) -> Sequence[Action]:
+    return await _decision(inv, None)
+
+
+async def _pending(inv: Invocation) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    scene = Scene.of(ctx)
+    waiting = [
+        app
+        for app in map(from_record, (await ctx.records(KIND)).values())
+        if app.stage is Stage.PENDING and scene.may_decide(inv.sender, app)
+    ]
+    if not waiting:
+        return _reply(inv, "No applications are waiting for you.")
+    lines = [f"• {app.user_id}: {group_name(scene.cfg, app.group)}" for app in waiting]
+    return _reply(inv, "Waiting for a decision:\n" + "\n".join(lines))
+
+
+async def _stats(inv: Invocation) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    counts: dict[Stage, int] = dict.fromkeys(Stage, 0)
+    for data in (await ctx.records(KIND)).values():
+        counts[from_record(data).stage] += 1
+    text = ", ".join(f"{stage.value}: {n}" for stage, n in counts.items())
+    return _reply(inv, f"Applications: {text}.")
+
+
+USER = Arg("user", "the applicant, as @name:server", type=ArgType.USER)
+
+
+def deciding(name: str, help: str, handler: Handler, args: tuple[Arg, ...] = ()) -> Command:
+    """A moderators' command, typed in the moderators' room."""
+    return Command(name, help, handler, args, power_level=MODERATOR, scope=Scope.COMMUNITY)
+
+
+COMMANDS = (
+    Command("agree", "Accept the code of conduct (in your DM with me)", _agree),
+    deciding("approve", "Accept an application", _approve, (USER,)),
+    deciding(
+        "deny",
+        "Turn an application down, with a reason the applicant will read",
+        _deny,
+        (USER, Arg("reason", "why, in a kind word", required=False, rest=True)),
+    ),
+    deciding("reopen", "Reopen an expired application", _reopen, (USER,)),
+    deciding("pending", "Applications waiting for your decision", _pending),
+    deciding("onboarding stats", "How many applications are where (no names)", _stats),
+)
+
+
+# --- timers ---
+
+
+async def _timer(job: Job, ctx: Context) -> Sequence[Action]:
+    scene = Scene.of(ctx)
+    user = job.payload.get("user_id")
+    app = await scene.application(user) if isinstance(user, str) else None
+    if app is None:
+        return []
+    if job.kind == "forget":
+        return scene.actions(machine.forget_answers(app, ctx.now))
+    if job.payload.get("version") != app.updated_at:
+        return []  # set for a state the applicant has since left
+    step = machine.remind if job.kind == "remind" else machine.expire
+    return scene.actions(step(app, scene.policy, ctx.now))
+
+
+JOBS = tuple(JobSpec(kind, _timer, grace_s=7 * 86400) for kind in ("remind", "expire", "forget"))
+
+
+def _config_error(config: BotConfig) -> str | None:
+    reason = unavailable(config)
+    if reason is not None:
+        return reason
+    section = config.feature_sections["onboarding"]
+    assert isinstance(section, OnboardingConfig)
+    try:
+        community(section.community)
+    except (OSError, ConfigError) as exc:
+        return f"its community file cannot be read: {exc}"
+    return None
+
+
+feature = Feature(
+    name=FEATURE,
+    summary="welcomes and screens newcomers, and lets moderators decide",
+    commands=COMMANDS,
+    handlers=(
+        EventHandler(Message, on_direct_message, direct_only=True),
+        EventHandler(Reaction, on_direct_reaction, direct_only=True),
+        EventHandler(Membership, on_direct_leave, direct_only=True),
+        EventHandler(Membership, on_join),
+    ),
+    jobs=JOBS,
+    config_model=OnboardingConfig,
+    services=(Service("registrations", watch_registrations),),
+    state_types=(MARKER,),
+    unavailable=_config_error,
+)

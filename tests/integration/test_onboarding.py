@@ -1,0 +1,139 @@
+"""Onboarding end to end, on a real Synapse that loads Hearth's module: a
+newcomer registers with a group's token, is welcomed in a DM, accepts the
+code of conduct, answers, and a moderator lets them in."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bots.devserver.synapse_config import registrations_dir
+from bots.onboarding.feature import OnboardingConfig
+from bots.onboarding.texts import AGREE_HINT
+from provisioning.provision import provision
+from provisioning.tokens import Tokens
+from tests.support.community import Community, make_community, running_agent
+from tests.support.homeserver import Homeserver, User, member, running_bot, wait_joined
+from tests.support.member_client import MemberClient
+from tests.support.registration import register
+
+pytestmark = pytest.mark.integration
+
+QUESTION = "Whom do you care for?"
+
+
+@dataclass
+class Onboarding:
+    community: Community
+    ids: dict[str, str]
+    mod: MemberClient
+    bot: User
+
+
+@contextlib.asynccontextmanager
+async def onboarding(hs: Homeserver, state: Path) -> AsyncIterator[Onboarding]:
+    mod_user, bot = await hs.users("mod", "bot")
+    groups = [{"key": "carers", "name": "Carers", "questions": [QUESTION]}]
+    community = await make_community(hs, state, groups, moderators=[mod_user], bots=[bot])
+    ids = (await provision(community.load(), community.path, out=io.StringIO())).room_ids
+    spool = registrations_dir(hs.dir)
+    for left in spool.glob("*.json"):  # other tests' newcomers: not this community's
+        left.unlink()
+    agent_dir = state / "agent-home"
+    section = OnboardingConfig(community=community.path, registrations=spool, poll_s=0.2)
+    config = hs.bot_config(
+        bot,
+        state / "bot",
+        moderators_room=ids["moderators"],
+        admin_socket=agent_dir / "agent" / "agent.sock",
+        feature_sections={"onboarding": section},
+    )
+    async with (
+        running_agent(community, agent_dir),
+        running_bot(config) as runtime,
+        member(hs, mod_user, state / "mod") as mod,
+    ):
+        assert "onboarding" in [f.name for f in runtime.features]
+        await wait_joined(hs, community.admin, ids["moderators"], bot.user_id)
+        await wait_joined(hs, community.admin, ids["group/carers/general"], bot.user_id)
+        await mod.join(ids["moderators"])
+        yield Onboarding(community, ids, mod, bot)
+
+
+async def newcomer_with_token(hs: Homeserver, scene: Onboarding) -> User:
+    admin = scene.community.admin
+    tokens = Tokens(await hs.api(admin), admin.user_id)
+    info = await tokens.create(1, timedelta(days=1), "carers")
+    status, data, user = await register(hs.base_url, info.token)
+    assert status == 200, data
+    assert user is not None
+    return user
+
+
+async def accept_dm(m: MemberClient, timeout: float = 60) -> str:
+    async with asyncio.timeout(timeout):
+        while not m.client.invited_rooms:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    room = next(iter(m.client.invited_rooms))
+    await m.join(room)
+    return room
+
+
+async def test_the_token_path_from_registration_to_the_group(
+    homeserver: Homeserver, state: Path
+) -> None:
+    async with onboarding(homeserver, state) as scene:
+        user = await newcomer_with_token(homeserver, scene)
+        async with member(homeserver, user, state / "newcomer") as n:
+            dm = await accept_dm(n)
+            welcome = await n.wait_for(lambda ev: ev.room_id == dm, timeout=30)
+            assert welcome.sender == scene.bot.user_id
+            assert welcome.decrypted
+            assert "Be kind." in welcome.content["body"]  # the community's code of conduct
+            assert "display name" in welcome.content["body"]  # the privacy advice
+            assert AGREE_HINT in welcome.content["body"]
+
+            await n.send(dm, "!agree")
+            question = await n.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
+            assert question.room_id == dm
+            await n.send(dm, "My <b>mum</b>\u202e")
+            await n.wait_for(lambda ev: "A moderator will look" in ev.content.get("body", ""))
+
+            m, mods_room = scene.mod, scene.ids["moderators"]
+            application = await m.wait_for(
+                lambda ev: ev.room_id == mods_room and user.user_id in ev.content.get("body", "")
+            )
+            body = application.content["body"]
+            assert "registered with an invitation code" in body
+            assert f"Q: {QUESTION}\nA: My <b>mum</b>" in body  # shown as typed, not rendered
+            assert "\u202e" not in body
+
+            await m.send(mods_room, f"!approve {user.user_id}")
+            approved = f"{m.user_id} approved {user.user_id}'s application to Carers."
+            await m.wait_for(lambda ev: ev.content.get("body") == approved)
+            await n.wait_for(lambda ev: "you're in" in ev.content.get("body", ""))
+            group_room = scene.ids["group/carers/general"]
+            async with asyncio.timeout(30):
+                while group_room not in n.client.invited_rooms:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+            assert scene.ids["space"] in n.client.invited_rooms
+            await n.join(group_room)
+            greeting = await n.wait_for(
+                lambda ev: ev.room_id == group_room and "welcome" in ev.content.get("body", "")
+            )
+            assert greeting.content["m.mentions"] == {"user_ids": [user.user_id]}
+
+            # A second moderator's decision changes nothing and says so.
+            await m.send(mods_room, f"!deny {user.user_id} late")
+            late = await m.wait_for(lambda ev: "was already approved" in ev.content.get("body", ""))
+            assert (
+                late.content["body"]
+                == f"{user.user_id}'s application was already approved by {m.user_id}."
+            )
