@@ -26,7 +26,6 @@ from bots.framework.commands.spec import (
     Command,
     Handler,
     Invocation,
-    Scope,
 )
 from bots.framework.config import BotConfig
 from bots.framework.events import Membership, MembershipChange, Message, Reaction
@@ -70,8 +69,6 @@ def unavailable(config: BotConfig) -> str | None:
         return "it needs an onboarding section naming the community file"
     if config.admin_socket is None:
         return "it needs bot.admin_socket (to learn which group a registration token is for)"
-    if config.moderators_room is None:
-        return "it needs bot.moderators_room (where applications are decided)"
     return None
 
 
@@ -113,10 +110,19 @@ class Scene:
         data = await self.ctx.record(KIND, user_id)
         return from_record(data) if data else None
 
+    @property
+    def rooms(self) -> Rooms:
+        return Rooms.from_markers(self.ctx.room_state(MARKER), self.cfg)
+
+    @property
+    def moderators_room(self) -> str | None:
+        """Where applications go and are decided: the bot's configured
+        moderators' room, else the one provisioning marked in the community."""
+        return self.ctx.moderators_room or self.rooms.moderators
+
     def actions(self, outcome: Outcome) -> list[Action]:
-        rooms = Rooms.from_markers(self.ctx.room_state(MARKER), self.cfg)
         prefix = self.ctx.bot.command_prefix
-        return actions_for(outcome, self.cfg, rooms, self.ctx.moderators_room, prefix)
+        return actions_for(outcome, self.cfg, self.rooms, self.moderators_room, prefix)
 
     def questions(self, group: str | None) -> tuple[str, ...]:
         return self.cfg.questions_for(self.cfg.group(group)) if group else ()
@@ -268,8 +274,7 @@ async def on_join(event: Membership, ctx: Context) -> Sequence[Action]:
     app = await scene.application(event.target)
     if app is None or app.stage is not Stage.APPROVED or app.group is None:
         return []
-    rooms = Rooms.from_markers(ctx.room_state(MARKER), scene.cfg)
-    if rooms.main_room(app.group) != event.room_id:
+    if scene.rooms.main_room(app.group) != event.room_id:
         return []
     if await ctx.record("greeted", app.user_id) is not None:
         return []
@@ -292,6 +297,8 @@ async def _decision(inv: Invocation, approve: bool | None) -> Sequence[Action]:
     scene = Scene.of(ctx)
     user = str(inv.args["user"])
     app = await scene.application(user)
+    if inv.room_id != scene.moderators_room:
+        return _reply(inv, REFUSAL)
     if app is None:
         return _reply(inv, f"There's no application from {user}.")
     if not scene.may_decide(inv.sender, app):
@@ -321,6 +328,8 @@ async def _pending(inv: Invocation) -> Sequence[Action]:
     ctx = inv.context
     assert isinstance(ctx, Context)
     scene = Scene.of(ctx)
+    if inv.room_id != scene.moderators_room:
+        return _reply(inv, REFUSAL)
     waiting = [
         app
         for app in map(from_record, (await ctx.records(KIND)).values())
@@ -335,6 +344,8 @@ async def _pending(inv: Invocation) -> Sequence[Action]:
 async def _stats(inv: Invocation) -> Sequence[Action]:
     ctx = inv.context
     assert isinstance(ctx, Context)
+    if inv.room_id != Scene.of(ctx).moderators_room:
+        return _reply(inv, REFUSAL)
     counts: dict[Stage, int] = dict.fromkeys(Stage, 0)
     for data in (await ctx.records(KIND)).values():
         counts[from_record(data).stage] += 1
@@ -346,8 +357,10 @@ USER = Arg("user", "the applicant, as @name:server", type=ArgType.USER)
 
 
 def deciding(name: str, help: str, handler: Handler, args: tuple[Arg, ...] = ()) -> Command:
-    """A moderators' command, typed in the moderators' room."""
-    return Command(name, help, handler, args, power_level=MODERATOR, scope=Scope.COMMUNITY)
+    """A moderators' command: moderator power in the room it is typed in,
+    which must be the moderators' room; the handler also checks that the
+    sender moderates the applicant's group (the community file says who)."""
+    return Command(name, help, handler, args, power_level=MODERATOR)
 
 
 COMMANDS = (

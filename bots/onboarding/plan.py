@@ -52,17 +52,21 @@ class Rooms:
     space: str | None
     # group key → room ids, the group's main room first
     groups: Mapping[str, tuple[str, ...]]
+    moderators: str | None = None
 
     @classmethod
     def from_markers(cls, markers: Mapping[str, Mapping[str, Any]], cfg: CommunityFile) -> Rooms:
         community = cfg.community.key
         space: str | None = None
+        moderators: str | None = None
         found: dict[str, dict[str, str]] = {}
         for room_id, marker in markers.items():
             if marker.get("community") != community:
                 continue
             if marker.get("kind") == "space":
                 space = room_id
+            elif marker.get("kind") == "moderators":
+                moderators = room_id
             elif marker.get("kind") == "group":
                 group, room = marker.get("group"), marker.get("room")
                 if isinstance(group, str) and isinstance(room, str):
@@ -72,7 +76,7 @@ class Rooms:
             decl = cfg.group(key)
             order = [r.key for r in decl.rooms] if decl else sorted(rooms)
             groups[key] = tuple(rooms[r] for r in order if r in rooms)
-        return cls(space, groups)
+        return cls(space, groups, moderators)
 
     def main_room(self, group: str) -> str | None:
         rooms = self.groups.get(group, ())

@@ -48,10 +48,11 @@ async def onboarding(hs: Homeserver, state: Path) -> AsyncIterator[Onboarding]:
         left.unlink()
     agent_dir = state / "agent-home"
     section = OnboardingConfig(community=community.path, registrations=spool, poll_s=0.2)
+    # No moderators_room: as on a fresh server, the bot finds the room
+    # provisioning marked as the community's moderators'.
     config = hs.bot_config(
         bot,
         state / "bot",
-        moderators_room=ids["moderators"],
         admin_socket=agent_dir / "agent" / "agent.sock",
         feature_sections={"onboarding": section},
     )
