@@ -733,3 +733,37 @@ def test_security_updates_install_themselves(deployed: Deployed) -> None:
         "origin=Debian,codename=bookworm,label=Debian-Security",
         "origin=Debian,codename=bookworm-security,label=Debian-Security",
     ], origins
+
+
+async def test_a_newcomer_with_a_group_token_is_welcomed(deployed: Deployed) -> None:
+    """Synapse loads hearth_synapse, which tells the onboarding bot of the new
+    account and its token's group: the welcome arrives in a DM."""
+    token = deployed.container.ssh(
+        "hearth-admin tokens --config /etc/hearth/community.yaml create --uses 1"
+        " --expires 1d --group newly-diagnosed"
+    ).stdout.split()
+    assert len(token) == 1, token
+    username, password = f"newcomer-{secrets.token_hex(3)}", secrets.token_urlsafe(16)
+    async with deployed.http() as http:
+        status, data = await register(http, deployed.address, username, password, token[0])
+    assert status == 200, data
+    store = deployed.volunteer.workdir / f"store-{secrets.token_hex(3)}"
+    newcomer = MemberClient(deployed.address, data["user_id"], store, ssl=deployed.tls())
+    newcomer.client.client_session = deployed.http()  # finds hearth.test (see LoopbackResolver)
+    try:
+        await newcomer.login(password)  # cross-signs, as Element does after sign-up
+        deadline = time.monotonic() + 90
+        while not newcomer.client.invited_rooms:
+            assert time.monotonic() < deadline, "no DM from the bot"
+            await asyncio.sleep(0.5)
+        dm = next(iter(newcomer.client.invited_rooms))
+        await newcomer.join(dm)
+        welcome = await newcomer.wait_for(lambda ev: ev.room_id == dm, timeout=60)
+    finally:
+        await newcomer.close()
+    assert welcome.sender == f"@hearth-bot:{DOMAIN}"
+    assert welcome.decrypted
+    assert "!agree" in welcome.content["body"]
+    # Nothing about the newcomer is left in the spool once the bot took it.
+    left = deployed.container.ssh("ls -A /var/lib/hearth-registrations").stdout.split()
+    assert left == []

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from bots.devserver.synapse_config import registrations_dir
+from bots.framework.commands.authorize import REFUSAL
+from bots.framework.config import BotConfig
 from bots.onboarding.feature import OnboardingConfig
 from bots.onboarding.texts import AGREE_HINT
 from provisioning.provision import provision
@@ -37,8 +39,17 @@ class Onboarding:
     bot: User
 
 
-@contextlib.asynccontextmanager
-async def onboarding(hs: Homeserver, state: Path) -> AsyncIterator[Onboarding]:
+@dataclass
+class Setup:
+    community: Community
+    ids: dict[str, str]
+    mod: User
+    bot: User
+    config: BotConfig
+
+
+async def set_up(hs: Homeserver, state: Path) -> Setup:
+    """A provisioned community with a carers group, its bot's config (not running)."""
     mod_user, bot = await hs.users("mod", "bot")
     groups = [{"key": "carers", "name": "Carers", "questions": [QUESTION]}]
     community = await make_community(hs, state, groups, moderators=[mod_user], bots=[bot])
@@ -46,29 +57,35 @@ async def onboarding(hs: Homeserver, state: Path) -> AsyncIterator[Onboarding]:
     spool = registrations_dir(hs.dir)
     for left in spool.glob("*.json"):  # other tests' newcomers: not this community's
         left.unlink()
-    agent_dir = state / "agent-home"
     section = OnboardingConfig(community=community.path, registrations=spool, poll_s=0.2)
     # No moderators_room: as on a fresh server, the bot finds the room
     # provisioning marked as the community's moderators'.
     config = hs.bot_config(
         bot,
         state / "bot",
-        admin_socket=agent_dir / "agent" / "agent.sock",
+        admin_socket=state / "agent-home" / "agent" / "agent.sock",
         feature_sections={"onboarding": section},
     )
+    return Setup(community, ids, mod_user, bot, config)
+
+
+@contextlib.asynccontextmanager
+async def onboarding(hs: Homeserver, state: Path) -> AsyncIterator[Onboarding]:
+    setup = await set_up(hs, state)
+    community, ids = setup.community, setup.ids
     async with (
-        running_agent(community, agent_dir),
-        running_bot(config) as runtime,
-        member(hs, mod_user, state / "mod") as mod,
+        running_agent(community, state / "agent-home"),
+        running_bot(setup.config) as runtime,
+        member(hs, setup.mod, state / "mod") as mod,
     ):
         assert "onboarding" in [f.name for f in runtime.features]
-        await wait_joined(hs, community.admin, ids["moderators"], bot.user_id)
-        await wait_joined(hs, community.admin, ids["group/carers/general"], bot.user_id)
+        await wait_joined(hs, community.admin, ids["moderators"], setup.bot.user_id)
+        await wait_joined(hs, community.admin, ids["group/carers/general"], setup.bot.user_id)
         await mod.join(ids["moderators"])
-        yield Onboarding(community, ids, mod, bot)
+        yield Onboarding(community, ids, mod, setup.bot)
 
 
-async def newcomer_with_token(hs: Homeserver, scene: Onboarding) -> User:
+async def newcomer_with_token(hs: Homeserver, scene: Onboarding | Setup) -> User:
     admin = scene.community.admin
     tokens = Tokens(await hs.api(admin), admin.user_id)
     info = await tokens.create(1, timedelta(days=1), "carers")
@@ -138,3 +155,45 @@ async def test_the_token_path_from_registration_to_the_group(
                 late.content["body"]
                 == f"{user.user_id}'s application was already approved by {m.user_id}."
             )
+
+
+async def test_a_restart_mid_way_repeats_nothing_and_a_denial_is_kind(
+    homeserver: Homeserver, state: Path
+) -> None:
+    setup = await set_up(homeserver, state)
+    ids, mods_room = setup.ids, setup.ids["moderators"]
+    group_room = ids["group/carers/general"]
+    user = await newcomer_with_token(homeserver, setup)
+    async with (
+        running_agent(setup.community, state / "agent-home"),
+        member(homeserver, setup.mod, state / "mod") as m,
+        member(homeserver, user, state / "newcomer") as n,
+    ):
+        async with running_bot(setup.config):
+            await wait_joined(homeserver, setup.community.admin, mods_room, setup.bot.user_id)
+            await m.join(mods_room)
+            dm = await accept_dm(n)
+            await n.wait_for(lambda ev: ev.room_id == dm)
+            await n.send(dm, "!agree")
+            await n.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
+        # Stopped while the newcomer is answering; started again.
+        async with running_bot(setup.config):
+            await n.send(dm, "My dad")
+            await n.wait_for(lambda ev: "A moderator will look" in ev.content.get("body", ""))
+            bodies = [ev.content.get("body", "") for ev in n.received if ev.room_id == dm]
+            assert sum("code of conduct" in b for b in bodies) == 1
+            assert sum(QUESTION in b for b in bodies) == 1
+
+            # Decisions are taken in the moderators' room only.
+            await m.join(group_room)
+            refused = await m.wait_for_reply(await m.send(group_room, f"!approve {user.user_id}"))
+            assert refused.content["body"] == REFUSAL
+            nobody = await m.wait_for_reply(await m.send(mods_room, "!approve @nobody:localhost"))
+            assert nobody.content["body"] == "There's no application from @nobody:localhost."
+
+            await m.send(mods_room, f"!deny {user.user_id} This group is for carers only.")
+            denied = await n.wait_for(lambda ev: "could not" in ev.content.get("body", ""))
+            said = "The moderators said: This group is for carers only."
+            assert said in denied.content["body"]
+            await m.wait_for(lambda ev: "denied" in ev.content.get("body", ""))
+            assert group_room not in n.client.invited_rooms
