@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import json
+import os
+import shutil
 import signal
-from collections.abc import Callable, Coroutine
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 from rich.console import Console
+
+from bots.devserver.supervisor import SynapseProcess
+from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
+from tests.support.homeserver import SERVER_NAME, Homeserver
 
 err = Console(stderr=True)
 
@@ -44,3 +56,34 @@ def run_bench(
     report(results)
     print(json.dumps(rounded(results), sort_keys=True))
     return 0
+
+
+@contextlib.asynccontextmanager
+async def private_homeserver(prefix: str, keep: bool) -> AsyncIterator[tuple[Homeserver, Path]]:
+    """A Synapse of its own on a free loopback port, in a temporary folder
+    (kept if *keep*), stopped whatever happens."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    hs_dir = tmp / "synapse"
+    hs_config = write_dev_config(hs_dir, free_port(None), SERVER_NAME)
+    url = f"http://127.0.0.1:{configured_port(hs_config)}"
+    hs = Homeserver(hs_dir, SynapseProcess(hs_config, url, hs_dir / "synapse.log"))
+    try:
+        await hs.process.start()
+        hs.http = aiohttp.ClientSession()
+        yield hs, tmp
+    finally:
+        await hs.stop()
+        if keep:
+            err.print(f"Kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def versions() -> dict[str, Any]:
+    """What a figure was measured on."""
+    return {
+        "date": dt.date.today().isoformat(),
+        "cpus": os.cpu_count(),
+        "synapse": version("matrix-synapse"),
+        "nio": version("matrix-nio"),
+    }

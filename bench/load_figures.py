@@ -18,29 +18,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import yaml
 from rich.console import Console
 from rich.table import Table
 
 from bench.bot_figures import BIN, Children, install_echo, med_p90, sees_member
-from bench.harness import err, run_bench
-from bots.devserver.supervisor import SynapseProcess
-from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
+from bench.harness import err, private_homeserver, run_bench, versions
 from bots.framework.logging import configure_logging
 from bots.framework.secrets import write_secret
-from tests.support.homeserver import SERVER_NAME, Homeserver, member
+from tests.support.homeserver import Homeserver, member
 from tests.support.member_client import MemberClient
 
 
@@ -167,24 +159,9 @@ def report(r: dict[str, Any]) -> None:
 
 async def run(pings: int, warmup: int, rate: float, keep: bool) -> dict[str, Any]:
     configure_logging("warning", library_level="error")
-    tmp = Path(tempfile.mkdtemp(prefix="hearth-load-"))
-    hs_dir = tmp / "synapse"
-    hs_config = write_dev_config(hs_dir, free_port(None), SERVER_NAME)
-    url = f"http://127.0.0.1:{configured_port(hs_config)}"
-    hs = Homeserver(hs_dir, SynapseProcess(hs_config, url, hs_dir / "synapse.log"))
-    results: dict[str, Any] = {"date": dt.date.today().isoformat(), "cpus": os.cpu_count()}
-    results |= {"pings": pings, "warmup": warmup, "rate": rate}
-    results |= {"synapse": version("matrix-synapse"), "nio": version("matrix-nio")}
-    try:
-        await hs.process.start()
-        hs.http = aiohttp.ClientSession()
+    results = versions() | {"pings": pings, "warmup": warmup, "rate": rate}
+    async with private_homeserver("hearth-load-", keep) as (hs, tmp):
         results |= await measure(hs, tmp, pings, warmup, rate)
-    finally:
-        await hs.stop()
-        if keep:
-            err.print(f"Kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from bots.framework.logging import configure_logging
 from bots.framework.secrets import read_secret
 from tests.support.member_client import MemberClient
 
@@ -59,6 +60,8 @@ async def chatter(
 
 
 def main(argv: list[str]) -> int:
+    # Logs to stderr: stdout carries the one result line.
+    configure_logging("warning", library_level="error")
     url, user_id, password_file, store, rate, seconds, *rooms = argv
     result = asyncio.run(
         chatter(url, user_id, password_file, store, float(rate), float(seconds), rooms)

@@ -27,25 +27,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from nio import AsyncClient, AsyncClientConfig, RoomSendError
 from rich.console import Console
 from rich.table import Table
 
-from bench.harness import err, run_bench
-from bots.devserver.supervisor import SynapseProcess
-from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
+from bench.harness import err, private_homeserver, run_bench, versions
 from bots.framework.cross_signing import api_of, ensure_cross_signed
 from bots.framework.logging import configure_logging
 from bots.framework.storage import Storage
@@ -53,7 +46,7 @@ from bots.framework.trust.identities import Identities
 from bots.framework.trust.policy import KeySharing
 from bots.framework.trust.sharing import KeySharer
 from tests.support.features import doorkeeper_feature
-from tests.support.homeserver import SERVER_NAME, Homeserver, User, member, running_bot
+from tests.support.homeserver import Homeserver, User, member, running_bot
 
 # Members' devices are set up this many at a time.
 SETUP_CONCURRENCY = 8
@@ -267,26 +260,12 @@ def report(r: dict[str, Any]) -> None:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     configure_logging("warning", library_level="error")
-    tmp = Path(tempfile.mkdtemp(prefix="hearth-trust-"))
-    hs_dir = tmp / "synapse"
-    hs_config = write_dev_config(hs_dir, free_port(None), SERVER_NAME)
-    url = f"http://127.0.0.1:{configured_port(hs_config)}"
-    hs = Homeserver(hs_dir, SynapseProcess(hs_config, url, hs_dir / "synapse.log"))
-    results: dict[str, Any] = {"date": dt.date.today().isoformat(), "cpus": os.cpu_count()}
-    results |= {"synapse": version("matrix-synapse"), "nio": version("matrix-nio")}
-    try:
-        await hs.process.start()
-        hs.http = aiohttp.ClientSession()
+    results = versions()
+    async with private_homeserver("hearth-trust-", args.keep) as (hs, tmp):
         if args.members:
             results |= await sharing_figures(hs, tmp, args.members, args.rounds)
         if args.messages:
             results |= await bundle_figures(hs, tmp, args.messages, args.rounds)
-    finally:
-        await hs.stop()
-        if args.keep:
-            err.print(f"Kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 
