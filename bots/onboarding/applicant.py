@@ -106,6 +106,13 @@ class Admit:
 
 
 @dataclass(frozen=True)
+class RejectKnock:
+    """Turn down a knock on the group's room (it stays pending otherwise)."""
+
+    group: str
+
+
+@dataclass(frozen=True)
 class Timers:
     """(Re)schedule the reminder and the expiry; None cancels one."""
 
@@ -118,7 +125,7 @@ class ForgetAnswersAt:
     at: float
 
 
-Effect = Say | TellModerators | Admit | Timers | ForgetAnswersAt
+Effect = Say | TellModerators | Admit | RejectKnock | Timers | ForgetAnswersAt
 
 
 @dataclass(frozen=True)
@@ -252,6 +259,8 @@ def decide(
         )
     else:
         effects = (Say("denied", reason or ""), TellModerators("decided"), forget)
+        if app.via is Via.KNOCK and app.group is not None:
+            effects = (RejectKnock(app.group), *effects)
     return Outcome(done, effects)
 
 

@@ -43,8 +43,8 @@ from bots.framework.logging import get_logger
 from bots.onboarding import applicant as machine
 from bots.onboarding.applicant import Application, Outcome, Policy, Stage, Via
 from bots.onboarding.plan import FEATURE, KIND, MARKER, Rooms, actions_for, from_record
-from bots.onboarding.texts import group_name
-from provisioning.schema import CommunityFile, load_community
+from bots.onboarding.texts import choices, group_name
+from provisioning.schema import CommunityFile, GroupDecl, load_community
 
 log = get_logger(__name__)
 
@@ -133,6 +133,12 @@ class Scene:
         return moderator in self.cfg.community.moderators or (
             group is not None and moderator in group.moderators
         )
+
+
+def find_group(cfg: CommunityFile, text: str) -> GroupDecl | None:
+    """The group an applicant named, by key or by name."""
+    wanted = text.strip().lower()
+    return next((g for g in cfg.groups if wanted in (g.key, g.name.lower())), None)
 
 
 # --- arrivals (the Synapse module's spool) ---
@@ -236,8 +242,7 @@ async def on_direct_message(event: Message, ctx: Context) -> Sequence[Action]:
     if app.stage is Stage.ANSWERING:
         return scene.actions(machine.answer(app, event.body, scene.policy, ctx.now))
     if app.stage is Stage.CHOOSING:
-        wanted = event.body.strip().lower()
-        group = next((g for g in scene.cfg.groups if wanted in (g.key, g.name.lower())), None)
+        group = find_group(scene.cfg, event.body)
         if group is None:
             return scene.actions(Outcome(app, (machine.Say("choose_group"),)))
         chosen = machine.choose(app, group.key, scene.questions(group.key), scene.policy, ctx.now)
@@ -264,6 +269,49 @@ async def on_direct_leave(event: Membership, ctx: Context) -> Sequence[Action]:
     if app is None:
         return []
     return scene.actions(machine.withdraw(app, scene.policy, ctx.now))
+
+
+async def on_knock(event: Membership, ctx: Context) -> Sequence[Action]:
+    """Someone asks to join a group's room (Element X's "ask to join"): the
+    same welcome and screening, with the knock's reason shown to moderators."""
+    if event.change is not MembershipChange.KNOCK:
+        return []
+    scene = Scene.of(ctx)
+    group = scene.rooms.group_of(event.room_id)
+    if group is None or event.target in scene.cfg.all_users():
+        return []
+    app = await scene.application(event.target)
+    if app is not None and app.stage in machine.OPEN:
+        return []  # knocked again while the first request is open
+    outcome = machine.arrive(
+        event.target,
+        group,
+        Via.KNOCK,
+        scene.questions(group),
+        scene.policy,
+        ctx.now,
+        note=event.reason or "",
+    )
+    return scene.actions(outcome)
+
+
+async def _join(inv: Invocation) -> Sequence[Action]:
+    """`!join <group>`: a member asks for another group."""
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    scene = Scene.of(ctx)
+    wanted = str(inv.args["group"])
+    group = find_group(scene.cfg, wanted)
+    if group is None:
+        groups = choices(scene.cfg)
+        return _reply(inv, f"There's no group called {wanted.strip()}. The groups are:\n{groups}")
+    app = await scene.application(inv.sender)
+    if app is not None and app.stage in machine.OPEN:
+        return _reply(inv, "You already have a request in progress: let's finish that one first.")
+    outcome = machine.arrive(
+        inv.sender, group.key, Via.JOIN, scene.questions(group.key), scene.policy, ctx.now
+    )
+    return scene.actions(outcome)
 
 
 async def on_join(event: Membership, ctx: Context) -> Sequence[Action]:
@@ -365,6 +413,12 @@ def deciding(name: str, help: str, handler: Handler, args: tuple[Arg, ...] = ())
 
 COMMANDS = (
     Command("agree", "Accept the code of conduct (in your DM with me)", _agree),
+    Command(
+        "join",
+        "Ask to join a group",
+        _join,
+        (Arg("group", "the group's key or name", rest=True),),
+    ),
     deciding("approve", "Accept an application", _approve, (USER,)),
     deciding(
         "deny",
@@ -420,6 +474,7 @@ feature = Feature(
         EventHandler(Reaction, on_direct_reaction, direct_only=True),
         EventHandler(Membership, on_direct_leave, direct_only=True),
         EventHandler(Membership, on_join),
+        EventHandler(Membership, on_knock),
     ),
     jobs=JOBS,
     config_model=OnboardingConfig,

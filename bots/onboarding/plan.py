@@ -8,12 +8,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bots.framework.actions import Action, Invite, PutRecord, ScheduleJob, SendDirect, SendNotice
+from bots.framework.actions import (
+    Action,
+    Invite,
+    Kick,
+    PutRecord,
+    ScheduleJob,
+    SendDirect,
+    SendNotice,
+)
 from bots.onboarding.applicant import (
     Admit,
     Application,
     ForgetAnswersAt,
     Outcome,
+    RejectKnock,
     Say,
     Stage,
     TellModerators,
@@ -78,6 +87,9 @@ class Rooms:
             groups[key] = tuple(rooms[r] for r in order if r in rooms)
         return cls(space, groups, moderators)
 
+    def group_of(self, room_id: str) -> str | None:
+        return next((g for g, rooms in self.groups.items() if room_id in rooms), None)
+
     def main_room(self, group: str) -> str | None:
         rooms = self.groups.get(group, ())
         return rooms[0] if rooms else None
@@ -105,6 +117,10 @@ def actions_for(
             case Admit():
                 targets = [rooms.space, *rooms.groups.get(effect.group, ())]
                 out.extend(Invite(room, user) for room in targets if room)
+            case RejectKnock():
+                room = rooms.main_room(effect.group)
+                if room is not None:
+                    out.append(Kick(room, user, "Your request to join was not accepted."))
             case Timers():
                 # Keyed by the state they were set in: a later change makes
                 # them stale, and the job then does nothing.

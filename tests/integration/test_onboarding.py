@@ -48,10 +48,10 @@ class Setup:
     config: BotConfig
 
 
-async def set_up(hs: Homeserver, state: Path) -> Setup:
+async def set_up(hs: Homeserver, state: Path, join: str = "invite") -> Setup:
     """A provisioned community with a carers group, its bot's config (not running)."""
     mod_user, bot = await hs.users("mod", "bot")
-    groups = [{"key": "carers", "name": "Carers", "questions": [QUESTION]}]
+    groups = [{"key": "carers", "name": "Carers", "questions": [QUESTION], "join": join}]
     community = await make_community(hs, state, groups, moderators=[mod_user], bots=[bot])
     ids = (await provision(community.load(), community.path, out=io.StringIO())).room_ids
     spool = registrations_dir(hs.dir)
@@ -197,3 +197,59 @@ async def test_a_restart_mid_way_repeats_nothing_and_a_denial_is_kind(
             assert said in denied.content["body"]
             await m.wait_for(lambda ev: "denied" in ev.content.get("body", ""))
             assert group_room not in n.client.invited_rooms
+
+
+async def test_a_knock_and_then_join(homeserver: Homeserver, state: Path) -> None:
+    setup = await set_up(homeserver, state, join="knock")
+    ids, mods_room = setup.ids, setup.ids["moderators"]
+    group_room = ids["group/carers/general"]
+    alice = await homeserver.user("alice")
+    async with (
+        running_agent(setup.community, state / "agent-home"),
+        member(homeserver, setup.mod, state / "mod") as m,
+        member(homeserver, alice, state / "alice") as a,
+        running_bot(setup.config),
+    ):
+        await wait_joined(homeserver, setup.community.admin, mods_room, setup.bot.user_id)
+        await wait_joined(homeserver, setup.community.admin, group_room, setup.bot.user_id)
+        await m.join(mods_room)
+        api = await homeserver.api(alice)
+        await api.request(
+            "POST", f"/_matrix/client/v3/knock/{group_room}", {"reason": "I care for my mum"}
+        )
+        dm = await accept_dm(a)
+        await a.wait_for(lambda ev: ev.room_id == dm and "code of conduct" in ev.content["body"])
+        await a.send(dm, "!agree")
+        await a.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
+        await a.send(dm, "My mum")
+        note = await m.wait_for(lambda ev: "asked to join (knock)" in ev.content.get("body", ""))
+        assert "Their note: I care for my mum" in note.content["body"]
+
+        await m.send(mods_room, f"!deny {alice.user_id} Please ask again in a month.")
+        await a.wait_for(lambda ev: "Please ask again in a month." in ev.content.get("body", ""))
+        admin_api = await homeserver.api(setup.community.admin)
+        for _ in range(100):
+            knock = await admin_api.state(group_room, "m.room.member", alice.user_id)
+            if knock["membership"] == "leave":
+                break
+            await asyncio.sleep(0.1)
+        assert knock["membership"] == "leave"  # the knock was turned down
+
+        # A month later (or so), from the DM: !join asks again.
+        await a.send(dm, "!join Carers")
+        await until_count(a, "code of conduct", 2)
+        await a.send(dm, "!agree")
+        await until_count(a, QUESTION, 2)
+        await a.send(dm, "Still my mum")
+        await m.wait_for(lambda ev: "asked to join with !join" in ev.content.get("body", ""))
+        await m.send(mods_room, f"!approve {alice.user_id}")
+        async with asyncio.timeout(30):
+            while group_room not in a.client.invited_rooms:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+
+
+async def until_count(m: MemberClient, text: str, n: int, timeout: float = 30) -> None:
+    """Until *n* received messages contain *text*."""
+    async with asyncio.timeout(timeout):
+        while sum(text in ev.content.get("body", "") for ev in m.received) < n:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)

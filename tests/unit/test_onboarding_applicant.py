@@ -13,6 +13,7 @@ from bots.onboarding.applicant import (
     Application,
     ForgetAnswersAt,
     Policy,
+    RejectKnock,
     Say,
     Stage,
     TellModerators,
@@ -217,3 +218,12 @@ def test_a_knocks_reason_is_kept_cleaned() -> None:
         NEWCOMER, "carers", Via.KNOCK, QUESTIONS, POLICY, T0, note="I care for my\u200b mum"
     )
     assert knock.application.note == "I care for my mum"
+
+
+def test_denying_a_knock_turns_the_knock_down() -> None:
+    knock = arrive(NEWCOMER, "carers", Via.KNOCK, (), POLICY, T0, note="Please").application
+    pending_knock = agree(knock, POLICY, T0 + 1).application
+    denied = decide(pending_knock, MOD, False, None, POLICY, T0 + 2)
+    assert denied.effects[0] == RejectKnock("carers")
+    approved = decide(pending_knock, MOD, True, None, POLICY, T0 + 2)
+    assert not any(isinstance(e, RejectKnock) for e in approved.effects)
