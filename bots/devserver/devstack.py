@@ -28,7 +28,7 @@ from bots.framework.config import BotConfig
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.matrix.admin import register_user
 from bots.matrix.client_api import ClientAPI
-from bots.onboarding.feature import OnboardingConfig
+from bots.onboarding.scene import OnboardingConfig
 from provisioning.desired import MODERATORS, SPACE
 from provisioning.provision import provision
 from provisioning.schema import load_community

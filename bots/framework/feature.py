@@ -76,6 +76,8 @@ class Context:
     # How many devices a user has cross-signed, read afresh from the server
     # (the bot may share no room with them yet, so it hears of no change).
     verified_devices: Callable[[str], Awaitable[int]] | None = field(default=None, repr=False)
+    # Who is in a room (joined or invited), as the bot last synced it.
+    members: Callable[[str], frozenset[str]] = field(default=lambda _room: frozenset(), repr=False)
 
     async def record(self, kind: str, key: str) -> dict[str, Any] | None:
         assert self.store is not None

@@ -355,6 +355,7 @@ class BotRuntime:
             room_state=lambda event_type: self._room_state.get(event_type, {}),
             direct_room=self.storage.direct_room,
             verified_devices=self._verified_devices,
+            members=self._members,
         )
 
     def wants(self, event: object) -> bool:
@@ -590,6 +591,11 @@ class BotRuntime:
             for room in client.rooms.values()
             if user_id in room.users
         )
+
+    def _members(self, room_id: str) -> frozenset[str]:
+        client = self.session.client
+        room = client.rooms.get(room_id) if client is not None else None
+        return frozenset(room.users) if room is not None else frozenset()
 
     async def _verified_devices(self, user_id: str) -> int:
         if self.identities is None:

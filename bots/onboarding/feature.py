@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from pydantic import Field
 
 from bots.adminagent.client import AgentClient
 from bots.adminagent.requests import TokenGroups
@@ -33,35 +31,24 @@ from bots.framework.feature import (
     Context,
     EventHandler,
     Feature,
-    FeatureConfig,
     Job,
     JobSpec,
     Service,
     ServiceContext,
+    Setup,
 )
 from bots.framework.logging import get_logger
 from bots.onboarding import applicant as machine
-from bots.onboarding.applicant import Application, Outcome, Policy, Stage, Via
-from bots.onboarding.plan import FEATURE, KIND, MARKER, Rooms, actions_for, from_record
+from bots.onboarding.applicant import Outcome, Stage, Via
+from bots.onboarding.leaving import ERASE, LEAVE, EraseMe, erase_performer
+from bots.onboarding.plan import FEATURE, KIND, MARKER, from_record
+from bots.onboarding.scene import OnboardingConfig, Scene, community
 from bots.onboarding.texts import choices, group_name
-from provisioning.schema import CommunityFile, GroupDecl, load_community
+from provisioning.schema import CommunityFile, GroupDecl
 
 log = get_logger(__name__)
 
 AGREE_REACTIONS = frozenset({"👍", "👍️", "✅", "✔️"})
-
-
-class OnboardingConfig(FeatureConfig):
-    # The community file: texts, questions, groups and who moderates them.
-    community: Path
-    # Where the Synapse module (hearth_synapse) leaves word of new accounts.
-    registrations: Path | None = None
-    poll_s: float = Field(default=1.0, ge=0.1, le=60)
-    # The welcome waits until the newcomer's client has a verified
-    # (cross-signed) device, which Element sets up right after sign-up: the
-    # bot's keys go only to such devices, so an earlier welcome would stay
-    # unreadable. After this long it is sent all the same.
-    wait_for_verification_s: float = Field(default=600, ge=0, le=86400)
 
 
 def unavailable(config: BotConfig) -> str | None:
@@ -70,69 +57,6 @@ def unavailable(config: BotConfig) -> str | None:
     if config.admin_socket is None:
         return "it needs bot.admin_socket (to learn which group a registration token is for)"
     return None
-
-
-# --- what every handler needs ---
-
-_loaded: dict[Path, tuple[float, CommunityFile]] = {}
-
-
-def community(path: Path) -> CommunityFile:
-    """The community file, read again only when it changed."""
-    mtime = path.stat().st_mtime
-    cached = _loaded.get(path)
-    if cached is None or cached[0] != mtime:
-        _loaded[path] = (mtime, load_community(path))
-    return _loaded[path][1]
-
-
-@dataclass(frozen=True)
-class Scene:
-    ctx: Context
-    cfg: CommunityFile
-    policy: Policy
-
-    @classmethod
-    def of(cls, ctx: Context) -> Scene:
-        config = ctx.config
-        assert isinstance(config, OnboardingConfig)
-        cfg = community(config.community)
-        ob = cfg.onboarding
-        policy = Policy(
-            answer_max_chars=ob.answer_max_chars,
-            remind_after_s=ob.remind_after_hours * 3600,
-            expire_after_s=ob.expire_after_days * 86400,
-            keep_answers_s=ob.keep_answers_days * 86400,
-        )
-        return cls(ctx, cfg, policy)
-
-    async def application(self, user_id: str) -> Application | None:
-        data = await self.ctx.record(KIND, user_id)
-        return from_record(data) if data else None
-
-    @property
-    def rooms(self) -> Rooms:
-        return Rooms.from_markers(self.ctx.room_state(MARKER), self.cfg)
-
-    @property
-    def moderators_room(self) -> str | None:
-        """Where applications go and are decided: the bot's configured
-        moderators' room, else the one provisioning marked in the community."""
-        return self.ctx.moderators_room or self.rooms.moderators
-
-    def actions(self, outcome: Outcome) -> list[Action]:
-        prefix = self.ctx.bot.command_prefix
-        return actions_for(outcome, self.cfg, self.rooms, self.moderators_room, prefix)
-
-    def questions(self, group: str | None) -> tuple[str, ...]:
-        return self.cfg.questions_for(self.cfg.group(group)) if group else ()
-
-    def may_decide(self, moderator: str, app: Application) -> bool:
-        """Community moderators, and the moderators of the applicant's group."""
-        group = self.cfg.group(app.group) if app.group else None
-        return moderator in self.cfg.community.moderators or (
-            group is not None and moderator in group.moderators
-        )
 
 
 def find_group(cfg: CommunityFile, text: str) -> GroupDecl | None:
@@ -413,6 +337,8 @@ def deciding(name: str, help: str, handler: Handler, args: tuple[Arg, ...] = ())
 
 COMMANDS = (
     Command("agree", "Accept the code of conduct (in your DM with me)", _agree),
+    LEAVE,
+    ERASE,
     Command(
         "join",
         "Ask to join a group",
@@ -452,6 +378,11 @@ async def _timer(job: Job, ctx: Context) -> Sequence[Action]:
 JOBS = tuple(JobSpec(kind, _timer, grace_s=7 * 86400) for kind in ("remind", "expire", "forget"))
 
 
+def _erase_performer(setup: Setup) -> Callable[[EraseMe], Awaitable[Sequence[Action]]]:
+    assert setup.bot.admin_socket is not None
+    return erase_performer(setup.bot.admin_socket)
+
+
 def _config_error(config: BotConfig) -> str | None:
     reason = unavailable(config)
     if reason is not None:
@@ -479,6 +410,7 @@ feature = Feature(
     jobs=JOBS,
     config_model=OnboardingConfig,
     services=(Service("registrations", watch_registrations),),
+    performers={EraseMe: _erase_performer},
     state_types=(MARKER,),
     unavailable=_config_error,
 )

@@ -17,7 +17,8 @@ import pytest
 from bots.devserver.synapse_config import registrations_dir
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.config import BotConfig
-from bots.onboarding.feature import OnboardingConfig
+from bots.onboarding.leaving import DM_ONLY, ERASING
+from bots.onboarding.scene import OnboardingConfig
 from bots.onboarding.texts import AGREE_HINT
 from provisioning.provision import provision
 from provisioning.tokens import Tokens
@@ -253,3 +254,49 @@ async def until_count(m: MemberClient, text: str, n: int, timeout: float = 30) -
     async with asyncio.timeout(timeout):
         while sum(text in ev.content.get("body", "") for ev in m.received) < n:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
+
+
+async def test_leaving_and_erasing_ones_account(homeserver: Homeserver, state: Path) -> None:
+    async with onboarding(homeserver, state) as scene:
+        user = await newcomer_with_token(homeserver, scene)
+        m, mods_room = scene.mod, scene.ids["moderators"]
+        group_room = scene.ids["group/carers/general"]
+        admin_api = await homeserver.api(scene.community.admin)
+        async with member(homeserver, user, state / "newcomer") as n:
+            dm = await accept_dm(n)
+            await n.wait_for(lambda ev: ev.room_id == dm)
+            await n.send(dm, "!agree")
+            await n.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
+            await n.send(dm, "My mum")
+            await m.wait_for(lambda ev: user.user_id in ev.content.get("body", ""))
+            await m.send(mods_room, f"!approve {user.user_id}")
+            async with asyncio.timeout(30):
+                while group_room not in n.client.invited_rooms:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+            await n.join(group_room)
+            await wait_joined(homeserver, scene.community.admin, group_room, user.user_id)
+
+            elsewhere = await n.wait_for_reply(await n.send(group_room, "!leave"))
+            assert elsewhere.content["body"] == DM_ONLY
+            left = await n.wait_for_reply(await n.send(dm, "!leave"))
+            assert "taken you out of the community's rooms" in left.content["body"]
+            for _ in range(100):
+                membership = await admin_api.state(group_room, "m.room.member", user.user_id)
+                if membership["membership"] == "leave":
+                    break
+                await asyncio.sleep(0.1)
+            assert membership["membership"] == "leave"
+
+            explained = await n.wait_for_reply(await n.send(dm, "!erase-me"))
+            assert "cannot be undone" in explained.content["body"]
+            assert "stay, still encrypted" in explained.content["body"]
+            bye = await n.wait_for_reply(await n.send(dm, "!erase-me confirm"))
+            assert bye.content["body"] == ERASING
+            path = f"/_synapse/admin/v2/users/{user.user_id}"
+            for _ in range(100):
+                account = await admin_api.request("GET", path)
+                if account.get("deactivated"):
+                    break
+                await asyncio.sleep(0.2)
+    assert account["deactivated"] is True
+    assert account["erased"] is True

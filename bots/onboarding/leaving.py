@@ -1,0 +1,111 @@
+"""`!leave` and `!erase-me`: a member's way out, asked for in their DM with
+the bot."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bots.adminagent.client import AgentClient, AgentError
+from bots.adminagent.requests import EraseAccount as AgentErase
+from bots.framework.actions import Action, DeleteRecord, Extension, Kick, Reply, SendNotice
+from bots.framework.commands.spec import Arg, Command, Invocation
+from bots.framework.feature import Context
+from bots.framework.logging import get_logger
+from bots.onboarding.plan import FEATURE, KIND
+from bots.onboarding.scene import Scene
+
+log = get_logger(__name__)
+
+ERASE_EXPLAINED = (
+    "Erasing your account cannot be undone. Here is exactly what it does and does not do:\n"
+    "• Your account is closed and its name can never be used again, by you or anyone.\n"
+    "• The server marks your messages as erased: people who join later will not see them.\n"
+    "• Messages you already sent stay, still encrypted, on the devices of the members who "
+    "received them: nobody can take those back.\n"
+    "• You leave every room of the community.\n\n"
+    "If you only want to step away, {prefix}leave takes you out of the community's rooms and "
+    "keeps your account. To erase it, send: {prefix}erase-me confirm"
+)
+ERASING = "Erasing your account now. Thank you for having been part of this community; take care."
+LEFT = (
+    "Done: I've taken you out of the community's rooms. Your account stays; you're welcome "
+    "back any time (ask a moderator, or {prefix}join a group)."
+)
+DM_ONLY = "Please ask me that in our direct conversation, so nobody else sees it."
+
+
+@dataclass(frozen=True)
+class EraseMe(Extension):
+    """Ask the admin agent to deactivate and erase the sender's own account."""
+
+    user_id: str
+    room_id: str
+
+
+async def _in_dm(inv: Invocation) -> Context | None:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    dm = await ctx.direct_room(inv.sender) if ctx.direct_room is not None else None
+    return ctx if dm == inv.room_id else None
+
+
+def _out_of_rooms(ctx: Context, user: str, reason: str) -> list[Action]:
+    """Kicks from every community room *user* is in (groups first, the Space last)."""
+    rooms = Scene.of(ctx).rooms
+    targets = [r for group in rooms.groups.values() for r in group]
+    if rooms.space:
+        targets.append(rooms.space)
+    return [Kick(room, user, reason) for room in targets if user in ctx.members(room)]
+
+
+async def leave(inv: Invocation) -> Sequence[Action]:
+    ctx = await _in_dm(inv)
+    if ctx is None:
+        return [Reply(inv.room_id, inv.event_id, DM_ONLY)]
+    prefix = ctx.bot.command_prefix
+    return [
+        *_out_of_rooms(ctx, inv.sender, "left at their own request"),
+        DeleteRecord(FEATURE, KIND, inv.sender),
+        Reply(inv.room_id, inv.event_id, LEFT.format(prefix=prefix)),
+    ]
+
+
+async def erase_me(inv: Invocation) -> Sequence[Action]:
+    ctx = await _in_dm(inv)
+    if ctx is None:
+        return [Reply(inv.room_id, inv.event_id, DM_ONLY)]
+    prefix = ctx.bot.command_prefix
+    if str(inv.args.get("confirm") or "").strip().lower() != "confirm":
+        return [Reply(inv.room_id, inv.event_id, ERASE_EXPLAINED.format(prefix=prefix))]
+    return [
+        # Said first: once the account is erased its owner reads nothing more.
+        Reply(inv.room_id, inv.event_id, ERASING),
+        DeleteRecord(FEATURE, KIND, inv.sender),
+        DeleteRecord(FEATURE, "greeted", inv.sender),
+        EraseMe(inv.sender, inv.room_id),
+    ]
+
+
+LEAVE = Command("leave", "Leave all the community's rooms (your account stays)", leave)
+ERASE = Command(
+    "erase-me",
+    "Close and erase your account (I explain first)",
+    erase_me,
+    (Arg("confirm", "the word confirm, once you have read what it does", required=False),),
+)
+
+
+def erase_performer(admin_socket: Path) -> Callable[[EraseMe], Awaitable[Sequence[Action]]]:
+    async def perform(action: EraseMe) -> Sequence[Action]:
+        request = AgentErase(user_id=action.user_id, requested_by=action.user_id)
+        try:
+            await AgentClient(admin_socket).ask(request)
+        except AgentError as exc:
+            log.warning("account not erased", reason=exc.__class__.__name__)
+            return [SendNotice(action.room_id, f"I couldn't erase your account: {exc}.")]
+        log.info("account erased at its owner's request")
+        return []
+
+    return perform

@@ -1,0 +1,90 @@
+"""What every onboarding handler works with: the feature's config, the
+community file (read again only when it changes), and the applicant's
+record, rooms and moderators' room."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+
+from bots.framework.actions import Action
+from bots.framework.feature import Context, FeatureConfig
+from bots.onboarding.applicant import Application, Outcome, Policy
+from bots.onboarding.plan import KIND, MARKER, Rooms, actions_for, from_record
+from provisioning.schema import CommunityFile, load_community
+
+
+class OnboardingConfig(FeatureConfig):
+    # The community file: texts, questions, groups and who moderates them.
+    community: Path
+    # Where the Synapse module (hearth_synapse) leaves word of new accounts.
+    registrations: Path | None = None
+    poll_s: float = Field(default=1.0, ge=0.1, le=60)
+    # The welcome waits until the newcomer's client has a verified
+    # (cross-signed) device, which Element sets up right after sign-up: the
+    # bot's keys go only to such devices, so an earlier welcome would stay
+    # unreadable. After this long it is sent all the same.
+    wait_for_verification_s: float = Field(default=600, ge=0, le=86400)
+
+
+_loaded: dict[Path, tuple[float, CommunityFile]] = {}
+
+
+def community(path: Path) -> CommunityFile:
+    """The community file, read again only when it changed."""
+    mtime = path.stat().st_mtime
+    cached = _loaded.get(path)
+    if cached is None or cached[0] != mtime:
+        _loaded[path] = (mtime, load_community(path))
+    return _loaded[path][1]
+
+
+@dataclass(frozen=True)
+class Scene:
+    ctx: Context
+    cfg: CommunityFile
+    policy: Policy
+
+    @classmethod
+    def of(cls, ctx: Context) -> Scene:
+        config = ctx.config
+        assert isinstance(config, OnboardingConfig)
+        cfg = community(config.community)
+        ob = cfg.onboarding
+        policy = Policy(
+            answer_max_chars=ob.answer_max_chars,
+            remind_after_s=ob.remind_after_hours * 3600,
+            expire_after_s=ob.expire_after_days * 86400,
+            keep_answers_s=ob.keep_answers_days * 86400,
+        )
+        return cls(ctx, cfg, policy)
+
+    async def application(self, user_id: str) -> Application | None:
+        data = await self.ctx.record(KIND, user_id)
+        return from_record(data) if data else None
+
+    @property
+    def rooms(self) -> Rooms:
+        return Rooms.from_markers(self.ctx.room_state(MARKER), self.cfg)
+
+    @property
+    def moderators_room(self) -> str | None:
+        """Where applications go and are decided: the bot's configured
+        moderators' room, else the one provisioning marked in the community."""
+        return self.ctx.moderators_room or self.rooms.moderators
+
+    def actions(self, outcome: Outcome) -> list[Action]:
+        prefix = self.ctx.bot.command_prefix
+        return actions_for(outcome, self.cfg, self.rooms, self.moderators_room, prefix)
+
+    def questions(self, group: str | None) -> tuple[str, ...]:
+        return self.cfg.questions_for(self.cfg.group(group)) if group else ()
+
+    def may_decide(self, moderator: str, app: Application) -> bool:
+        """Community moderators, and the moderators of the applicant's group."""
+        group = self.cfg.group(app.group) if app.group else None
+        return moderator in self.cfg.community.moderators or (
+            group is not None and moderator in group.moderators
+        )
