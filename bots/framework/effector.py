@@ -20,6 +20,7 @@ import io
 import json
 import time
 import uuid
+from asyncio import Lock
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,7 @@ class _Done:
 class DirectRooms(Protocol):
     async def direct_room(self, user_id: str) -> str | None: ...
     async def remember_direct_room(self, user_id: str, room_id: str) -> None: ...
+    async def direct_rooms(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ class Effector:
         self.client = client
         self.keys = keys
         self.history = history
+        self._direct_lock = Lock()
         self.max_attempts = max_attempts
         self.max_wait_s = max_wait_s
         self.bucket = TokenBucket(rate, burst)
@@ -413,14 +416,21 @@ class Effector:
         me = quote(self.client.user_id, safe="")
         path = f"/_matrix/client/v3/user/{me}/account_data/m.direct"
         headers = {"Authorization": f"Bearer {self.client.access_token}"}
-        current: dict[str, list[str]] = {}
-        async with await self.client.send("GET", path, headers=headers) as resp:
-            if resp.status == 200:
-                current = await resp.json()
-        rooms = [r for r in current.get(user_id, []) if r != room_id]
-        current[user_id] = [room_id, *rooms]
-        async with await self.client.send(
-            "PUT", path, json.dumps(current), headers=headers
-        ) as resp:
-            if resp.status != 200:
-                log.warning("m.direct not updated", status=resp.status)
+        # One update at a time: two DMs opened at once would each write back
+        # what they read, and one would be lost.
+        async with self._direct_lock:
+            current: dict[str, list[str]] = {}
+            async with await self.client.send("GET", path, headers=headers) as resp:
+                if resp.status == 200:
+                    current = await resp.json()
+            # The bot's own record of its DMs goes in whole: a read that
+            # misses the last write (or fails) must not drop anyone's entry.
+            assert self.directs is not None
+            for room, user in (await self.directs.direct_rooms()).items():
+                rooms = [r for r in current.get(user, []) if r != room]
+                current[user] = [room, *rooms]
+            async with await self.client.send(
+                "PUT", path, json.dumps(current), headers=headers
+            ) as resp:
+                if resp.status != 200:
+                    log.warning("m.direct not updated", status=resp.status)

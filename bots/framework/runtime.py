@@ -384,6 +384,9 @@ class BotRuntime:
         assert self.storage is not None
         return await self.storage.direct_room(user_id)
 
+    async def direct_rooms(self) -> dict[str, str]:
+        return dict(self._dm_with)
+
     async def remember_direct_room(self, user_id: str, room_id: str) -> None:
         assert self.storage is not None
         await self.storage.remember_direct_room(user_id, room_id)

@@ -357,3 +357,54 @@ async def test_fifty_newcomers_at_once_are_each_welcomed_once(tmp_path: Path) ->
         assert list(registrations_dir(hs.dir).glob("*.json")) == []
     finally:
         await hs.stop()
+
+
+async def test_a_removed_groups_token_a_withdrawal_and_a_stranger(
+    homeserver: Homeserver, state: Path
+) -> None:
+    async with onboarding(homeserver, state) as scene:
+        admin = scene.community.admin
+        tokens = Tokens(await homeserver.api(admin), admin.user_id)
+        # A token made for a group since taken out of the community file.
+        token = (await tokens.create(1, timedelta(days=1), "gone")).token
+        status, data, user = await register(homeserver.base_url, token)
+        assert status == 200, data
+        assert user is not None
+        m, mods_room = scene.mod, scene.ids["moderators"]
+        api = await homeserver.api(user)
+        # A display name made to look like a moderator's changes nothing:
+        # the bot names people by their Matrix ID.
+        await api.request(
+            "PUT", f"/_matrix/client/v3/profile/{user.user_id}/displayname", {"displayname": "mod"}
+        )
+        async with member(homeserver, user, state / "newcomer") as n:
+            dm = await accept_dm(n)
+            await n.wait_for(lambda ev: ev.room_id == dm)
+            await n.send(dm, "!agree")
+            await until_count(n, "Which group are you looking for?", 1, timeout=60)
+            await n.send(dm, "the one for gardeners")
+            await until_count(n, "Which group are you looking for?", 2, timeout=60)
+            await n.send(dm, "Carers")
+            await n.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
+            await n.send(dm, "My sister")
+            application = await m.wait_for(
+                lambda ev: ev.room_id == mods_room and user.user_id in ev.content.get("body", "")
+            )
+            assert "registered without a group's invitation code" in application.content["body"]
+            # Leaving the DM withdraws the application; the moderators are told.
+            await n.client.room_leave(dm)
+            gone = await m.wait_for(lambda ev: "withdrew" in ev.content.get("body", ""))
+            assert gone.content["body"] == f"{user.user_id} withdrew their application to Carers."
+
+        # Someone who never applied, in a DM they opened with the bot.
+        alice = await homeserver.user("alice")
+        async with member(homeserver, alice, state / "alice") as a:
+            room = await (await homeserver.api(alice)).create_room(
+                {"preset": "trusted_private_chat", "is_direct": True, "invite": [scene.bot.user_id]}
+            )
+            await wait_joined(homeserver, alice, room, scene.bot.user_id)
+            await a.sync_until_joined(room)
+            await a.send(room, "hello, is anyone there?")
+            nothing = await a.wait_for_reply(await a.send(room, "!agree"))
+            assert nothing.content["body"] == "There's nothing to agree to here."
+            assert not [ev for ev in a.received if ev.sender == scene.bot.user_id][1:]

@@ -1,0 +1,273 @@
+"""Migration day: many newcomers at once, against a floor from the same run.
+
+    cd /work/main && .venv/bin/python -m bench.onboarding_figures [--applicants 500]
+
+Starts a private Synapse (loading hearth_synapse), the admin agent and the
+bot with onboarding, then:
+
+1. *applicants* newcomers register with the group's token as fast as the
+   homeserver takes them; timed until every one has been welcomed (the
+   bot's welcome is in each one's DM);
+2. each accepts the code of conduct (the group asks no questions, so that
+   puts every application before the moderators);
+3. a moderator approves them all; timed until every approval has produced
+   its invites (each newcomer invited to the group's room).
+
+The floor does the bot's sending with no bot logic: a bare nio client opens
+the same number of encrypted DMs with one message each, then sends the same
+number of invites. Also printed: the bot's resident memory with every
+application in flight, and newcomers welcomed twice or never (must be 0).
+Never asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from nio import AsyncClient, AsyncClientConfig, RoomSendError
+from rich.console import Console
+from rich.table import Table
+
+from bench.bot_figures import rss_mb
+from bench.harness import err, private_homeserver, run_bench, versions
+from bots.devserver.synapse_config import registrations_dir
+from bots.framework.cross_signing import ensure_cross_signed
+from bots.framework.logging import configure_logging
+from bots.onboarding.scene import OnboardingConfig
+from provisioning.provision import provision
+from provisioning.tokens import Tokens
+from tests.support.community import make_community, running_agent
+from tests.support.homeserver import Homeserver, User, running_bot
+from tests.support.registration import register
+
+CONCURRENCY = 8
+
+
+async def device(hs: Homeserver, user: User, store: Path) -> AsyncClient:
+    store.mkdir(parents=True, exist_ok=True)
+    client = AsyncClient(
+        hs.base_url,
+        user.user_id,
+        store_path=str(store),
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+    )
+    await client.login(password=user.password, device_name="bench")
+    if client.should_upload_keys:
+        await client.keys_upload()
+    await ensure_cross_signed(client, user.password, store / "cross_signing.json")
+    return client
+
+
+async def direct_rooms(hs: Homeserver, bot: User) -> dict[str, list[str]]:
+    api = await hs.api(bot)
+    path = f"/_matrix/client/v3/user/{bot.user_id}/account_data/m.direct"
+    try:
+        data = await api.request("GET", path)
+    except Exception:
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, list)}
+
+
+async def bot_messages(hs: Homeserver, admin: User, room: str, bot: str) -> int:
+    api = await hs.api(admin)
+    chunk = (await api.request("GET", f"/_synapse/admin/v1/rooms/{room}/messages?dir=b&limit=100"))[
+        "chunk"
+    ]
+    return sum(1 for e in chunk if e["sender"] == bot and e["type"] == "m.room.encrypted")
+
+
+async def agree_all(hs: Homeserver, tmp: Path, newcomers: list[User], dms: dict[str, str]) -> None:
+    """Each newcomer joins their DM and sends !agree, a few at a time."""
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(i: int, user: User) -> None:
+        async with slots:
+            client = await device(hs, user, tmp / "newcomers" / str(i))
+            try:
+                await client.join(dms[user.user_id])
+                await client.sync(timeout=0, full_state=True)
+                resp = await client.room_send(
+                    dms[user.user_id],
+                    "m.room.message",
+                    {"msgtype": "m.text", "body": "!agree"},
+                    ignore_unverified_devices=True,
+                )
+                if isinstance(resp, RoomSendError):
+                    raise RuntimeError(f"!agree not sent: {resp.status_code}")
+            finally:
+                await client.close()
+
+    await asyncio.gather(*(one(i, u) for i, u in enumerate(newcomers)))
+
+
+async def invited(hs: Homeserver, admin: User, room: str) -> set[str]:
+    api = await hs.api(admin)
+    state = await api.request("GET", f"/_matrix/client/v3/rooms/{room}/members?membership=invite")
+    return {e["state_key"] for e in state.get("chunk", [])}
+
+
+async def hearth_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
+    mod, bot = await hs.users("mod", "bot")
+    await hs.exempt_from_rate_limits(mod)
+    groups = [{"key": "carers", "name": "Carers", "questions": []}]
+    community = await make_community(hs, tmp, groups, moderators=[mod], bots=[bot])
+    ids = (await provision(community.load(), community.path, out=io.StringIO())).room_ids
+    group_room, mods_room = ids["group/carers/general"], ids["moderators"]
+    section = OnboardingConfig(
+        community=community.path,
+        registrations=registrations_dir(hs.dir),
+        poll_s=0.2,
+        wait_for_verification_s=0,
+    )
+    config = hs.bot_config(
+        bot,
+        tmp / "bot",
+        admin_socket=tmp / "agent-home" / "agent" / "agent.sock",
+        feature_sections={"onboarding": section},
+        log={"level": "warning"},
+    )
+    admin = community.admin
+    tokens = Tokens(await hs.api(admin), admin.user_id)
+    token = (await tokens.create(n, timedelta(days=1), "carers")).token
+    out: dict[str, Any] = {}
+    async with running_agent(community, tmp / "agent-home"), running_bot(config, timeout=60):
+        mod_client = await device(hs, mod, tmp / "mod")
+        await mod_client.join(mods_room)
+        err.print(f"Hearth: {n} newcomers register")
+        t0 = time.perf_counter()
+        newcomers: list[User] = []
+        for _ in range(n):
+            status, data, user = await register(hs.base_url, token)
+            if status != 200 or user is None:
+                raise RuntimeError(f"registration failed: {status} {data}")
+            newcomers.append(user)
+        out["register_s"] = time.perf_counter() - t0
+        while True:
+            direct = await direct_rooms(hs, bot)
+            if all(u.user_id in direct for u in newcomers):
+                break
+            await asyncio.sleep(0.5)
+        dms = {u.user_id: direct[u.user_id][0] for u in newcomers}
+        for user in newcomers:
+            while await bot_messages(hs, admin, dms[user.user_id], bot.user_id) < 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+        out["welcomed_s"] = time.perf_counter() - t0
+        # The bot runs in this process, beside the bench's own clients.
+        out["rss_mb"] = rss_mb(os.getpid())
+        err.print("Hearth: each agrees, then a moderator approves them all")
+        await agree_all(hs, tmp, newcomers, dms)
+        await mod_client.sync(timeout=0, full_state=True)
+        t1 = time.perf_counter()
+        for user in newcomers:
+            resp = await mod_client.room_send(
+                mods_room,
+                "m.room.message",
+                {"msgtype": "m.text", "body": f"!approve {user.user_id}"},
+                ignore_unverified_devices=True,
+            )
+            if isinstance(resp, RoomSendError):
+                raise RuntimeError(f"!approve not sent: {resp.status_code}")
+        wanted = {u.user_id for u in newcomers}
+        while not wanted <= await invited(hs, admin, group_room):  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        out["approved_s"] = time.perf_counter() - t1
+        await mod_client.close()
+        counts = [await bot_messages(hs, admin, dms[u.user_id], bot.user_id) for u in newcomers]
+        # The welcome, "a moderator will look", "you're in": three each, exactly.
+        out["doubled"] = sum(1 for c in counts if c > 3)
+        out["lost"] = sum(1 for c in counts if c < 3)
+    return out
+
+
+async def floor_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
+    """The same sending by a bare client: n encrypted DMs, then n invites."""
+    sender, creator = await hs.users("floor", "floor-creator")
+    await hs.exempt_from_rate_limits(sender)
+    people = [await hs.user(f"f{i}") for i in range(n)]
+    room = await hs.encrypted_room(creator, [sender], power={sender.user_id: 100})
+    await (await hs.api(sender)).request("POST", f"/_matrix/client/v3/join/{room}", {})
+    client = await device(hs, sender, tmp / "floor")
+    out: dict[str, Any] = {}
+    try:
+        await client.sync(timeout=0, full_state=True)
+        t0 = time.perf_counter()
+        for person in people:
+            made = await client.room_create(
+                is_direct=True,
+                invite=[person.user_id],
+                initial_state=[
+                    {
+                        "type": "m.room.encryption",
+                        "state_key": "",
+                        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                    }
+                ],
+            )
+            dm = getattr(made, "room_id", None)
+            if not dm:
+                raise RuntimeError("floor DM not created")
+            await client.sync(timeout=0)
+            await client.room_send(
+                dm, "m.room.message", {"msgtype": "m.notice", "body": "Welcome"},
+                ignore_unverified_devices=True,
+            )  # fmt: skip
+        out["floor_welcomed_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        for person in people:
+            await client.room_invite(room, person.user_id)
+        out["floor_invites_s"] = time.perf_counter() - t1
+    finally:
+        await client.close()
+    return out
+
+
+def report(r: dict[str, Any]) -> None:
+    out = Console(width=max(Console().width, 110))
+    table = Table(
+        title=f"Migration day: {r['applicants']} newcomers ({r['date']}, {r['cpus']} CPUs)"
+    )
+    for col in ("Figure", "Hearth", "Floor (bare client)", "Ratio"):
+        table.add_column(col, justify="left" if col == "Figure" else "right")
+    for name, ours, floor in (
+        ("Until every newcomer is welcomed", "welcomed_s", "floor_welcomed_s"),
+        ("Until every approval has its invites", "approved_s", "floor_invites_s"),
+    ):
+        h, f = r[ours], r[floor]
+        table.add_row(name, f"{h:.1f} s", f"{f:.1f} s", f"{h / f:.2f}×")
+    table.add_row(
+        "Newcomers with a message doubled / lost", f"{r['doubled']} / {r['lost']}", "0", ""
+    )
+    table.add_row(
+        "RSS with all in flight (bot and bench share it)", f"{r['rss_mb']:.0f} MB", "", ""
+    )
+    out.print(table)
+    out.print(f"  Registration of all {r['applicants']} took {r['register_s']:.1f} s.")
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    configure_logging("warning", library_level="error")
+    results = versions() | {"applicants": args.applicants}
+    async with private_homeserver("hearth-onboarding-", args.keep) as (hs, tmp):
+        results |= await hearth_run(hs, tmp, args.applicants)
+        results |= await floor_run(hs, tmp, args.applicants)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--applicants", type=int, default=500)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    return run_bench(lambda: run(args), report, "Interrupted; Synapse was stopped.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
