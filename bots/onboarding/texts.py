@@ -41,9 +41,16 @@ def to_applicant(cfg: CommunityFile, app: Application, say: Say, prefix: str) ->
         case "next_steps":
             return ob.next_steps.strip()
         case "approved":
+            group = cfg.group(app.group) if app.group else None
+            history = (
+                " Its members share their earlier conversations with newcomers: accept my "
+                "invitation (rather than joining from the Space) and you can read them too."
+                if group is not None and group.history_before_joining
+                else ""
+            )
             return (
                 f"Good news: you're in! I've invited you to {group_name(cfg, app.group)}. "
-                "Accept the invitations in Element to join."
+                f"Accept the invitations in Element to join.{history}"
             )
         case "denied":
             reason = f"\n\nThe moderators said: {say.detail}" if say.detail else ""

@@ -11,11 +11,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bots.base.errors import HomeserverError
 from bots.devserver.synapse_config import registrations_dir
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.config import BotConfig
@@ -302,61 +300,6 @@ async def test_leaving_and_erasing_ones_account(homeserver: Homeserver, state: P
                 await asyncio.sleep(0.2)
     assert account["deactivated"] is True
     assert account["erased"] is True
-
-
-# Synapse's own defaults, but for sign-up: the 50 newcomers come from one
-# address here, where in life each has their own.
-DEFAULT_LIMITS: dict[str, Any] = {
-    "rc_message": {"per_second": 0.2, "burst_count": 10},
-    "rc_room_creation": {"per_second": 0.016, "burst_count": 10},
-    "rc_joins": {"local": {"per_second": 0.1, "burst_count": 10}},
-    "rc_invites": {
-        "per_room": {"per_second": 0.3, "burst_count": 10},
-        "per_user": {"per_second": 0.003, "burst_count": 5},
-        "per_issuer": {"per_second": 0.3, "burst_count": 10},
-    },
-}
-
-
-async def test_fifty_newcomers_at_once_are_each_welcomed_once(tmp_path: Path) -> None:
-    hs = await Homeserver.start(tmp_path / "hs", overrides=DEFAULT_LIMITS)
-    try:
-        setup = await set_up(hs, tmp_path)
-        section = setup.config.feature_sections["onboarding"]
-        assert isinstance(section, OnboardingConfig)
-        # Straight away: these newcomers never start a client.
-        quick = section.model_copy(update={"wait_for_verification_s": 0})
-        config = setup.config.model_copy(update={"feature_sections": {"onboarding": quick}})
-        admin = setup.community.admin
-        tokens = Tokens(await hs.api(admin), admin.user_id)
-        token = (await tokens.create(50, timedelta(days=1), "carers")).token
-        async with running_agent(setup.community, tmp_path / "agent-home"), running_bot(config):
-            newcomers: list[User] = []
-            for _ in range(50):
-                status, data, user = await register(hs.base_url, token)
-                assert status == 200, data
-                assert user is not None
-                newcomers.append(user)
-            bot_api = await hs.api(setup.bot)
-            direct_path = f"/_matrix/client/v3/user/{setup.bot.user_id}/account_data/m.direct"
-            async with asyncio.timeout(240):
-                while True:
-                    with contextlib.suppress(HomeserverError):
-                        direct = await bot_api.request("GET", direct_path)
-                        if all(u.user_id in direct for u in newcomers):
-                            break
-                    await asyncio.sleep(1)
-            admin_api = await hs.api(admin)
-            for user in newcomers:
-                (dm,) = direct[user.user_id]
-                path = f"/_synapse/admin/v1/rooms/{dm}/messages?dir=b&limit=100"
-                events = (await admin_api.request("GET", path))["chunk"]
-                said = [e for e in events if e["sender"] == setup.bot.user_id]
-                said = [e for e in said if e["type"] == "m.room.encrypted"]
-                assert len(said) == 1, f"{len(said)} welcomes"
-        assert list(registrations_dir(hs.dir).glob("*.json")) == []
-    finally:
-        await hs.stop()
 
 
 async def test_a_removed_groups_token_a_withdrawal_and_a_stranger(

@@ -227,3 +227,18 @@ def test_denying_a_knock_turns_the_knock_down() -> None:
     assert denied.effects[0] == RejectKnock("carers")
     approved = decide(pending_knock, MOD, True, None, POLICY, T0 + 2)
     assert not any(isinstance(e, RejectKnock) for e in approved.effects)
+
+
+def test_the_approval_in_a_history_group_says_to_accept_the_invitation() -> None:
+    from pathlib import Path
+
+    from bots.onboarding.texts import to_applicant
+    from provisioning.schema import load_community
+
+    cfg = load_community(Path(__file__).resolve().parents[2] / "config" / "community.example.yaml")
+    shared = next(g for g in cfg.groups if g.history_before_joining)
+    private = next(g for g in cfg.groups if not g.history_before_joining)
+    for group, told in ((shared, True), (private, False)):
+        app = replace(pending(), group=group.key)
+        text = to_applicant(cfg, app, Say("approved"), "!")
+        assert ("accept my invitation" in text) is told
