@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from nio import AsyncClient, AsyncClientConfig
 from rich.console import Console
 
 from bots.devserver.supervisor import SynapseProcess
 from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
-from tests.support.homeserver import SERVER_NAME, Homeserver
+from bots.framework.cross_signing import ensure_cross_signed
+from tests.support.homeserver import SERVER_NAME, Homeserver, User
 
 err = Console(stderr=True)
 
@@ -87,3 +89,19 @@ def versions() -> dict[str, Any]:
         "synapse": version("matrix-synapse"),
         "nio": version("matrix-nio"),
     }
+
+
+async def device(hs: Homeserver, user: User, store: Path) -> AsyncClient:
+    """A new, cross-signed device of *user*, logged in, keys uploaded, not syncing."""
+    store.mkdir(parents=True, exist_ok=True)
+    client = AsyncClient(
+        hs.base_url,
+        user.user_id,
+        store_path=str(store),
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+    )
+    await client.login(password=user.password, device_name="bench")
+    if client.should_upload_keys:
+        await client.keys_upload()
+    await ensure_cross_signed(client, user.password, store / "cross_signing.json")
+    return client

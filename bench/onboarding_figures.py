@@ -32,14 +32,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from nio import AsyncClient, AsyncClientConfig, RoomSendError
+from nio import RoomSendError
 from rich.console import Console
 from rich.table import Table
 
 from bench.bot_figures import rss_mb
-from bench.harness import err, private_homeserver, run_bench, versions
+from bench.harness import device, err, private_homeserver, run_bench, versions
 from bots.devserver.synapse_config import registrations_dir
-from bots.framework.cross_signing import ensure_cross_signed
 from bots.framework.logging import configure_logging
 from bots.onboarding.scene import OnboardingConfig
 from provisioning.provision import provision
@@ -49,21 +48,6 @@ from tests.support.homeserver import Homeserver, User, running_bot
 from tests.support.registration import register
 
 CONCURRENCY = 8
-
-
-async def device(hs: Homeserver, user: User, store: Path) -> AsyncClient:
-    store.mkdir(parents=True, exist_ok=True)
-    client = AsyncClient(
-        hs.base_url,
-        user.user_id,
-        store_path=str(store),
-        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
-    )
-    await client.login(password=user.password, device_name="bench")
-    if client.should_upload_keys:
-        await client.keys_upload()
-    await ensure_cross_signed(client, user.password, store / "cross_signing.json")
-    return client
 
 
 async def direct_rooms(hs: Homeserver, bot: User) -> dict[str, list[str]]:

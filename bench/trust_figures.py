@@ -34,12 +34,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nio import AsyncClient, AsyncClientConfig, RoomSendError
+from nio import AsyncClient, RoomSendError
 from rich.console import Console
 from rich.table import Table
 
-from bench.harness import err, private_homeserver, run_bench, versions
-from bots.framework.cross_signing import api_of, ensure_cross_signed
+from bench.harness import device, err, private_homeserver, run_bench, versions
+from bots.framework.cross_signing import api_of
 from bots.framework.logging import configure_logging
 from bots.framework.storage import Storage
 from bots.framework.trust.identities import Identities
@@ -62,22 +62,6 @@ async def identities_for(client: AsyncClient, db: Path) -> Identities:
     return Identities(
         lambda: api_of(client), storage, holds_power=lambda _: False, report_change=_nothing
     )
-
-
-async def device(hs: Homeserver, user: User, store: Path) -> AsyncClient:
-    """A new, cross-signed device of *user*, logged in, keys uploaded."""
-    store.mkdir(parents=True, exist_ok=True)
-    client = AsyncClient(
-        hs.base_url,
-        user.user_id,
-        store_path=str(store),
-        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
-    )
-    await client.login(password=user.password, device_name="bench")
-    if client.should_upload_keys:
-        await client.keys_upload()
-    await ensure_cross_signed(client, user.password, store / "cross_signing.json")
-    return client
 
 
 async def crowd(hs: Homeserver, tmp: Path, room: str, users: list[User]) -> None:
