@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-import aiosqlite
 from pydantic import BaseModel, ConfigDict
 
 from bots.framework.actions import Action, DeleteRecord, Extension, PutRecord
@@ -48,6 +47,15 @@ class RecordStore(Protocol):
     async def records(self, feature: str, kind: str) -> dict[str, dict[str, Any]]: ...
 
 
+class FeatureTables(Protocol):
+    """The tables a feature's own migrations made. Each call is one
+    statement, taken in turn with the framework's own (a raw connection
+    shared between coroutines lets a read and a write interleave)."""
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    async def write(self, sql: str, args: Sequence[Any] = ()) -> int: ...
+
+
 @dataclass(frozen=True)
 class Context:
     """What a handler may read while deciding.
@@ -62,7 +70,7 @@ class Context:
     config: FeatureConfig
     bot: BotConfig
     now: float
-    db: aiosqlite.Connection = field(repr=False)
+    db: FeatureTables = field(repr=False)
     power: Callable[[str, str], PowerSnapshot] = field(repr=False)
     moderators_room: str | None = None
     store: RecordStore | None = field(default=None, repr=False)

@@ -348,7 +348,7 @@ class BotRuntime:
             config=self.section(feature),
             bot=self.config,
             now=self.clock(),
-            db=self.storage.db,
+            db=self.storage,
             power=self.power_of,
             moderators_room=self._moderators_room_id,
             store=self.storage,
@@ -459,8 +459,7 @@ class BotRuntime:
                     continue
                 # The state folder went read-only or full: stop rather than
                 # act without a record. What was received stays in the inbox.
-                self._fatal = fatal
-                self.stop()
+                self._stop_on(fatal)
                 return
             finally:
                 queue.task_done()
@@ -780,8 +779,7 @@ class BotRuntime:
         assert exc is not None
         fatal = as_state_error(exc)
         if fatal is not None:
-            self._fatal = fatal
-            self.stop()
+            self._stop_on(fatal)
             return
         log.error("background task failed", problem=type(exc).__name__)
 
@@ -996,8 +994,7 @@ class BotRuntime:
             except Exception as exc:
                 fatal = as_state_error(exc)
                 if fatal is not None:
-                    self._fatal = fatal
-                    self.stop()
+                    self._stop_on(fatal)
                     return
                 delay = backoff.next_delay()
                 log.exception(
@@ -1046,6 +1043,13 @@ class BotRuntime:
     async def inbox_empty(self) -> bool:
         """Whether every received event has been handled (for tests and benches)."""
         return self.storage is not None and not await self.storage.pending_inbox()
+
+    def _stop_on(self, fatal: StateError) -> None:
+        """Stop at once, saying why: the state folder can no longer be written."""
+        if self._fatal is None:
+            log.error("stopping: the bot's state cannot be written", problem=str(fatal))
+            self._fatal = fatal
+        self.stop()
 
     def stop(self) -> None:
         """Stop taking in events; :meth:`run` finishes the work in hand, then returns."""

@@ -215,6 +215,7 @@ class Scheduler:
         self._enabled = f"(feature, kind) IN (VALUES {pairs})" if self._kinds else "0"
         self._enabled_args = tuple(part for pair in self._kinds for part in pair)
         self._wake = asyncio.Event()
+        self._io = asyncio.Lock()
         self._stopping = False
         self._started = False
 
@@ -250,10 +251,12 @@ class Scheduler:
         """
         self._started = True
         now = self._clock.now()
-        async with self._db.execute(
-            f"SELECT {_COLUMNS} FROM scheduled_jobs WHERE state IN ('pending', 'running')"
-        ) as cur:
-            rows = [_Row(*r) for r in await cur.fetchall()]
+        rows = [
+            _Row(*r)
+            for r in await self._read(
+                f"SELECT {_COLUMNS} FROM scheduled_jobs WHERE state IN ('pending', 'running')", ()
+            )
+        ]
         disabled: Counter[str] = Counter()
         problems: list[Problem | None] = []
         recovered: list[tuple[int]] = []
@@ -299,13 +302,13 @@ class Scheduler:
 
     async def run_due(self) -> int:
         """Claim and run every job due now, late ones first; return how many ran."""
-        async with self._db.execute(
+        found = await self._read(
             f"SELECT {_COLUMNS} FROM scheduled_jobs"
             f" WHERE state = 'pending' AND due <= ? AND {self._enabled}"
             " ORDER BY late DESC, due, id",
             (self._clock.now(), *self._enabled_args),
-        ) as cur:
-            rows = [_Row(*r) for r in await cur.fetchall()]
+        )
+        rows = [_Row(*r) for r in found]
         ran = 0
         for row in rows:
             if self._stopping:
@@ -351,13 +354,12 @@ class Scheduler:
 
     async def next_due(self) -> float | None:
         """Due time of the earliest pending job of an enabled kind."""
-        async with self._db.execute(
+        found = await self._read(
             f"SELECT due FROM scheduled_jobs WHERE state = 'pending' AND {self._enabled}"
             " ORDER BY due LIMIT 1",
             self._enabled_args,
-        ) as cur:
-            row = await cur.fetchone()
-        return None if row is None else float(row[0])
+        )
+        return float(found[0][0]) if found else None
 
     async def serve(self) -> None:
         """Run jobs as they fall due, until cancelled or stop() is called.
@@ -426,16 +428,29 @@ class Scheduler:
             await asyncio.gather(sleeper, waker, return_exceptions=True)
         return waker.done() and not waker.cancelled()
 
+    # Every use of the connection goes through _read or _write, one at a
+    # time. The loop's SELECT and an add() from a room worker used to
+    # interleave: an INSERT run while the SELECT's cursor was still open
+    # had to upgrade that read to a write, and if Storage's connection had
+    # committed in between SQLite refused at once ("database is locked",
+    # no busy wait), which stopped the bot.
+
+    async def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        async with self._io, self._db.execute(sql, args) as cur:
+            return [tuple(r) for r in await cur.fetchall()]
+
     async def _write(self, sql: str, args: Sequence[Any]) -> int:
         """One statement, committed at once; returns the rows changed."""
-        cur = await self._db.execute(sql, args)
-        await self._db.commit()
-        return cur.rowcount
+        async with self._io:
+            cur = await self._db.execute(sql, args)
+            await self._db.commit()
+            return cur.rowcount
 
     async def _write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            await self._db.executemany(sql, rows)
-            await self._db.commit()
+            async with self._io:
+                await self._db.executemany(sql, rows)
+                await self._db.commit()
 
     async def _finish(self, row: _Row, what: What, detail: str) -> Problem | None:
         """Record and report a job that ended without running to completion."""

@@ -235,6 +235,24 @@ class Storage:
                 raise
             await self._db.commit()
 
+    async def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read, taken under the same lock as transactions: a SELECT whose
+        cursor is still open when another coroutine's BEGIN IMMEDIATE runs
+        on this connection turns that into an upgrade of a stale read, which
+        SQLite refuses at once ("database is locked") instead of waiting."""
+        async with self._lock, self._db.execute(sql, args) as cur:
+            return [tuple(r) for r in await cur.fetchall()]
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A feature's read of its own tables (see FeatureTables)."""
+        return await self._fetch(sql, args)
+
+    async def write(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """A feature's one-statement write to its own tables, committed."""
+        async with self.transaction() as db:
+            cur = await db.execute(sql, args)
+        return cur.rowcount
+
     @property
     def db(self) -> aiosqlite.Connection:
         """The connection, for features' handlers to read their own tables."""
@@ -278,20 +296,17 @@ class Storage:
         await self._db.close()
 
     async def schema_version(self, namespace: str = FRAMEWORK) -> int:
-        async with self._db.execute(
+        rows = await self._fetch(
             "SELECT COALESCE(MAX(version), 0) FROM applied_migrations WHERE namespace = ?",
             (namespace,),
-        ) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        )
+        return int(rows[0][0]) if rows else 0
 
     async def _adopt_old_bookkeeping(self) -> None:
         """Databases made before namespaces kept one series in schema_migrations."""
-        async with self._db.execute(
+        if not await self._fetch(
             "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
-        ) as cur:
-            old = await cur.fetchone()
-        if old is None:
+        ):
             return
         async with self.transaction() as db:
             await db.execute(
@@ -342,10 +357,9 @@ class Storage:
         return cur.rowcount == 1
 
     async def is_handled(self, event_id: str) -> bool:
-        async with self._db.execute(
-            "SELECT 1 FROM handled_events WHERE event_id = ?", (event_id,)
-        ) as cur:
-            return await cur.fetchone() is not None
+        return bool(
+            await self._fetch("SELECT 1 FROM handled_events WHERE event_id = ?", (event_id,))
+        )
 
     async def forget_handled_before(self, cutoff: float) -> None:
         async with self.transaction() as db:
@@ -363,9 +377,8 @@ class Storage:
     # --- inbox and sync position ---
 
     async def sync_token(self) -> str | None:
-        async with self._db.execute("SELECT token FROM sync_position WHERE id = 1") as cur:
-            row = await cur.fetchone()
-        return str(row[0]) if row else None
+        rows = await self._fetch("SELECT token FROM sync_position WHERE id = 1")
+        return str(rows[0][0]) if rows else None
 
     async def receive(
         self,
@@ -386,8 +399,11 @@ class Storage:
         added: list[InboxItem] = []
         async with self.transaction() as db:
             for event_id, room_id, source, encrypted in items:
-                if await self.is_handled(event_id):
-                    continue
+                async with db.execute(
+                    "SELECT 1 FROM handled_events WHERE event_id = ?", (event_id,)
+                ) as seen:
+                    if await seen.fetchone() is not None:
+                        continue
                 cur = await db.execute(
                     "INSERT OR IGNORE INTO inbox (event_id, room_id, source, encrypted,"
                     " received_at) VALUES (?, ?, ?, ?, ?)",
@@ -410,10 +426,10 @@ class Storage:
 
     async def awaiting_keys(self) -> list[tuple[str, str, dict[str, Any]]]:
         """Encrypted events still waiting for their keys, oldest first."""
-        async with self._db.execute(
+        rows = await self._fetch(
             "SELECT event_id, room_id, source FROM awaiting_keys ORDER BY received_at"
-        ) as cur:
-            return [(str(r[0]), str(r[1]), json.loads(r[2])) for r in await cur.fetchall()]
+        )
+        return [(str(r[0]), str(r[1]), json.loads(r[2])) for r in rows]
 
     async def release_awaiting(self, event_id: str) -> None:
         """The event was decrypted, or its sender told: stop waiting for it."""
@@ -421,10 +437,9 @@ class Storage:
             await db.execute("DELETE FROM awaiting_keys WHERE event_id = ?", (event_id,))
 
     async def pending_inbox(self) -> list[InboxItem]:
-        async with self._db.execute(
+        rows = await self._fetch(
             "SELECT seq, event_id, room_id, source, encrypted FROM inbox ORDER BY seq"
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [InboxItem(r[0], r[1], r[2], json.loads(r[3]), bool(r[4])) for r in rows]
 
     async def settle(
@@ -499,27 +514,25 @@ class Storage:
                 )
 
     async def record(self, feature: str, kind: str, key: str) -> dict[str, Any] | None:
-        async with self._db.execute(
+        rows = await self._fetch(
             "SELECT value FROM feature_records WHERE feature = ? AND kind = ? AND key = ?",
             (feature, kind, key),
-        ) as cur:
-            row = await cur.fetchone()
-        return json.loads(row[0]) if row else None
+        )
+        return json.loads(rows[0][0]) if rows else None
 
     async def records(self, feature: str, kind: str) -> dict[str, dict[str, Any]]:
         """Every record of one kind, by key, in the order they were written."""
-        async with self._db.execute(
+        rows = await self._fetch(
             "SELECT key, value FROM feature_records WHERE feature = ? AND kind = ?"
             " ORDER BY updated_at, key",
             (feature, kind),
-        ) as cur:
-            return {str(r[0]): json.loads(r[1]) for r in await cur.fetchall()}
+        )
+        return {str(r[0]): json.loads(r[1]) for r in rows}
 
     async def pending_outbox(self) -> list[OutboxItem]:
-        async with self._db.execute(
+        rows = await self._fetch(
             "SELECT id, key, room_id, action FROM outbox WHERE state = 'pending' ORDER BY id"
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [OutboxItem(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     async def finish(self, item: OutboxItem, problem: str | None = None) -> None:
@@ -541,11 +554,8 @@ class Storage:
     # --- direct messages ---
 
     async def direct_room(self, user_id: str) -> str | None:
-        async with self._db.execute(
-            "SELECT room_id FROM direct_rooms WHERE user_id = ?", (user_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        return str(row[0]) if row else None
+        rows = await self._fetch("SELECT room_id FROM direct_rooms WHERE user_id = ?", (user_id,))
+        return str(rows[0][0]) if rows else None
 
     # --- pinned identities ---
 
@@ -554,13 +564,13 @@ class Storage:
         for start in range(0, len(users), 500):  # SQLite's variable limit
             chunk = list(users[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            async with self._db.execute(
+            rows = await self._fetch(
                 "SELECT user_id, master_key, reported_key FROM identity_pins"
                 f" WHERE user_id IN ({marks})",
                 chunk,
-            ) as cur:
-                for row in await cur.fetchall():
-                    out[str(row[0])] = Pin(str(row[1]), row[2])
+            )
+            for row in rows:
+                out[str(row[0])] = Pin(str(row[1]), row[2])
         return out
 
     async def store_pins(self, pins: Mapping[str, Pin]) -> None:
@@ -592,17 +602,17 @@ class Storage:
 
     async def shareable_sessions(self, room_id: str) -> set[tuple[str, str]]:
         """(sender key, session id) of the room's sessions marked shareable."""
-        async with self._db.execute(
+        rows = await self._fetch(
             "SELECT sender_key, session_id FROM shareable_sessions"
             " WHERE room_id = ? AND shareable = 1",
             (room_id,),
-        ) as cur:
-            return {(str(r[0]), str(r[1])) for r in await cur.fetchall()}
+        )
+        return {(str(r[0]), str(r[1])) for r in rows}
 
     async def direct_rooms(self) -> dict[str, str]:
         """Every DM room the bot keeps, with the member it is with."""
-        async with self._db.execute("SELECT room_id, user_id FROM direct_rooms") as cur:
-            return {str(r[0]): str(r[1]) for r in await cur.fetchall()}
+        rows = await self._fetch("SELECT room_id, user_id FROM direct_rooms")
+        return {str(r[0]): str(r[1]) for r in rows}
 
     async def remember_direct_room(self, user_id: str, room_id: str) -> None:
         async with self.transaction() as db:

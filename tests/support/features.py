@@ -67,7 +67,7 @@ async def _remind(inv: Invocation) -> Sequence[Action]:
     assert isinstance(ctx, Context)
     config = ctx.config
     assert isinstance(config, NotesConfig)
-    await ctx.db.execute("INSERT OR IGNORE INTO notes_asked VALUES (?)", (inv.sender,))
+    await ctx.db.write("INSERT OR IGNORE INTO notes_asked VALUES (?)", (inv.sender,))
     return [
         Reply(inv.room_id, inv.event_id, f"{config.greeting}: I'll nudge you"),
         ScheduleJob(
@@ -101,9 +101,8 @@ def _parse_nudge(payload: Mapping[str, Any]) -> tuple[str, str]:
 
 async def _nudge(job: Job, ctx: Context) -> Sequence[Action]:
     room, user = job.parsed
-    async with ctx.db.execute("SELECT COUNT(*) FROM notes_asked") as cur:
-        row = await cur.fetchone()
-    asked = row[0] if row else 0
+    rows = await ctx.db.fetch("SELECT COUNT(*) FROM notes_asked")
+    asked = rows[0][0] if rows else 0
     return [SendNotice(room, f"nudge for {user} ({asked} asked)", mentions=(user,))]
 
 

@@ -6,6 +6,7 @@ again, as the next start would.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from bots.framework.actions import (
 from bots.framework.config import BotConfig
 from bots.framework.effector import Effector, transaction_id
 from bots.framework.runtime import BotRuntime, records_for
-from bots.framework.scheduler import Scheduler
+from bots.framework.scheduler import JobKind, Scheduler
 from bots.framework.scheduler import connect as connect_scheduler_db
 from bots.framework.storage import InboxItem, Storage
 from tests.unit.test_effector_backoff_admin import FakeClient
@@ -420,3 +421,39 @@ async def test_a_job_for_a_feature_no_longer_enabled_cannot_stop_the_next_start(
         await scheduler_db.close()
     assert [s["content"]["body"] for s in client.sends] == ["I'll nudge you"]
     assert await store.pending_outbox() == []
+
+
+async def test_the_scheduler_and_the_room_workers_share_the_database_without_locking_out(
+    open_storage: Opener, tmp_path: Path
+) -> None:
+    """The scheduler's loop reads while room workers add jobs and commit
+    their own transactions, as when a newcomer's welcome schedules both a
+    reminder and an expiry. None of it may fail with "database is locked":
+    the bot takes that for a broken state folder and stops."""
+    store = await open_storage()
+    scheduler_db = await connect_scheduler_db(tmp_path / "state" / "bot.db")
+
+    async def nothing(job: Any) -> None:
+        return None
+
+    kind = JobKind("notes", "nudge", nothing, grace_s=3600)
+    scheduler = Scheduler(scheduler_db, [kind], max_sleep_s=0.001)
+    serving = asyncio.create_task(scheduler.serve())
+
+    async def worker(n: int) -> None:
+        for i in range(40):
+            key = f"{n}:{i}"
+            queued = await store.enqueue([(key, ROOM, to_record(SendNotice(ROOM, "hi")))])
+            await scheduler.add("notes", "nudge", 2e9, {}, f"remind:{key}")
+            await scheduler.add("notes", "nudge", 2e9, {}, f"expire:{key}")
+            await store.record("notes", "n", key)
+            await store.finish(queued[0])
+
+    try:
+        await asyncio.gather(*(worker(n) for n in range(6)))
+    finally:
+        scheduler.stop()
+        await serving
+        await scheduler_db.close()
+    assert await store.pending_outbox() == []
+    assert len(await store.fetch("SELECT key FROM scheduled_jobs")) == 6 * 40 * 2
