@@ -61,12 +61,15 @@ def run_bench(
 
 
 @contextlib.asynccontextmanager
-async def private_homeserver(prefix: str, keep: bool) -> AsyncIterator[tuple[Homeserver, Path]]:
+async def private_homeserver(
+    prefix: str, keep: bool, overrides: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[Homeserver, Path]]:
     """A Synapse of its own on a free loopback port, in a temporary folder
-    (kept if *keep*), stopped whatever happens."""
+    (kept if *keep*), stopped whatever happens; *overrides* replace
+    top-level settings of its homeserver.yaml."""
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     hs_dir = tmp / "synapse"
-    hs_config = write_dev_config(hs_dir, free_port(None), SERVER_NAME)
+    hs_config = write_dev_config(hs_dir, free_port(None), SERVER_NAME, overrides)
     url = f"http://127.0.0.1:{configured_port(hs_config)}"
     hs = Homeserver(hs_dir, SynapseProcess(hs_config, url, hs_dir / "synapse.log"))
     try:
