@@ -17,8 +17,9 @@ bot with onboarding, then:
    its invites (each newcomer invited to the group's room).
 
 The floor does the bot's sending with no bot logic: a bare nio client opens
-the same number of encrypted DMs with one message each, then sends the same
-number of invites. Also printed: the bot's resident memory with every
+the same number of encrypted DMs with one message each, then, for each
+approval, sends what the bot sends: two invites, a message in the DM and a
+notice in a staff room. Also printed: the bot's resident memory with every
 application in flight, and newcomers welcomed twice or never (must be 0).
 Never asserts a timing.
 """
@@ -189,14 +190,31 @@ async def hearth_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
 
 
 async def floor_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
-    """The same sending by a bare client: n encrypted DMs, then n invites."""
+    """The same sending by a bare client. Welcomes: n encrypted DMs, each
+    created and sent one message. Approvals: what the bot sends for each,
+    two invites (the Space and the group's room), a message in the DM and
+    a notice in the moderators' room."""
     sender, creator = await hs.users("floor", "floor-creator")
     await hs.exempt_from_rate_limits(sender)
     people = [await hs.user(f"f{i}") for i in range(n)]
-    room = await hs.encrypted_room(creator, [sender], power={sender.user_id: 100})
-    await (await hs.api(sender)).request("POST", f"/_matrix/client/v3/join/{room}", {})
+    space, room, staff = [
+        await hs.encrypted_room(creator, [sender], power={sender.user_id: 100}) for _ in range(3)
+    ]
+    api = await hs.api(sender)
+    for joined in (space, room, staff):
+        await api.request("POST", f"/_matrix/client/v3/join/{joined}", {})
     client = await device(hs, sender, tmp / "floor")
+
+    async def say(where: str, text: str) -> None:
+        resp = await client.room_send(
+            where, "m.room.message", {"msgtype": "m.notice", "body": text},
+            ignore_unverified_devices=True,
+        )  # fmt: skip
+        if isinstance(resp, RoomSendError):
+            raise RuntimeError(f"floor send failed: {resp.status_code}")
+
     out: dict[str, Any] = {}
+    dms: list[str] = []
     try:
         await client.sync(timeout=0, full_state=True)
         t0 = time.perf_counter()
@@ -215,15 +233,16 @@ async def floor_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
             dm = getattr(made, "room_id", None)
             if not dm:
                 raise RuntimeError("floor DM not created")
+            dms.append(dm)
             await client.sync(timeout=0)
-            await client.room_send(
-                dm, "m.room.message", {"msgtype": "m.notice", "body": "Welcome"},
-                ignore_unverified_devices=True,
-            )  # fmt: skip
+            await say(dm, "Welcome")
         out["floor_welcomed_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        for person in people:
+        for person, dm in zip(people, dms, strict=True):
+            await client.room_invite(space, person.user_id)
             await client.room_invite(room, person.user_id)
+            await say(dm, "You're in")
+            await say(staff, f"approved {person.user_id}")
         out["floor_invites_s"] = time.perf_counter() - t1
     finally:
         await client.close()

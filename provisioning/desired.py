@@ -10,6 +10,9 @@ from provisioning.schema import CommunityFile, GroupDecl, JoinRule, RoomDecl, Ro
 MARKER = "org.hearth.room"
 ROOM_VERSION = "12"
 MODERATOR_LEVEL = 50
+# Group moderators in the moderators' room: they review applications to
+# their group there (bots.framework.commands.spec.REVIEWER), no more.
+REVIEWER_LEVEL = 25
 
 JsonDict = dict[str, Any]
 
@@ -127,6 +130,7 @@ def desired_rooms(cfg: CommunityFile) -> list[DesiredRoom]:
     mods = {m: MODERATOR_LEVEL for m in c.moderators}
     base_users = {**mods, **bots}
     everyone_staff = tuple(dict.fromkeys([*c.moderators, *bots]))
+    reviewers = {m: REVIEWER_LEVEL for g in cfg.groups for m in g.moderators if m not in base_users}
     rooms = [
         DesiredRoom(
             label=SPACE,
@@ -148,10 +152,10 @@ def desired_rooms(cfg: CommunityFile) -> list[DesiredRoom]:
         _staff_room(
             MODERATORS,
             f"{c.name}: moderators",
-            "Community moderators",
+            "Community moderators, and groups' moderators for their applications",
             key,
-            base_users,
-            everyone_staff,
+            {**reviewers, **base_users},
+            tuple(dict.fromkeys([*everyone_staff, *reviewers])),
         ),
         _staff_room(
             MODERATION_LOG,

@@ -265,10 +265,17 @@ def decide(
 
 
 def remind(app: Application, policy: Policy, now: float) -> Outcome:
-    """The reminder timer fired."""
+    """The reminder timer fired. The application's version (updated_at)
+    stays: the expiry set beside this reminder must still apply."""
     if app.stage not in WAITING_ON_APPLICANT or app.reminded:
         return Outcome(app)
-    return Outcome(replace(app, reminded=True, updated_at=now), (Say("reminder", app.stage),))
+    return Outcome(replace(app, reminded=True), (Say("reminder", app.stage),))
+
+
+def timer_applies(app: Application, version: object) -> bool:
+    """Whether a reminder or expiry set at *version* (the application's
+    updated_at then) still applies: any move since makes it stale."""
+    return version == app.updated_at
 
 
 def expire(app: Application, policy: Policy, now: float) -> Outcome:

@@ -18,7 +18,7 @@ from bots.base.errors import ConfigError
 from bots.framework.actions import Action, PutRecord, Reply, SendNotice
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import (
-    MODERATOR,
+    REVIEWER,
     Arg,
     ArgType,
     Command,
@@ -47,6 +47,11 @@ from bots.onboarding.texts import choices, group_name
 from provisioning.schema import CommunityFile, GroupDecl
 
 log = get_logger(__name__)
+
+# On migration day hundreds register in a minute: each welcome is a DM to
+# create and a message to encrypt, mostly waiting on the homeserver, so a
+# few go at once. Each is still queued durably before it is sent.
+WELCOMES_AT_ONCE = 4
 
 AGREE_REACTIONS = frozenset({"👍", "👍️", "✅", "✔️"})
 
@@ -104,6 +109,25 @@ async def ready_for_welcome(ctx: Context, reg: Registration, wait_s: float) -> b
     return await ctx.verified_devices(reg.user_id) > 0
 
 
+async def welcome_all(
+    sctx: ServiceContext,
+    scene: Scene,
+    ready: Sequence[tuple[Path, Registration]],
+    groups: dict[str, str],
+) -> None:
+    """Queue each newcomer's welcome (durably, once per account) and send
+    it, a few at once, removing each spool file once its welcome is queued."""
+    slots = asyncio.Semaphore(WELCOMES_AT_ONCE)
+
+    async def welcome(path: Path, reg: Registration) -> None:
+        group = groups.get(reg.token_ref) if reg.token_ref else None
+        async with slots:
+            await sctx.submit(f"registered:{reg.user_id}", await arrival(scene, reg, group))
+        path.unlink(missing_ok=True)
+
+    await asyncio.gather(*(welcome(path, reg) for path, reg in ready))
+
+
 async def watch_registrations(sctx: ServiceContext) -> None:
     config = sctx.config
     assert isinstance(config, OnboardingConfig)
@@ -128,12 +152,7 @@ async def watch_registrations(sctx: ServiceContext) -> None:
             groups: dict[str, str] = {}
             if refs:
                 groups = (await agent.ask(TokenGroups(refs=refs))).get("groups") or {}
-            scene = Scene.of(ctx)
-            for path, reg in ready:
-                group = groups.get(reg.token_ref) if reg.token_ref else None
-                # Queued (durably, once per account) before the file goes.
-                await sctx.submit(f"registered:{reg.user_id}", await arrival(scene, reg, group))
-                path.unlink(missing_ok=True)
+            await welcome_all(sctx, Scene.of(ctx), ready, groups)
         await asyncio.sleep(config.poll_s)
 
 
@@ -329,10 +348,11 @@ USER = Arg("user", "the applicant, as @name:server", type=ArgType.USER)
 
 
 def deciding(name: str, help: str, handler: Handler, args: tuple[Arg, ...] = ()) -> Command:
-    """A moderators' command: moderator power in the room it is typed in,
-    which must be the moderators' room; the handler also checks that the
-    sender moderates the applicant's group (the community file says who)."""
-    return Command(name, help, handler, args, power_level=MODERATOR)
+    """A moderators' command, typed in the moderators' room: the reviewer's
+    level there (which groups' own moderators hold, and community moderators
+    exceed), and the handler checks that the sender moderates the
+    applicant's group (the community file says who)."""
+    return Command(name, help, handler, args, power_level=REVIEWER)
 
 
 COMMANDS = (
@@ -369,7 +389,7 @@ async def _timer(job: Job, ctx: Context) -> Sequence[Action]:
         return []
     if job.kind == "forget":
         return scene.actions(machine.forget_answers(app, ctx.now))
-    if job.payload.get("version") != app.updated_at:
+    if not machine.timer_applies(app, job.payload.get("version")):
         return []  # set for a state the applicant has since left
     step = machine.remind if job.kind == "remind" else machine.expire
     return scene.actions(step(app, scene.policy, ctx.now))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +20,7 @@ import pytest
 from bots.base.errors import HomeserverError
 from bots.devserver.synapse_config import registrations_dir
 from bots.framework.commands.authorize import REFUSAL
+from bots.framework.commands.spec import MODERATOR, REVIEWER
 from bots.framework.config import BotConfig
 from bots.onboarding.leaving import DM_ONLY, ERASING
 from bots.onboarding.scene import OnboardingConfig
@@ -51,10 +54,19 @@ class Setup:
     config: BotConfig
 
 
-async def set_up(hs: Homeserver, state: Path, join: str = "invite") -> Setup:
+async def set_up(
+    hs: Homeserver,
+    state: Path,
+    join: str = "invite",
+    carers_moderators: tuple[str, ...] = (),
+    more_groups: tuple[dict[str, Any], ...] = (),
+) -> Setup:
     """A provisioned community with a carers group, its bot's config (not running)."""
     mod_user, bot = await hs.users("mod", "bot")
-    groups = [{"key": "carers", "name": "Carers", "questions": [QUESTION], "join": join}]
+    carers = {"key": "carers", "name": "Carers", "questions": [QUESTION], "join": join}
+    if carers_moderators:
+        carers["moderators"] = list(carers_moderators)
+    groups = [carers, *more_groups]
     community = await make_community(hs, state, groups, moderators=[mod_user], bots=[bot])
     ids = (await provision(community.load(), community.path, out=io.StringIO())).room_ids
     spool = registrations_dir(hs.dir)
@@ -221,7 +233,9 @@ async def test_a_knock_and_then_join(homeserver: Homeserver, state: Path) -> Non
             "POST", f"/_matrix/client/v3/knock/{group_room}", {"reason": "I care for my mum"}
         )
         dm = await accept_dm(a)
-        await a.wait_for(lambda ev: ev.room_id == dm and "code of conduct" in ev.content["body"])
+        await a.wait_for(
+            lambda ev: ev.room_id == dm and "code of conduct" in ev.content.get("body", "")
+        )
         await a.send(dm, "!agree")
         await a.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
         await a.send(dm, "My mum")
@@ -408,3 +422,162 @@ async def test_a_removed_groups_token_a_withdrawal_and_a_stranger(
             nothing = await a.wait_for_reply(await a.send(room, "!agree"))
             assert nothing.content["body"] == "There's nothing to agree to here."
             assert not [ev for ev in a.received if ev.sender == scene.bot.user_id][1:]
+
+
+async def test_a_stalled_application_is_reminded_expires_late_and_is_reopened(
+    homeserver: Homeserver, state: Path
+) -> None:
+    """The reminder and the expiry fall due while the bot is down: they run,
+    late and in order, when it is back; a moderator then reopens."""
+    setup = await set_up(homeserver, state)
+    mods_room = setup.ids["moderators"]
+    user = await newcomer_with_token(homeserver, setup)
+    async with (
+        running_agent(setup.community, state / "agent-home"),
+        member(homeserver, setup.mod, state / "mod") as m,
+        member(homeserver, user, state / "newcomer") as n,
+    ):
+        async with running_bot(setup.config):
+            await wait_joined(homeserver, setup.community.admin, mods_room, setup.bot.user_id)
+            await m.join(mods_room)
+            dm = await accept_dm(n)
+            await n.wait_for(lambda ev: ev.room_id == dm)
+            await n.send(dm, "!agree")
+            await n.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
+            await m.send(mods_room, f"!reopen {user.user_id}")
+            not_yet = await m.wait_for(lambda ev: "Only an expired" in ev.content.get("body", ""))
+            assert not_yet.content["body"].endswith(f"{user.user_id}'s is answering.")
+        # Down for two weeks, as far as the bot's jobs can tell.
+        with sqlite3.connect(setup.config.state_dir / "bot.db") as db:
+            now = time.time()
+            for kind, ago in (("remind", 20), ("expire", 10)):
+                db.execute(
+                    "UPDATE scheduled_jobs SET due = ? WHERE kind = ? AND state = 'pending'",
+                    (now - ago, kind),
+                )
+        async with running_bot(setup.config):
+            await n.wait_for(lambda ev: "gentle reminder" in ev.content.get("body", ""))
+            await n.wait_for(lambda ev: "closed your application" in ev.content.get("body", ""))
+            bodies = [ev.content.get("body", "") for ev in n.received if ev.room_id == dm]
+            reminder = next(i for i, b in enumerate(bodies) if "gentle reminder" in b)
+            assert "closed your application" in bodies[reminder + 1]
+            await m.send(mods_room, f"!approve {user.user_id}")
+            late = await m.wait_for(lambda ev: "not ready for" in ev.content.get("body", ""))
+            assert late.content["body"].endswith("(expired).")
+
+            await m.send(mods_room, f"!reopen {user.user_id}")
+            await n.wait_for(lambda ev: "reopened your application" in ev.content.get("body", ""))
+            await until_count(n, QUESTION, 2)
+            await n.send(dm, "My brother")
+            application = await m.wait_for(
+                lambda ev: ev.room_id == mods_room and "A: My brother" in ev.content.get("body", "")
+            )
+            assert user.user_id in application.content["body"]
+
+
+async def test_a_restart_at_every_step_repeats_nothing(homeserver: Homeserver, state: Path) -> None:
+    """Registered while the bot is down, then a restart after each step:
+    each message arrives exactly once, and the newcomer ends up in the group."""
+    setup = await set_up(homeserver, state)
+    mods_room, group_room = setup.ids["moderators"], setup.ids["group/carers/general"]
+    admin = setup.community.admin
+    user = await newcomer_with_token(homeserver, setup)  # the bot is not running
+    async with (
+        running_agent(setup.community, state / "agent-home"),
+        member(homeserver, setup.mod, state / "mod") as m,
+        member(homeserver, user, state / "newcomer") as n,
+    ):
+        async with running_bot(setup.config):
+            await wait_joined(homeserver, admin, mods_room, setup.bot.user_id)
+            await m.join(mods_room)
+            dm = await accept_dm(n)
+            await n.wait_for(
+                lambda ev: ev.room_id == dm and AGREE_HINT in ev.content.get("body", "")
+            )
+        async with running_bot(setup.config):  # the code of conduct is waiting
+            await n.send(dm, "!agree")
+            await n.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
+        async with running_bot(setup.config):  # answering
+            await n.send(dm, "My partner")
+            await m.wait_for(lambda ev: "A: My partner" in ev.content.get("body", ""))
+        async with running_bot(setup.config):  # pending review
+            await m.send(mods_room, f"!approve {user.user_id}")
+            await n.wait_for(lambda ev: "you're in" in ev.content.get("body", ""))
+            async with asyncio.timeout(30):
+                while group_room not in n.client.invited_rooms:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+        async with running_bot(setup.config):  # approved, not yet joined
+            await n.join(group_room)
+            await n.wait_for(
+                lambda ev: ev.room_id == group_room and "welcome" in ev.content.get("body", "")
+            )
+            await m.send(mods_room, "!onboarding stats")
+            stats = await m.wait_for(lambda ev: "Applications:" in ev.content.get("body", ""))
+            assert "approved: 1" in stats.content["body"]
+
+        def said_to(who: MemberClient, room: str) -> list[str]:
+            return [
+                ev.content.get("body", "")
+                for ev in who.received
+                if ev.sender == setup.bot.user_id and ev.room_id == room
+            ]
+
+        to_newcomer, to_moderators = said_to(n, dm), said_to(m, mods_room)
+        for text in (AGREE_HINT, QUESTION, "A moderator will look", "you're in"):
+            assert sum(text in b for b in to_newcomer) == 1, text
+        assert sum("A: My partner" in b for b in to_moderators) == 1
+        assert sum("Please welcome" in b for b in said_to(n, group_room)) == 1
+
+
+async def test_only_the_groups_own_moderators_decide(homeserver: Homeserver, state: Path) -> None:
+    """A member's !approve is refused, and so is one from the moderator of
+    another group, who reviews in the same room; the carers' own moderator
+    decides."""
+    young_mod, carers_mod = await homeserver.users("young-mod", "carers-mod")
+    setup = await set_up(
+        homeserver,
+        state,
+        more_groups=({"key": "young", "name": "Young adults", "moderators": [young_mod.user_id]},),
+    )
+    setup.community.data["groups"][0]["moderators"] = [carers_mod.user_id]
+    setup.community.save()
+    ids = (
+        await provision(setup.community.load(), setup.community.path, out=io.StringIO())
+    ).room_ids
+    mods_room = ids["moderators"]
+    user = await newcomer_with_token(homeserver, setup)
+    async with (
+        running_agent(setup.community, state / "agent-home"),
+        running_bot(setup.config),
+        member(homeserver, young_mod, state / "young-mod") as y,
+        member(homeserver, carers_mod, state / "carers-mod") as c,
+        member(homeserver, user, state / "newcomer") as n,
+    ):
+        await wait_joined(homeserver, setup.community.admin, mods_room, setup.bot.user_id)
+        await y.join(mods_room)
+        await c.join(mods_room)
+        dm = await accept_dm(n)
+        await n.wait_for(lambda ev: ev.room_id == dm)
+        await n.send(dm, "!agree")
+        await n.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
+        await n.send(dm, "My aunt")
+        # Both see the application in the moderators' room.
+        await y.wait_for(lambda ev: "A: My aunt" in ev.content.get("body", ""))
+        await c.wait_for(lambda ev: "A: My aunt" in ev.content.get("body", ""))
+
+        mine = await n.wait_for_reply(await n.send(dm, f"!approve {user.user_id}"))
+        assert mine.content["body"] == REFUSAL
+        other = await y.wait_for_reply(await y.send(mods_room, f"!approve {user.user_id}"))
+        assert other.content["body"] == REFUSAL
+        nothing = await y.wait_for_reply(await y.send(mods_room, "!pending"))
+        assert nothing.content["body"] == "No applications are waiting for you."
+        # Reviewing is all a group's moderator may do in that room: their
+        # level there is below a moderator's.
+        admin_api = await homeserver.api(setup.community.admin)
+        levels = await admin_api.state(mods_room, "m.room.power_levels", "")
+        assert levels["users"][young_mod.user_id] == REVIEWER < MODERATOR
+
+        waiting = await c.wait_for_reply(await c.send(mods_room, "!pending"))
+        assert user.user_id in waiting.content["body"]
+        await c.send(mods_room, f"!approve {user.user_id}")
+        await n.wait_for(lambda ev: "you're in" in ev.content.get("body", ""))

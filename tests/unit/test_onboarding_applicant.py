@@ -29,6 +29,7 @@ from bots.onboarding.applicant import (
     forget_answers,
     remind,
     reopen,
+    timer_applies,
     withdraw,
 )
 
@@ -154,6 +155,17 @@ def test_a_stalled_applicant_is_reminded_once_and_never_while_pending() -> None:
     # An answer makes the next stall worth a reminder again.
     answered = answer(first.application, "A friend", POLICY, T0 + 400).application
     assert not answered.reminded
+
+
+def test_the_expiry_set_beside_a_reminder_still_applies_after_it() -> None:
+    app = agree(arrived(), POLICY, T0 + 1).application
+    version = app.updated_at  # what the timers set by !agree carry
+    reminded = remind(app, POLICY, T0 + 200).application
+    assert timer_applies(reminded, version)
+    assert said(expire(reminded, POLICY, T0 + 1001).effects) == ["expired"]
+    # An answer moves the application on: the old timers no longer apply.
+    answered = answer(reminded, "A friend", POLICY, T0 + 300).application
+    assert not timer_applies(answered, version)
 
 
 @pytest.mark.parametrize("stopped", [Stage.ARRIVED, Stage.CHOOSING, Stage.ANSWERING])

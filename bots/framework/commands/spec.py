@@ -12,6 +12,10 @@ from bots.framework.actions import Action
 from bots.framework.events import PowerSnapshot
 
 MODERATOR = 50
+# A group's own moderators hold this in the community's moderators' room
+# (provisioning sets it): enough to decide on applications to their group,
+# not to run the community's moderator commands.
+REVIEWER = 25
 MEMBER = 0
 
 
