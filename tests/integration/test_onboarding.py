@@ -236,6 +236,10 @@ async def test_a_knock_and_then_join(homeserver: Homeserver, state: Path) -> Non
         await a.wait_for(
             lambda ev: ev.room_id == dm and "code of conduct" in ev.content.get("body", "")
         )
+        # Knocking again while the request is open starts nothing new.
+        await api.request(
+            "POST", f"/_matrix/client/v3/knock/{group_room}", {"reason": "Hello? It's me again"}
+        )
         await a.send(dm, "!agree")
         await a.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
         await a.send(dm, "My mum")
@@ -251,6 +255,9 @@ async def test_a_knock_and_then_join(homeserver: Homeserver, state: Path) -> Non
                 break
             await asyncio.sleep(0.1)
         assert knock["membership"] == "leave"  # the knock was turned down
+
+        assert sum("code of conduct" in ev.content.get("body", "") for ev in a.received) == 1
+        assert sum("asked to join" in ev.content.get("body", "") for ev in m.received) == 1
 
         # A month later (or so), from the DM: !join asks again.
         await a.send(dm, "!join Carers")
