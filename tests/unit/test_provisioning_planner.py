@@ -24,6 +24,7 @@ from provisioning.desired import (
     MODERATION_LOG,
     MODERATOR_LEVEL,
     MODERATORS,
+    REVIEWER_LEVEL,
     ROOM_VERSION,
     SPACE,
     desired_rooms,
@@ -466,10 +467,12 @@ def test_creator_is_not_listed_and_moderators_and_bots_get_their_levels() -> Non
         assert users[MOD] == MODERATOR_LEVEL == 50
         assert users[BOT] == 100
         assert users[LOW_BOT] == 30
-        # Group moderators have power in their group's rooms only, not the Space.
-        assert (GROUP_MOD in users) == (label in GROUP_LABELS[:3]), label
+        # Group moderators have power in their group's rooms, not the Space;
+        # in the moderators' room, a reviewer's level, to decide on
+        # applications to their group.
+        assert (GROUP_MOD in users) == (label in (*GROUP_LABELS[:3], MODERATORS)), label
         if GROUP_MOD in users:
-            assert users[GROUP_MOD] == 50
+            assert users[GROUP_MOD] == (REVIEWER_LEVEL if label == MODERATORS else 50)
 
 
 def test_power_levels_restrict_privacy_settings_to_the_top_level(first: Plan) -> None:
@@ -558,7 +561,10 @@ def test_staff_rooms_are_invite_only_shared_and_not_listed(first: Plan) -> None:
         state = initial(action.body)
         assert state[("m.room.join_rules", "")] == {"join_rule": "invite"}
         assert state[("m.room.history_visibility", "")] == {"history_visibility": "shared"}
-        assert action.body["invite"] == [MOD, BOT]  # no group moderators
+    # Group moderators review their applications in the moderators' room;
+    # the moderation log is the community moderators' alone.
+    assert creates(first)[MODERATORS].body["invite"] == [MOD, BOT, GROUP_MOD]
+    assert creates(first)[MODERATION_LOG].body["invite"] == [MOD, BOT]
     listed = {a.state_key for a in puts(first)}
     assert placeholder(MODERATORS) not in listed
     assert placeholder(MODERATION_LOG) not in listed
@@ -597,7 +603,7 @@ def test_create_invites_staff_and_group_moderators_but_never_the_admin() -> None
         label: a.body["invite"] for label, a in creates(plan(cfg, ServerState(), SERVER)).items()
     }
     assert invited[SPACE] == [MOD, BOT, GROUP_MOD]
-    assert invited[MODERATORS] == [MOD, BOT]
+    assert invited[MODERATORS] == [MOD, BOT, GROUP_MOD]
     assert invited[ND_GENERAL] == [MOD, BOT, GROUP_MOD]
     assert invited[CARERS] == [MOD, BOT]
 
@@ -1342,14 +1348,14 @@ def test_a_new_moderator_is_invited_everywhere_and_given_power(
     assert plan_for(cfg, hs).empty
 
 
-def test_a_new_group_moderator_is_invited_to_the_space_and_the_group_only(
+def test_a_new_group_moderator_is_invited_to_the_space_the_group_and_to_review(
     converged: tuple[FakeSynapse, dict[str, str]],
 ) -> None:
     hs, _ = converged
     groups = copy.deepcopy(GROUPS)
     groups[1]["moderators"] = [MOD2]
     the_plan = plan_for(community(groups), hs)
-    assert invites(the_plan) == {(SPACE, MOD2), (CARERS, MOD2)}
+    assert invites(the_plan) == {(SPACE, MOD2), (CARERS, MOD2), (MODERATORS, MOD2)}
 
 
 def test_the_admin_is_never_invited() -> None:
