@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bots import core, onboarding, roomkeeping
+from bots import core, moderation, onboarding, roomkeeping
 from bots.base.errors import ConfigError
 from bots.framework.config import BotConfig, load_bot_config
 from bots.framework.feature import Feature
@@ -19,7 +19,12 @@ from bots.framework.runtime import BotRuntime
 
 log = get_logger(__name__)
 
-FEATURES: tuple[Feature, ...] = (core.feature, roomkeeping.feature, onboarding.feature)
+FEATURES: tuple[Feature, ...] = (
+    core.feature,
+    roomkeeping.feature,
+    onboarding.feature,
+    moderation.feature,
+)
 
 
 def load_config(path: Path, features: Sequence[Feature] = FEATURES) -> BotConfig:

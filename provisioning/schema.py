@@ -23,6 +23,7 @@ from bots.framework.config import (
 )
 from bots.framework.ids import is_user_id
 from bots.framework.yaml_config import load_model_with_lines
+from provisioning.protections import Protections
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 KEY_HELP = "a stable key: lowercase letters, digits and '-', at most 40 characters"
@@ -161,6 +162,8 @@ class GroupDecl(Strict):
     rooms: tuple[RoomDecl, ...] = Field(default_factory=default_rooms, min_length=1)
     # This group's screening questions, instead of the community's.
     questions: tuple[str, ...] | None = None
+    # What the bot watches for in this group's rooms, and does about it.
+    protections: Protections = Field(default_factory=Protections)
 
     _k = field_validator("key")(_key)
     _m = field_validator("moderators")(_users)
@@ -244,6 +247,19 @@ class CommunityFile(Strict):
         for g in self.groups:
             users.update(g.moderators)
         return users
+
+
+_loaded: dict[Path, tuple[float, CommunityFile]] = {}
+
+
+def cached_community(path: Path) -> CommunityFile:
+    """The community file, read again only when it changed (the bots'
+    handlers read it for every event)."""
+    mtime = path.stat().st_mtime
+    cached = _loaded.get(path)
+    if cached is None or cached[0] != mtime:
+        _loaded[path] = (mtime, load_community(path))
+    return _loaded[path][1]
 
 
 def load_community(path: Path) -> CommunityFile:

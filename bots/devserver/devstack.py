@@ -28,6 +28,7 @@ from bots.framework.config import BotConfig
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.matrix.admin import register_user
 from bots.matrix.client_api import ClientAPI
+from bots.moderation.feature import ModerationConfig
 from bots.onboarding.scene import OnboardingConfig
 from provisioning.desired import MODERATORS, SPACE
 from provisioning.provision import provision
@@ -71,7 +72,8 @@ class DevStack:
             moderators_room=self.room_ids[MODERATORS],
             admin_socket=self.admin_socket,
             feature_sections={
-                "onboarding": OnboardingConfig.model_validate(self.onboarding_section())
+                "onboarding": OnboardingConfig.model_validate(self.onboarding_section()),
+                "moderation": ModerationConfig.model_validate(self.moderation_section()),
             },
         )
 
@@ -81,6 +83,10 @@ class DevStack:
             "community": str(self.state_dir / "community.yaml"),
             "registrations": str(registrations_dir(self.state_dir / "synapse")),
         }
+
+    def moderation_section(self) -> dict[str, str]:
+        """The community file, whose groups declare their protections."""
+        return {"community": str(self.state_dir / "community.yaml")}
 
     @property
     def admin_socket(self) -> Path:
@@ -215,6 +221,7 @@ async def start_dev_stack(
                     "admin_socket": str(cfg.admin_socket),
                 },
                 "onboarding": stack.onboarding_section(),
+                "moderation": stack.moderation_section(),
             },
             sort_keys=False,
         )

@@ -118,6 +118,18 @@ class SetState:
 
 
 @dataclass(frozen=True)
+class SetPower:
+    """One user's power level in a room; None puts them back to the room's
+    default. Read and written back at the moment it is performed, so two
+    changes in a row never undo each other (a SetState of power levels
+    built from the bot's view of the room could)."""
+
+    room_id: str
+    user_id: str
+    level: int | None
+
+
+@dataclass(frozen=True)
 class SendPoll:
     """An Element poll (``org.matrix.msc3381.poll.start``)."""
 
@@ -201,6 +213,7 @@ Action = (
     | Ban
     | Unban
     | SetState
+    | SetPower
     | SendPoll
     | UploadFile
     | ScheduleJob
@@ -223,6 +236,7 @@ BUILTIN: tuple[type[Any], ...] = (
     Ban,
     Unban,
     SetState,
+    SetPower,
     SendPoll,
     UploadFile,
     ScheduleJob,

@@ -33,6 +33,7 @@ from nio import (
     LocalProtocolError,
     OlmTrustError,
     RoomCreateResponse,
+    RoomGetStateEventResponse,
     UploadResponse,
 )
 
@@ -52,6 +53,7 @@ from bots.framework.actions import (
     SendDirect,
     SendNotice,
     SendPoll,
+    SetPower,
     SetState,
     Unban,
     UploadFile,
@@ -87,6 +89,7 @@ PERMANENT_ERRCODES = frozenset(
 RATE_LIMITED = "M_LIMIT_EXCEEDED"
 MAX_RETRY_AFTER_S = 300.0
 OUTAGES = frozenset({"unreachable", "not synced yet"})
+POWER_LEVELS = "m.room.power_levels"
 
 
 def is_outage(errcode: str) -> bool:
@@ -203,6 +206,7 @@ class Effector:
         # Retry-After applies to the account, so every room waits it out.
         self._resume_at = 0.0
         self.rate_limited = 0
+        self._power_locks: dict[str, asyncio.Lock] = {}
 
     async def perform(self, actions: Sequence[Action]) -> None:
         """Perform ad-hoc actions (not from the outbox), follow-ups included."""
@@ -323,9 +327,28 @@ class Effector:
                 return await c.room_put_state(
                     action.room_id, action.event_type, dict(action.content), action.state_key
                 )
+            case SetPower():
+                return await self._set_power(action)
             case UploadFile():
                 return await self._upload(action, txn)
         raise TypeError(f"the effector cannot perform {type(action).__name__}")
+
+    async def _set_power(self, action: SetPower) -> Any:
+        # One change at a time per room: each reads what the last one wrote.
+        async with self._power_locks.setdefault(action.room_id, asyncio.Lock()):
+            got = await self.client.room_get_state_event(action.room_id, POWER_LEVELS)
+            if not isinstance(got, RoomGetStateEventResponse):
+                return got
+            content = dict(got.content)
+            users = dict(content.get("users") or {})
+            if action.level is None:
+                users.pop(action.user_id, None)
+            else:
+                users[action.user_id] = action.level
+            if users == content.get("users", {}):
+                return _Done()
+            content["users"] = users
+            return await self.client.room_put_state(action.room_id, POWER_LEVELS, content)
 
     async def _invite(self, action: Invite) -> Any:
         reason = action.reason

@@ -41,10 +41,11 @@ from bots.framework.logging import get_logger
 from bots.onboarding import applicant as machine
 from bots.onboarding.applicant import Outcome, Stage, Via
 from bots.onboarding.leaving import ERASE, LEAVE, EraseMe, erase_performer
-from bots.onboarding.plan import FEATURE, KIND, MARKER, from_record
-from bots.onboarding.scene import OnboardingConfig, Scene, community
+from bots.onboarding.plan import FEATURE, KIND, from_record
+from bots.onboarding.scene import OnboardingConfig, Scene
 from bots.onboarding.texts import choices, group_name
-from provisioning.schema import CommunityFile, GroupDecl
+from provisioning.desired import MARKER
+from provisioning.schema import CommunityFile, GroupDecl, cached_community
 
 log = get_logger(__name__)
 
@@ -410,7 +411,7 @@ def _config_error(config: BotConfig) -> str | None:
     section = config.feature_sections["onboarding"]
     assert isinstance(section, OnboardingConfig)
     try:
-        community(section.community)
+        cached_community(section.community)
     except (OSError, ConfigError) as exc:
         return f"its community file cannot be read: {exc}"
     return None

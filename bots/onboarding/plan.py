@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from bots.framework.actions import (
@@ -30,12 +29,11 @@ from bots.onboarding.applicant import (
     Via,
 )
 from bots.onboarding.texts import to_applicant, to_moderators
+from provisioning.markers import CommunityRooms
 from provisioning.schema import CommunityFile
 
 FEATURE = "onboarding"
 KIND = "application"
-# The state event provisioning puts in every community room (provisioning/desired.py).
-MARKER = "org.hearth.room"
 
 
 def to_record(app: Application) -> dict[str, Any]:
@@ -54,51 +52,10 @@ def from_record(data: Mapping[str, Any]) -> Application:
     return Application(**values)
 
 
-@dataclass(frozen=True)
-class Rooms:
-    """The community's rooms, found by the markers provisioning left in them."""
-
-    space: str | None
-    # group key → room ids, the group's main room first
-    groups: Mapping[str, tuple[str, ...]]
-    moderators: str | None = None
-
-    @classmethod
-    def from_markers(cls, markers: Mapping[str, Mapping[str, Any]], cfg: CommunityFile) -> Rooms:
-        community = cfg.community.key
-        space: str | None = None
-        moderators: str | None = None
-        found: dict[str, dict[str, str]] = {}
-        for room_id, marker in markers.items():
-            if marker.get("community") != community:
-                continue
-            if marker.get("kind") == "space":
-                space = room_id
-            elif marker.get("kind") == "moderators":
-                moderators = room_id
-            elif marker.get("kind") == "group":
-                group, room = marker.get("group"), marker.get("room")
-                if isinstance(group, str) and isinstance(room, str):
-                    found.setdefault(group, {})[room] = room_id
-        groups: dict[str, tuple[str, ...]] = {}
-        for key, rooms in found.items():
-            decl = cfg.group(key)
-            order = [r.key for r in decl.rooms] if decl else sorted(rooms)
-            groups[key] = tuple(rooms[r] for r in order if r in rooms)
-        return cls(space, groups, moderators)
-
-    def group_of(self, room_id: str) -> str | None:
-        return next((g for g, rooms in self.groups.items() if room_id in rooms), None)
-
-    def main_room(self, group: str) -> str | None:
-        rooms = self.groups.get(group, ())
-        return rooms[0] if rooms else None
-
-
 def actions_for(
     outcome: Outcome,
     cfg: CommunityFile,
-    rooms: Rooms,
+    rooms: CommunityRooms,
     moderators_room: str | None,
     prefix: str,
 ) -> list[Action]:

@@ -12,8 +12,10 @@ from pydantic import Field
 from bots.framework.actions import Action
 from bots.framework.feature import Context, FeatureConfig
 from bots.onboarding.applicant import Application, Outcome, Policy
-from bots.onboarding.plan import KIND, MARKER, Rooms, actions_for, from_record
-from provisioning.schema import CommunityFile, load_community
+from bots.onboarding.plan import KIND, actions_for, from_record
+from provisioning.desired import MARKER
+from provisioning.markers import CommunityRooms
+from provisioning.schema import CommunityFile, cached_community
 
 
 class OnboardingConfig(FeatureConfig):
@@ -29,18 +31,6 @@ class OnboardingConfig(FeatureConfig):
     wait_for_verification_s: float = Field(default=600, ge=0, le=86400)
 
 
-_loaded: dict[Path, tuple[float, CommunityFile]] = {}
-
-
-def community(path: Path) -> CommunityFile:
-    """The community file, read again only when it changed."""
-    mtime = path.stat().st_mtime
-    cached = _loaded.get(path)
-    if cached is None or cached[0] != mtime:
-        _loaded[path] = (mtime, load_community(path))
-    return _loaded[path][1]
-
-
 @dataclass(frozen=True)
 class Scene:
     ctx: Context
@@ -51,7 +41,7 @@ class Scene:
     def of(cls, ctx: Context) -> Scene:
         config = ctx.config
         assert isinstance(config, OnboardingConfig)
-        cfg = community(config.community)
+        cfg = cached_community(config.community)
         ob = cfg.onboarding
         policy = Policy(
             answer_max_chars=ob.answer_max_chars,
@@ -66,8 +56,8 @@ class Scene:
         return from_record(data) if data else None
 
     @property
-    def rooms(self) -> Rooms:
-        return Rooms.from_markers(self.ctx.room_state(MARKER), self.cfg)
+    def rooms(self) -> CommunityRooms:
+        return CommunityRooms.from_markers(self.ctx.room_state(MARKER), self.cfg)
 
     @property
     def moderators_room(self) -> str | None:

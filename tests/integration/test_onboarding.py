@@ -111,12 +111,7 @@ async def newcomer_with_token(hs: Homeserver, scene: Onboarding | Setup) -> User
 
 
 async def accept_dm(m: MemberClient, timeout: float = 60) -> str:
-    async with asyncio.timeout(timeout):
-        while not m.client.invited_rooms:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
-    room = next(iter(m.client.invited_rooms))
-    await m.join(room)
-    return room
+    return await m.accept_invite(timeout)
 
 
 async def test_the_token_path_from_registration_to_the_group(

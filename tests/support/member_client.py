@@ -122,6 +122,15 @@ class MemberClient:
         await self.client.join(room_id)
         await self.sync_until_joined(room_id)
 
+    async def accept_invite(self, timeout: float = 60) -> str:
+        """Join the first room this member is invited to (the bot's DM, say)."""
+        async with asyncio.timeout(timeout):
+            while not self.client.invited_rooms:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        room = next(iter(self.client.invited_rooms))
+        await self.join(room)
+        return room
+
     async def send(self, room_id: str, body: str, msgtype: str = "m.text") -> str:
         resp = await self.client.room_send(
             room_id,

@@ -344,18 +344,23 @@ def test_by_default_every_feature_that_can_run_is_run(tmp_path: Path) -> None:
 
 def test_by_default_a_feature_that_cannot_run_is_noted_with_the_reason(tmp_path: Path) -> None:
     _, notes = chosen(write(tmp_path, GOOD))
-    room_note, onboarding_note = notes
+    room_note, onboarding_note, moderation_note = notes
     assert room_note.startswith("roomkeeping not started: ")
     assert "admin_socket" in room_note
     assert onboarding_note.startswith("onboarding not started: ")
     assert "onboarding section" in onboarding_note
+    assert moderation_note.startswith("moderation not started: ")
+    assert "moderation section" in moderation_note
 
 
 def test_with_the_admin_agent_roomkeeping_runs_too(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + '  admin_socket: agent.sock\n  moderators_room: "!mods:x.org"\n')
     features, notes = chosen(path)
     assert features == ["core", "roomkeeping"]
-    assert [n.split(":")[0] for n in notes] == ["onboarding not started"]
+    assert [n.split(":")[0] for n in notes] == [
+        "onboarding not started",
+        "moderation not started",
+    ]
 
 
 def test_with_its_section_onboarding_runs_too(tmp_path: Path) -> None:
@@ -363,7 +368,9 @@ def test_with_its_section_onboarding_runs_too(tmp_path: Path) -> None:
     shutil.copy(EXAMPLE_COMMUNITY, community)
     text = GOOD + '  admin_socket: agent.sock\n  moderators_room: "!mods:x.org"\n'
     text += f"onboarding:\n  community: {community}\n  registrations: {tmp_path}/spool\n"
-    assert chosen(write(tmp_path, text)) == (["core", "roomkeeping", "onboarding"], [])
+    text += f"moderation:\n  community: {community}\n"
+    features = ["core", "roomkeeping", "onboarding", "moderation"]
+    assert chosen(write(tmp_path, text)) == (features, [])
 
 
 def test_onboarding_with_an_unreadable_community_file_is_noted(tmp_path: Path) -> None:

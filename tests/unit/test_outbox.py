@@ -35,6 +35,7 @@ from bots.framework.actions import (
     SendDirect,
     SendNotice,
     SendPoll,
+    SetPower,
     SetState,
     Unban,
     UploadFile,
@@ -280,6 +281,7 @@ SAMPLES: dict[type[Any], Any] = {
         "m.room.power_levels",
         {"users": {ALICE: 50, "@hearth-bot:example.org": 100}, "events": {"m.room.name": 50}},
     ),
+    SetPower: SetPower(ROOM, "@troll:example.org", -1),
     SendPoll: SendPoll(
         ROOM, "Next meeting?", ("Monday", "Wednesday", "Friday"), max_selections=2, disclosed=False
     ),

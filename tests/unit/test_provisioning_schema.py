@@ -461,3 +461,22 @@ def test_bad_questions_are_named_with_their_path(
 def test_answer_limits_are_bounded(tmp_path: Path) -> None:
     err = error_for(tmp_path, GOOD + "onboarding:\n  keep_answers_days: 0\n")
     assert err.key_path == "onboarding.keep_answers_days"
+
+
+def test_a_protection_pattern_that_does_not_compile_is_named_with_its_path(
+    tmp_path: Path,
+) -> None:
+    block = "    join: knock\n    protections:\n      words:\n        patterns: ['ok', '(a']\n"
+    text = replaced("    join: knock\n", block)
+    err = error_for(tmp_path, text)
+    assert err.key_path == "groups[1].protections.words.patterns"
+    assert "pattern 2 ('(a') does not compile" in err.expected
+    assert err.line == line_of(text, "patterns:")
+
+
+def test_protections_default_to_gentle_steps(tmp_path: Path) -> None:
+    cfg = load_community(write(tmp_path, GOOD))
+    p = cfg.groups[0].protections
+    assert [s.value for s in p.steps] == ["warn", "mute", "alert"]
+    assert p.crisis.enabled
+    assert p.flood.enabled

@@ -1,0 +1,141 @@
+"""The moderation feature: protections that read each message of a
+group's (encrypted) rooms and act on the group's settings.
+
+Judging is pure (:mod:`bots.moderation.protections`); this module only
+finds the room's group and settings, asks the guard, and returns what
+:mod:`bots.moderation.protections.respond` decides, for the platform to
+perform. The guard's memory (recent messages' times, offences) lives in
+this process only: after a restart the windows start empty, while a mute
+already given is lifted on time by the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bots.base.errors import ConfigError
+from bots.framework.actions import Action, SetPower
+from bots.framework.config import BotConfig
+from bots.framework.events import Membership, MembershipChange, Message
+from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig, Job, JobSpec
+from bots.moderation.protections.guard import Guard
+from bots.moderation.protections.respond import FEATURE, Where, respond
+from bots.moderation.protections.seen import Joined, seen_of
+from provisioning.desired import MARKER
+from provisioning.markers import CommunityRooms
+from provisioning.schema import CommunityFile, GroupDecl, cached_community
+
+POWER_LEVELS = "m.room.power_levels"
+
+
+class ModerationConfig(FeatureConfig):
+    # The community file: its groups' protections and crisis resources.
+    community: Path
+
+
+# One guard per bot account (tests run several bots in one process).
+_guards: dict[str, Guard] = {}
+
+
+def _guard(ctx: Context) -> Guard:
+    return _guards.setdefault(ctx.me, Guard())
+
+
+def _group(ctx: Context, room_id: str) -> tuple[CommunityFile, GroupDecl] | None:
+    config = ctx.config
+    assert isinstance(config, ModerationConfig)
+    cfg = cached_community(config.community)
+    rooms = CommunityRooms.from_markers(ctx.room_state(MARKER), cfg)
+    key = rooms.group_of(room_id)
+    group = cfg.group(key) if key else None
+    return (cfg, group) if group is not None else None
+
+
+def _exempt(ctx: Context, cfg: CommunityFile, room_id: str, user: str) -> bool:
+    """Moderators (anyone who may kick here) and the community's bots."""
+    if user == ctx.me or any(b.user_id == user for b in cfg.bots):
+        return True
+    levels = ctx.room_state(POWER_LEVELS).get(room_id, {})
+    kick = levels.get("kick", 50)
+    return ctx.power(room_id, user).in_room >= (kick if isinstance(kick, int) else 50)
+
+
+def _where(ctx: Context, cfg: CommunityFile, group: GroupDecl, room_id: str) -> Where:
+    markers = ctx.room_state(MARKER)
+    room_key = markers.get(room_id, {}).get("room")
+    room = next((r for r in group.rooms if r.key == room_key), None)
+    label = f"{group.name} · {room.name}" if room else group.name
+    mods = ctx.moderators_room or CommunityRooms.from_markers(markers, cfg).moderators
+    return Where(
+        room_id,
+        label,
+        ctx.room_state(POWER_LEVELS).get(room_id, {}),
+        mods,
+        cfg.community.crisis_resources,
+    )
+
+
+async def on_message(event: Message, ctx: Context) -> Sequence[Action]:
+    found = _group(ctx, event.room_id)
+    if found is None:
+        return []
+    cfg, group = found
+    exempt = _exempt(ctx, cfg, event.room_id, event.sender)
+    decision = _guard(ctx).message(seen_of(event), group.protections, exempt)
+    where = _where(ctx, cfg, group, event.room_id)
+    ts = event.server_ts_ms / 1000
+    return respond(decision, where, event.sender, event.event_id, ts, group.protections)
+
+
+async def on_membership(event: Membership, ctx: Context) -> Sequence[Action]:
+    if event.change is not MembershipChange.JOIN:
+        return []
+    found = _group(ctx, event.room_id)
+    if found is None:
+        return []
+    cfg, group = found
+    exempt = _exempt(ctx, cfg, event.room_id, event.target)
+    joined = Joined(event.room_id, event.target, event.server_ts_ms / 1000)
+    decision = _guard(ctx).join(joined, group.protections, exempt)
+    where = _where(ctx, cfg, group, event.room_id)
+    return respond(decision, where, event.target, None, joined.ts, group.protections)
+
+
+async def unmute(job: Job, ctx: Context) -> Sequence[Action]:
+    room, user, level = job.parsed
+    return [SetPower(room, user, level)]
+
+
+def _parse_unmute(payload: object) -> tuple[str, str, int | None]:
+    assert isinstance(payload, dict)
+    room, user, level = payload.get("room_id"), payload.get("user_id"), payload.get("level")
+    if not isinstance(room, str) or not isinstance(user, str):
+        raise ValueError("room_id and user_id must be strings")
+    if level is not None and not isinstance(level, int):
+        raise ValueError("level must be a whole number")
+    return room, user, level
+
+
+def _config_error(config: BotConfig) -> str | None:
+    section = config.feature_sections.get(FEATURE)
+    if section is None:
+        return "it needs a moderation section naming the community file"
+    assert isinstance(section, ModerationConfig)
+    try:
+        cached_community(section.community)
+    except (OSError, ConfigError) as exc:
+        return f"its community file cannot be read: {exc}"
+    return None
+
+
+feature = Feature(
+    name=FEATURE,
+    summary="protects the groups' rooms: floods, mentions, newcomers' links, words, crises",
+    handlers=(EventHandler(Message, on_message), EventHandler(Membership, on_membership)),
+    # Mutes are lifted however late the bot comes back.
+    jobs=(JobSpec("unmute", unmute, grace_s=365 * 86400, parse=_parse_unmute),),
+    config_model=ModerationConfig,
+    state_types=(MARKER, POWER_LEVELS),
+    unavailable=_config_error,
+)

@@ -1,0 +1,148 @@
+"""What the bot does about a protections decision, as actions. Pure: the
+room's names, power levels and the community's texts come in as values.
+
+Nothing said here quotes the member's message: moderators get a link to it
+(their own client decrypts it), and the member is told which rule, not what
+they wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from bots.framework.actions import (
+    Action,
+    Redact,
+    ScheduleJob,
+    SendDirect,
+    SendNotice,
+    SetPower,
+    SetState,
+)
+from bots.moderation.protections.checks import Rule
+from bots.moderation.protections.decide import Decision
+from provisioning.protections import Protections, Step
+
+FEATURE = "moderation"
+
+WHY = {
+    Rule.FLOOD: "you sent a lot of messages in a short time",
+    Rule.MENTIONS: "you mentioned a lot of people in a short time",
+    Rule.FIRST_MESSAGE: "a link or media can't be a newcomer's first message here",
+    Rule.WORDS: "it contained a word or phrase this group doesn't allow",
+}
+
+
+@dataclass(frozen=True)
+class Where:
+    """The room a decision is about, as the bot knows it."""
+
+    room_id: str
+    label: str  # "Newly diagnosed · General"
+    power_levels: Mapping[str, Any]  # the room's m.room.power_levels content
+    moderators_room: str | None
+    crisis_resources: str
+
+
+def link(room_id: str, event_id: str) -> str:
+    return f"https://matrix.to/#/{quote(room_id, safe='!:')}/{quote(event_id, safe='$')}"
+
+
+def muted_level(power_levels: Mapping[str, Any]) -> int:
+    default = power_levels.get("events_default", 0)
+    return (default if isinstance(default, int) else 0) - 1
+
+
+def respond(
+    decision: Decision,
+    where: Where,
+    user: str,
+    event_id: str | None,
+    ts: float,
+    cfg: Protections,
+) -> list[Action]:
+    if not decision.acts:
+        return []
+    out: list[Action] = []
+    tell = where.moderators_room
+    if decision.crisis:
+        if tell and event_id:
+            out.append(
+                SendNotice(
+                    tell,
+                    f"{user} may need support: a message in {where.label} suggests self-harm. "
+                    f"It was not removed and they were not warned. {link(where.room_id, event_id)}",
+                )
+            )
+        if cfg.crisis.send_resources:
+            out.append(
+                SendDirect(
+                    user,
+                    "It sounds like things are very hard right now, and you don't have to "
+                    f"face that alone.\n\n{where.crisis_resources}\n\n"
+                    "A moderator may reach out to you. This message is only for you.",
+                )
+            )
+        return out
+    details = "; ".join(f.detail for f in decision.findings)
+    if decision.close_room:
+        out.append(SetState(where.room_id, "m.room.join_rules", {"join_rule": "knock"}))
+        if tell:
+            out.append(
+                SendNotice(
+                    tell,
+                    f"Join wave in {where.label} ({details}): I've switched it to ask-to-join. "
+                    "Switch it back in the room's settings once things have calmed down.",
+                )
+            )
+        return out
+    why = "; ".join(WHY[f.rule] for f in decision.findings if f.rule in WHY)
+    if decision.redact and event_id:
+        out.append(Redact(where.room_id, event_id, f"Removed by the group's protections: {why}"))
+    match decision.step:
+        case Step.WARN:
+            out.append(
+                SendDirect(
+                    user,
+                    f"A gentle note about your message in {where.label}: {why}. "
+                    "Please keep to the group's guidelines; thank you.",
+                )
+            )
+        case Step.MUTE:
+            minutes = cfg.mute_minutes
+            previous = (where.power_levels.get("users") or {}).get(user)
+            out += [
+                SetPower(where.room_id, user, muted_level(where.power_levels)),
+                ScheduleJob(
+                    FEATURE,
+                    "unmute",
+                    ts + minutes * 60,
+                    f"unmute:{where.room_id}:{user}:{event_id or ts}",
+                    {"room_id": where.room_id, "user_id": user, "level": previous},
+                ),
+                SendDirect(
+                    user,
+                    f"You've been muted in {where.label} for {minutes:g} minutes: {why}. "
+                    "You can still read the room; you'll be able to post again after that.",
+                ),
+            ]
+            if tell:
+                out.append(
+                    SendNotice(
+                        tell, f"Muted {user} in {where.label} for {minutes:g} minutes: {details}."
+                    )
+                )
+        case Step.ALERT:
+            if tell:
+                where_link = f" {link(where.room_id, event_id)}" if event_id else ""
+                out.append(
+                    SendNotice(
+                        tell,
+                        f"{user} keeps breaking {where.label}'s rules ({details}). "
+                        f"Please decide what to do.{where_link}",
+                    )
+                )
+    return out

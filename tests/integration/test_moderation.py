@@ -1,0 +1,194 @@
+"""Protections in a group's encrypted room, on a real Synapse, with real
+members' clients sending real encrypted messages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bots.framework.config import BotConfig
+from bots.moderation.feature import ModerationConfig
+from provisioning.provision import provision
+from tests.support.community import Community, make_community
+from tests.support.homeserver import Homeserver, User, member, running_bot, wait_joined
+from tests.support.member_client import MemberClient
+
+pytestmark = pytest.mark.integration
+
+GROUP_ROOM = "group/carers/general"
+
+
+@dataclass
+class Scene:
+    community: Community
+    ids: dict[str, str]
+    bot: User
+    mod: User
+    config: BotConfig
+
+    @property
+    def room(self) -> str:
+        return self.ids[GROUP_ROOM]
+
+    @property
+    def admin(self) -> User:
+        return self.community.admin
+
+
+async def set_up(hs: Homeserver, state: Path, protections: dict[str, Any]) -> Scene:
+    mod, bot = await hs.users("mod", "bot")
+    groups = [{"key": "carers", "name": "Carers", "protections": protections}]
+    community = await make_community(hs, state, groups, moderators=[mod], bots=[bot])
+    ids = (await provision(community.load(), community.path, out=io.StringIO())).room_ids
+    config = hs.bot_config(
+        bot,
+        state / "bot",
+        feature_sections={"moderation": ModerationConfig(community=community.path)},
+    )
+    return Scene(community, ids, bot, mod, config)
+
+
+@contextlib.asynccontextmanager
+async def watching(hs: Homeserver, scene: Scene, state: Path) -> AsyncIterator[MemberClient]:
+    """The bot running, in the group's room; the moderator in the moderators' room."""
+    async with running_bot(scene.config), member(hs, scene.mod, state / "mod") as m:
+        await wait_joined(hs, scene.admin, scene.ids["moderators"], scene.bot.user_id)
+        await wait_joined(hs, scene.admin, scene.room, scene.bot.user_id)
+        await m.join(scene.ids["moderators"])
+        yield m
+
+
+@contextlib.asynccontextmanager
+async def in_group(
+    hs: Homeserver, scene: Scene, user: User, store: Path
+) -> AsyncIterator[MemberClient]:
+    """*user*, invited by the admin, joined to the group's room."""
+    await (await hs.api(scene.admin)).invite(scene.room, user.user_id)
+    async with member(hs, user, store) as m:
+        await m.join(scene.room)
+        yield m
+
+
+def body(ev: Any) -> str:
+    text = ev.content.get("body", "")
+    return text if isinstance(text, str) else ""
+
+
+async def content_of(hs: Homeserver, scene: Scene, event_id: str) -> dict[str, Any]:
+    api = await hs.api(scene.admin)
+    path = f"/_matrix/client/v3/rooms/{scene.room}/event/{event_id}"
+    event = await api.request("GET", path)
+    return dict(event.get("content") or {})
+
+
+async def until_redacted(hs: Homeserver, scene: Scene, event_id: str) -> None:
+    async with asyncio.timeout(30):
+        while await content_of(hs, scene, event_id):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+
+
+async def level_of(hs: Homeserver, scene: Scene, user: str) -> int | None:
+    levels = await (await hs.api(scene.admin)).state(scene.room, "m.room.power_levels")
+    found = levels.get("users", {}).get(user)
+    return found if isinstance(found, int) else None
+
+
+async def until_level(hs: Homeserver, scene: Scene, user: str, wanted: int | None) -> None:
+    async with asyncio.timeout(30):
+        while await level_of(hs, scene, user) != wanted:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+
+
+async def test_crisis_words_and_a_flood_then_the_mute_is_lifted_after_a_restart(
+    homeserver: Homeserver, state: Path
+) -> None:
+    scene = await set_up(
+        homeserver,
+        state,
+        {"flood": {"messages": 3, "seconds": 60}, "words": {"patterns": [r"\bmiracle cure\b"]}},
+    )
+    mods_room = scene.ids["moderators"]
+    alice = await homeserver.user("alice")
+    async with (
+        watching(homeserver, scene, state) as m,
+        in_group(homeserver, scene, alice, state / "alice") as a,
+    ):
+        # Crisis language: the moderators are told privately, the member
+        # gets the crisis resources, and the message stays.
+        crisis = await a.send(scene.room, "Some days I just want to die")
+        alert = await m.wait_for(lambda ev: ev.room_id == mods_room and "may need" in body(ev))
+        assert crisis in body(alert)  # a link to the message, not its words
+        assert "want to die" not in body(alert)
+        dm = await a.accept_invite()
+        resources = await a.wait_for(lambda ev: ev.room_id == dm and "Call 112." in body(ev))
+        assert resources.decrypted
+
+        # A listed phrase: removed, and a gentle word by DM.
+        spam = await a.send(scene.room, "Try this miracle cure, it works")
+        await until_redacted(homeserver, scene, spam)
+        warned = await a.wait_for(lambda ev: "A gentle note" in body(ev))
+        assert "doesn't allow" in body(warned)
+        assert "miracle" not in body(warned)
+
+        # Two more: the fourth message within a minute is a flood, the
+        # second offence: muted for the group's mute time.
+        await a.send(scene.room, "sorry")
+        flood = await a.send(scene.room, "sorry again")
+        await until_level(homeserver, scene, alice.user_id, -1)
+        await until_redacted(homeserver, scene, flood)
+        await a.wait_for(lambda ev: "You've been muted" in body(ev))
+        await m.wait_for(lambda ev: f"Muted {alice.user_id}" in body(ev))
+        assert await content_of(homeserver, scene, crisis)  # never removed
+
+    # The mute ran out while the bot was down: it is lifted when it is back.
+    with sqlite3.connect(scene.config.state_dir / "bot.db") as db:
+        db.execute("UPDATE scheduled_jobs SET due = ? WHERE kind = 'unmute'", (time.time() - 5,))
+    async with running_bot(scene.config):
+        await until_level(homeserver, scene, alice.user_id, None)
+
+
+async def test_a_join_wave_closes_the_room_and_a_newcomers_link_is_removed(
+    homeserver: Homeserver, state: Path
+) -> None:
+    scene = await set_up(homeserver, state, {"join_wave": {"joins": 3, "minutes": 60}})
+    mods_room = scene.ids["moderators"]
+    first, second, third = [await homeserver.user(name) for name in ("jo", "kim", "lee")]
+    async with (
+        watching(homeserver, scene, state) as m,
+        in_group(homeserver, scene, first, state / "jo") as j,
+    ):
+        # A newcomer's first message with a link: removed, with a word by DM.
+        link = await j.send(scene.room, "great deals at https://pills.example")
+        await until_redacted(homeserver, scene, link)
+        await j.accept_invite()
+        await j.wait_for(lambda ev: "newcomer's first message" in body(ev))
+        # Their next link is no first message: it stays.
+        later = await j.send(scene.room, "the leaflet: https://hospital.example/leaflet")
+
+        admin_api = await homeserver.api(scene.admin)
+        for user in (second, third):
+            await admin_api.invite(scene.room, user.user_id)
+            await (await homeserver.api(user)).request(
+                "POST", f"/_matrix/client/v3/join/{scene.room}", {}
+            )
+        # Jo, Kim and Lee: three joins, the most an hour allows here (the
+        # bot's and the admin's own do not count). Max's is one too many.
+        fourth = await homeserver.user("max")
+        await admin_api.invite(scene.room, fourth.user_id)
+        await (await homeserver.api(fourth)).request(
+            "POST", f"/_matrix/client/v3/join/{scene.room}", {}
+        )
+        notice = await m.wait_for(lambda ev: ev.room_id == mods_room and "Join wave" in body(ev))
+        assert "ask-to-join" in body(notice)
+        rules = await admin_api.state(scene.room, "m.room.join_rules")
+        assert rules["join_rule"] == "knock"
+        assert await content_of(homeserver, scene, later)

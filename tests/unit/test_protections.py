@@ -1,0 +1,240 @@
+"""The protections' pure judgements: messages and joins in, findings and
+decisions out, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bots.framework.events import Message
+from bots.framework.intake import to_event
+from bots.moderation.protections.checks import Rule, check_join, check_message
+from bots.moderation.protections.decide import decide
+from bots.moderation.protections.guard import Guard
+from bots.moderation.protections.seen import ROOM_MENTION_WEIGHT, Joined, Seen, seen_of
+from bots.moderation.protections.window import MAX_PER_SENDER, MAX_SENDERS, Bucket, RoomWindow
+from provisioning.protections import Protections, Step
+
+ROOM = "!group:example.org"
+ALICE = "@alice:example.org"
+T0 = 1_800_000_000.0
+DEFAULTS = Protections()
+
+
+def seen_message(
+    event_id: str, room: str, sender: str, ts_ms: int, content: dict[str, object]
+) -> Seen:
+    """What the protections read of an event, as it arrives from /sync."""
+    source = {
+        "type": "m.room.message",
+        "event_id": event_id,
+        "sender": sender,
+        "origin_server_ts": ts_ms,
+        "content": {"msgtype": "m.text", **content},
+    }
+    event = to_event(room, source, encrypted=True)
+    assert isinstance(event, Message)
+    return seen_of(event)
+
+
+def msg(body: str = "hello", ts: float = T0, **content: object) -> Seen:
+    return seen_message("$e", ROOM, ALICE, int(ts * 1000), {"body": body, **content})
+
+
+def rules(found: tuple[object, ...]) -> list[Rule]:
+    return [f.rule for f in found]  # type: ignore[attr-defined]
+
+
+def test_an_ordinary_message_breaks_nothing() -> None:
+    assert check_message(msg("Had a rough night, but the new meds help."), (), None, DEFAULTS) == ()
+
+
+def test_a_flood_is_more_than_the_limit_within_the_window() -> None:
+    cfg = Protections.model_validate({"flood": {"messages": 3, "seconds": 10}})
+    recent = ((T0 - 9, 0), (T0 - 5, 0), (T0 - 1, 0))
+    found = check_message(msg(ts=T0), recent, None, cfg)
+    assert rules(found) == [Rule.FLOOD]
+    assert found[0].detail == "4 messages in 10 s (limit 3)"
+    # The same count spread wider than the window is fine.
+    assert check_message(msg(ts=T0), ((T0 - 11, 0), *recent[1:]), None, cfg) == ()
+
+
+def test_mention_spam_counts_people_not_messages() -> None:
+    cfg = Protections.model_validate({"mentions": {"mentions": 5, "seconds": 60}})
+    many = [f"@u{i}:example.org" for i in range(4)]
+    m = msg("hi all", **{"m.mentions": {"user_ids": many}})
+    assert m.mentions == 4
+    assert check_message(m, ((T0 - 30, 1),), None, cfg) == ()
+    assert rules(check_message(m, ((T0 - 30, 2),), None, cfg)) == [Rule.MENTIONS]
+    everyone = msg("look", **{"m.mentions": {"room": True}})
+    assert everyone.mentions == ROOM_MENTION_WEIGHT
+    assert rules(check_message(everyone, (), None, cfg)) == [Rule.MENTIONS]
+
+
+def test_mentions_from_an_old_client_are_read_from_the_text() -> None:
+    assert msg("ping @a:x.org and @b:y.org and @a:x.org").mentions == 2
+
+
+def test_a_newcomers_first_message_with_a_link_or_media() -> None:
+    joined = T0 - 60
+    link = msg("great deals www.example.com/pills")
+    assert link.link
+    assert rules(check_message(link, (), joined, DEFAULTS)) == [Rule.FIRST_MESSAGE]
+    html = msg(
+        "see this",
+        format="org.matrix.custom.html",
+        formatted_body='<a href="https://x.example">here</a>',
+    )
+    assert rules(check_message(html, (), joined, DEFAULTS)) == [Rule.FIRST_MESSAGE]
+    image = seen_message("$i", ROOM, ALICE, int(T0 * 1000), {"msgtype": "m.image", "body": "a.png"})
+    assert rules(check_message(image, (), joined, DEFAULTS)) == [Rule.FIRST_MESSAGE]
+    # Not the first message, or joined long ago: nothing.
+    assert check_message(link, (), None, DEFAULTS) == ()
+    assert check_message(link, (), T0 - 25 * 3600, DEFAULTS) == ()
+    # Media allowed by this group.
+    cfg = Protections.model_validate({"first_message": {"media": False}})
+    assert check_message(image, (), joined, cfg) == ()
+
+
+def test_listed_words_with_an_allow_list() -> None:
+    cfg = Protections.model_validate(
+        {"words": {"patterns": [r"\bscam(mer|mers|s)?\b", "cunt"], "allow": ["scunthorpe"]}}
+    )
+    assert rules(check_message(msg("This is a SCAMMER"), (), None, cfg)) == [Rule.WORDS]
+    assert check_message(msg("Greetings from Scunthorpe"), (), None, cfg) == ()
+    assert check_message(msg("scampi for tea"), (), None, cfg) == ()
+    assert rules(check_message(msg("Scunthorpe cunt"), (), None, cfg)) == [Rule.WORDS]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Some days I want to die",
+        "I've been thinking about killing myself",
+        "everyone would be better off without me",
+        "I self-harmed again last night",
+        "I don't want to wake up tomorrow",
+    ],
+)
+def test_crisis_language_is_found_and_nothing_else_is(text: str) -> None:
+    cfg = Protections.model_validate({"flood": {"messages": 2}})
+    flooded = ((T0 - 2, 0), (T0 - 1, 0))
+    found = check_message(msg(text), flooded, T0 - 5, cfg)
+    assert rules(found) == [Rule.CRISIS]
+    decision = decide(found, 5, cfg)
+    assert decision.crisis
+    assert not decision.redact
+    assert decision.step is None
+    assert not decision.offence
+
+
+@pytest.mark.parametrize(
+    "text", ["My dad died last year", "The diet is killing me", "Harmless fun", "I'm dying to know"]
+)
+def test_everyday_words_are_not_a_crisis(text: str) -> None:
+    assert check_message(msg(text), (), None, DEFAULTS) == ()
+
+
+def test_the_steps_are_gentle_and_escalate_per_offence() -> None:
+    found = check_message(msg(), tuple((T0 - i, 0) for i in range(1, 11)), None, DEFAULTS)
+    assert [decide(found, n, DEFAULTS).step for n in range(5)] == [
+        Step.WARN,
+        Step.MUTE,
+        Step.ALERT,
+        Step.ALERT,
+        Step.ALERT,
+    ]
+    assert decide(found, 0, DEFAULTS).redact
+    assert decide((), 3, DEFAULTS).acts is False
+
+
+def test_a_join_wave_overflows_the_bucket_and_closes_the_room() -> None:
+    cfg = Protections.model_validate({"join_wave": {"joins": 5, "minutes": 10}})
+    bucket, found = Bucket(), None
+    for i in range(5):
+        bucket, found = check_join(bucket, T0 + i, cfg)
+        assert found is None
+    bucket, found = check_join(bucket, T0 + 5, cfg)
+    assert found is not None
+    assert found.rule is Rule.JOIN_WAVE
+    decision = decide((found,), 0, cfg)
+    assert decision.close_room
+    assert decision.step is Step.ALERT
+    assert not decision.offence
+    # The same joins spread over an hour never overflow.
+    bucket = Bucket()
+    for i in range(30):
+        bucket, found = check_join(bucket, T0 + i * 130, cfg)
+        assert found is None
+
+
+def test_a_pattern_that_would_backtrack_forever_is_linear_in_re2() -> None:
+    cfg = Protections.model_validate({"words": {"patterns": ["(a+)+$", "(x|x)*y"]}})
+    # Python's re would not return from these in any reasonable time.
+    assert check_message(msg("a" * 50_000 + "!"), (), None, cfg) == ()
+    assert check_message(msg("x" * 50_000), (), None, cfg) == ()
+    assert rules(check_message(msg("x" * 50_000 + "y"), (), None, cfg)) == [Rule.WORDS]
+
+
+def test_a_pattern_that_does_not_compile_is_named() -> None:
+    with pytest.raises(ValidationError) as err:
+        Protections.model_validate({"words": {"patterns": ["fine", "(unclosed"]}})
+    problem = err.value.errors()[0]
+    assert problem["loc"] == ("words", "patterns")
+    assert "pattern 2 ('(unclosed') does not compile" in problem["msg"]
+
+
+def test_backreferences_are_refused_as_re2_has_none() -> None:
+    with pytest.raises(ValidationError, match="does not compile"):
+        Protections.model_validate({"crisis": {"patterns": [r"(a)\1"]}})
+
+
+def test_the_window_is_bounded() -> None:
+    window = RoomWindow()
+    for i in range(MAX_SENDERS + 10):
+        window.add_message(f"@u{i}:x", T0, 0, T0 - 60)
+    assert window.recent("@u0:x", T0 - 60) == ()  # the oldest sender was forgotten
+    for i in range(MAX_PER_SENDER + 10):
+        window.add_message(ALICE, T0 + i / 1000, 0, T0 - 60)
+    assert len(window.recent(ALICE, T0 - 60)) == MAX_PER_SENDER
+
+
+def test_a_joiners_first_message_is_remembered_once() -> None:
+    window = RoomWindow()
+    window.add_join(ALICE, T0)
+    assert window.joined_at(ALICE) == T0
+    window.add_message(ALICE, T0 + 1, 0, T0 - 60)
+    assert window.joined_at(ALICE) is None
+
+
+def test_offences_are_forgotten_after_a_while() -> None:
+    window = RoomWindow()
+    window.add_offence(ALICE, T0, T0 - 86400)
+    window.add_offence(ALICE, T0 + 10, T0 - 86400)
+    assert len(window.offences(ALICE, T0 - 86400)) == 2
+    assert window.offences(ALICE, T0 + 5) == (T0 + 10,)
+
+
+def test_the_guard_never_judges_the_exempt_but_remembers_them() -> None:
+    cfg = Protections.model_validate({"flood": {"messages": 2, "seconds": 60}})
+    guard = Guard()
+    mod = [
+        seen_message(f"$m{i}", ROOM, "@mod:x", int((T0 + i) * 1000), {"body": "x"})
+        for i in range(5)
+    ]
+    assert not any(guard.message(m, cfg, exempt=True).acts for m in mod)
+    decisions = [guard.message(msg(ts=T0 + i), cfg) for i in range(5)]
+    assert [d.step for d in decisions] == [None, None, Step.WARN, Step.MUTE, Step.ALERT]
+
+
+def test_the_guard_closes_a_room_on_a_wave_of_joins_and_watches_first_messages() -> None:
+    cfg = Protections.model_validate({"join_wave": {"joins": 3, "minutes": 60}})
+    guard = Guard()
+    waves = [guard.join(Joined(ROOM, f"@n{i}:x", T0 + i), cfg) for i in range(4)]
+    assert [d.close_room for d in waves] == [False, False, False, True]
+    spam = seen_message(
+        "$s", ROOM, "@n0:x", int((T0 + 10) * 1000), {"body": "https://spam.example"}
+    )
+    assert guard.message(spam, cfg).step is Step.WARN
+    again = seen_message("$t", ROOM, "@n0:x", int((T0 + 99) * 1000), {"body": "https://ok.example"})
+    assert not guard.message(again, cfg).acts  # no longer a first message
