@@ -17,6 +17,7 @@ class CommunityRooms:
     # group key → room ids, the group's main room first
     groups: Mapping[str, tuple[str, ...]]
     moderators: str | None = None
+    moderation_log: str | None = None
 
     @classmethod
     def from_markers(
@@ -26,6 +27,7 @@ class CommunityRooms:
         community = cfg.community.key
         space: str | None = None
         moderators: str | None = None
+        log: str | None = None
         found: dict[str, dict[str, str]] = {}
         for room_id, marker in markers.items():
             if marker.get("community") != community:
@@ -34,6 +36,8 @@ class CommunityRooms:
                 space = room_id
             elif marker.get("kind") == "moderators":
                 moderators = room_id
+            elif marker.get("kind") == "moderation-log":
+                log = room_id
             elif marker.get("kind") == "group":
                 group, room = marker.get("group"), marker.get("room")
                 if isinstance(group, str) and isinstance(room, str):
@@ -43,10 +47,13 @@ class CommunityRooms:
             decl = cfg.group(key)
             order = [r.key for r in decl.rooms] if decl else sorted(rooms)
             groups[key] = tuple(rooms[r] for r in order if r in rooms)
-        return cls(space, groups, moderators)
+        return cls(space, groups, moderators, log)
 
     def group_of(self, room_id: str) -> str | None:
         return next((g for g, rooms in self.groups.items() if room_id in rooms), None)
+
+    def group_rooms(self) -> tuple[str, ...]:
+        return tuple(room for rooms in self.groups.values() for room in rooms)
 
     def main_room(self, group: str) -> str | None:
         rooms = self.groups.get(group, ())

@@ -12,13 +12,13 @@ already given is lifted on time by the scheduler.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from bots.base.errors import ConfigError
 from bots.framework.actions import Action, SetPower
 from bots.framework.config import BotConfig
 from bots.framework.events import Membership, MembershipChange, Message
-from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig, Job, JobSpec
+from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec
+from bots.moderation.commands.handlers import COMMANDS, ModerationConfig, parse_unban, unban
 from bots.moderation.protections.guard import Guard
 from bots.moderation.protections.respond import FEATURE, Where, respond
 from bots.moderation.protections.seen import Joined, seen_of
@@ -27,11 +27,6 @@ from provisioning.markers import CommunityRooms
 from provisioning.schema import CommunityFile, GroupDecl, cached_community
 
 POWER_LEVELS = "m.room.power_levels"
-
-
-class ModerationConfig(FeatureConfig):
-    # The community file: its groups' protections and crisis resources.
-    community: Path
 
 
 # One guard per bot account (tests run several bots in one process).
@@ -131,10 +126,14 @@ def _config_error(config: BotConfig) -> str | None:
 
 feature = Feature(
     name=FEATURE,
-    summary="protects the groups' rooms: floods, mentions, newcomers' links, words, crises",
+    summary="moderators' commands, and protections for the groups' rooms",
+    commands=COMMANDS,
     handlers=(EventHandler(Message, on_message), EventHandler(Membership, on_membership)),
-    # Mutes are lifted however late the bot comes back.
-    jobs=(JobSpec("unmute", unmute, grace_s=365 * 86400, parse=_parse_unmute),),
+    # Mutes and bans are lifted however late the bot comes back.
+    jobs=(
+        JobSpec("unmute", unmute, grace_s=365 * 86400, parse=_parse_unmute),
+        JobSpec("unban", unban, grace_s=365 * 86400, parse=parse_unban),
+    ),
     config_model=ModerationConfig,
     state_types=(MARKER, POWER_LEVELS),
     unavailable=_config_error,

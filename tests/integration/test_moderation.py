@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from bots.framework.commands.authorize import REFUSAL
 from bots.framework.config import BotConfig
-from bots.moderation.feature import ModerationConfig
+from bots.moderation.commands.handlers import OUTRANKED, ModerationConfig
 from provisioning.provision import provision
 from tests.support.community import Community, make_community
 from tests.support.homeserver import Homeserver, User, member, running_bot, wait_joined
@@ -44,10 +45,14 @@ class Scene:
         return self.community.admin
 
 
-async def set_up(hs: Homeserver, state: Path, protections: dict[str, Any]) -> Scene:
+async def set_up(
+    hs: Homeserver, state: Path, protections: dict[str, Any], more_moderators: tuple[User, ...] = ()
+) -> Scene:
     mod, bot = await hs.users("mod", "bot")
     groups = [{"key": "carers", "name": "Carers", "protections": protections}]
-    community = await make_community(hs, state, groups, moderators=[mod], bots=[bot])
+    community = await make_community(
+        hs, state, groups, moderators=[mod, *more_moderators], bots=[bot]
+    )
     ids = (await provision(community.load(), community.path, out=io.StringIO())).room_ids
     config = hs.bot_config(
         bot,
@@ -192,3 +197,60 @@ async def test_a_join_wave_closes_the_room_and_a_newcomers_link_is_removed(
         rules = await admin_api.state(scene.room, "m.room.join_rules")
         assert rules["join_rule"] == "knock"
         assert await content_of(homeserver, scene, later)
+
+
+async def membership(hs: Homeserver, scene: Scene, room: str, user: str) -> str:
+    found = await (await hs.api(scene.admin)).state(room, "m.room.member", user)
+    return str(found.get("membership"))
+
+
+async def test_commands_a_timed_mute_a_community_ban_and_refusals(
+    homeserver: Homeserver, state: Path
+) -> None:
+    peer = await homeserver.user("peer-mod")
+    scene = await set_up(homeserver, state, {}, more_moderators=(peer,))
+    mods_room, log_room = scene.ids["moderators"], scene.ids["moderation-log"]
+    alice = await homeserver.user("alice")
+    async with (
+        watching(homeserver, scene, state) as m,
+        in_group(homeserver, scene, alice, state / "alice") as a,
+    ):
+        await m.join(log_room)
+        await m.join(scene.room)
+        # A member's !ban is refused, without detail.
+        refused = await a.wait_for_reply(await a.send(scene.room, f"!ban {scene.mod.user_id}"))
+        assert refused.content["body"] == REFUSAL
+        # A moderator cannot act on another moderator.
+        peer_ban = await m.wait_for_reply(await m.send(mods_room, f"!ban {peer.user_id} rude"))
+        assert peer_ban.content["body"] == OUTRANKED
+
+        muted = await m.wait_for_reply(
+            await m.send(scene.room, f"!mute {alice.user_id} 30m calm down")
+        )
+        assert (
+            body(muted)
+            == f"{scene.mod.user_id} muted {alice.user_id} in Carers for 30 minutes: calm down."
+        )
+        await until_level(homeserver, scene, alice.user_id, -1)
+        logged = await m.wait_for(lambda ev: ev.room_id == log_room and "muted" in body(ev))
+        assert body(logged) == body(muted)
+
+        warned = await m.wait_for_reply(
+            await m.send(mods_room, f"!warn {alice.user_id} Please be gentle")
+        )
+        assert body(warned).startswith(f"{scene.mod.user_id} warned {alice.user_id}")
+        await a.accept_invite()
+        await a.wait_for(lambda ev: "Please be gentle" in body(ev))
+
+    # The mute ends while the bot is down: lifted when it is back.
+    with sqlite3.connect(scene.config.state_dir / "bot.db") as db:
+        db.execute("UPDATE scheduled_jobs SET due = ? WHERE kind = 'unmute'", (time.time() - 5,))
+    async with watching(homeserver, scene, state) as m:  # the same identity, a new session
+        await until_level(homeserver, scene, alice.user_id, None)
+        # A ban typed in the moderators' room: every room of the community.
+        banned = await m.wait_for_reply(await m.send(mods_room, f"!ban {alice.user_id} spam"))
+        assert "across the community" in body(banned)
+        for room in (scene.ids["space"], scene.room):
+            async with asyncio.timeout(30):
+                while await membership(homeserver, scene, room, alice.user_id) != "ban":  # noqa: ASYNC110
+                    await asyncio.sleep(0.2)

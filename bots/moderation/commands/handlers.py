@@ -1,0 +1,187 @@
+"""!ban, !unban, !kick, !mute, !unmute and !warn: who may, where, and on whom.
+
+Each is declared at the lowest level a command can need, so it is hidden
+from members and accepted only from a verified device; the level it really
+needs comes from the moderation section of the bot's config and is checked
+here, in the room it is typed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import Field
+
+from bots.framework.actions import Action, Reply, SendNotice, Unban
+from bots.framework.commands.authorize import REFUSAL
+from bots.framework.commands.spec import Arg, ArgType, Command, Handler, Invocation
+from bots.framework.config import Strict
+from bots.framework.feature import Context, FeatureConfig, Job
+from bots.moderation.commands.sanctions import (
+    Levels,
+    Request,
+    Sanction,
+    Scope,
+    outranked,
+    plan,
+    split_duration,
+)
+from provisioning.desired import MARKER
+from provisioning.markers import CommunityRooms
+from provisioning.schema import CommunityFile, cached_community
+
+POWER_LEVELS = "m.room.power_levels"
+OUTRANKED = "You can't act on someone whose power level is at or above yours."
+
+
+class CommandLevels(Strict):
+    """The power level each command needs where it is typed."""
+
+    ban: int = Field(default=50, ge=1, le=100)
+    kick: int = Field(default=50, ge=1, le=100)
+    mute: int = Field(default=50, ge=1, le=100)
+    warn: int = Field(default=50, ge=1, le=100)
+
+    def needed(self, sanction: Sanction) -> int:
+        match sanction:
+            case Sanction.BAN | Sanction.UNBAN:
+                return self.ban
+            case Sanction.KICK:
+                return self.kick
+            case Sanction.MUTE | Sanction.UNMUTE:
+                return self.mute
+        return self.warn
+
+
+class ModerationConfig(FeatureConfig):
+    # The community file: its groups' protections and crisis resources.
+    community: Path
+    levels: CommandLevels = Field(default_factory=CommandLevels)
+
+
+def community_rooms(ctx: Context, cfg: CommunityFile) -> CommunityRooms:
+    return CommunityRooms.from_markers(ctx.room_state(MARKER), cfg)
+
+
+def scope_of(
+    room_id: str, rooms: CommunityRooms, mods_room: str | None, cfg: CommunityFile
+) -> Scope | None:
+    if room_id == mods_room:
+        chat = rooms.group_rooms()
+        everywhere = (*([rooms.space] if rooms.space else []), *chat)
+        return Scope(everywhere, chat, "the community")
+    group = rooms.group_of(room_id)
+    decl = cfg.group(group) if group else None
+    if decl is None:
+        return None
+    return Scope((room_id,), (room_id,), decl.name)
+
+
+async def _sanction(inv: Invocation, sanction: Sanction) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    config = ctx.config
+    assert isinstance(config, ModerationConfig)
+    cfg = cached_community(config.community)
+    rooms = community_rooms(ctx, cfg)
+    mods_room = ctx.moderators_room or rooms.moderators
+    scope = scope_of(inv.room_id, rooms, mods_room, cfg)
+    if scope is None or inv.power.in_room < config.levels.needed(sanction):
+        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    target = str(inv.args["user"])
+    text = inv.args.get("reason")
+    text = text if isinstance(text, str) else ""
+    duration, reason = (
+        split_duration(text) if sanction in (Sanction.BAN, Sanction.MUTE) else (None, text.strip())
+    )
+    if sanction is Sanction.WARN and not reason:
+        return [
+            Reply(inv.room_id, inv.event_id, "Say what the warning is about: !warn <user> <reason>")
+        ]
+    if target == inv.sender:
+        return [Reply(inv.room_id, inv.event_id, "You can't do that to yourself.")]
+    levels = Levels(
+        of=lambda room, user: ctx.power(room, user).in_room,
+        power_levels=lambda room: ctx.room_state(POWER_LEVELS).get(room, {}),
+        members=ctx.members,
+    )
+    req = Request(sanction, inv.sender, target, inv.event_id, ctx.now, duration, reason)
+    if sanction not in (Sanction.UNBAN, Sanction.UNMUTE) and outranked(req, scope, levels):
+        return [Reply(inv.room_id, inv.event_id, OUTRANKED)]
+    said, actions = plan(req, scope, levels, rooms.moderation_log, cfg.community.name)
+    return [*actions, Reply(inv.room_id, inv.event_id, said)]
+
+
+def _handler(sanction: Sanction) -> Handler:
+    async def handle(inv: Invocation) -> Sequence[Action]:
+        return await _sanction(inv, sanction)
+
+    return handle
+
+
+USER = Arg("user", "the member, as @name:server", type=ArgType.USER)
+REASON = Arg("reason", "why (the log keeps it)", required=False, rest=True)
+TIMED = Arg(
+    "reason", "optionally a duration first (30m, 2h, 7d), then why", required=False, rest=True
+)
+
+COMMANDS = (
+    Command(
+        "ban",
+        "Ban a member: from this room, or from the whole community in the moderators' room",
+        _handler(Sanction.BAN),
+        (USER, TIMED),
+        power_level=1,
+    ),
+    Command("unban", "Lift a ban", _handler(Sanction.UNBAN), (USER, REASON), power_level=1),
+    Command(
+        "kick",
+        "Remove a member (they may come back)",
+        _handler(Sanction.KICK),
+        (USER, REASON),
+        power_level=1,
+    ),
+    Command(
+        "mute",
+        "Stop a member posting, optionally for a while",
+        _handler(Sanction.MUTE),
+        (USER, TIMED),
+        power_level=1,
+    ),
+    Command(
+        "unmute",
+        "Let a muted member post again",
+        _handler(Sanction.UNMUTE),
+        (USER, REASON),
+        power_level=1,
+    ),
+    Command(
+        "warn",
+        "Send a member a private warning from the moderators",
+        _handler(Sanction.WARN),
+        (USER, Arg("reason", "what the warning is about", rest=True, required=False)),
+        power_level=1,
+    ),
+)
+
+
+async def unban(job: Job, ctx: Context) -> Sequence[Action]:
+    rooms, user = job.parsed
+    config = ctx.config
+    assert isinstance(config, ModerationConfig)
+    log = community_rooms(ctx, cached_community(config.community)).moderation_log
+    out: list[Action] = [Unban(room, user) for room in rooms]
+    if log is not None:
+        out.append(SendNotice(log, f"The ban on {user} ended, as set.", mentions=()))
+    return out
+
+
+def parse_unban(payload: object) -> tuple[tuple[str, ...], str]:
+    assert isinstance(payload, dict)
+    rooms, user = payload.get("rooms"), payload.get("user_id")
+    if not isinstance(rooms, list) or not all(isinstance(r, str) for r in rooms):
+        raise ValueError("rooms must be a list of room IDs")
+    if not isinstance(user, str):
+        raise ValueError("user_id must be a string")
+    return tuple(rooms), user

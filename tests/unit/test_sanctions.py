@@ -1,0 +1,121 @@
+"""Moderators' sanctions, planned without I/O."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bots.framework.actions import (
+    Ban,
+    Kick,
+    PutRecord,
+    ScheduleJob,
+    SendDirect,
+    SendNotice,
+    SetPower,
+)
+from bots.moderation.commands.sanctions import (
+    Levels,
+    Request,
+    Sanction,
+    Scope,
+    outranked,
+    plan,
+    split_duration,
+)
+
+SPACE, GENERAL, NEWS = "!space:x", "!general:x", "!news:x"
+LOG = "!log:x"
+MOD, BOSS, TROLL = "@mod:x", "@boss:x", "@troll:x"
+COMMUNITY = Scope((SPACE, GENERAL, NEWS), (GENERAL, NEWS), "the community")
+ROOM = Scope((GENERAL,), (GENERAL,), "Carers")
+T0 = 1_800_000_000.0
+
+LEVELS = {MOD: 50, BOSS: 100}
+
+
+def levels(
+    members: dict[str, set[str]] | None = None, users: dict[str, int] | None = None
+) -> Levels:
+    present = members if members is not None else {GENERAL: {TROLL}, NEWS: {TROLL}}
+    known = LEVELS | (users or {})
+    return Levels(
+        of=lambda room, user: known.get(user, 0),
+        power_levels=lambda room: {"events_default": 0, "users": dict(known)},
+        members=lambda room: frozenset(present.get(room, set())),
+    )
+
+
+def request(sanction: Sanction, target: str = TROLL, **kw: Any) -> Request:
+    values: dict[str, Any] = {"duration": None, "reason": "spam"} | kw
+    return Request(sanction, MOD, target, "$cmd", T0, values["duration"], values["reason"])
+
+
+def test_a_duration_may_lead_the_reason() -> None:
+    assert split_duration("2h spamming the group") == (timedelta(hours=2), "spamming the group")
+    assert split_duration("spamming") == (None, "spamming")
+    assert split_duration("") == (None, "")
+    assert split_duration("1w") == (timedelta(weeks=1), "")
+
+
+def test_a_community_ban_covers_every_room_is_logged_and_audited() -> None:
+    said, actions = plan(request(Sanction.BAN), COMMUNITY, levels(), LOG, "Circle")
+    assert [a for a in actions if isinstance(a, Ban)] == [
+        Ban(room, TROLL, "spam") for room in (SPACE, GENERAL, NEWS)
+    ]
+    assert said == f"{MOD} banned {TROLL} across the community: spam."
+    assert SendNotice(LOG, said, mentions=()) in actions
+    (audit,) = [a for a in actions if isinstance(a, PutRecord)]
+    assert audit.kind == "audit"
+    assert audit.value["action"] == "ban"
+    assert audit.value["rooms"] == 3
+
+
+def test_a_timed_ban_schedules_its_end() -> None:
+    said, actions = plan(
+        request(Sanction.BAN, duration=timedelta(days=7)), ROOM, levels(), None, "Circle"
+    )
+    (job,) = [a for a in actions if isinstance(a, ScheduleJob)]
+    assert job.kind == "unban"
+    assert job.due == T0 + 7 * 86400
+    assert job.payload == {"rooms": [GENERAL], "user_id": TROLL}
+    assert said == f"{MOD} banned {TROLL} in Carers for 1 week: spam."
+
+
+def test_a_ban_of_someone_in_no_room_says_so() -> None:
+    said, actions = plan(request(Sanction.BAN, "@tr0ll:x"), ROOM, levels(), None, "Circle")
+    assert "is not in any of these rooms now" in said
+    assert Ban(GENERAL, "@tr0ll:x", "spam") in actions  # banned all the same
+
+
+def test_a_mute_is_below_the_posting_level_in_the_chat_rooms_only() -> None:
+    req = request(Sanction.MUTE, duration=timedelta(minutes=30))
+    _, actions = plan(req, COMMUNITY, levels(), None, "Circle")
+    assert [a for a in actions if isinstance(a, SetPower)] == [
+        SetPower(GENERAL, TROLL, -1),
+        SetPower(NEWS, TROLL, -1),
+    ]
+    jobs = [a for a in actions if isinstance(a, ScheduleJob)]
+    assert {j.payload["room_id"] for j in jobs} == {GENERAL, NEWS}
+    assert all(j.due == T0 + 1800 for j in jobs)
+
+
+def test_kick_mute_and_warn_need_the_member_to_be_there() -> None:
+    nowhere = levels({})
+    for sanction in (Sanction.KICK, Sanction.MUTE, Sanction.WARN):
+        said, actions = plan(request(sanction), ROOM, nowhere, LOG, "Circle")
+        assert said == f"{TROLL} is not in Carers."
+        assert actions == []
+
+
+def test_a_kick_and_a_warning() -> None:
+    _, actions = plan(request(Sanction.KICK), COMMUNITY, levels({NEWS: {TROLL}}), None, "Circle")
+    assert [a for a in actions if isinstance(a, Kick)] == [Kick(NEWS, TROLL, "spam")]
+    _, actions = plan(request(Sanction.WARN, reason="be kind"), ROOM, levels(), None, "Circle")
+    assert SendDirect(TROLL, "A message from the moderators of Circle: be kind") in actions
+
+
+def test_nobody_acts_on_someone_at_or_above_their_level() -> None:
+    assert outranked(request(Sanction.BAN, BOSS), COMMUNITY, levels())
+    assert outranked(request(Sanction.BAN, "@member:x"), ROOM, levels()) is False
+    assert outranked(request(Sanction.BAN, "@peer:x"), ROOM, levels(users={"@peer:x": 50}))
