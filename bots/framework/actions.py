@@ -130,6 +130,15 @@ class SetPower:
 
 
 @dataclass(frozen=True)
+class SetPostingLevel:
+    """The level a room's members need to post (``events_default``), read
+    and written back when performed, as :class:`SetPower` is."""
+
+    room_id: str
+    level: int
+
+
+@dataclass(frozen=True)
 class SendPoll:
     """An Element poll (``org.matrix.msc3381.poll.start``)."""
 
@@ -214,6 +223,7 @@ Action = (
     | Unban
     | SetState
     | SetPower
+    | SetPostingLevel
     | SendPoll
     | UploadFile
     | ScheduleJob
@@ -237,6 +247,7 @@ BUILTIN: tuple[type[Any], ...] = (
     Unban,
     SetState,
     SetPower,
+    SetPostingLevel,
     SendPoll,
     UploadFile,
     ScheduleJob,

@@ -53,6 +53,7 @@ from bots.framework.actions import (
     SendDirect,
     SendNotice,
     SendPoll,
+    SetPostingLevel,
     SetPower,
     SetState,
     Unban,
@@ -329,26 +330,41 @@ class Effector:
                 )
             case SetPower():
                 return await self._set_power(action)
+            case SetPostingLevel():
+                return await self._set_posting_level(action)
             case UploadFile():
                 return await self._upload(action, txn)
         raise TypeError(f"the effector cannot perform {type(action).__name__}")
 
-    async def _set_power(self, action: SetPower) -> Any:
-        # One change at a time per room: each reads what the last one wrote.
-        async with self._power_locks.setdefault(action.room_id, asyncio.Lock()):
-            got = await self.client.room_get_state_event(action.room_id, POWER_LEVELS)
+    async def _change_power_levels(
+        self, room_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> Any:
+        """Read the room's power levels, change them, write them back; one
+        change at a time per room, so each reads what the last one wrote."""
+        async with self._power_locks.setdefault(room_id, asyncio.Lock()):
+            got = await self.client.room_get_state_event(room_id, POWER_LEVELS)
             if not isinstance(got, RoomGetStateEventResponse):
                 return got
-            content = dict(got.content)
+            content = change(dict(got.content))
+            if content == got.content:
+                return _Done()
+            return await self.client.room_put_state(room_id, POWER_LEVELS, content)
+
+    async def _set_power(self, action: SetPower) -> Any:
+        def change(content: dict[str, Any]) -> dict[str, Any]:
             users = dict(content.get("users") or {})
             if action.level is None:
                 users.pop(action.user_id, None)
             else:
                 users[action.user_id] = action.level
-            if users == content.get("users", {}):
-                return _Done()
-            content["users"] = users
-            return await self.client.room_put_state(action.room_id, POWER_LEVELS, content)
+            return {**content, "users": users}
+
+        return await self._change_power_levels(action.room_id, change)
+
+    async def _set_posting_level(self, action: SetPostingLevel) -> Any:
+        return await self._change_power_levels(
+            action.room_id, lambda content: {**content, "events_default": action.level}
+        )
 
     async def _invite(self, action: Invite) -> Any:
         reason = action.reason

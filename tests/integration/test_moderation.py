@@ -254,3 +254,17 @@ async def test_commands_a_timed_mute_a_community_ban_and_refusals(
             async with asyncio.timeout(30):
                 while await membership(homeserver, scene, room, alice.user_id) != "ban":  # noqa: ASYNC110
                     await asyncio.sleep(0.2)
+
+        # A raid: every group room locked from the moderators' room, then unlocked.
+        await m.wait_for_reply(await m.send(mods_room, "!lock"))
+        api = await homeserver.api(scene.admin)
+        levels = await api.state(scene.room, "m.room.power_levels")
+        assert levels["events_default"] == 50
+        await m.wait_for_reply(await m.send(mods_room, "!unlock"))
+        async with asyncio.timeout(30):
+            while (await api.state(scene.room, "m.room.power_levels"))["events_default"] != 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+
+        trail = await m.wait_for_reply(await m.send(mods_room, f"!audit {alice.user_id}"))
+        actions = [line.split()[4] for line in body(trail).splitlines()[1:]]
+        assert actions == ["mute", "warn", "ban"]

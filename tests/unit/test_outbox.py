@@ -35,6 +35,7 @@ from bots.framework.actions import (
     SendDirect,
     SendNotice,
     SendPoll,
+    SetPostingLevel,
     SetPower,
     SetState,
     Unban,
@@ -282,6 +283,7 @@ SAMPLES: dict[type[Any], Any] = {
         {"users": {ALICE: 50, "@hearth-bot:example.org": 100}, "events": {"m.room.name": 50}},
     ),
     SetPower: SetPower(ROOM, "@troll:example.org", -1),
+    SetPostingLevel: SetPostingLevel(ROOM, 50),
     SendPoll: SendPoll(
         ROOM, "Next meeting?", ("Monday", "Wednesday", "Friday"), max_selections=2, disclosed=False
     ),

@@ -7,13 +7,16 @@ from typing import Any
 
 from bots.framework.actions import (
     Ban,
+    DeleteRecord,
     Kick,
     PutRecord,
     ScheduleJob,
     SendDirect,
     SendNotice,
+    SetPostingLevel,
     SetPower,
 )
+from bots.moderation.commands.rooms import audit_lines, lock_plan
 from bots.moderation.commands.sanctions import (
     Levels,
     Request,
@@ -119,3 +122,31 @@ def test_nobody_acts_on_someone_at_or_above_their_level() -> None:
     assert outranked(request(Sanction.BAN, BOSS), COMMUNITY, levels())
     assert outranked(request(Sanction.BAN, "@member:x"), ROOM, levels()) is False
     assert outranked(request(Sanction.BAN, "@peer:x"), ROOM, levels(users={"@peer:x": 50}))
+
+
+def test_lock_remembers_the_posting_level_and_unlock_restores_it() -> None:
+    levels_now = {GENERAL: {"events_default": 0}, NEWS: {"events_default": 50}}
+    locked = lock_plan((GENERAL, NEWS), levels_now, {}, lock=True)
+    # The announcements room already needs a moderator's level: left alone.
+    assert locked == [
+        PutRecord("moderation", "lock", GENERAL, {"previous": 0}),
+        SetPostingLevel(GENERAL, 50),
+    ]
+    assert lock_plan((GENERAL,), levels_now, {GENERAL: {"previous": 0}}, lock=True) == []
+    assert lock_plan((GENERAL,), levels_now, {GENERAL: {"previous": 10}}, lock=False) == [
+        DeleteRecord("moderation", "lock", GENERAL),
+        SetPostingLevel(GENERAL, 10),
+    ]
+    assert lock_plan((NEWS,), levels_now, {}, lock=False) == []
+
+
+def test_the_audit_trail_is_newest_last_and_filtered() -> None:
+    records = {
+        f"{i}": {"at": T0 + i, "moderator": MOD, "action": "ban", "target": f"@u{i % 2}:x"}
+        for i in range(40)
+    }
+    lines = audit_lines(records, None)
+    assert len(lines) == 15
+    assert lines[-1].endswith("ban @u1:x")
+    assert all("@u0:x" in line for line in audit_lines(records, "@u0:x"))
+    assert audit_lines(records, "@nobody:x") == []

@@ -42,6 +42,8 @@ class CommandLevels(Strict):
     kick: int = Field(default=50, ge=1, le=100)
     mute: int = Field(default=50, ge=1, le=100)
     warn: int = Field(default=50, ge=1, le=100)
+    lock: int = Field(default=50, ge=1, le=100)
+    audit: int = Field(default=50, ge=1, le=100)
 
     def needed(self, sanction: Sanction) -> int:
         match sanction:

@@ -1,0 +1,143 @@
+"""!lock and !unlock (only moderators may post), and !audit (the trail).
+
+Typed in a group's room they act on that room; !lock in the moderators'
+room locks every group room at once, for a raid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bots.framework.actions import (
+    Action,
+    DeleteRecord,
+    PutRecord,
+    Reply,
+    SendNotice,
+    SetPostingLevel,
+)
+from bots.framework.commands.authorize import REFUSAL
+from bots.framework.commands.spec import MODERATOR, Arg, ArgType, Command, Invocation
+from bots.framework.feature import Context
+from bots.moderation.commands.handlers import (
+    POWER_LEVELS,
+    ModerationConfig,
+    community_rooms,
+    scope_of,
+)
+from bots.moderation.protections.respond import FEATURE
+from provisioning.schema import cached_community
+
+AUDIT_LINES = 15
+
+
+def lock_plan(
+    rooms: Sequence[str],
+    power_levels: Mapping[str, Mapping[str, Any]],
+    locks: Mapping[str, Mapping[str, Any]],
+    lock: bool,
+) -> list[Action]:
+    """Pure: lock (posting at the moderators' level) or unlock each room,
+    remembering the level it had so !unlock puts it back."""
+    out: list[Action] = []
+    for room in rooms:
+        current = power_levels.get(room, {}).get("events_default", 0)
+        current = current if isinstance(current, int) else 0
+        if lock and room not in locks and current < MODERATOR:
+            out += [
+                PutRecord(FEATURE, "lock", room, {"previous": current}),
+                SetPostingLevel(room, MODERATOR),
+            ]
+        elif not lock and room in locks:
+            previous = locks[room].get("previous", 0)
+            out += [
+                DeleteRecord(FEATURE, "lock", room),
+                SetPostingLevel(room, previous if isinstance(previous, int) else 0),
+            ]
+    return out
+
+
+async def _lock(inv: Invocation, lock: bool) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    config = ctx.config
+    assert isinstance(config, ModerationConfig)
+    cfg = cached_community(config.community)
+    rooms = community_rooms(ctx, cfg)
+    scope = scope_of(inv.room_id, rooms, ctx.moderators_room or rooms.moderators, cfg)
+    if scope is None or inv.power.in_room < config.levels.lock:
+        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    actions = lock_plan(
+        scope.chat_rooms, ctx.room_state(POWER_LEVELS), await ctx.records("lock"), lock
+    )
+    if not actions:
+        state = "locked" if lock else "unlocked"
+        return [Reply(inv.room_id, inv.event_id, f"{scope.label} is already {state}.")]
+    what = "locked" if lock else "unlocked"
+    said = f"{inv.sender} {what} {scope.label}" + (
+        ": only moderators can post until !unlock." if lock else "."
+    )
+    if rooms.moderation_log is not None:
+        actions.append(SendNotice(rooms.moderation_log, said, mentions=()))
+    audit = {"at": ctx.now, "moderator": inv.sender, "action": what, "target": scope.label}
+    actions.append(ctx.put("audit", f"{ctx.now:.6f}:{inv.event_id}", audit))
+    return [*actions, Reply(inv.room_id, inv.event_id, said)]
+
+
+async def _lock_room(inv: Invocation) -> Sequence[Action]:
+    return await _lock(inv, True)
+
+
+async def _unlock_room(inv: Invocation) -> Sequence[Action]:
+    return await _lock(inv, False)
+
+
+def audit_lines(records: Mapping[str, Mapping[str, Any]], who: str | None) -> list[str]:
+    """Pure: the latest entries, newest last, about or by *who* if given."""
+    chosen = [
+        r for r in records.values() if who is None or who in (r.get("target"), r.get("moderator"))
+    ]
+    chosen.sort(key=lambda r: float(r.get("at", 0)))
+    lines = []
+    for r in chosen[-AUDIT_LINES:]:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(r.get("at", 0))))
+        reason = f": {r['reason']}" if r.get("reason") else ""
+        lines.append(f"{when}  {r.get('moderator')} {r.get('action')} {r.get('target')}{reason}")
+    return lines
+
+
+async def _audit(inv: Invocation) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    config = ctx.config
+    assert isinstance(config, ModerationConfig)
+    rooms = community_rooms(ctx, cached_community(config.community))
+    if inv.room_id != (ctx.moderators_room or rooms.moderators):
+        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    if inv.power.in_room < config.levels.audit:
+        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    who = inv.args.get("user")
+    lines = audit_lines(await ctx.records("audit"), who if isinstance(who, str) else None)
+    if not lines:
+        return [Reply(inv.room_id, inv.event_id, "Nothing in the audit trail.")]
+    return [Reply(inv.room_id, inv.event_id, "Audit trail:\n" + "\n".join(lines))]
+
+
+COMMANDS = (
+    Command(
+        "lock",
+        "Only moderators may post (here, or in every group from the moderators' room)",
+        _lock_room,
+        power_level=1,
+    ),
+    Command("unlock", "Let members post again", _unlock_room, power_level=1),
+    Command(
+        "audit",
+        "The moderation trail, optionally about one member",
+        _audit,
+        (Arg("user", "the member, as @name:server", type=ArgType.USER, required=False),),
+        power_level=1,
+    ),
+)
