@@ -223,8 +223,10 @@ def test_the_guard_never_judges_the_exempt_but_remembers_them() -> None:
         for i in range(5)
     ]
     assert not any(guard.message(m, cfg, exempt=True).acts for m in mod)
-    decisions = [guard.message(msg(ts=T0 + i), cfg) for i in range(5)]
-    assert [d.step for d in decisions] == [None, None, Step.WARN, Step.MUTE, Step.ALERT]
+    decisions = [guard.message(msg(ts=T0 + i), cfg) for i in range(7)]
+    assert [d.step for d in decisions] == [None, None, Step.WARN, Step.MUTE, Step.ALERT, None, None]
+    # Past the alert, the rest of the flood is only removed: one notice is enough.
+    assert all(d.redact for d in decisions[2:])
 
 
 def test_the_guard_closes_a_room_on_a_wave_of_joins_and_watches_first_messages() -> None:

@@ -4,11 +4,13 @@ moderation feature turns the decisions into actions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bots.moderation.protections.checks import check_join, check_message
 from bots.moderation.protections.decide import NOTHING, Decision, decide
 from bots.moderation.protections.seen import Joined, Seen
 from bots.moderation.protections.window import RoomWindow
-from provisioning.protections import Protections
+from provisioning.protections import Protections, Step
 
 MAX_ROOMS = 1000
 
@@ -40,6 +42,13 @@ class Guard:
                 decision = decide(found, len(window.offences(msg.sender, forget)), cfg)
                 if decision.offence:
                     window.add_offence(msg.sender, msg.ts, forget)
+                if decision.step is Step.ALERT:
+                    # Once is enough: the rest of a flood sent before the
+                    # mute took hold is removed without a notice each.
+                    if window.alerted_since(msg.sender, forget):
+                        decision = replace(decision, step=None)
+                    else:
+                        window.add_alert(msg.sender, msg.ts)
         window.add_message(msg.sender, msg.ts, msg.mentions, since)
         return decision
 

@@ -32,6 +32,8 @@ class RoomWindow:
         self.joins = Bucket()
         # user -> when their offences happened, oldest first
         self._offences: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        # user -> when the moderators were last alerted about them
+        self._alerted: OrderedDict[str, float] = OrderedDict()
 
     def recent(self, sender: str, since: float) -> tuple[tuple[float, int], ...]:
         """The sender's remembered messages at or after *since*."""
@@ -72,3 +74,12 @@ class RoomWindow:
         self._offences.move_to_end(user)
         if len(self._offences) > MAX_SENDERS:
             self._offences.popitem(last=False)
+
+    def alerted_since(self, user: str, since: float) -> bool:
+        return self._alerted.get(user, float("-inf")) >= since
+
+    def add_alert(self, user: str, ts: float) -> None:
+        self._alerted[user] = ts
+        self._alerted.move_to_end(user)
+        if len(self._alerted) > MAX_SENDERS:
+            self._alerted.popitem(last=False)
