@@ -99,6 +99,7 @@ def route(
             room_id=msg.room_id,
             event_id=msg.event_id,
             power=power,
+            reply_to=msg.reply_to,
         ),
     )
 

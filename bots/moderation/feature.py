@@ -17,12 +17,13 @@ from bots.base.errors import ConfigError
 from bots.framework.actions import Action, SetPower
 from bots.framework.config import BotConfig
 from bots.framework.events import Membership, MembershipChange, Message
-from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec
+from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec, Service
 from bots.moderation.commands.handlers import COMMANDS, ModerationConfig, parse_unban, unban
 from bots.moderation.commands.rooms import COMMANDS as ROOM_COMMANDS
 from bots.moderation.protections.guard import Guard
 from bots.moderation.protections.respond import FEATURE, Where, respond
 from bots.moderation.protections.seen import Joined, seen_of
+from bots.moderation.reports import REPORT, watch_reports
 from provisioning.desired import MARKER
 from provisioning.markers import CommunityRooms
 from provisioning.schema import CommunityFile, GroupDecl, cached_community
@@ -128,7 +129,8 @@ def _config_error(config: BotConfig) -> str | None:
 feature = Feature(
     name=FEATURE,
     summary="moderators' commands, and protections for the groups' rooms",
-    commands=(*COMMANDS, *ROOM_COMMANDS),
+    commands=(*COMMANDS, *ROOM_COMMANDS, REPORT),
+    services=(Service("reports", watch_reports),),
     handlers=(EventHandler(Message, on_message), EventHandler(Membership, on_membership)),
     # Mutes and bans are lifted however late the bot comes back.
     jobs=(

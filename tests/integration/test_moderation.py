@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -19,7 +20,7 @@ from bots.framework.commands.authorize import REFUSAL
 from bots.framework.config import BotConfig
 from bots.moderation.commands.handlers import OUTRANKED, ModerationConfig
 from provisioning.provision import provision
-from tests.support.community import Community, make_community
+from tests.support.community import Community, make_community, running_agent
 from tests.support.homeserver import Homeserver, User, member, running_bot, wait_joined
 from tests.support.member_client import MemberClient
 
@@ -268,3 +269,54 @@ async def test_commands_a_timed_mute_a_community_ban_and_refusals(
         trail = await m.wait_for_reply(await m.send(mods_room, f"!audit {alice.user_id}"))
         actions = [line.split()[4] for line in body(trail).splitlines()[1:]]
         assert actions == ["mute", "warn", "ban"]
+
+
+async def test_reports_from_elements_menu_and_by_command_reach_the_moderators(
+    homeserver: Homeserver, state: Path
+) -> None:
+    scene = await set_up(homeserver, state, {})
+    section = ModerationConfig(community=scene.community.path, reports_poll_s=5)
+    scene.config = scene.config.model_copy(
+        update={
+            "admin_socket": state / "agent-home" / "agent" / "agent.sock",
+            "feature_sections": {"moderation": section},
+        }
+    )
+    mods_room = scene.ids["moderators"]
+    alice, bob = await homeserver.user("alice"), await homeserver.user("bob")
+    async with (
+        running_agent(scene.community, state / "agent-home"),
+        watching(homeserver, scene, state) as m,
+        in_group(homeserver, scene, alice, state / "alice") as a,
+        in_group(homeserver, scene, bob, state / "bob") as b,
+    ):
+        rude = await b.send(scene.room, "something unkind")
+        # Element's "Report": the client API's report endpoint.
+        await (await homeserver.api(alice)).request(
+            "POST",
+            f"/_matrix/client/v3/rooms/{quote(scene.room)}/report/{quote(rude)}",
+            {"reason": "unkind to a newcomer"},
+        )
+        forwarded = await m.wait_for(
+            lambda ev: ev.room_id == mods_room and "unkind to a newcomer" in body(ev)
+        )
+        assert quote(rude, safe="$") in body(forwarded)
+        assert alice.user_id not in body(forwarded)
+
+        # !report in reply to the message: removed from the room at once,
+        # confirmed to the reporter alone.
+        sent = await a.client.room_send(
+            scene.room,
+            "m.room.message",
+            {
+                "msgtype": "m.text",
+                "body": "!report mocking my diagnosis",
+                "m.relates_to": {"m.in_reply_to": {"event_id": rude}},
+            },
+            ignore_unverified_devices=True,
+        )
+        notice = await m.wait_for(lambda ev: "mocking my diagnosis" in body(ev))
+        assert alice.user_id not in body(notice)
+        await a.accept_invite()
+        await a.wait_for(lambda ev: "the moderators have your report" in body(ev))
+        await until_redacted(homeserver, scene, str(getattr(sent, "event_id", "")))

@@ -13,6 +13,7 @@ from bots.moderation.protections.decide import decide
 from bots.moderation.protections.guard import Guard
 from bots.moderation.protections.seen import ROOM_MENTION_WEIGHT, Joined, Seen, seen_of
 from bots.moderation.protections.window import MAX_PER_SENDER, MAX_SENDERS, Bucket, RoomWindow
+from bots.moderation.reports import new_reports, report_notice
 from provisioning.protections import Protections, Step
 
 ROOM = "!group:example.org"
@@ -240,3 +241,22 @@ def test_the_guard_closes_a_room_on_a_wave_of_joins_and_watches_first_messages()
     assert guard.message(spam, cfg).step is Step.WARN
     again = seen_message("$t", ROOM, "@n0:x", int((T0 + 99) * 1000), {"body": "https://ok.example"})
     assert not guard.message(again, cfg).acts  # no longer a first message
+
+
+def test_reports_forwarded_once_and_on_the_first_look_only_recent_ones() -> None:
+    now_ms = T0 * 1000
+    reports = [
+        {"id": 3, "received_ts": now_ms - 1000, "room_id": ROOM, "event_id": "$c"},
+        {"id": 1, "received_ts": now_ms - 3 * 86400_000, "room_id": ROOM, "event_id": "$a"},
+        {"id": 2, "received_ts": now_ms - 3600_000, "room_id": ROOM, "event_id": "$b"},
+        {"id": "x", "received_ts": now_ms, "room_id": ROOM, "event_id": "$bad"},
+    ]
+    assert [r["id"] for r in new_reports(reports, None, now_ms)] == [2, 3]
+    assert [r["id"] for r in new_reports(reports, 2, now_ms)] == [3]
+    assert new_reports(reports, 3, now_ms) == []
+
+
+def test_a_report_notice_links_the_message_and_never_names_the_reporter() -> None:
+    text = report_notice("Carers · General", "  spam  ", "!r:x", "$e")
+    assert text == "Report about a message in Carers · General: “spam”. https://matrix.to/#/!r:x/$e"
+    assert "no reason given" in report_notice("Carers", "", "!r:x", "$e")

@@ -59,6 +59,8 @@ class Invocation:
     power: PowerSnapshot
     # The owning feature's Context (bots.framework.feature), set by the runtime.
     context: Any = field(default=None, compare=False, repr=False)
+    # The event the command was sent in reply to (`!report` names the message so).
+    reply_to: str | None = None
 
 
 Handler = Callable[[Invocation], Awaitable[Sequence[Action]]]

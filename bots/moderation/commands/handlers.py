@@ -60,6 +60,8 @@ class ModerationConfig(FeatureConfig):
     # The community file: its groups' protections and crisis resources.
     community: Path
     levels: CommandLevels = Field(default_factory=CommandLevels)
+    # How often Synapse's reports (Element's "Report") are looked at.
+    reports_poll_s: float = Field(default=30, ge=5, le=3600)
 
 
 def community_rooms(ctx: Context, cfg: CommunityFile) -> CommunityRooms:

@@ -1,0 +1,129 @@
+"""Reports reach the moderators' room, and never name who sent them.
+
+Two ways in: Element's own "Report" (the homeserver keeps it; the admin
+agent reads Synapse's event reports for the bot, without the reporter),
+and `!report <reason>` sent in reply to the message, which the bot removes
+from the room at once and confirms to the reporter by DM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bots.adminagent.client import AgentClient
+from bots.adminagent.requests import ListReports
+from bots.framework.actions import Action, PutRecord, Redact, SendDirect, SendNotice
+from bots.framework.commands.spec import Arg, Command, Invocation
+from bots.framework.feature import Context, ServiceContext
+from bots.framework.logging import get_logger
+from bots.moderation.commands.handlers import ModerationConfig
+from bots.moderation.protections.respond import FEATURE, link
+from provisioning.desired import MARKER
+from provisioning.markers import CommunityRooms
+from provisioning.schema import CommunityFile, cached_community
+
+log = get_logger(__name__)
+
+FIRST_LOOK_BACK_S = 86400.0  # on the first look, reports of the last day
+MAX_REASON = 500
+THANKS = (
+    "Thank you: the moderators have your report. Nobody else is told who sent it, "
+    "and I've removed your !report from the room."
+)
+HOW = "To report a message, reply to it with !report and, if you like, a reason."
+
+
+def room_label(
+    markers: Mapping[str, Mapping[str, Any]], cfg: CommunityFile, room: str
+) -> str | None:
+    """ "Carers · General" for a community room; None for any other room."""
+    marker = markers.get(room)
+    if marker is None or marker.get("community") != cfg.community.key:
+        return None
+    group = cfg.group(str(marker.get("group"))) if marker.get("group") else None
+    if group is None:
+        return cfg.community.name
+    decl = next((r for r in group.rooms if r.key == marker.get("room")), None)
+    return f"{group.name} · {decl.name}" if decl else group.name
+
+
+def report_notice(label: str, reason: str, room: str, event: str) -> str:
+    said = reason.strip()[:MAX_REASON] or "no reason given"
+    return f"Report about a message in {label}: “{said}”. {link(room, event)}"
+
+
+def new_reports(
+    reports: Sequence[Mapping[str, Any]], seen: int | None, now_ms: float
+) -> list[Mapping[str, Any]]:
+    """Pure: the reports to forward, oldest first: after *seen* (the last id
+    forwarded), or on the first look those of the last day."""
+
+    def is_new(r: Mapping[str, Any]) -> bool:
+        if not isinstance(r.get("id"), int):
+            return False
+        if seen is not None:
+            return int(r["id"]) > seen
+        return now_ms - float(r.get("received_ts") or 0) < FIRST_LOOK_BACK_S * 1000
+
+    return sorted(filter(is_new, reports), key=lambda r: int(r["id"]))
+
+
+async def watch_reports(sctx: ServiceContext) -> None:
+    config = sctx.config
+    assert isinstance(config, ModerationConfig)
+    if sctx.bot.admin_socket is None:
+        log.info("reports from Element are not forwarded: the bot has no admin_socket")
+        return
+    agent = AgentClient(sctx.bot.admin_socket)
+    while True:
+        ctx = sctx.context()
+        reports = (await agent.ask(ListReports(limit=100))).get("reports") or []
+        seen_record = await ctx.record("reports", "seen")
+        seen = seen_record.get("id") if seen_record else None
+        cfg = cached_community(config.community)
+        markers = ctx.room_state(MARKER)
+        mods = ctx.moderators_room or CommunityRooms.from_markers(markers, cfg).moderators
+        for report in new_reports(reports, seen if isinstance(seen, int) else None, ctx.now * 1000):
+            label = room_label(markers, cfg, str(report.get("room_id")))
+            actions: list[Action] = [PutRecord(FEATURE, "reports", "seen", {"id": report["id"]})]
+            if label is not None and mods is not None:
+                text = report_notice(
+                    label, str(report.get("reason") or ""), report["room_id"], report["event_id"]
+                )
+                actions.append(SendNotice(mods, text, mentions=()))
+            await sctx.submit(f"report:{report['id']}", actions)
+        await asyncio.sleep(config.reports_poll_s)
+
+
+async def _report(inv: Invocation) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    config = ctx.config
+    assert isinstance(config, ModerationConfig)
+    cfg = cached_community(config.community)
+    markers = ctx.room_state(MARKER)
+    label = room_label(markers, cfg, inv.room_id)
+    quiet = Redact(inv.room_id, inv.event_id, "A report, sent to the moderators")
+    if label is None:
+        return [SendDirect(inv.sender, "Reports are for the community's rooms.")]
+    if inv.reply_to is None:
+        return [quiet, SendDirect(inv.sender, HOW)]
+    mods = ctx.moderators_room or CommunityRooms.from_markers(markers, cfg).moderators
+    reason = inv.args.get("reason")
+    out: list[Action] = [quiet, SendDirect(inv.sender, THANKS)]
+    if mods is not None:
+        text = report_notice(
+            label, reason if isinstance(reason, str) else "", inv.room_id, inv.reply_to
+        )
+        out.append(SendNotice(mods, text, mentions=()))
+    return out
+
+
+REPORT = Command(
+    "report",
+    "Report a message to the moderators: reply to it with !report <reason>",
+    _report,
+    (Arg("reason", "what is wrong with it", required=False, rest=True),),
+)
