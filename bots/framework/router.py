@@ -12,6 +12,7 @@ from bots.framework.commands.authorize import (
     needs_verified_device,
 )
 from bots.framework.commands.parse import ParseFailure, parse
+from bots.framework.commands.pills import command_text
 from bots.framework.commands.spec import Command, CommandTable, Invocation
 from bots.framework.events import IncomingMessage, PowerSnapshot
 from bots.framework.trust.policy import DeviceTrust
@@ -73,7 +74,7 @@ def route(
     if msg.replaces is not None:
         # Editing a command must not run it a second time.
         return Ignore("an edit")
-    parsed = parse(msg.body, prefix, table)
+    parsed = parse(command_text(msg.body, msg.formatted_body), prefix, table)
     if parsed is None:
         return Ignore("not a command")
 
@@ -109,7 +110,7 @@ def needs_device_trust(msg: IncomingMessage, *, prefix: str, table: CommandTable
     device (so the runtime must look up the sender's identity first)."""
     if msg.msgtype not in COMMAND_MSGTYPES or msg.replaces is not None:
         return False
-    parsed = parse(msg.body, prefix, table)
+    parsed = parse(command_text(msg.body, msg.formatted_body), prefix, table)
     return (
         parsed is not None
         and not isinstance(parsed, ParseFailure)

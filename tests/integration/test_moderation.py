@@ -320,3 +320,23 @@ async def test_reports_from_elements_menu_and_by_command_reach_the_moderators(
         await a.accept_invite()
         await a.wait_for(lambda ev: "the moderators have your report" in body(ev))
         await until_redacted(homeserver, scene, str(getattr(sent, "event_id", "")))
+
+
+async def test_mention_spam_is_removed_with_a_word(homeserver: Homeserver, state: Path) -> None:
+    scene = await set_up(homeserver, state, {"mentions": {"mentions": 3, "seconds": 60}})
+    alice = await homeserver.user("alice")
+    async with (
+        watching(homeserver, scene, state),
+        in_group(homeserver, scene, alice, state / "alice") as a,
+    ):
+        people = [f"@someone{i}:localhost" for i in range(4)]
+        sent = await a.client.room_send(
+            scene.room,
+            "m.room.message",
+            {"msgtype": "m.text", "body": "look at this", "m.mentions": {"user_ids": people}},
+            ignore_unverified_devices=True,
+        )
+        await until_redacted(homeserver, scene, str(getattr(sent, "event_id", "")))
+        await a.accept_invite()
+        note = await a.wait_for(lambda ev: "A gentle note" in body(ev))
+        assert "mentioned a lot of people" in body(note)

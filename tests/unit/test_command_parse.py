@@ -14,6 +14,7 @@ import pytest
 
 from bots.framework.actions import Action
 from bots.framework.commands.parse import MAX_COMMAND_CHARS, Parsed, ParseFailure, parse
+from bots.framework.commands.pills import command_text
 from bots.framework.commands.spec import (
     MODERATOR,
     Arg,
@@ -447,3 +448,15 @@ def test_parse_never_raises_on_random_input() -> None:
             assert set(result.args) == {a.name for a in result.command.args}, body
         if isinstance(result, ParseFailure):
             assert not any(unicodedata.category(ch) == "Cc" for ch in result.message), body
+
+
+def test_a_pill_is_read_as_the_user_id_it_links_to() -> None:
+    body = "!ban Dr Kind (moderator) spam"  # the display name a troll chose
+    formatted = '!ban <a href="https://matrix.to/#/@troll:example.org">Dr Kind (moderator)</a> spam'
+    assert command_text(body, formatted) == "!ban @troll:example.org spam"
+    escaped = '!kick <a href="https://matrix.to/#/%40amy%3Aexample.org">Amy</a> &amp; more'
+    assert command_text("!kick Amy & more", escaped) == "!kick @amy:example.org & more"
+    # Not a pill (a room link, or no link): the plain body stands.
+    room = '!join <a href="https://matrix.to/#/#carers:example.org">Carers</a>'
+    assert command_text("!join #carers:example.org", room) == "!join #carers:example.org"
+    assert command_text("!ping", None) == "!ping"
