@@ -236,9 +236,26 @@ async def test_commands_a_timed_mute_a_community_ban_and_refusals(
         logged = await m.wait_for(lambda ev: ev.room_id == log_room and "muted" in body(ev))
         assert body(logged) == body(muted)
 
-        warned = await m.wait_for_reply(
-            await m.send(mods_room, f"!warn {alice.user_id} Please be gentle")
+        # By pill, as Element sends a mention: the display name in the plain
+        # body (Alice chose one like a moderator's) is not what is read.
+        await (await homeserver.api(alice)).request(
+            "PUT",
+            f"/_matrix/client/v3/profile/{alice.user_id}/displayname",
+            {"displayname": "mod"},
         )
+        pill = f'<a href="https://matrix.to/#/{alice.user_id}">mod</a>'
+        sent = await m.client.room_send(
+            mods_room,
+            "m.room.message",
+            {
+                "msgtype": "m.text",
+                "body": "!warn mod Please be gentle",
+                "format": "org.matrix.custom.html",
+                "formatted_body": f"!warn {pill} Please be gentle",
+            },
+            ignore_unverified_devices=True,
+        )
+        warned = await m.wait_for_reply(str(getattr(sent, "event_id", "")))
         assert body(warned).startswith(f"{scene.mod.user_id} warned {alice.user_id}")
         await a.accept_invite()
         await a.wait_for(lambda ev: "Please be gentle" in body(ev))
