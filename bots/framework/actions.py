@@ -75,6 +75,19 @@ class Redact:
 
 
 @dataclass(frozen=True)
+class RedactRecent:
+    """Redact *user_id*'s latest messages in a room: at most *limit*, and
+    none older than *since_ms* if given. The effector pages back through
+    the room's history for them when it performs this."""
+
+    room_id: str
+    user_id: str
+    limit: int
+    since_ms: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class JoinRoom:
     room_id: str
 
@@ -216,6 +229,7 @@ Action = (
     | React
     | Edit
     | Redact
+    | RedactRecent
     | JoinRoom
     | Invite
     | Kick
@@ -240,6 +254,7 @@ BUILTIN: tuple[type[Any], ...] = (
     React,
     Edit,
     Redact,
+    RedactRecent,
     JoinRoom,
     Invite,
     Kick,

@@ -34,6 +34,7 @@ from nio import (
     OlmTrustError,
     RoomCreateResponse,
     RoomGetStateEventResponse,
+    RoomMessagesResponse,
     UploadResponse,
 )
 
@@ -49,6 +50,7 @@ from bots.framework.actions import (
     Kick,
     React,
     Redact,
+    RedactRecent,
     Reply,
     SendDirect,
     SendNotice,
@@ -91,6 +93,8 @@ RATE_LIMITED = "M_LIMIT_EXCEEDED"
 MAX_RETRY_AFTER_S = 300.0
 OUTAGES = frozenset({"unreachable", "not synced yet"})
 POWER_LEVELS = "m.room.power_levels"
+# How far back !redact looks, in events of that user, whatever the limit.
+REDACT_SCAN_LIMIT = 5000
 
 
 def is_outage(errcode: str) -> bool:
@@ -152,6 +156,16 @@ HISTORY_NOT_SHARED_NOTE = (
     "because none of your sessions is verified yet. In Element, verify your session "
     "(Settings → Sessions), then ask to be invited again."
 )
+
+
+def _redactable(source: Mapping[str, Any], user_id: str) -> bool:
+    """A message-like event of *user_id*'s that is not redacted yet."""
+    return (
+        source.get("sender") == user_id
+        and "state_key" not in source
+        and source.get("type") != "m.room.redaction"
+        and "redacted_because" not in (source.get("unsigned") or {})
+    )
 
 
 @dataclass(frozen=True)
@@ -314,6 +328,8 @@ class Effector:
                 return await self._send(action.room_id, POLL_START, poll_content(action), txn)
             case Redact():
                 return await c.room_redact(action.room_id, action.event_id, action.reason, txn)
+            case RedactRecent():
+                return await self._redact_recent(action, txn)
             case JoinRoom():
                 return await c.join(action.room_id)
             case Invite():
@@ -335,6 +351,40 @@ class Effector:
             case UploadFile():
                 return await self._upload(action, txn)
         raise TypeError(f"the effector cannot perform {type(action).__name__}")
+
+    async def _redact_recent(self, action: RedactRecent, txn: str) -> Any:
+        """Page back through the room for the user's events, then redact
+        them one by one within the bot's own send rate. Repeating it after
+        a failure redacts nothing twice: redacted events are skipped."""
+        found: list[str] = []
+        start: str | None = None
+        scanned = 0
+        only_theirs = {"senders": [action.user_id]}
+        while len(found) < action.limit and scanned < REDACT_SCAN_LIMIT:
+            page = await self.client.room_messages(
+                action.room_id, start=start, limit=100, message_filter=only_theirs
+            )
+            if not isinstance(page, RoomMessagesResponse):
+                return page
+            for event in page.chunk:
+                source = getattr(event, "source", {})
+                scanned += 1
+                if (action.since_ms or 0) > source.get("origin_server_ts", 0):
+                    scanned = REDACT_SCAN_LIMIT  # older than wanted: so are the rest
+                    break
+                if len(found) < action.limit and _redactable(source, action.user_id):
+                    found.append(str(source.get("event_id")))
+            if not page.end or page.end == start or not page.chunk:
+                break
+            start = page.end
+        for n, event_id in enumerate(found):
+            await self._wait_for_limits()
+            resp = await self.client.room_redact(
+                action.room_id, event_id, action.reason, f"{txn}-{n}"
+            )
+            if isinstance(resp, ErrorResponse) and resp.status_code != "M_NOT_FOUND":
+                return resp
+        return _Done()
 
     async def _change_power_levels(
         self, room_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]

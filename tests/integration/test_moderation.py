@@ -225,6 +225,14 @@ async def test_commands_a_timed_mute_a_community_ban_and_refusals(
         peer_ban = await m.wait_for_reply(await m.send(mods_room, f"!ban {peer.user_id} rude"))
         assert peer_ban.content["body"] == OUTRANKED
 
+        # !redact takes the member's latest messages, no more.
+        said = [await a.send(scene.room, f"message {i}") for i in range(4)]
+        removing = await m.wait_for_reply(await m.send(scene.room, f"!redact {alice.user_id} 2"))
+        assert "the last 2" in body(removing)
+        for event_id in said[2:]:
+            await until_redacted(homeserver, scene, event_id)
+        assert all([await content_of(homeserver, scene, e) for e in said[:2]])
+
         muted = await m.wait_for_reply(
             await m.send(scene.room, f"!mute {alice.user_id} 30m calm down")
         )
@@ -285,7 +293,7 @@ async def test_commands_a_timed_mute_a_community_ban_and_refusals(
 
         trail = await m.wait_for_reply(await m.send(mods_room, f"!audit {alice.user_id}"))
         actions = [line.split()[4] for line in body(trail).splitlines()[1:]]
-        assert actions == ["mute", "warn", "ban"]
+        assert actions == ["redact", "mute", "warn", "ban"]
 
 
 async def test_reports_from_elements_menu_and_by_command_reach_the_moderators(

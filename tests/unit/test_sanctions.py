@@ -16,6 +16,7 @@ from bots.framework.actions import (
     SetPostingLevel,
     SetPower,
 )
+from bots.moderation.commands.redact import USAGE, redact_amount
 from bots.moderation.commands.rooms import audit_lines, lock_plan
 from bots.moderation.commands.sanctions import (
     Levels,
@@ -150,3 +151,14 @@ def test_the_audit_trail_is_newest_last_and_filtered() -> None:
     assert lines[-1].endswith("ban @u1:x")
     assert all("@u0:x" in line for line in audit_lines(records, "@u0:x"))
     assert audit_lines(records, "@nobody:x") == []
+
+
+def test_redaction_amounts_are_bounded() -> None:
+    assert redact_amount("") == (20, None, "the last 20")
+    assert redact_amount("50") == (50, None, "the last 50")
+    limit, since, said = redact_amount("10000")  # type: ignore[misc]
+    assert (limit, since) == (1000, None)
+    assert "at most 1000 at a time" in said
+    assert redact_amount("since 2h") == (1000, 7200.0, "those of the last 2h")
+    for bad in ("-3", "0", "lots", "since", "since forever", "5 6"):
+        assert redact_amount(bad) == USAGE, bad

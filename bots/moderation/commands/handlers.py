@@ -44,6 +44,7 @@ class CommandLevels(Strict):
     warn: int = Field(default=50, ge=1, le=100)
     lock: int = Field(default=50, ge=1, le=100)
     audit: int = Field(default=50, ge=1, le=100)
+    redact: int = Field(default=50, ge=1, le=100)
 
     def needed(self, sanction: Sanction) -> int:
         match sanction:
