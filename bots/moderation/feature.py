@@ -21,6 +21,7 @@ from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec,
 from bots.moderation.commands.handlers import COMMANDS, ModerationConfig, parse_unban, unban
 from bots.moderation.commands.redact import REDACT
 from bots.moderation.commands.rooms import COMMANDS as ROOM_COMMANDS
+from bots.moderation.commands.undo import UNDO
 from bots.moderation.protections.guard import Guard
 from bots.moderation.protections.respond import FEATURE, Where, respond
 from bots.moderation.protections.seen import Joined, seen_of
@@ -130,7 +131,7 @@ def _config_error(config: BotConfig) -> str | None:
 feature = Feature(
     name=FEATURE,
     summary="moderators' commands, and protections for the groups' rooms",
-    commands=(*COMMANDS, *ROOM_COMMANDS, REDACT, REPORT),
+    commands=(*COMMANDS, *ROOM_COMMANDS, REDACT, UNDO, REPORT),
     services=(Service("reports", watch_reports),),
     handlers=(EventHandler(Message, on_message), EventHandler(Membership, on_membership)),
     # Mutes and bans are lifted however late the bot comes back.

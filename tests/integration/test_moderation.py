@@ -243,6 +243,15 @@ async def test_commands_a_timed_mute_a_community_ban_and_refusals(
         await until_level(homeserver, scene, alice.user_id, -1)
         logged = await m.wait_for(lambda ev: ev.room_id == log_room and "muted" in body(ev))
         assert body(logged) == body(muted)
+        # Undone: unmuted at once, and its timer cancelled. Then muted again.
+        undone = await m.wait_for_reply(await m.send(scene.room, "!undo"))
+        assert (
+            body(undone)
+            == f"{scene.mod.user_id} undid their last action: unmuted {alice.user_id} in Carers."
+        )
+        await until_level(homeserver, scene, alice.user_id, None)
+        await m.wait_for_reply(await m.send(scene.room, f"!mute {alice.user_id} 30m"))
+        await until_level(homeserver, scene, alice.user_id, -1)
 
         # By pill, as Element sends a mention: the display name in the plain
         # body (Alice chose one like a moderator's) is not what is read.
@@ -280,6 +289,13 @@ async def test_commands_a_timed_mute_a_community_ban_and_refusals(
             async with asyncio.timeout(30):
                 while await membership(homeserver, scene, room, alice.user_id) != "ban":  # noqa: ASYNC110
                     await asyncio.sleep(0.2)
+        unbanned = await m.wait_for_reply(await m.send(mods_room, "!undo"))
+        assert "unbanned" in body(unbanned)
+        for room in (scene.ids["space"], scene.room):
+            async with asyncio.timeout(30):
+                while await membership(homeserver, scene, room, alice.user_id) != "leave":  # noqa: ASYNC110
+                    await asyncio.sleep(0.2)
+        await m.send(mods_room, f"!ban {alice.user_id} spam, after all")
 
         # A raid: every group room locked from the moderators' room, then unlocked.
         await m.wait_for_reply(await m.send(mods_room, "!lock"))
@@ -293,7 +309,7 @@ async def test_commands_a_timed_mute_a_community_ban_and_refusals(
 
         trail = await m.wait_for_reply(await m.send(mods_room, f"!audit {alice.user_id}"))
         actions = [line.split()[4] for line in body(trail).splitlines()[1:]]
-        assert actions == ["redact", "mute", "warn", "ban"]
+        assert actions == ["redact", "mute", "undo", "mute", "warn", "ban", "undo", "ban"]
 
 
 async def test_reports_from_elements_menu_and_by_command_reach_the_moderators(

@@ -7,6 +7,7 @@ from typing import Any
 
 from bots.framework.actions import (
     Ban,
+    CancelJob,
     DeleteRecord,
     Kick,
     PutRecord,
@@ -15,6 +16,7 @@ from bots.framework.actions import (
     SendNotice,
     SetPostingLevel,
     SetPower,
+    Unban,
 )
 from bots.moderation.commands.redact import USAGE, redact_amount
 from bots.moderation.commands.rooms import audit_lines, lock_plan
@@ -27,6 +29,7 @@ from bots.moderation.commands.sanctions import (
     plan,
     split_duration,
 )
+from bots.moderation.commands.undo import undo_plan
 
 SPACE, GENERAL, NEWS = "!space:x", "!general:x", "!news:x"
 LOG = "!log:x"
@@ -69,8 +72,11 @@ def test_a_community_ban_covers_every_room_is_logged_and_audited() -> None:
     ]
     assert said == f"{MOD} banned {TROLL} across the community: spam."
     assert SendNotice(LOG, said, mentions=()) in actions
-    (audit,) = [a for a in actions if isinstance(a, PutRecord)]
+    audit, last = [a for a in actions if isinstance(a, PutRecord)]
     assert audit.kind == "audit"
+    assert last.kind == "last"
+    assert last.key == MOD
+    assert last.value["rooms"] == [SPACE, GENERAL, NEWS]
     assert audit.value["action"] == "ban"
     assert audit.value["rooms"] == 3
 
@@ -162,3 +168,35 @@ def test_redaction_amounts_are_bounded() -> None:
     assert redact_amount("since 2h") == (1000, 7200.0, "those of the last 2h")
     for bad in ("-3", "0", "lots", "since", "since forever", "5 6"):
         assert redact_amount(bad) == USAGE, bad
+
+
+def test_undo_reverts_a_ban_and_its_timer_and_says_what_it_cannot_undo() -> None:
+    req = request(Sanction.BAN, duration=timedelta(days=1))
+    _, actions = plan(req, COMMUNITY, levels(), None, "Circle")
+    last = next(a for a in actions if isinstance(a, PutRecord) and a.kind == "last").value
+    said, undo = undo_plan(MOD, last, lambda room: {}, {})
+    assert said == f"{MOD} undid their last action: unbanned {TROLL} in the community."
+    assert CancelJob("unban:$cmd") in undo
+    assert [a for a in undo if isinstance(a, Unban)] == [Unban(r, TROLL) for r in COMMUNITY.rooms]
+    assert DeleteRecord("moderation", "last", MOD) in undo
+    assert undo_plan(MOD, None, lambda room: {}, {}) == ("You have nothing to undo.", [])
+    for action, words in (
+        ("kick", "invite them back"),
+        ("warn", "unsent"),
+        ("redact", "brought back"),
+    ):
+        said, undo = undo_plan(MOD, {"action": action, "target": TROLL}, lambda room: {}, {})
+        assert words in said
+        assert undo == []
+
+
+def test_undo_of_a_mute_and_of_a_lock() -> None:
+    _, actions = plan(request(Sanction.MUTE), ROOM, levels(), None, "Circle")
+    last = next(a for a in actions if isinstance(a, PutRecord) and a.kind == "last").value
+    _, undo = undo_plan(MOD, last, lambda room: {}, {})
+    assert SetPower(GENERAL, TROLL, None) in undo
+    locked = {"action": "locked", "target": "Carers", "rooms": [GENERAL], "jobs": []}
+    _, undo = undo_plan(
+        MOD, locked, lambda room: {"events_default": 50}, {GENERAL: {"previous": 0}}
+    )
+    assert SetPostingLevel(GENERAL, 0) in undo

@@ -83,6 +83,7 @@ async def _redact(inv: Invocation) -> Sequence[Action]:
         "reason": what,
     }
     out.append(ctx.put("audit", f"{ctx.now:.6f}:{inv.event_id}", audit))
+    out.append(ctx.put("last", inv.sender, {"action": "redact", "target": target}))
     return [*out, Reply(inv.room_id, inv.event_id, said)]
 
 

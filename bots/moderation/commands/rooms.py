@@ -83,6 +83,8 @@ async def _lock(inv: Invocation, lock: bool) -> Sequence[Action]:
         actions.append(SendNotice(rooms.moderation_log, said, mentions=()))
     audit = {"at": ctx.now, "moderator": inv.sender, "action": what, "target": scope.label}
     actions.append(ctx.put("audit", f"{ctx.now:.6f}:{inv.event_id}", audit))
+    last = {"action": what, "target": scope.label, "rooms": list(scope.chat_rooms), "jobs": []}
+    actions.append(ctx.put("last", inv.sender, last))
     return [*actions, Reply(inv.room_id, inv.event_id, said)]
 
 

@@ -122,24 +122,23 @@ def plan(
         out.append(SendDirect(target, text))
     timed = s in (Sanction.BAN, Sanction.MUTE)
     until = req.now + req.duration.total_seconds() if req.duration and timed else None
-    if until is not None:
-        if s is Sanction.BAN:
-            payload: dict[str, Any] = {"rooms": list(where), "user_id": target}
-            out.append(ScheduleJob(FEATURE, "unban", until, f"unban:{req.event_id}", payload))
-        else:
-            out += [
-                ScheduleJob(
-                    FEATURE,
-                    "unmute",
-                    until,
-                    f"unmute:{room}:{target}:{req.event_id}",
-                    {"room_id": room, "user_id": target, "level": None},
-                )
-                for room in where
-            ]
-    span = (
-        f" for {_span(req.duration)}" if req.duration and s in (Sanction.BAN, Sanction.MUTE) else ""
-    )
+    jobs: list[ScheduleJob] = []
+    if until is not None and s is Sanction.BAN:
+        payload: dict[str, Any] = {"rooms": list(where), "user_id": target}
+        jobs.append(ScheduleJob(FEATURE, "unban", until, f"unban:{req.event_id}", payload))
+    elif until is not None:
+        jobs += [
+            ScheduleJob(
+                FEATURE,
+                "unmute",
+                until,
+                f"unmute:{room}:{target}:{req.event_id}",
+                {"room_id": room, "user_id": target, "level": None},
+            )
+            for room in where
+        ]
+    out += jobs
+    span = f" for {_span(req.duration)}" if until is not None else ""
     said = f"{req.moderator} {PAST[s]} {target}"
     said += (
         ""
@@ -169,6 +168,14 @@ def plan(
             },
         )
     )
+    # What !undo would revert: this moderator's latest action.
+    last = {
+        "action": s.value,
+        "target": target,
+        "rooms": list(where),
+        "jobs": [j.key for j in jobs],
+    }
+    out.append(PutRecord(FEATURE, "last", req.moderator, last | {"label": scope.label}))
     return said, out
 
 

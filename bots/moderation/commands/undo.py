@@ -1,0 +1,92 @@
+"""!undo: revert the moderator's own latest action where that is possible,
+and say so where it is not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bots.framework.actions import (
+    Action,
+    Ban,
+    CancelJob,
+    DeleteRecord,
+    Reply,
+    SendNotice,
+    SetPower,
+    Unban,
+)
+from bots.framework.commands.spec import Command, Invocation
+from bots.framework.feature import Context
+from bots.moderation.commands.handlers import POWER_LEVELS, ModerationConfig, community_rooms
+from bots.moderation.commands.rooms import lock_plan
+from bots.moderation.protections.respond import FEATURE, muted_level
+from provisioning.schema import cached_community
+
+CANNOT = {
+    "kick": "A kick can't be undone: invite them back if you want them in.",
+    "warn": "A warning can't be unsent.",
+    "redact": "Removed messages can't be brought back.",
+}
+
+
+def undo_plan(
+    moderator: str,
+    last: Mapping[str, Any] | None,
+    power_levels: Callable[[str], Mapping[str, Any]],
+    locks: Mapping[str, Mapping[str, Any]],
+) -> tuple[str, list[Action]]:
+    """Pure: (what to say, what to do) to revert *last*, the moderator's latest action."""
+    if not last:
+        return "You have nothing to undo.", []
+    action, target = str(last.get("action")), str(last.get("target"))
+    rooms = [str(r) for r in last.get("rooms") or []]
+    label = str(last.get("label") or "")
+    if action in CANNOT:
+        return CANNOT[action], []
+    cancel: list[Action] = [CancelJob(str(k)) for k in last.get("jobs") or []]
+    done: list[Action]
+    match action:
+        case "ban":
+            done, verb = [Unban(room, target) for room in rooms], f"unbanned {target}"
+        case "unban":
+            done, verb = [Ban(room, target, "undone unban") for room in rooms], f"banned {target}"
+        case "mute":
+            done, verb = [SetPower(room, target, None) for room in rooms], f"unmuted {target}"
+        case "unmute":
+            done = [SetPower(room, target, muted_level(power_levels(room))) for room in rooms]
+            verb = f"muted {target}"
+        case "locked" | "unlocked":
+            done = lock_plan(
+                rooms, {r: power_levels(r) for r in rooms}, locks, action == "unlocked"
+            )
+            verb = "locked" if action == "unlocked" else "unlocked"
+        case _:
+            return "I don't know how to undo that.", []
+    said = f"{moderator} undid their last action: {verb}" + (f" in {label}" if label else "") + "."
+    return said, [*cancel, *done, DeleteRecord(FEATURE, "last", moderator)]
+
+
+async def _undo(inv: Invocation) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    config = ctx.config
+    assert isinstance(config, ModerationConfig)
+    rooms = community_rooms(ctx, cached_community(config.community))
+    said, actions = undo_plan(
+        inv.sender,
+        await ctx.record("last", inv.sender),
+        lambda room: ctx.room_state(POWER_LEVELS).get(room, {}),
+        await ctx.records("lock"),
+    )
+    if actions:
+        if rooms.moderation_log is not None:
+            actions.append(SendNotice(rooms.moderation_log, said, mentions=()))
+        target = (await ctx.record("last", inv.sender) or {}).get("target")
+        audit = {"at": ctx.now, "moderator": inv.sender, "action": "undo", "target": target}
+        actions.append(ctx.put("audit", f"{ctx.now:.6f}:{inv.event_id}", audit))
+    return [*actions, Reply(inv.room_id, inv.event_id, said)]
+
+
+# A moderator may only undo their own action, whose level they had.
+UNDO = Command("undo", "Revert your own latest moderation action", _undo, power_level=1)
