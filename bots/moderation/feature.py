@@ -81,7 +81,9 @@ async def on_message(event: Message, ctx: Context) -> Sequence[Action]:
         return []
     cfg, group = found
     exempt = _exempt(ctx, cfg, event.room_id, event.sender)
-    decision = _guard(ctx).message(seen_of(event), group.protections, exempt)
+    slow = await ctx.record("slowmode", event.room_id)
+    slow_s = float(slow.get("seconds", 0)) if slow else 0.0
+    decision = _guard(ctx).message(seen_of(event), group.protections, exempt, slow_s)
     where = _where(ctx, cfg, group, event.room_id)
     ts = event.server_ts_ms / 1000
     return respond(decision, where, event.sender, event.event_id, ts, group.protections)

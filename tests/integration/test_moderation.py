@@ -363,11 +363,11 @@ async def test_reports_from_elements_menu_and_by_command_reach_the_moderators(
         await until_redacted(homeserver, scene, str(getattr(sent, "event_id", "")))
 
 
-async def test_mention_spam_is_removed_with_a_word(homeserver: Homeserver, state: Path) -> None:
+async def test_mention_spam_and_slow_mode(homeserver: Homeserver, state: Path) -> None:
     scene = await set_up(homeserver, state, {"mentions": {"mentions": 3, "seconds": 60}})
     alice = await homeserver.user("alice")
     async with (
-        watching(homeserver, scene, state),
+        watching(homeserver, scene, state) as m,
         in_group(homeserver, scene, alice, state / "alice") as a,
     ):
         people = [f"@someone{i}:localhost" for i in range(4)]
@@ -381,3 +381,12 @@ async def test_mention_spam_is_removed_with_a_word(homeserver: Homeserver, state
         await a.accept_invite()
         note = await a.wait_for(lambda ev: "A gentle note" in body(ev))
         assert "mentioned a lot of people" in body(note)
+
+        # Slow mode, set by a moderator: a second message too soon is removed.
+        await m.join(scene.room)
+        await m.wait_for_reply(await m.send(scene.room, "!slowmode 5"))
+        await asyncio.sleep(5)  # Alice's last message above was less than 5 s ago
+        first = await a.send(scene.room, "one thought")
+        second = await a.send(scene.room, "and another")
+        await until_redacted(homeserver, scene, second)
+        assert await content_of(homeserver, scene, first)

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from bots.framework.events import Message
 from bots.framework.intake import to_event
+from bots.moderation.commands.rooms import slow_seconds
 from bots.moderation.protections.checks import Rule, check_join, check_message
 from bots.moderation.protections.decide import decide
 from bots.moderation.protections.guard import Guard
@@ -260,3 +261,19 @@ def test_a_report_notice_links_the_message_and_never_names_the_reporter() -> Non
     text = report_notice("Carers · General", "  spam  ", "!r:x", "$e")
     assert text == "Report about a message in Carers · General: “spam”. https://matrix.to/#/!r:x/$e"
     assert "no reason given" in report_notice("Carers", "", "!r:x", "$e")
+
+
+def test_slow_mode_removes_a_second_message_too_soon_without_an_offence() -> None:
+    guard = Guard()
+    first = guard.message(msg(ts=T0), DEFAULTS, slow_s=30)
+    too_soon = guard.message(msg(ts=T0 + 10), DEFAULTS, slow_s=30)
+    later = guard.message(msg(ts=T0 + 45), DEFAULTS, slow_s=30)
+    assert not first.acts
+    assert too_soon.redact
+    assert too_soon.step is None
+    assert not too_soon.offence
+    assert not later.acts
+    assert slow_seconds("off") == 0
+    assert slow_seconds("30") == 30
+    assert isinstance(slow_seconds("7200"), str)
+    assert isinstance(slow_seconds("fast"), str)

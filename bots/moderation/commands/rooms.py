@@ -96,6 +96,46 @@ async def _unlock_room(inv: Invocation) -> Sequence[Action]:
     return await _lock(inv, False)
 
 
+MAX_SLOW_S = 3600
+
+
+def slow_seconds(text: str) -> int | str:
+    """Pure: the slow mode's seconds (0 for off), or why *text* is wrong."""
+    word = text.strip().lower()
+    if word in ("off", "0"):
+        return 0
+    if word.isdigit() and 0 < int(word) <= MAX_SLOW_S:
+        return int(word)
+    return f"Use !slowmode <seconds> (1 to {MAX_SLOW_S}) or !slowmode off."
+
+
+async def _slowmode(inv: Invocation) -> Sequence[Action]:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    config = ctx.config
+    assert isinstance(config, ModerationConfig)
+    cfg = cached_community(config.community)
+    rooms = community_rooms(ctx, cfg)
+    scope = scope_of(inv.room_id, rooms, ctx.moderators_room or rooms.moderators, cfg)
+    if scope is None or inv.power.in_room < config.levels.lock:
+        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    seconds = slow_seconds(str(inv.args.get("seconds") or ""))
+    if isinstance(seconds, str):
+        return [Reply(inv.room_id, inv.event_id, seconds)]
+    out: list[Action] = [
+        ctx.put("slowmode", room, {"seconds": seconds}) if seconds else ctx.delete("slowmode", room)
+        for room in scope.chat_rooms
+    ]
+    said = (
+        f"{inv.sender} set slow mode in {scope.label}: one message every {seconds} s per member."
+        if seconds
+        else f"{inv.sender} turned slow mode off in {scope.label}."
+    )
+    if rooms.moderation_log is not None:
+        out.append(SendNotice(rooms.moderation_log, said, mentions=()))
+    return [*out, Reply(inv.room_id, inv.event_id, said)]
+
+
 def audit_lines(records: Mapping[str, Mapping[str, Any]], who: str | None) -> list[str]:
     """Pure: the latest entries, newest last, about or by *who* if given."""
     chosen = [
@@ -135,6 +175,13 @@ COMMANDS = (
         power_level=1,
     ),
     Command("unlock", "Let members post again", _unlock_room, power_level=1),
+    Command(
+        "slowmode",
+        "One message per member every so many seconds (or off)",
+        _slowmode,
+        (Arg("seconds", "seconds between one member's messages, or off"),),
+        power_level=1,
+    ),
     Command(
         "audit",
         "The moderation trail, optionally about one member",

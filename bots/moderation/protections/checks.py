@@ -24,6 +24,7 @@ class Rule(StrEnum):
     WORDS = "words"
     CRISIS = "crisis"
     JOIN_WAVE = "join wave"
+    SLOW_MODE = "slow mode"
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,18 @@ def check_message(
     recent: tuple[tuple[float, int], ...],
     joined_at: float | None,
     cfg: Protections,
+    slow_s: float = 0,
 ) -> tuple[Finding, ...]:
     """Which rules *msg* breaks. *recent* is the sender's earlier messages
     (time, mentions) within the longest window; *joined_at* is when they
-    joined if this is their first message since."""
+    joined if this is their first message since; *slow_s*, when a moderator
+    set a slow mode, the least time between one member's messages."""
     if cfg.crisis.enabled and _matches(cfg.crisis.patterns, (), msg.body):
         # Someone who may be in danger is helped, never punished: no other rule applies.
         return (Finding(Rule.CRISIS, "language suggesting self-harm"),)
     found: list[Finding] = []
+    if slow_s > 0 and any(ts > msg.ts - slow_s for ts, _ in recent):
+        found.append(Finding(Rule.SLOW_MODE, f"one message every {slow_s:g} s"))
     flood = cfg.flood
     if flood.enabled:
         count = 1 + sum(1 for ts, _ in recent if ts > msg.ts - flood.seconds)

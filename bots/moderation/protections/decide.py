@@ -35,5 +35,7 @@ def decide(findings: tuple[Finding, ...], earlier_offences: int, cfg: Protection
         return Decision(findings, crisis=True)
     if rules == {Rule.JOIN_WAVE}:
         return Decision(findings, step=Step.ALERT, close_room=True)
+    if rules == {Rule.SLOW_MODE}:
+        return Decision(findings, redact=True)  # removed, but no offence
     step = cfg.steps[min(earlier_offences, len(cfg.steps) - 1)]
     return Decision(findings, step=step, redact=cfg.redact, offence=True)

@@ -27,16 +27,18 @@ class Guard:
             window = self._rooms[room_id] = RoomWindow()
         return window
 
-    def message(self, msg: Seen, cfg: Protections, exempt: bool = False) -> Decision:
+    def message(
+        self, msg: Seen, cfg: Protections, exempt: bool = False, slow_s: float = 0
+    ) -> Decision:
         """Judge *msg* (unless its sender is *exempt*: moderators and bots)
-        and remember it either way."""
+        and remember it either way. *slow_s*: the room's slow mode, if on."""
         window = self.window(msg.room_id)
-        longest = max(cfg.flood.seconds, cfg.mentions.seconds)
+        longest = max(cfg.flood.seconds, cfg.mentions.seconds, slow_s)
         since = msg.ts - longest
         decision = NOTHING
         if not exempt:
             recent = window.recent(msg.sender, since)
-            found = check_message(msg, recent, window.joined_at(msg.sender), cfg)
+            found = check_message(msg, recent, window.joined_at(msg.sender), cfg, slow_s)
             if found:
                 forget = msg.ts - cfg.forget_hours * 3600
                 decision = decide(found, len(window.offences(msg.sender, forget)), cfg)

@@ -33,6 +33,7 @@ WHY = {
     Rule.MENTIONS: "you mentioned a lot of people in a short time",
     Rule.FIRST_MESSAGE: "a link or media can't be a newcomer's first message here",
     Rule.WORDS: "it contained a word or phrase this group doesn't allow",
+    Rule.SLOW_MODE: "slow mode is on in this room",
 }
 
 
