@@ -13,6 +13,14 @@ import pytest
 
 from bots import core
 from bots.framework.logging import configure_logging
+from tests.integration.test_moderation import (
+    body,
+    in_group,
+    set_up,
+    until_level,
+    until_redacted,
+    watching,
+)
 from tests.support.features import notes_feature
 from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
 
@@ -90,4 +98,52 @@ async def test_marker_in_bodies_names_and_args_never_logged(
     # Synapse's own log neither: it sees ciphertext and the display name.
     synapse_log = homeserver.process.log_path.read_text(errors="replace")
     assert "synapse" in synapse_log.lower()
+    assert MARKER not in synapse_log
+
+
+async def test_moderation_at_work_logs_nothing_a_member_wrote(
+    homeserver: Homeserver, state: Path, captured_logs: io.StringIO
+) -> None:
+    """Protections and moderators' commands act on messages, reasons and
+    reports carrying the marker: none of it reaches a log."""
+    scene = await set_up(
+        homeserver,
+        state,
+        {"flood": {"messages": 4, "seconds": 60}, "words": {"patterns": [MARKER]}},
+    )
+    mods_room = scene.ids["moderators"]
+    alice = await homeserver.user("alice")
+    await (await homeserver.api(alice)).request(
+        "PUT",
+        f"/_matrix/client/v3/profile/{quote(alice.user_id)}/displayname",
+        {"displayname": f"Alice {MARKER}"},
+    )
+    async with (
+        watching(homeserver, scene, state) as m,
+        in_group(homeserver, scene, alice, state / "alice") as a,
+    ):
+        listed = await a.send(scene.room, f"buy my {MARKER} now")  # a listed word
+        await until_redacted(homeserver, scene, listed)
+        await a.send(scene.room, f"I want to die {MARKER}")  # crisis language
+        await m.wait_for(lambda ev: "may need support" in body(ev))
+        for i in range(4):  # a flood: warned, then muted
+            await a.send(scene.room, f"{MARKER} {i}")
+        await until_level(homeserver, scene, alice.user_id, -1)
+        for command in (
+            f"!warn {alice.user_id} {MARKER}",
+            f"!unmute {alice.user_id} {MARKER}",
+            f"!ban {alice.user_id} 1h {MARKER}",
+            f"!audit {alice.user_id}",
+            f"!redact {alice.user_id} {MARKER}",
+        ):
+            await m.wait_for_reply(await m.send(mods_room, command))
+
+    text = captured_logs.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    # The capture saw the bot at work (the five commands)...
+    assert sum(1 for e in lines if e.get("event") == "command handled") == 5
+    # ...and nothing of what was written, nor who wrote it.
+    assert MARKER not in text
+    assert alice.user_id not in text
+    synapse_log = homeserver.process.log_path.read_text(errors="replace")
     assert MARKER not in synapse_log
