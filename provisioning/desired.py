@@ -25,6 +25,7 @@ def placeholder(label: str) -> str:
 SPACE = "space"
 MODERATORS = "moderators"
 MODERATION_LOG = "moderation-log"
+BAN_LIST = "ban-list"
 
 
 def group_label(group: str, room: str) -> str:
@@ -166,6 +167,20 @@ def desired_rooms(cfg: CommunityFile) -> list[DesiredRoom]:
             everyone_staff,
         ),
     ]
+    if cfg.ban_list is not None:
+        # Followers (other communities' bots) read the rules; posting them,
+        # state events, needs a moderator's level.
+        followers = tuple(dict.fromkeys([*everyone_staff, *cfg.ban_list.share_with]))
+        rooms.append(
+            _staff_room(
+                BAN_LIST,
+                f"{c.name}: ban list",
+                "Who this community bans, as a Matrix policy list other communities can follow",
+                key,
+                base_users,
+                followers,
+            )
+        )
     for gi, group in enumerate(cfg.groups):
         for ri, room in enumerate(group.rooms):
             rooms.append(_group_room(key, gi, group, ri, room, base_users, everyone_staff))

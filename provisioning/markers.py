@@ -18,6 +18,7 @@ class CommunityRooms:
     groups: Mapping[str, tuple[str, ...]]
     moderators: str | None = None
     moderation_log: str | None = None
+    ban_list: str | None = None
 
     @classmethod
     def from_markers(
@@ -28,6 +29,7 @@ class CommunityRooms:
         space: str | None = None
         moderators: str | None = None
         log: str | None = None
+        ban_list: str | None = None
         found: dict[str, dict[str, str]] = {}
         for room_id, marker in markers.items():
             if marker.get("community") != community:
@@ -38,6 +40,8 @@ class CommunityRooms:
                 moderators = room_id
             elif marker.get("kind") == "moderation-log":
                 log = room_id
+            elif marker.get("kind") == "ban-list":
+                ban_list = room_id
             elif marker.get("kind") == "group":
                 group, room = marker.get("group"), marker.get("room")
                 if isinstance(group, str) and isinstance(room, str):
@@ -47,7 +51,7 @@ class CommunityRooms:
             decl = cfg.group(key)
             order = [r.key for r in decl.rooms] if decl else sorted(rooms)
             groups[key] = tuple(rooms[r] for r in order if r in rooms)
-        return cls(space, groups, moderators, log)
+        return cls(space, groups, moderators, log, ban_list)
 
     def group_of(self, room_id: str) -> str | None:
         return next((g for g, rooms in self.groups.items() if room_id in rooms), None)

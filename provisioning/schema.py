@@ -218,11 +218,23 @@ class CommunityDecl(Strict):
     _tz = field_validator("timezone")(_timezone)
 
 
+class BanListDecl(Strict):
+    """Publish the community's bans as a Matrix policy list (m.policy.rule.user),
+    which other communities' bots (and Draupnir or Meowlnir) can follow."""
+
+    # Other communities' bots, invited to the list's room to follow it.
+    share_with: tuple[str, ...] = ()
+
+    _s = field_validator("share_with")(_users)
+
+
 class CommunityFile(Strict):
     community: CommunityDecl
     bots: tuple[BotDecl, ...] = ()
     groups: tuple[GroupDecl, ...] = ()
     onboarding: OnboardingDecl = Field(default_factory=OnboardingDecl)
+    # Left out: no ban list is published.
+    ban_list: BanListDecl | None = None
 
     @field_validator("bots")
     @classmethod

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioning.desired import MARKER, MODERATION_LOG, MODERATORS, SPACE, group_label
+from provisioning.desired import BAN_LIST, MARKER, MODERATION_LOG, MODERATORS, SPACE, group_label
 
 JsonDict = dict[str, Any]
 
@@ -91,7 +91,7 @@ def label_of(marker: JsonDict, community: str) -> str | None:
     kind = marker.get("kind")
     if kind == "space":
         return SPACE
-    if kind in (MODERATORS, MODERATION_LOG):
+    if kind in (MODERATORS, MODERATION_LOG, BAN_LIST):
         return str(kind)
     if (
         kind == "group"

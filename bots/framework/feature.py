@@ -79,6 +79,11 @@ class Context:
     room_state: Callable[[str], Mapping[str, Mapping[str, Any]]] = field(
         default=lambda _type: {}, repr=False
     )
+    # The same types' events that have a state key (policy rules, say):
+    # by type, then room, then state key.
+    keyed_state: Callable[[str], Mapping[str, Mapping[str, Mapping[str, Any]]]] = field(
+        default=lambda _type: {}, repr=False
+    )
     # The bot's DM room with a user, if it has one.
     direct_room: Callable[[str], Awaitable[str | None]] | None = field(default=None, repr=False)
     # How many devices a user has cross-signed, read afresh from the server

@@ -276,6 +276,8 @@ class BotRuntime:
         # The state the features asked for: type → room → content.
         self._state_types = frozenset(t for f in self.features for t in f.state_types)
         self._room_state: dict[str, dict[str, dict[str, Any]]] = {}
+        # The same types' events with a state key: type → room → key → content.
+        self._keyed_state: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self.keys: KeySharer | None = None
         self.history: HistorySharer | None = None
         self._scheduler_db: aiosqlite.Connection | None = None
@@ -329,13 +331,18 @@ class BotRuntime:
                 if isinstance(event, RoomCreateEvent):
                     self._creators[room_id] = room_creators(event.source)
                 source = getattr(event, "source", None)
-                if not isinstance(source, dict) or source.get("state_key") != "":
+                if not isinstance(source, dict) or not isinstance(source.get("state_key"), str):
                     continue
                 event_type, content = source.get("type"), source.get("content")
-                if event_type in self._state_types and isinstance(content, dict):
+                if event_type not in self._state_types or not isinstance(content, dict):
+                    continue
+                if source["state_key"] == "":
                     self._room_state.setdefault(event_type, {})[room_id] = content
+                else:
+                    by_room = self._keyed_state.setdefault(event_type, {})
+                    by_room.setdefault(room_id, {})[source["state_key"]] = content
         for room_id in resp.rooms.leave:
-            for by_room in self._room_state.values():
+            for by_room in (*self._room_state.values(), *self._keyed_state.values()):
                 by_room.pop(room_id, None)
 
     def context(self, feature: Feature | None) -> Context | None:
@@ -353,6 +360,7 @@ class BotRuntime:
             moderators_room=self._moderators_room_id,
             store=self.storage,
             room_state=lambda event_type: self._room_state.get(event_type, {}),
+            keyed_state=lambda event_type: self._keyed_state.get(event_type, {}),
             direct_room=self.storage.direct_room,
             verified_devices=self._verified_devices,
             members=self._members,

@@ -22,6 +22,8 @@ from bots.moderation.commands.handlers import COMMANDS, ModerationConfig, parse_
 from bots.moderation.commands.redact import REDACT
 from bots.moderation.commands.rooms import COMMANDS as ROOM_COMMANDS
 from bots.moderation.commands.undo import UNDO
+from bots.moderation.following import follow_lists
+from bots.moderation.policy import RULE_TYPES
 from bots.moderation.protections.guard import Guard
 from bots.moderation.protections.respond import FEATURE, Where, respond
 from bots.moderation.protections.seen import Joined, seen_of
@@ -134,7 +136,7 @@ feature = Feature(
     name=FEATURE,
     summary="moderators' commands, and protections for the groups' rooms",
     commands=(*COMMANDS, *ROOM_COMMANDS, REDACT, UNDO, REPORT),
-    services=(Service("reports", watch_reports),),
+    services=(Service("reports", watch_reports), Service("ban lists", follow_lists)),
     handlers=(EventHandler(Message, on_message), EventHandler(Membership, on_membership)),
     # Mutes and bans are lifted however late the bot comes back.
     jobs=(
@@ -142,6 +144,6 @@ feature = Feature(
         JobSpec("unban", unban, grace_s=365 * 86400, parse=parse_unban),
     ),
     config_model=ModerationConfig,
-    state_types=(MARKER, POWER_LEVELS),
+    state_types=(MARKER, POWER_LEVELS, *RULE_TYPES),
     unavailable=_config_error,
 )

@@ -16,8 +16,10 @@ from urllib.parse import quote
 
 import pytest
 
+from bots.base.errors import HomeserverError
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.config import BotConfig
+from bots.matrix.client_api import ClientAPI
 from bots.moderation.commands.handlers import OUTRANKED, ModerationConfig
 from provisioning.provision import provision
 from tests.support.community import Community, make_community, running_agent
@@ -198,6 +200,12 @@ async def test_a_join_wave_closes_the_room_and_a_newcomers_link_is_removed(
         rules = await admin_api.state(scene.room, "m.room.join_rules")
         assert rules["join_rule"] == "knock"
         assert await content_of(homeserver, scene, later)
+
+
+async def until_membership(api: ClientAPI, room: str, user: str, wanted: str) -> None:
+    async with asyncio.timeout(30):
+        while (await api.state(room, "m.room.member", user)).get("membership") != wanted:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
 
 
 async def membership(hs: Homeserver, scene: Scene, room: str, user: str) -> str:
@@ -390,3 +398,68 @@ async def test_mention_spam_and_slow_mode(homeserver: Homeserver, state: Path) -
         second = await a.send(scene.room, "and another")
         await until_redacted(homeserver, scene, second)
         assert await content_of(homeserver, scene, first)
+
+
+async def test_a_ban_published_by_one_community_is_applied_by_anothers_bot(
+    homeserver: Homeserver, state: Path
+) -> None:
+    """Community A publishes its bans as a policy list and shares it with
+    community B's bot, which follows it: a troll A bans is banned in B."""
+    mod_a, bot_a, mod_b, bot_b, troll = [
+        await homeserver.user(name) for name in ("mod-a", "bot-a", "mod-b", "bot-b", "troll")
+    ]
+    a = await make_community(
+        homeserver,
+        state / "a",
+        [{"key": "carers", "name": "Carers"}],
+        moderators=[mod_a],
+        bots=[bot_a],
+        extra={"ban_list": {"share_with": [bot_b.user_id]}},
+    )
+    b = await make_community(
+        homeserver,
+        state / "b",
+        [{"key": "walkers", "name": "Walkers"}],
+        moderators=[mod_b],
+        bots=[bot_b],
+        key="harbour",
+    )
+    ids_a = (await provision(a.load(), a.path, out=io.StringIO())).room_ids
+    ids_b = (await provision(b.load(), b.path, out=io.StringIO())).room_ids
+    ban_list, b_room = ids_a["ban-list"], ids_b["group/walkers/general"]
+    await (await homeserver.api(b.admin)).invite(b_room, troll.user_id)
+    await (await homeserver.api(troll)).request("POST", f"/_matrix/client/v3/join/{b_room}", {})
+    config_a = homeserver.bot_config(
+        bot_a, state / "bot-a", feature_sections={"moderation": ModerationConfig(community=a.path)}
+    )
+    following = ModerationConfig(community=b.path, follow=(ban_list,), policy_poll_s=1)
+    config_b = homeserver.bot_config(
+        bot_b, state / "bot-b", feature_sections={"moderation": following}
+    )
+    async with (
+        running_bot(config_a),
+        running_bot(config_b),
+        member(homeserver, mod_a, state / "mod-a") as m,
+    ):
+        await wait_joined(homeserver, a.admin, ids_a["moderators"], bot_a.user_id)
+        await wait_joined(homeserver, a.admin, ban_list, bot_b.user_id)
+        await wait_joined(homeserver, b.admin, b_room, bot_b.user_id)
+        await m.join(ids_a["moderators"])
+        banned = await m.wait_for_reply(
+            await m.send(ids_a["moderators"], f"!ban {troll.user_id} spam")
+        )
+        assert "across the community" in body(banned)
+        # The rule, in the spec's shape Draupnir and Meowlnir read.
+        api_a = await homeserver.api(a.admin)
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    rule = await api_a.state(
+                        ban_list, "m.policy.rule.user", f"rule:{troll.user_id}"
+                    )
+                    break
+                except HomeserverError:
+                    await asyncio.sleep(0.2)
+        assert rule == {"entity": troll.user_id, "recommendation": "m.ban", "reason": "spam"}
+        # Community B's bot follows the list: the troll is banned there too.
+        await until_membership(await homeserver.api(b.admin), b_room, troll.user_id, "ban")

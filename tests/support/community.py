@@ -36,14 +36,16 @@ async def make_community(
     groups: list[dict[str, Any]],
     moderators: Sequence[User] = (),
     bots: Sequence[User] = (),
+    key: str = "circle",
+    extra: dict[str, Any] | None = None,
 ) -> Community:
     admin = await hs.user("admin", admin=True)
     token = (await hs.api(admin)).access_token
     write_secret(tmp / "admin.token", token)
     data = {
         "community": {
-            "key": "circle",
-            "name": "Test Circle",
+            "key": key,
+            "name": "Test Circle" if key == "circle" else f"Test {key.title()}",
             "homeserver": hs.base_url,
             "admin": {"user_id": admin.user_id, "access_token_file": "admin.token"},
             "code_of_conduct": "Be kind.",
@@ -52,6 +54,7 @@ async def make_community(
         },
         "bots": [{"user_id": b.user_id, "power_level": 100} for b in bots],
         "groups": groups,
+        **(extra or {}),
     }
     community = Community(tmp / "community.yaml", admin, data)
     community.save()

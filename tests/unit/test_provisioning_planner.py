@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from provisioning.desired import (
+    BAN_LIST,
     MARKER,
     MODERATION_LOG,
     MODERATOR_LEVEL,
@@ -1543,3 +1544,17 @@ def test_a_history_group_joined_through_the_space_is_noted(cfg: CommunityFile) -
     (note,) = the_plan.notes
     assert note.startswith("group carers: members who join through the Space")
     assert "if the bot invites them" in note
+
+
+def test_a_ban_list_room_only_when_asked_for_with_its_followers_invited() -> None:
+    assert BAN_LIST not in creates(plan(community(), ServerState(), SERVER))
+    data = community().model_dump(mode="json")
+    data["ban_list"] = {"share_with": ["@bot:other.example"]}
+    cfg = CommunityFile.model_validate(data)
+    made = creates(plan(cfg, ServerState(), SERVER))[BAN_LIST]
+    assert made.body["invite"] == [MOD, BOT, "@bot:other.example"]
+    state = initial(made.body)
+    assert state[(MARKER, "")] == {"community": "circle", "kind": "ban-list"}
+    assert state[("m.room.join_rules", "")] == {"join_rule": "invite"}
+    users = made.body["power_level_content_override"]["users"]
+    assert "@bot:other.example" not in users  # follows the list, cannot write it

@@ -63,6 +63,10 @@ class ModerationConfig(FeatureConfig):
     levels: CommandLevels = Field(default_factory=CommandLevels)
     # How often Synapse's reports (Element's "Report") are looked at.
     reports_poll_s: float = Field(default=30, ge=5, le=3600)
+    # Policy rooms (ban lists) whose m.ban rules this bot applies across the
+    # community: other communities' ban-list rooms, or Draupnir's lists.
+    follow: tuple[str, ...] = ()
+    policy_poll_s: float = Field(default=10, ge=1, le=3600)
 
 
 def community_rooms(ctx: Context, cfg: CommunityFile) -> CommunityRooms:
@@ -75,7 +79,7 @@ def scope_of(
     if room_id == mods_room:
         chat = rooms.group_rooms()
         everywhere = (*([rooms.space] if rooms.space else []), *chat)
-        return Scope(everywhere, chat, "the community")
+        return Scope(everywhere, chat, "the community", community=True)
     group = rooms.group_of(room_id)
     decl = cfg.group(group) if group else None
     if decl is None:
@@ -114,7 +118,9 @@ async def _sanction(inv: Invocation, sanction: Sanction) -> Sequence[Action]:
     req = Request(sanction, inv.sender, target, inv.event_id, ctx.now, duration, reason)
     if sanction not in (Sanction.UNBAN, Sanction.UNMUTE) and outranked(req, scope, levels):
         return [Reply(inv.room_id, inv.event_id, OUTRANKED)]
-    said, actions = plan(req, scope, levels, rooms.moderation_log, cfg.community.name)
+    said, actions = plan(
+        req, scope, levels, rooms.moderation_log, cfg.community.name, rooms.ban_list
+    )
     return [*actions, Reply(inv.room_id, inv.event_id, said)]
 
 

@@ -23,9 +23,11 @@ from bots.framework.actions import (
     SendDirect,
     SendNotice,
     SetPower,
+    SetState,
     Unban,
 )
 from bots.framework.commands.parse import parse_duration
+from bots.moderation.policy import PUBLISHED, ban_rule, rule_key
 from bots.moderation.protections.respond import FEATURE, muted_level
 
 
@@ -55,6 +57,7 @@ class Scope:
     rooms: tuple[str, ...]  # every room the sanction may apply in
     chat_rooms: tuple[str, ...]  # of those, the groups' rooms (where muting means something)
     label: str  # "the community" or "Carers · General"
+    community: bool = False  # typed in the moderators' room: the whole community
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,16 @@ def outranked(req: Request, scope: Scope, levels: Levels) -> bool:
 
 
 def plan(
-    req: Request, scope: Scope, levels: Levels, log_room: str | None, community: str
+    req: Request,
+    scope: Scope,
+    levels: Levels,
+    log_room: str | None,
+    community: str,
+    ban_list: str | None = None,
 ) -> tuple[str, list[Action]]:
-    """(the moderator's confirmation, the actions)."""
+    """(the moderator's confirmation, the actions). A permanent ban of the
+    whole community is published in *ban_list*, and lifting it withdraws
+    the rule."""
     s, target, reason = req.sanction, req.target, req.reason
     out: list[Action] = []
     where: Sequence[str] = scope.rooms
@@ -138,6 +148,14 @@ def plan(
             for room in where
         ]
     out += jobs
+    published = None
+    if ban_list is not None and scope.community:
+        if s is Sanction.BAN and until is None:
+            rule = ban_rule(target, reason or "banned by the community's moderators")
+            out.append(SetState(ban_list, PUBLISHED, rule, rule_key(target)))
+            published = ban_list
+        elif s is Sanction.UNBAN:
+            out.append(SetState(ban_list, PUBLISHED, {}, rule_key(target)))
     span = f" for {_span(req.duration)}" if until is not None else ""
     said = f"{req.moderator} {PAST[s]} {target}"
     said += (
@@ -174,6 +192,7 @@ def plan(
         "target": target,
         "rooms": list(where),
         "jobs": [j.key for j in jobs],
+        "published": published,
     }
     out.append(PutRecord(FEATURE, "last", req.moderator, last | {"label": scope.label}))
     return said, out

@@ -14,12 +14,14 @@ from bots.framework.actions import (
     Reply,
     SendNotice,
     SetPower,
+    SetState,
     Unban,
 )
 from bots.framework.commands.spec import Command, Invocation
 from bots.framework.feature import Context
 from bots.moderation.commands.handlers import POWER_LEVELS, ModerationConfig, community_rooms
 from bots.moderation.commands.rooms import lock_plan
+from bots.moderation.policy import PUBLISHED, rule_key
 from bots.moderation.protections.respond import FEATURE, muted_level
 from provisioning.schema import cached_community
 
@@ -49,6 +51,8 @@ def undo_plan(
     match action:
         case "ban":
             done, verb = [Unban(room, target) for room in rooms], f"unbanned {target}"
+            if isinstance(last.get("published"), str):  # the published rule is withdrawn
+                done.append(SetState(str(last["published"]), PUBLISHED, {}, rule_key(target)))
         case "unban":
             done, verb = [Ban(room, target, "undone unban") for room in rooms], f"banned {target}"
         case "mute":

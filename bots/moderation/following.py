@@ -1,0 +1,70 @@
+"""Following other ban lists: members of the community who match a banning
+rule of a followed policy room are banned from every community room.
+
+A service looks every policy_poll_s at the followed rooms' rules (kept from
+sync by the runtime) and the community rooms' members. Each (member, rule)
+is acted on once, under its own key: if a moderator later lifts that ban,
+the list does not impose it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bots.framework.actions import Action, Ban, JoinRoom, SendNotice
+from bots.framework.feature import Context, ServiceContext
+from bots.framework.logging import get_logger
+from bots.moderation.commands.handlers import ModerationConfig, community_rooms
+from bots.moderation.policy import RULE_TYPES, Rule, ban_rules, banned_by
+from provisioning.schema import cached_community
+
+log = get_logger(__name__)
+
+
+def bans_due(
+    rules: Sequence[Rule],
+    members: Mapping[str, frozenset[str]],
+    exempt: frozenset[str],
+) -> dict[tuple[str, Rule], list[str]]:
+    """Pure: (member, rule) → the community rooms to ban them from."""
+    due: dict[tuple[str, Rule], list[str]] = {}
+    for room, present in members.items():
+        for user in sorted(present):
+            rule = banned_by(rules, user, exempt)
+            if rule is not None:
+                due.setdefault((user, rule), []).append(room)
+    return due
+
+
+def _rules(ctx: Context, follow: Sequence[str]) -> list[Rule]:
+    state: dict[str, Any] = {t: ctx.keyed_state(t) for t in RULE_TYPES}
+    return ban_rules(follow, state)
+
+
+async def follow_lists(sctx: ServiceContext) -> None:
+    config = sctx.config
+    assert isinstance(config, ModerationConfig)
+    if not config.follow:
+        return
+    for room in config.follow:  # joined once; an invitation is accepted by core
+        await sctx.submit(f"follow:{room}", [JoinRoom(room)])
+    while True:
+        ctx = sctx.context()
+        cfg = cached_community(config.community)
+        rooms = community_rooms(ctx, cfg)
+        ours = (*([rooms.space] if rooms.space else []), *rooms.group_rooms())
+        members = {room: ctx.members(room) for room in ours}
+        exempt = frozenset({ctx.me, *cfg.all_users()})
+        for (user, rule), where in bans_due(_rules(ctx, config.follow), members, exempt).items():
+            reason = "On a ban list this community follows" + (
+                f": {rule.reason}" if rule.reason else ""
+            )
+            actions: list[Action] = [Ban(room, user, reason) for room in ours]
+            if rooms.moderation_log is not None:
+                text = f"Banned {user} across the community: {reason}."
+                actions.append(SendNotice(rooms.moderation_log, text, mentions=()))
+            log.info("ban list applied", rooms=len(where))
+            await sctx.submit(f"policy:{rule.room_id}:{rule.entity}:{user}", actions)
+        await asyncio.sleep(config.policy_poll_s)

@@ -1,0 +1,82 @@
+"""Shared ban lists: Matrix policy rooms (m.policy.rule.user).
+
+The bot publishes its community's permanent, community-wide bans as rules
+in the community's ban-list room, and bans, across its community, members
+matching the rules of the lists it follows. The rules are the spec's, which
+Draupnir and Meowlnir read and write too: `entity` (a user ID, or a glob
+with `*` and `?`), `recommendation` (`m.ban`, or MSC4204's takedown) and
+`reason`; a rule whose content is emptied is withdrawn. Older names of the
+event type are read as well. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PUBLISHED = "m.policy.rule.user"
+RULE_TYPES = (PUBLISHED, "m.room.rule.user", "org.matrix.mjolnir.rule.user")
+BAN = "m.ban"
+BANNING = frozenset({BAN, "org.matrix.mjolnir.ban", "org.matrix.msc4204.takedown", "m.takedown"})
+MIN_LITERAL = 4  # a glob must name something: "@*:*" would ban everyone
+
+
+@dataclass(frozen=True)
+class Rule:
+    entity: str
+    reason: str
+    room_id: str  # the list it came from
+
+    def matches(self, user_id: str) -> bool:
+        return _compiled(self.entity).fullmatch(user_id) is not None
+
+
+def _compiled(glob: str) -> re.Pattern[str]:
+    # Only * and ?: the rest is literal. Linear for IDs this short.
+    pattern = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob)
+    return re.compile(pattern, re.DOTALL)
+
+
+def usable(entity: object) -> bool:
+    """A rule's entity worth acting on: a string, a user ID or a glob of one,
+    naming enough that it cannot sweep up everyone."""
+    if not isinstance(entity, str) or not entity.startswith("@") or len(entity) > 255:
+        return False
+    literal = entity.replace("*", "").replace("?", "")
+    return len(literal) >= MIN_LITERAL and ":" in entity
+
+
+def ban_rules(
+    lists: Iterable[str], keyed_state: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]]
+) -> list[Rule]:
+    """The banning rules of the followed *lists*, from the rooms' state
+    (event type → room → state key → content). Malformed ones are skipped."""
+    found: dict[tuple[str, str], Rule] = {}
+    for event_type in RULE_TYPES:
+        for room in lists:
+            for content in keyed_state.get(event_type, {}).get(room, {}).values():
+                entity = content.get("entity")
+                if content.get("recommendation") not in BANNING or not usable(entity):
+                    continue
+                reason = content.get("reason")
+                assert isinstance(entity, str)
+                rule = Rule(entity, reason if isinstance(reason, str) else "", room)
+                found.setdefault((room, entity), rule)
+    return list(found.values())
+
+
+def banned_by(rules: Iterable[Rule], user_id: str, exempt: Iterable[str]) -> Rule | None:
+    if user_id in set(exempt):
+        return None
+    return next((r for r in rules if r.matches(user_id)), None)
+
+
+def rule_key(user_id: str) -> str:
+    """The state key Hearth publishes a user's rule under."""
+    return f"rule:{user_id}"
+
+
+def ban_rule(user_id: str, reason: str) -> dict[str, Any]:
+    return {"entity": user_id, "recommendation": BAN, "reason": reason}

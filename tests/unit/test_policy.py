@@ -1,0 +1,61 @@
+"""Shared ban lists, read and matched without I/O."""
+
+from __future__ import annotations
+
+from bots.moderation.following import bans_due
+from bots.moderation.policy import PUBLISHED, Rule, ban_rule, ban_rules, banned_by, usable
+
+LIST = "!list:other.example"
+ROOM = "!general:example.org"
+
+
+def state(*contents: dict[str, object], event_type: str = PUBLISHED) -> dict[str, object]:
+    return {event_type: {LIST: {f"rule:{i}": c for i, c in enumerate(contents)}}}
+
+
+def test_a_user_id_or_a_glob_matches_whole_ids() -> None:
+    exact = Rule("@troll:spam.example", "", LIST)
+    assert exact.matches("@troll:spam.example")
+    assert not exact.matches("@troll:spam.example.org")
+    server = Rule("@*:spam.example", "", LIST)
+    assert server.matches("@anyone:spam.example")
+    assert not server.matches("@anyone:example.org")
+    one = Rule("@bot?:x.org", "", LIST)
+    assert one.matches("@bot1:x.org")
+    assert not one.matches("@bot12:x.org")
+    literal = Rule("@a.b:x.org", "", LIST)  # a dot is a dot
+    assert not literal.matches("@aXb:x.org")
+
+
+def test_malformed_or_sweeping_entities_are_never_acted_on() -> None:
+    for bad in (None, 42, "", "*", "@*", "@*:*", "@??:*", "#room:x.org", "troll", "@x" * 200):
+        assert not usable(bad), bad
+    assert usable("@*:spam.example")
+    assert usable("@troll:x.org")
+
+
+def test_only_banning_rules_of_followed_lists_count_in_every_event_type() -> None:
+    keyed = {
+        **state(
+            ban_rule("@troll:x.org", "spam"), {"entity": "@ok:x.org", "recommendation": "m.mute"}
+        ),
+        "org.matrix.mjolnir.rule.user": {
+            LIST: {"r": {"entity": "@*:spam.example", "recommendation": "org.matrix.mjolnir.ban"}}
+        },
+        "m.room.rule.user": {"!other-list:x": {"r": ban_rule("@elsewhere:x.org", "")}},
+    }
+    rules = ban_rules([LIST], keyed)
+    assert sorted(r.entity for r in rules) == ["@*:spam.example", "@troll:x.org"]
+    # A withdrawn rule (its content emptied) bans no one.
+    assert ban_rules([LIST], state({})) == []
+    # Malformed rules are skipped, the rest still apply.
+    mixed = state({"entity": ["@x:y"], "recommendation": "m.ban"}, ban_rule("@t:x.org", ""))
+    assert [r.entity for r in ban_rules([LIST], mixed)] == ["@t:x.org"]
+
+
+def test_staff_and_the_bot_are_never_banned_by_a_list() -> None:
+    rules = [Rule("@*:example.org", "spam wave", LIST)]
+    assert banned_by(rules, "@mod:example.org", {"@mod:example.org"}) is None
+    members = {ROOM: frozenset({"@mod:example.org", "@troll:example.org", "@amy:other.org"})}
+    due = bans_due(rules, members, frozenset({"@mod:example.org"}))
+    assert due == {("@troll:example.org", rules[0]): [ROOM]}
