@@ -463,3 +463,32 @@ async def test_a_ban_published_by_one_community_is_applied_by_anothers_bot(
         assert rule == {"entity": troll.user_id, "recommendation": "m.ban", "reason": "spam"}
         # Community B's bot follows the list: the troll is banned there too.
         await until_membership(await homeserver.api(b.admin), b_room, troll.user_id, "ban")
+
+
+async def test_two_moderators_conflicting_at_once_end_as_the_later_said(
+    homeserver: Homeserver, state: Path
+) -> None:
+    """A ban and an unban of the same member, sent at the same moment by two
+    moderators: both are answered, and the member ends as the one handled
+    last left them (events of one room are handled in order)."""
+    peer = await homeserver.user("peer-mod")
+    scene = await set_up(homeserver, state, {}, more_moderators=(peer,))
+    mods_room = scene.ids["moderators"]
+    alice = await homeserver.user("alice")
+    async with (
+        watching(homeserver, scene, state) as m,
+        member(homeserver, peer, state / "peer") as p,
+        in_group(homeserver, scene, alice, state / "alice"),
+    ):
+        await p.join(mods_room)
+        ban, unban = await asyncio.gather(
+            m.send(mods_room, f"!ban {alice.user_id} spam"),
+            p.send(mods_room, f"!unban {alice.user_id}"),
+        )
+        banned, unbanned = await m.wait_for_reply(ban), await m.wait_for_reply(unban)
+        replies = [
+            ev.event_id for ev in m.received if ev.event_id in (banned.event_id, unbanned.event_id)
+        ]
+        wanted = "ban" if replies[-1] == banned.event_id else "leave"
+        await until_membership(await homeserver.api(scene.admin), scene.room, alice.user_id, wanted)
+        assert await membership(homeserver, scene, scene.room, alice.user_id) == wanted

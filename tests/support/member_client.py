@@ -19,6 +19,7 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     LoginError,
+    MegolmEvent,
     ReactionEvent,
     RoomMessage,
     RoomSendError,
@@ -27,6 +28,10 @@ from nio import (
 
 from bots.base.errors import HomeserverError
 from bots.framework.cross_signing import ensure_cross_signed
+
+MAX_UNDECRYPTED = 500
+# Messages, and the types nio has no class for (polls among them).
+RECORDED = (RoomMessage, UnknownEvent, ReactionEvent)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class MemberClient:
         )
         self.store_dir = store_dir
         self.received: list[Received] = []
+        self._undecrypted: list[MegolmEvent] = []
         self._changed = asyncio.Condition()
         self._sync_task: asyncio.Task[None] | None = None
 
@@ -78,8 +84,8 @@ class MemberClient:
             await self.client.keys_upload()
         if cross_sign:
             await ensure_cross_signed(self.client, password, self.store_dir / "cross_signing.json")
-        # Messages, and the types nio has no class for (polls among them).
-        self.client.add_event_callback(self._on_event, (RoomMessage, UnknownEvent, ReactionEvent))
+        self.client.add_event_callback(self._on_event, RECORDED)
+        self.client.add_event_callback(self._on_undecrypted, MegolmEvent)
         await self.client.sync(timeout=0, full_state=True)
         self._sync_task = asyncio.create_task(self._sync_loop())
 
@@ -97,10 +103,32 @@ class MemberClient:
         async with self._changed:
             self._changed.notify_all()
 
+    async def _on_undecrypted(self, room: Any, event: MegolmEvent) -> None:
+        # Like Element: kept, and decrypted when its key comes in a later sync
+        # (a busy homeserver can hand out the message before the key).
+        event.room_id = room.room_id
+        self._undecrypted = [*self._undecrypted[-(MAX_UNDECRYPTED - 1) :], event]
+
+    async def _retry_decryption(self) -> None:
+        waiting, self._undecrypted = self._undecrypted, []
+        for event in waiting:
+            room = self.client.rooms.get(event.room_id)
+            try:
+                decrypted = self.client.decrypt_event(event)
+            except Exception:
+                self._undecrypted.append(event)
+                continue
+            if room is not None and isinstance(
+                decrypted, (RoomMessage, UnknownEvent, ReactionEvent)
+            ):
+                await self._on_event(room, decrypted)
+
     async def _sync_loop(self) -> None:
         while True:
             try:
                 await self.client.sync(timeout=30_000)
+                if self._undecrypted:
+                    await self._retry_decryption()
                 await self.client.send_to_device_messages()
                 if self.client.should_query_keys:
                     await self.client.keys_query()
