@@ -98,6 +98,9 @@ async def test_homeserver_down_at_start_and_mid_run(tmp_path: Path) -> None:
             await hs.process.start()
             await asyncio.wait_for(runtime.ready.wait(), 60)
             await wait_joined(hs, c.mod, room, c.bot.user_id)
+            # The bot's device was made while Alice was already online.
+            assert runtime.session.client is not None
+            await m.knows_device(c.bot.user_id, str(runtime.session.client.device_id))
             before = await m.send(room, "!ping")
             await m.wait_for_reply(before)
 

@@ -150,6 +150,21 @@ class MemberClient:
         await self.client.join(room_id)
         await self.sync_until_joined(room_id)
 
+    async def knows_device(self, user_id: str, device_id: str, timeout: float = 30) -> None:
+        """Until this client has *user_id*'s *device_id* among their keys.
+
+        A device that logged in after this client's last key query is
+        learnt from a later sync; a message sent before then would carry its
+        room key to the older devices only, as any client's would."""
+        async with asyncio.timeout(timeout):
+            while device_id not in {
+                d.id for d in self.client.device_store.active_user_devices(user_id)
+            }:
+                self.client.users_for_key_query.add(user_id)
+                with contextlib.suppress(Exception):
+                    await self.client.keys_query()
+                await asyncio.sleep(0.2)
+
     async def accept_invite(self, timeout: float = 60) -> str:
         """Join the first room this member is invited to (the bot's DM, say)."""
         async with asyncio.timeout(timeout):
