@@ -13,9 +13,12 @@ from provisioning.desired import (
     DesiredRoom,
     JsonDict,
     desired_rooms,
+    group_label,
     placeholder,
     power_levels,
 )
+from provisioning.protections import OVERRIDES
+from provisioning.protections import drift as protections_drift
 from provisioning.schema import CommunityFile, JoinRule
 from provisioning.state import RoomSnapshot, ServerState
 
@@ -276,6 +279,15 @@ def plan(cfg: CommunityFile, current: ServerState, server_name: str) -> Plan:
                 f"group {group.key}: members who join through the Space will not see its "
                 "history (Element accepts history only with an invitation); they can read "
                 "it if the bot invites them"
+            )
+    for group in cfg.groups:
+        main = current.rooms.get(group_label(group.key, group.rooms[0].key))
+        changed = main.get(OVERRIDES, group.key) if main else None
+        for line in protections_drift(group.protections, changed or {}):
+            # Moderators changed it in chat (!protections): kept, not undone.
+            notes.append(
+                f"group {group.key}: {line}, changed in chat and kept; put it in the "
+                "community file to keep it for good, or !protections reset to drop it"
             )
     for label, rooms in sorted(current.duplicates.items()):
         notes.append(

@@ -9,11 +9,12 @@ path when the file is loaded, not when the first message arrives.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
 import re2
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from bots.framework.config import Strict
 
@@ -134,3 +135,84 @@ class Protections(Strict):
     forget_hours: float = Field(default=24, ge=1, le=24 * 30)
     # Redact the message that broke a rule (never a crisis message).
     redact: bool = True
+
+
+# --- changes made in chat (`!protections set`), kept as the bot's own state ---
+
+# The state event (state key: the group's key, in its main room) holding a
+# group's protections as changed by moderators in chat, over the file's.
+OVERRIDES = "org.hearth.protections"
+
+SETTABLE = {
+    f"{section}.{name}": (section, name)
+    for section, model in (
+        ("flood", Flood),
+        ("mentions", Mentions),
+        ("first_message", FirstMessage),
+        ("join_wave", JoinWave),
+        ("words", Words),
+        ("crisis", Crisis),
+    )
+    for name, info in model.model_fields.items()
+    if info.annotation in (bool, int, float)
+} | {name: (None, name) for name in ("mute_minutes", "forget_hours", "redact")}
+
+
+def effective(base: Protections, overrides: Mapping[str, Any]) -> Protections:
+    """The file's settings with the chat's changes over them. Changes that
+    no longer fit (the file changed under them) are dropped, not fatal."""
+    if not overrides:
+        return base
+    merged = base.model_dump(mode="json")
+    for path, value in overrides.items():
+        where = SETTABLE.get(path)
+        if where is None:
+            continue
+        section, name = where
+        (merged[section] if section else merged)[name] = value
+    try:
+        return Protections.model_validate(merged)
+    except ValueError:
+        return base
+
+
+def change(
+    base: Protections, overrides: Mapping[str, Any], path: str, raw: str
+) -> dict[str, Any] | str:
+    """The overrides with *path* set to *raw*, or why that cannot be."""
+    if path not in SETTABLE:
+        return f"{path} can't be changed here; these can: {', '.join(sorted(SETTABLE))}."
+    value: Any = raw.strip().lower()
+    if value in ("on", "true", "yes"):
+        value = True
+    elif value in ("off", "false", "no"):
+        value = False
+    else:
+        try:
+            value = float(value) if "." in value else int(value)
+        except ValueError:
+            return f"{path} needs a number, or on/off."
+    updated = {**overrides, path: value}
+    merged = base.model_dump(mode="json")
+    section, name = SETTABLE[path]
+    (merged[section] if section else merged)[name] = value
+    try:
+        Protections.model_validate(merged)
+    except ValidationError as exc:
+        return f"{path}: {exc.errors()[0].get('msg', 'not allowed')}."
+    return updated
+
+
+def drift(base: Protections, overrides: Mapping[str, Any]) -> list[str]:
+    """Each change made in chat beside what the file says, for `hearth provision`."""
+    merged = base.model_dump(mode="json")
+    out = []
+    for path, value in sorted(overrides.items()):
+        where = SETTABLE.get(path)
+        if where is None:
+            continue
+        section, name = where
+        filed = (merged[section] if section else merged)[name]
+        if filed != value:
+            out.append(f"{path} is {value} (the community file says {filed})")
+    return out

@@ -19,6 +19,7 @@ from bots.framework.config import BotConfig
 from bots.framework.events import Membership, MembershipChange, Message
 from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec, Service
 from bots.moderation.commands.handlers import COMMANDS, ModerationConfig, parse_unban, unban
+from bots.moderation.commands.protections import PROTECTIONS, settings_of
 from bots.moderation.commands.redact import REDACT
 from bots.moderation.commands.rooms import COMMANDS as ROOM_COMMANDS
 from bots.moderation.commands.undo import UNDO
@@ -30,6 +31,7 @@ from bots.moderation.protections.seen import Joined, seen_of
 from bots.moderation.reports import REPORT, watch_reports
 from provisioning.desired import MARKER
 from provisioning.markers import CommunityRooms
+from provisioning.protections import OVERRIDES
 from provisioning.schema import CommunityFile, GroupDecl, cached_community
 
 POWER_LEVELS = "m.room.power_levels"
@@ -85,10 +87,11 @@ async def on_message(event: Message, ctx: Context) -> Sequence[Action]:
     exempt = _exempt(ctx, cfg, event.room_id, event.sender)
     slow = await ctx.record("slowmode", event.room_id)
     slow_s = float(slow.get("seconds", 0)) if slow else 0.0
-    decision = _guard(ctx).message(seen_of(event), group.protections, exempt, slow_s)
+    settings = settings_of(ctx, cfg, group)
+    decision = _guard(ctx).message(seen_of(event), settings, exempt, slow_s)
     where = _where(ctx, cfg, group, event.room_id)
     ts = event.server_ts_ms / 1000
-    return respond(decision, where, event.sender, event.event_id, ts, group.protections)
+    return respond(decision, where, event.sender, event.event_id, ts, settings)
 
 
 async def on_membership(event: Membership, ctx: Context) -> Sequence[Action]:
@@ -100,9 +103,10 @@ async def on_membership(event: Membership, ctx: Context) -> Sequence[Action]:
     cfg, group = found
     exempt = _exempt(ctx, cfg, event.room_id, event.target)
     joined = Joined(event.room_id, event.target, event.server_ts_ms / 1000)
-    decision = _guard(ctx).join(joined, group.protections, exempt)
+    settings = settings_of(ctx, cfg, group)
+    decision = _guard(ctx).join(joined, settings, exempt)
     where = _where(ctx, cfg, group, event.room_id)
-    return respond(decision, where, event.target, None, joined.ts, group.protections)
+    return respond(decision, where, event.target, None, joined.ts, settings)
 
 
 async def unmute(job: Job, ctx: Context) -> Sequence[Action]:
@@ -135,7 +139,7 @@ def _config_error(config: BotConfig) -> str | None:
 feature = Feature(
     name=FEATURE,
     summary="moderators' commands, and protections for the groups' rooms",
-    commands=(*COMMANDS, *ROOM_COMMANDS, REDACT, UNDO, REPORT),
+    commands=(*COMMANDS, *ROOM_COMMANDS, REDACT, UNDO, PROTECTIONS, REPORT),
     services=(Service("reports", watch_reports), Service("ban lists", follow_lists)),
     handlers=(EventHandler(Message, on_message), EventHandler(Membership, on_membership)),
     # Mutes and bans are lifted however late the bot comes back.
@@ -144,6 +148,6 @@ feature = Feature(
         JobSpec("unban", unban, grace_s=365 * 86400, parse=parse_unban),
     ),
     config_model=ModerationConfig,
-    state_types=(MARKER, POWER_LEVELS, *RULE_TYPES),
+    state_types=(MARKER, POWER_LEVELS, OVERRIDES, *RULE_TYPES),
     unavailable=_config_error,
 )

@@ -390,14 +390,34 @@ async def test_mention_spam_and_slow_mode(homeserver: Homeserver, state: Path) -
         note = await a.wait_for(lambda ev: "A gentle note" in body(ev))
         assert "mentioned a lot of people" in body(note)
 
-        # Slow mode, set by a moderator: a second message too soon is removed.
+        # A moderator raises the group's mention limit in chat: kept as the
+        # bot's own state, shown by !protections, and applied at once.
         await m.join(scene.room)
+        raised = await m.wait_for_reply(
+            await m.send(scene.room, "!protections set mentions.mentions 10")
+        )
+        assert body(raised) == f"{scene.mod.user_id} set Carers's mentions.mentions to 10."
+        shown = await m.wait_for_reply(await m.send(scene.room, "!protections"))
+        assert "Changed in chat: mentions.mentions = 10" in body(shown)
+        kept = await (await homeserver.api(scene.admin)).state(
+            scene.room, "org.hearth.protections", "carers"
+        )
+        assert kept == {"mentions.mentions": 10}
+        allowed = await a.client.room_send(
+            scene.room,
+            "m.room.message",
+            {"msgtype": "m.text", "body": "thanks all", "m.mentions": {"user_ids": people}},
+            ignore_unverified_devices=True,
+        )
+
+        # Slow mode, set by a moderator: a second message too soon is removed.
         await m.wait_for_reply(await m.send(scene.room, "!slowmode 5"))
         await asyncio.sleep(5)  # Alice's last message above was less than 5 s ago
         first = await a.send(scene.room, "one thought")
         second = await a.send(scene.room, "and another")
         await until_redacted(homeserver, scene, second)
         assert await content_of(homeserver, scene, first)
+        assert await content_of(homeserver, scene, str(getattr(allowed, "event_id", "")))
 
 
 async def test_a_ban_published_by_one_community_is_applied_by_anothers_bot(

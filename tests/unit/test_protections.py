@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from bots.framework.events import Message
 from bots.framework.intake import to_event
+from bots.moderation.commands.protections import describe
 from bots.moderation.commands.rooms import slow_seconds
 from bots.moderation.protections.checks import Rule, check_join, check_message
 from bots.moderation.protections.decide import decide
@@ -15,7 +16,7 @@ from bots.moderation.protections.guard import Guard
 from bots.moderation.protections.seen import ROOM_MENTION_WEIGHT, Joined, Seen, seen_of
 from bots.moderation.protections.window import MAX_PER_SENDER, MAX_SENDERS, Bucket, RoomWindow
 from bots.moderation.reports import new_reports, report_notice
-from provisioning.protections import Protections, Step
+from provisioning.protections import Protections, Step, change, drift, effective
 
 ROOM = "!group:example.org"
 ALICE = "@alice:example.org"
@@ -277,3 +278,23 @@ def test_slow_mode_removes_a_second_message_too_soon_without_an_offence() -> Non
     assert slow_seconds("30") == 30
     assert isinstance(slow_seconds("7200"), str)
     assert isinstance(slow_seconds("fast"), str)
+
+
+def test_changes_made_in_chat_are_validated_applied_and_reported() -> None:
+    changed = change(DEFAULTS, {}, "flood.messages", "20")
+    assert changed == {"flood.messages": 20}
+    assert isinstance(changed, dict)
+    assert effective(DEFAULTS, changed).flood.messages == 20
+    assert change(DEFAULTS, changed, "crisis.enabled", "off") == {
+        "flood.messages": 20,
+        "crisis.enabled": False,
+    }
+    assert "greater than or equal to 2" in str(change(DEFAULTS, {}, "flood.messages", "1"))
+    assert "can't be changed here" in str(change(DEFAULTS, {}, "words.patterns", "x"))
+    assert "needs a number" in str(change(DEFAULTS, {}, "flood.seconds", "soon"))
+    # A change the file no longer allows is dropped, not fatal.
+    assert effective(DEFAULTS, {"flood.messages": 1}) == DEFAULTS
+    assert drift(DEFAULTS, changed) == ["flood.messages is 20 (the community file says 10)"]
+    shown = describe(effective(DEFAULTS, changed), changed)
+    assert "Flood: on, over 20 in 60 s" in shown
+    assert shown.endswith("Changed in chat: flood.messages = 20")

@@ -43,6 +43,7 @@ from provisioning.planner import (
     render,
     resolve,
 )
+from provisioning.protections import OVERRIDES
 from provisioning.schema import CommunityFile, load_community
 from provisioning.state import CREATORS_IMPLICIT, STATE_TYPES, ServerState, parse_sync
 
@@ -1558,3 +1559,20 @@ def test_a_ban_list_room_only_when_asked_for_with_its_followers_invited() -> Non
     assert state[("m.room.join_rules", "")] == {"join_rule": "invite"}
     users = made.body["power_level_content_override"]["users"]
     assert "@bot:other.example" not in users  # follows the list, cannot write it
+
+
+def test_protections_changed_in_chat_are_shown_as_drift_and_kept(
+    cfg: CommunityFile, converged: tuple[FakeSynapse, dict[str, str]]
+) -> None:
+    hs, ids = converged
+    hs.set(ids[ND_GENERAL], OVERRIDES, "newly-diagnosed", {"flood.messages": 20})
+    the_plan = plan_for(cfg, hs)
+    assert the_plan.empty  # nothing to undo it with
+    (note,) = [n for n in the_plan.notes if "protections" in n or "flood" in n]
+    assert note.startswith(
+        "group newly-diagnosed: flood.messages is 20 (the community file says 10), "
+        "changed in chat and kept"
+    )
+    # Back to the file's (the bot writes an empty change set): no note.
+    hs.set(ids[ND_GENERAL], OVERRIDES, "newly-diagnosed", {})
+    assert not [n for n in plan_for(cfg, hs).notes if "flood" in n]
