@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
+from bots.base.errors import ConfigError
 from bots.framework.config import (
     Strict,
     check_homeserver_url,
@@ -272,6 +273,15 @@ def cached_community(path: Path) -> CommunityFile:
     if cached is None or cached[0] != mtime:
         _loaded[path] = (mtime, load_community(path))
     return _loaded[path][1]
+
+
+def community_problem(path: Path) -> str | None:
+    """Why a feature cannot use the community file at *path*, or None."""
+    try:
+        cached_community(path)
+    except (OSError, ConfigError) as exc:
+        return f"its community file cannot be read: {exc}"
+    return None
 
 
 def load_community(path: Path) -> CommunityFile:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bots.base.errors import ConfigError
 from bots.framework.actions import Action, SetPower
 from bots.framework.config import BotConfig
 from bots.framework.events import Membership, MembershipChange, Message
@@ -32,7 +31,7 @@ from bots.moderation.reports import REPORT, watch_reports
 from provisioning.desired import MARKER
 from provisioning.markers import CommunityRooms
 from provisioning.protections import OVERRIDES
-from provisioning.schema import CommunityFile, GroupDecl, cached_community
+from provisioning.schema import CommunityFile, GroupDecl, cached_community, community_problem
 
 POWER_LEVELS = "m.room.power_levels"
 
@@ -129,11 +128,7 @@ def _config_error(config: BotConfig) -> str | None:
     if section is None:
         return "it needs a moderation section naming the community file"
     assert isinstance(section, ModerationConfig)
-    try:
-        cached_community(section.community)
-    except (OSError, ConfigError) as exc:
-        return f"its community file cannot be read: {exc}"
-    return None
+    return community_problem(section.community)
 
 
 feature = Feature(

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from bots.adminagent.client import AgentClient
 from bots.adminagent.requests import TokenGroups
-from bots.base.errors import ConfigError
 from bots.framework.actions import Action, PutRecord, Reply, SendNotice
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import (
@@ -45,7 +44,7 @@ from bots.onboarding.plan import FEATURE, KIND, from_record
 from bots.onboarding.scene import OnboardingConfig, Scene
 from bots.onboarding.texts import choices, group_name
 from provisioning.desired import MARKER
-from provisioning.schema import CommunityFile, GroupDecl, cached_community
+from provisioning.schema import CommunityFile, GroupDecl, community_problem
 
 log = get_logger(__name__)
 
@@ -410,11 +409,7 @@ def _config_error(config: BotConfig) -> str | None:
         return reason
     section = config.feature_sections["onboarding"]
     assert isinstance(section, OnboardingConfig)
-    try:
-        cached_community(section.community)
-    except (OSError, ConfigError) as exc:
-        return f"its community file cannot be read: {exc}"
-    return None
+    return community_problem(section.community)
 
 
 feature = Feature(

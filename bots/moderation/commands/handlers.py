@@ -9,6 +9,7 @@ here, in the room it is typed in.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
@@ -73,6 +74,40 @@ def community_rooms(ctx: Context, cfg: CommunityFile) -> CommunityRooms:
     return CommunityRooms.from_markers(ctx.room_state(MARKER), cfg)
 
 
+@dataclass(frozen=True)
+class Typed:
+    """Where a moderators' command was typed, and the community it acts in."""
+
+    ctx: Context
+    config: ModerationConfig
+    cfg: CommunityFile
+    rooms: CommunityRooms
+    scope: Scope | None  # None: not a room such commands act from
+
+    def refused(self, inv: Invocation, needed: int) -> bool:
+        return self.scope is None or inv.power.in_room < needed
+
+    def logged(self, said: str) -> list[Action]:
+        """*said*, in the moderation log room if the community has one."""
+        log = self.rooms.moderation_log
+        return [SendNotice(log, said, mentions=())] if log is not None else []
+
+
+def typed(inv: Invocation) -> Typed:
+    ctx = inv.context
+    assert isinstance(ctx, Context)
+    config = ctx.config
+    assert isinstance(config, ModerationConfig)
+    cfg = cached_community(config.community)
+    rooms = community_rooms(ctx, cfg)
+    scope = scope_of(inv.room_id, rooms, ctx.moderators_room or rooms.moderators, cfg)
+    return Typed(ctx, config, cfg, rooms, scope)
+
+
+def refusal(inv: Invocation) -> list[Action]:
+    return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+
+
 def scope_of(
     room_id: str, rooms: CommunityRooms, mods_room: str | None, cfg: CommunityFile
 ) -> Scope | None:
@@ -88,16 +123,10 @@ def scope_of(
 
 
 async def _sanction(inv: Invocation, sanction: Sanction) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    cfg = cached_community(config.community)
-    rooms = community_rooms(ctx, cfg)
-    mods_room = ctx.moderators_room or rooms.moderators
-    scope = scope_of(inv.room_id, rooms, mods_room, cfg)
-    if scope is None or inv.power.in_room < config.levels.needed(sanction):
-        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    t = typed(inv)
+    ctx, cfg, rooms, scope = t.ctx, t.cfg, t.rooms, t.scope
+    if scope is None or t.refused(inv, t.config.levels.needed(sanction)):
+        return refusal(inv)
     target = str(inv.args["user"])
     text = inv.args.get("reason")
     text = text if isinstance(text, str) else ""

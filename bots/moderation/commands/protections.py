@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bots.framework.actions import Action, Reply, SendNotice, SetState
-from bots.framework.commands.authorize import REFUSAL
+from bots.framework.actions import Action, Reply, SetState
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.feature import Context
-from bots.moderation.commands.handlers import ModerationConfig, community_rooms
+from bots.moderation.commands.handlers import (
+    community_rooms,
+    refusal,
+    typed,
+)
 from provisioning.protections import OVERRIDES, Protections, change, effective
-from provisioning.schema import CommunityFile, GroupDecl, cached_community
+from provisioning.schema import CommunityFile, GroupDecl
 
 USAGE = "Use !protections, !protections set <setting> <value>, or !protections reset."
 
@@ -62,17 +65,13 @@ def describe(p: Protections, changed: Mapping[str, Any]) -> str:
 
 
 async def _protections(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    cfg = cached_community(config.community)
-    rooms = community_rooms(ctx, cfg)
+    t = typed(inv)
+    ctx, rooms = t.ctx, t.rooms
     key = rooms.group_of(inv.room_id)
-    group = cfg.group(key) if key else None
+    group = t.cfg.group(key) if key else None
     main = rooms.main_room(key) if key else None
-    if group is None or main is None or inv.power.in_room < config.levels.lock:
-        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    if group is None or main is None or t.refused(inv, t.config.levels.lock):
+        return refusal(inv)
     changed = overrides_of(ctx, main, group.key)
     words = str(inv.args.get("change") or "").split()
     if not words or words == ["show"]:
@@ -89,8 +88,7 @@ async def _protections(inv: Invocation) -> Sequence[Action]:
     if isinstance(updated, str):
         return [Reply(inv.room_id, inv.event_id, updated)]
     out: list[Action] = [SetState(main, OVERRIDES, updated, group.key)]
-    if rooms.moderation_log is not None:
-        out.append(SendNotice(rooms.moderation_log, said, mentions=()))
+    out += t.logged(said)
     return [*out, Reply(inv.room_id, inv.event_id, said)]
 
 

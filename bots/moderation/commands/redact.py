@@ -9,18 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bots.framework.actions import Action, RedactRecent, Reply, SendNotice
-from bots.framework.commands.authorize import REFUSAL
+from bots.framework.actions import Action, RedactRecent, Reply
 from bots.framework.commands.parse import parse_duration
 from bots.framework.commands.spec import Arg, ArgType, Command, Invocation
-from bots.framework.feature import Context
 from bots.moderation.commands.handlers import (
     OUTRANKED,
-    ModerationConfig,
-    community_rooms,
-    scope_of,
+    refusal,
+    typed,
 )
-from provisioning.schema import cached_community
 
 DEFAULT_REDACT = 20
 MAX_REDACT = 1000
@@ -48,15 +44,10 @@ def redact_amount(text: str) -> tuple[int, float | None, str] | str:
 
 
 async def _redact(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    cfg = cached_community(config.community)
-    rooms = community_rooms(ctx, cfg)
-    scope = scope_of(inv.room_id, rooms, ctx.moderators_room or rooms.moderators, cfg)
-    if scope is None or inv.power.in_room < config.levels.redact:
-        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    t = typed(inv)
+    ctx, scope = t.ctx, t.scope
+    if scope is None or t.refused(inv, t.config.levels.redact):
+        return refusal(inv)
     target = str(inv.args["user"])
     if any(
         ctx.power(room, target).in_room >= ctx.power(room, inv.sender).in_room
@@ -73,8 +64,7 @@ async def _redact(inv: Invocation) -> Sequence[Action]:
         RedactRecent(room, target, limit, since_ms, reason) for room in scope.chat_rooms
     ]
     said = f"{inv.sender} is removing {what} of {target}'s messages in {scope.label}."
-    if rooms.moderation_log is not None:
-        out.append(SendNotice(rooms.moderation_log, said, mentions=()))
+    out += t.logged(said)
     audit = {
         "at": ctx.now,
         "moderator": inv.sender,

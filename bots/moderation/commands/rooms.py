@@ -15,20 +15,15 @@ from bots.framework.actions import (
     DeleteRecord,
     PutRecord,
     Reply,
-    SendNotice,
     SetPostingLevel,
 )
-from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import MODERATOR, Arg, ArgType, Command, Invocation
-from bots.framework.feature import Context
 from bots.moderation.commands.handlers import (
     POWER_LEVELS,
-    ModerationConfig,
-    community_rooms,
-    scope_of,
+    refusal,
+    typed,
 )
 from bots.moderation.protections.respond import FEATURE
-from provisioning.schema import cached_community
 
 AUDIT_LINES = 15
 
@@ -60,15 +55,10 @@ def lock_plan(
 
 
 async def _lock(inv: Invocation, lock: bool) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    cfg = cached_community(config.community)
-    rooms = community_rooms(ctx, cfg)
-    scope = scope_of(inv.room_id, rooms, ctx.moderators_room or rooms.moderators, cfg)
-    if scope is None or inv.power.in_room < config.levels.lock:
-        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    t = typed(inv)
+    ctx, scope = t.ctx, t.scope
+    if scope is None or t.refused(inv, t.config.levels.lock):
+        return refusal(inv)
     actions = lock_plan(
         scope.chat_rooms, ctx.room_state(POWER_LEVELS), await ctx.records("lock"), lock
     )
@@ -79,8 +69,7 @@ async def _lock(inv: Invocation, lock: bool) -> Sequence[Action]:
     said = f"{inv.sender} {what} {scope.label}" + (
         ": only moderators can post until !unlock." if lock else "."
     )
-    if rooms.moderation_log is not None:
-        actions.append(SendNotice(rooms.moderation_log, said, mentions=()))
+    actions += t.logged(said)
     audit = {"at": ctx.now, "moderator": inv.sender, "action": what, "target": scope.label}
     actions.append(ctx.put("audit", f"{ctx.now:.6f}:{inv.event_id}", audit))
     last = {"action": what, "target": scope.label, "rooms": list(scope.chat_rooms), "jobs": []}
@@ -110,15 +99,10 @@ def slow_seconds(text: str) -> int | str:
 
 
 async def _slowmode(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    cfg = cached_community(config.community)
-    rooms = community_rooms(ctx, cfg)
-    scope = scope_of(inv.room_id, rooms, ctx.moderators_room or rooms.moderators, cfg)
-    if scope is None or inv.power.in_room < config.levels.lock:
-        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    t = typed(inv)
+    ctx, scope = t.ctx, t.scope
+    if scope is None or t.refused(inv, t.config.levels.lock):
+        return refusal(inv)
     seconds = slow_seconds(str(inv.args.get("seconds") or ""))
     if isinstance(seconds, str):
         return [Reply(inv.room_id, inv.event_id, seconds)]
@@ -131,8 +115,7 @@ async def _slowmode(inv: Invocation) -> Sequence[Action]:
         if seconds
         else f"{inv.sender} turned slow mode off in {scope.label}."
     )
-    if rooms.moderation_log is not None:
-        out.append(SendNotice(rooms.moderation_log, said, mentions=()))
+    out += t.logged(said)
     return [*out, Reply(inv.room_id, inv.event_id, said)]
 
 
@@ -151,15 +134,11 @@ def audit_lines(records: Mapping[str, Mapping[str, Any]], who: str | None) -> li
 
 
 async def _audit(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    rooms = community_rooms(ctx, cached_community(config.community))
-    if inv.room_id != (ctx.moderators_room or rooms.moderators):
-        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
-    if inv.power.in_room < config.levels.audit:
-        return [Reply(inv.room_id, inv.event_id, REFUSAL)]
+    t = typed(inv)
+    ctx = t.ctx
+    # The trail is read in the moderators' room only: it names members.
+    if t.scope is None or not t.scope.community or t.refused(inv, t.config.levels.audit):
+        return refusal(inv)
     who = inv.args.get("user")
     lines = audit_lines(await ctx.records("audit"), who if isinstance(who, str) else None)
     if not lines:

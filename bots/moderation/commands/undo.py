@@ -12,18 +12,18 @@ from bots.framework.actions import (
     CancelJob,
     DeleteRecord,
     Reply,
-    SendNotice,
     SetPower,
     SetState,
     Unban,
 )
 from bots.framework.commands.spec import Command, Invocation
-from bots.framework.feature import Context
-from bots.moderation.commands.handlers import POWER_LEVELS, ModerationConfig, community_rooms
+from bots.moderation.commands.handlers import (
+    POWER_LEVELS,
+    typed,
+)
 from bots.moderation.commands.rooms import lock_plan
 from bots.moderation.policy import PUBLISHED, rule_key
 from bots.moderation.protections.respond import FEATURE, muted_level
-from provisioning.schema import cached_community
 
 CANNOT = {
     "kick": "A kick can't be undone: invite them back if you want them in.",
@@ -72,21 +72,18 @@ def undo_plan(
 
 
 async def _undo(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    rooms = community_rooms(ctx, cached_community(config.community))
+    t = typed(inv)
+    ctx = t.ctx
+    last = await ctx.record("last", inv.sender)
     said, actions = undo_plan(
         inv.sender,
-        await ctx.record("last", inv.sender),
+        last,
         lambda room: ctx.room_state(POWER_LEVELS).get(room, {}),
         await ctx.records("lock"),
     )
     if actions:
-        if rooms.moderation_log is not None:
-            actions.append(SendNotice(rooms.moderation_log, said, mentions=()))
-        target = (await ctx.record("last", inv.sender) or {}).get("target")
+        actions += t.logged(said)
+        target = (last or {}).get("target")
         audit = {"at": ctx.now, "moderator": inv.sender, "action": "undo", "target": target}
         actions.append(ctx.put("audit", f"{ctx.now:.6f}:{inv.event_id}", audit))
     return [*actions, Reply(inv.room_id, inv.event_id, said)]
