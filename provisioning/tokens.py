@@ -81,14 +81,20 @@ class Tokens:
 
     async def revoke(self, token: str) -> bool:
         """Delete *token*; False if there was no such token."""
+        path = f"/_synapse/admin/v1/registration_tokens/{quote(token, safe='')}"
         try:
-            await self.api.request(
-                "DELETE", f"/_synapse/admin/v1/registration_tokens/{quote(token, safe='')}"
-            )
+            await self.api.request("GET", path)
         except RequestError as exc:
             if exc.status == 404:
                 return False
             raise
+        try:
+            await self.api.request("DELETE", path)
+        except RequestError as exc:
+            # Gone already: a DELETE retried after a dropped connection finds
+            # the token its first attempt removed.
+            if exc.status != 404:
+                raise
         groups = await self.groups()
         if groups.pop(token_ref(token), None) is not None:
             await self.api.request("PUT", self._data_path, groups)
