@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bots import core, moderation, onboarding, roomkeeping
+from bots import core, meetings, moderation, onboarding, roomkeeping
 from bots.base.errors import ConfigError
 from bots.framework.config import BotConfig, load_bot_config
 from bots.framework.feature import Feature
@@ -24,6 +24,7 @@ FEATURES: tuple[Feature, ...] = (
     roomkeeping.feature,
     onboarding.feature,
     moderation.feature,
+    meetings.feature,
 )
 
 

@@ -28,6 +28,7 @@ from bots.framework.config import BotConfig
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.matrix.admin import register_user
 from bots.matrix.client_api import ClientAPI
+from bots.meetings.config import MeetingsConfig
 from bots.moderation.feature import ModerationConfig
 from bots.onboarding.scene import OnboardingConfig
 from provisioning.desired import MODERATORS, SPACE
@@ -74,6 +75,7 @@ class DevStack:
             feature_sections={
                 "onboarding": OnboardingConfig.model_validate(self.onboarding_section()),
                 "moderation": ModerationConfig.model_validate(self.moderation_section()),
+                "meetings": MeetingsConfig.model_validate(self.meetings_section()),
             },
         )
 
@@ -86,6 +88,10 @@ class DevStack:
 
     def moderation_section(self) -> dict[str, str]:
         """The community file, whose groups declare their protections."""
+        return {"community": str(self.state_dir / "community.yaml")}
+
+    def meetings_section(self) -> dict[str, str]:
+        """The community file: which rooms are groups', and their time zones."""
         return {"community": str(self.state_dir / "community.yaml")}
 
     @property
@@ -222,6 +228,7 @@ async def start_dev_stack(
                 },
                 "onboarding": stack.onboarding_section(),
                 "moderation": stack.moderation_section(),
+                "meetings": stack.meetings_section(),
             },
             sort_keys=False,
         )

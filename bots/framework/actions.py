@@ -153,25 +153,48 @@ class SetPostingLevel:
 
 @dataclass(frozen=True)
 class SendPoll:
-    """An Element poll (``org.matrix.msc3381.poll.start``)."""
+    """An Element poll (``org.matrix.msc3381.poll.start``).
+
+    *answer_ids* name the answers in the votes that come back (``a0``,
+    ``a1``... if empty), so a feature can make them say what they are for.
+    *record_as* (feature, kind, key): once sent, the poll's event ID is kept
+    as that record (``{"event_id": ...}``), to end the poll later.
+    """
 
     room_id: str
     question: str
     answers: tuple[str, ...]
     max_selections: int = 1
     disclosed: bool = True
+    answer_ids: tuple[str, ...] = ()
+    record_as: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EndPoll:
+    """Close a poll (``org.matrix.msc3381.poll.end``): clients show the
+    results and take no more votes."""
+
+    room_id: str
+    poll_id: str
+    text: str
 
 
 @dataclass(frozen=True)
 class UploadFile:
     """Encrypt *data_path*'s file with nio's attachment encryption, upload the
-    ciphertext and post it as ``m.file`` (or ``m.image``) in *room_id*."""
+    ciphertext and post it as ``m.file`` (or ``m.image``) in *room_id*.
+
+    A small file made by the bot (a calendar) can be given as *text*
+    instead, kept in the outbox with the action until it is sent.
+    """
 
     room_id: str
     data_path: str
     filename: str
     mimetype: str
     msgtype: str = "m.file"
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +262,7 @@ Action = (
     | SetPower
     | SetPostingLevel
     | SendPoll
+    | EndPoll
     | UploadFile
     | ScheduleJob
     | CancelJob
@@ -264,6 +288,7 @@ BUILTIN: tuple[type[Any], ...] = (
     SetPower,
     SetPostingLevel,
     SendPoll,
+    EndPoll,
     UploadFile,
     ScheduleJob,
     CancelJob,

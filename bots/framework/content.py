@@ -11,7 +11,7 @@ from typing import Any
 
 import nh3
 
-from bots.framework.actions import Edit, Reply, SendDirect, SendNotice, SendPoll
+from bots.framework.actions import Edit, EndPoll, Reply, SendDirect, SendNotice, SendPoll
 
 # The spec's recommended subset (client-server API, "m.room.message msgtypes").
 MATRIX_TAGS = frozenset(
@@ -32,6 +32,7 @@ MATRIX_ATTRIBUTES = {
 URL_SCHEMES = frozenset({"https", "http", "mailto", "matrix"})
 
 POLL_START = "org.matrix.msc3381.poll.start"
+POLL_END = "org.matrix.msc3381.poll.end"
 TEXT = "org.matrix.msc1767.text"
 POLL_KIND = "org.matrix.msc3381.poll."
 
@@ -90,7 +91,10 @@ def reaction_content(event_id: str, key: str) -> dict[str, Any]:
 
 def poll_content(action: SendPoll) -> dict[str, Any]:
     """An MSC3381 poll as Element sends it, with a text fallback."""
-    answers = [{"id": f"a{i}", TEXT: text} for i, text in enumerate(action.answers)]
+    ids = action.answer_ids or tuple(f"a{i}" for i in range(len(action.answers)))
+    if len(ids) != len(action.answers):
+        raise ValueError("a poll needs one answer ID per answer")
+    answers = [{"id": id_, TEXT: text} for id_, text in zip(ids, action.answers, strict=True)]
     fallback = "\n".join(
         [action.question, *(f"{i + 1}. {a}" for i, a in enumerate(action.answers))]
     )
@@ -104,4 +108,14 @@ def poll_content(action: SendPoll) -> dict[str, Any]:
         },
         TEXT: fallback,
         "body": fallback,
+    }
+
+
+def poll_end_content(action: EndPoll) -> dict[str, Any]:
+    """Ends a poll; the text is the fallback older clients show."""
+    return {
+        "m.relates_to": {"rel_type": "m.reference", "event_id": action.poll_id},
+        POLL_END: {},
+        TEXT: action.text,
+        "body": action.text,
     }

@@ -44,10 +44,12 @@ from bots.framework.actions import (
     Action,
     Ban,
     Edit,
+    EndPoll,
     Extension,
     Invite,
     JoinRoom,
     Kick,
+    PutRecord,
     React,
     Redact,
     RedactRecent,
@@ -62,10 +64,12 @@ from bots.framework.actions import (
     UploadFile,
 )
 from bots.framework.content import (
+    POLL_END,
     POLL_START,
     edit_content,
     message_content,
     poll_content,
+    poll_end_content,
     reaction_content,
 )
 from bots.framework.cross_signing import api_of
@@ -189,6 +193,16 @@ class Outcome:
     followups: tuple[Action, ...] = ()
 
 
+def _remembered(action: Action, resp: Any) -> tuple[Action, ...]:
+    """The record a poll asked to be kept as, now that it has an event ID."""
+    if isinstance(action, SendPoll) and len(action.record_as) == 3:
+        event_id = getattr(resp, "event_id", None)
+        if isinstance(event_id, str):
+            feature, kind, key = action.record_as
+            return (PutRecord(feature, kind, key, {"event_id": event_id}),)
+    return ()
+
+
 class _Failed(Exception):
     def __init__(self, errcode: str) -> None:
         self.errcode = errcode
@@ -259,7 +273,7 @@ class Effector:
                 if isinstance(resp, _Done):
                     return Outcome(True)
                 if not isinstance(resp, ErrorResponse):
-                    return Outcome(True)
+                    return Outcome(True, followups=_remembered(action, resp))
                 errcode = resp.status_code or "unknown"
                 if errcode == RATE_LIMITED:
                     # Capped: a huge Retry-After must not stall every room.
@@ -326,6 +340,8 @@ class Effector:
                 return await self._send(action.room_id, "m.room.message", edit_content(action), txn)
             case SendPoll():
                 return await self._send(action.room_id, POLL_START, poll_content(action), txn)
+            case EndPoll():
+                return await self._send(action.room_id, POLL_END, poll_end_content(action), txn)
             case Redact():
                 return await c.room_redact(action.room_id, action.event_id, action.reason, txn)
             case RedactRecent():
@@ -440,7 +456,10 @@ class Effector:
         return _Done()
 
     async def _upload(self, action: UploadFile, txn: str) -> Any:
-        data = await asyncio.to_thread(Path(action.data_path).read_bytes)
+        if action.text is not None:
+            data = action.text.encode()
+        else:
+            data = await asyncio.to_thread(Path(action.data_path).read_bytes)
         size = len(data)
         resp, keys = await self.client.upload(
             io.BytesIO(data), action.mimetype, action.filename, encrypt=True, filesize=size

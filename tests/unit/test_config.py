@@ -344,13 +344,15 @@ def test_by_default_every_feature_that_can_run_is_run(tmp_path: Path) -> None:
 
 def test_by_default_a_feature_that_cannot_run_is_noted_with_the_reason(tmp_path: Path) -> None:
     _, notes = chosen(write(tmp_path, GOOD))
-    room_note, onboarding_note, moderation_note = notes
+    room_note, onboarding_note, moderation_note, meetings_note = notes
     assert room_note.startswith("roomkeeping not started: ")
     assert "admin_socket" in room_note
     assert onboarding_note.startswith("onboarding not started: ")
     assert "onboarding section" in onboarding_note
     assert moderation_note.startswith("moderation not started: ")
     assert "moderation section" in moderation_note
+    assert meetings_note.startswith("meetings not started: ")
+    assert "meetings section" in meetings_note
 
 
 def test_with_the_admin_agent_roomkeeping_runs_too(tmp_path: Path) -> None:
@@ -360,6 +362,7 @@ def test_with_the_admin_agent_roomkeeping_runs_too(tmp_path: Path) -> None:
     assert [n.split(":")[0] for n in notes] == [
         "onboarding not started",
         "moderation not started",
+        "meetings not started",
     ]
 
 
@@ -369,7 +372,8 @@ def test_with_its_section_onboarding_runs_too(tmp_path: Path) -> None:
     text = GOOD + '  admin_socket: agent.sock\n  moderators_room: "!mods:x.org"\n'
     text += f"onboarding:\n  community: {community}\n  registrations: {tmp_path}/spool\n"
     text += f"moderation:\n  community: {community}\n"
-    features = ["core", "roomkeeping", "onboarding", "moderation"]
+    text += f"meetings:\n  community: {community}\n"
+    features = ["core", "roomkeeping", "onboarding", "moderation", "meetings"]
     assert chosen(write(tmp_path, text)) == (features, [])
 
 

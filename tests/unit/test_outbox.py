@@ -35,6 +35,7 @@ from bots.framework.actions import (
     ScheduleJob,
     SendDirect,
     SendNotice,
+    EndPoll,
     SendPoll,
     SetPostingLevel,
     SetPower,
@@ -289,6 +290,7 @@ SAMPLES: dict[type[Any], Any] = {
     SendPoll: SendPoll(
         ROOM, "Next meeting?", ("Monday", "Wednesday", "Friday"), max_selections=2, disclosed=False
     ),
+    EndPoll: EndPoll(ROOM, "$poll", "The poll is closed."),
     UploadFile: UploadFile(ROOM, "/var/lib/hearth/flyer.pdf", "flyer.pdf", "application/pdf"),
     ScheduleJob: ScheduleJob(
         "meetings",

@@ -1,0 +1,16 @@
+"""The meetings section of the bot's config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from bots.framework.feature import FeatureConfig
+
+
+class MeetingsConfig(FeatureConfig):
+    # The community file: which rooms are groups', and their time zones.
+    community: Path
+    # Meetings one room may hold at once (cancelled ones do not count).
+    max_per_room: int = Field(default=50, ge=1, le=500)

@@ -1,0 +1,121 @@
+"""Meetings: a group's calendar, one-tap RSVPs, reminders and a calendar file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bots.framework.actions import Action
+from bots.framework.config import BotConfig
+from bots.framework.events import PollResponse
+from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec
+from bots.framework.logging import get_logger
+from bots.meetings import plan
+from bots.meetings.commands import COMMANDS
+from bots.meetings.config import MeetingsConfig
+from bots.meetings.model import (
+    FEATURE,
+    Meeting,
+    meetings_kind,
+    poll_kind,
+    read_answer_id,
+    rsvp_kind,
+    sent_kind,
+)
+from bots.meetings.recurrence import occurrence
+from provisioning.desired import MARKER
+from provisioning.schema import community_problem
+
+log = get_logger(__name__)
+
+
+async def _meeting(ctx: Context, room: str, number: int) -> Meeting | None:
+    found = await ctx.record(meetings_kind(room), str(number))
+    return Meeting.from_record(found) if found else None
+
+
+def _parse_announce(p: Mapping[str, Any]) -> tuple[str, int]:
+    return str(p["room"]), int(p["number"])
+
+
+async def run_announce(job: Job, ctx: Context) -> Sequence[Action]:
+    room, number = job.parsed
+    m = await _meeting(ctx, room, number)
+    if m is None:
+        return []
+    sent = await ctx.records(sent_kind(room, number))
+    announced = frozenset(k.split("/")[0] for k in sent if k.endswith("/announce"))
+    polls = await ctx.records(poll_kind(room, number))
+    return plan.announce(m, plan.utc(ctx.now), announced, polls)
+
+
+async def run_remind(job: Job, ctx: Context) -> Sequence[Action]:
+    r: plan.Remind = job.parsed
+    m = await _meeting(ctx, r.room, r.number)
+    now = plan.utc(ctx.now)
+    occ, why = plan.still_due(m, r, now)
+    if m is None or occ is None:
+        if m is not None and why == "missed":
+            log.info("meeting reminder missed", late_s=round(ctx.now - job.due))
+            return [plan.missed(m, r, now)]
+        return []
+    if await ctx.record(sent_kind(r.room, r.number), f"{r.occ}/remind/{r.before_s}"):
+        return []
+    answers = await ctx.records(rsvp_kind(r.room, r.number, r.occ))
+    members = ctx.members(r.room)
+    going = [u for u, v in answers.items() if v.get("answer") == "yes" and u in members]
+    return plan.reminder(m, occ, r, now, job.late, going)
+
+
+async def on_poll_response(ev: PollResponse, ctx: Context) -> Sequence[Action]:
+    """A tap on a meeting poll. Counted only from someone in the room, for
+    a date still ahead (as of the vote) of a meeting not cancelled; a later
+    vote replaces an earlier one, whatever order they are handled in."""
+    read = read_answer_id(ev.answers[0]) if len(ev.answers) == 1 else None
+    if read is None:
+        return []
+    number, key, answer = read
+    m = await _meeting(ctx, ev.room_id, number)
+    if m is None or m.cancelled or ev.sender not in ctx.members(ev.room_id):
+        return []
+    occ = occurrence(m.schedule, key)
+    if occ is None or occ.start <= datetime.fromtimestamp(ev.server_ts_ms / 1000, UTC):
+        return []
+    kind = rsvp_kind(ev.room_id, number, key)
+    before = await ctx.record(kind, ev.sender)
+    if before is not None and float(before.get("ts", 0)) > ev.server_ts_ms:
+        return []
+    return [ctx.put(kind, ev.sender, {"answer": answer.value, "ts": ev.server_ts_ms})]
+
+
+def _config_error(config: BotConfig) -> str | None:
+    section = config.feature_sections.get(FEATURE)
+    if section is None:
+        return "it needs a meetings section naming the community file"
+    assert isinstance(section, MeetingsConfig)
+    return community_problem(section.community)
+
+
+feature = Feature(
+    name=FEATURE,
+    summary="a group's meetings: polls to RSVP, reminders and a calendar file",
+    commands=COMMANDS,
+    handlers=(EventHandler(PollResponse, on_poll_response),),
+    jobs=(
+        # The chain of announcements survives any downtime: late, it plans
+        # from the clock as it is then.
+        JobSpec(plan.ANNOUNCE, run_announce, grace_s=365 * 86400, parse=_parse_announce),
+        # A reminder is still worth sending late until its meeting begins
+        # (checked when it runs); past a day it is recorded as missed.
+        JobSpec(
+            plan.REMIND,
+            run_remind,
+            grace_s=plan.REMIND_GRACE.total_seconds(),
+            parse=plan.Remind.parse,
+        ),
+    ),
+    config_model=MeetingsConfig,
+    state_types=(MARKER,),
+    unavailable=_config_error,
+)
