@@ -60,7 +60,7 @@ async def run_remind(job: Job, ctx: Context) -> Sequence[Action]:
             log.info("meeting reminder missed", late_s=round(ctx.now - job.due))
             return [plan.missed(m, r, now)]
         return []
-    if await ctx.record(sent_kind(r.room, r.number), f"{r.occ}/remind/{r.before_s}"):
+    if await ctx.record(sent_kind(r.room, r.number), r.ledger_key):
         return []
     answers = await ctx.records(rsvp_kind(r.room, r.number, r.occ))
     members = ctx.members(r.room)

@@ -44,6 +44,11 @@ class Remind:
     start: float
     before_s: int
 
+    @property
+    def ledger_key(self) -> str:
+        """Its line in the ledger: a moved date's reminders are new ones."""
+        return f"{self.occ}/{int(self.start)}/remind/{self.before_s}"
+
     @classmethod
     def parse(cls, p: Mapping[str, Any]) -> Remind:
         return cls(
@@ -174,7 +179,7 @@ def reminder(
         PutRecord(
             FEATURE,
             sent_kind(m.room, m.number),
-            f"{occ.key}/remind/{job.before_s}",
+            job.ledger_key,
             {"at": _ts(now), "late": late},
         ),
     ]
@@ -186,7 +191,7 @@ def missed(m: Meeting, job: Remind, now: datetime) -> PutRecord:
     return PutRecord(
         FEATURE,
         sent_kind(m.room, m.number),
-        f"{job.occ}/remind/{job.before_s}",
+        job.ledger_key,
         {"at": _ts(now), "missed": True},
     )
 
