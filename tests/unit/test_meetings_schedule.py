@@ -107,7 +107,7 @@ class Bot:
                 self.sent.append((self.clock.now(), a))
                 if isinstance(a, SendPoll):
                     self.polls += 1
-                    feature, kind, key = a.record_as
+                    _, kind, key = a.record_as
                     self.records.data[(kind, key)] = {"event_id": f"$poll{self.polls}"}
 
     async def run_until(self, t: float) -> None:
