@@ -91,7 +91,7 @@ from bots.framework.intake import to_event, with_sender_keys
 from bots.framework.logging import get_logger, use_salt_file
 from bots.framework.router import Ignore, Respond, Run, needs_device_trust, route
 from bots.framework.scheduler import Job as StoredJob
-from bots.framework.scheduler import JobKind, Problem, Scheduler
+from bots.framework.scheduler import JobKind, Problem, Scheduler, SystemClock
 from bots.framework.scheduler import connect as connect_scheduler_db
 from bots.framework.session import TRANSIENT, BotSession
 from bots.framework.storage import (
@@ -880,7 +880,10 @@ class BotRuntime:
             )
             self._scheduler_db = await connect_scheduler_db(self.config.state_dir / "bot.db")
             self.scheduler = Scheduler(
-                self._scheduler_db, self._job_kinds(), report=self._report_job
+                self._scheduler_db,
+                self._job_kinds(),
+                clock=SystemClock(self.clock),
+                report=self._report_job,
             )
             report = await self.scheduler.start()
             await self.scheduler.prune(RETENTION_S)

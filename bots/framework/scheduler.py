@@ -75,8 +75,14 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """The wall clock, or *wall* in its place (the runtime's own clock, so
+    jobs fall due by the same "now" their handlers see)."""
+
+    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+        self._wall = wall
+
     def now(self) -> float:
-        return time.time()
+        return self._wall()
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

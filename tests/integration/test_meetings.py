@@ -1,0 +1,347 @@
+"""Meetings in a group's encrypted room, on a real Synapse, with members'
+real clients: the announcement poll, RSVPs by vote and by command, the
+reminder that pings only those going (late after a restart that spanned it,
+and never twice), skip, move and cancel, and the calendar file downloaded,
+decrypted and read back.
+
+The bot's clock can be set ahead (``running_bot(clock=...)``): its
+scheduler and its handlers share it, so a reminder a day away falls due
+within the test, as it would for a bot that was down until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+import recurring_ical_events
+from nio import MemoryDownloadResponse
+from nio.crypto.attachments import decrypt_attachment
+
+from bots.framework.commands.authorize import REFUSAL
+from bots.framework.config import BotConfig
+from bots.meetings.config import MeetingsConfig
+from provisioning.provision import provision
+from tests.support.community import Community, make_community
+from tests.support.homeserver import Homeserver, User, member, running_bot, wait_joined
+from tests.support.member_client import MemberClient, Received
+
+pytestmark = pytest.mark.integration
+
+GROUP_ROOM = "group/carers/general"
+ZONE = "Europe/Berlin"
+BERLIN = ZoneInfo(ZONE)
+POLL_START = "org.matrix.msc3381.poll.start"
+POLL_RESPONSE = "org.matrix.msc3381.poll.response"
+POLL_END = "org.matrix.msc3381.poll.end"
+
+
+@dataclass
+class Scene:
+    community: Community
+    ids: dict[str, str]
+    bot: User
+    mod: User
+    config: BotConfig
+
+    @property
+    def room(self) -> str:
+        return self.ids[GROUP_ROOM]
+
+
+async def set_up(hs: Homeserver, state: Path) -> Scene:
+    mod, bot = await hs.users("mod", "bot")
+    groups = [{"key": "carers", "name": "Carers", "timezone": ZONE}]
+    community = await make_community(hs, state, groups, moderators=[mod], bots=[bot])
+    ids = (await provision(community.load(), community.path, out=io.StringIO())).room_ids
+    config = hs.bot_config(
+        bot,
+        state / "bot",
+        feature_sections={"meetings": MeetingsConfig(community=community.path)},
+        # The bot's clock runs up to two days ahead of the server's here.
+        max_event_age_s=3 * 86400,
+    )
+    return Scene(community, ids, bot, mod, config)
+
+
+@contextlib.asynccontextmanager
+async def in_group(
+    hs: Homeserver, scene: Scene, user: User, store: Path
+) -> AsyncIterator[MemberClient]:
+    await (await hs.api(scene.community.admin)).invite(scene.room, user.user_id)
+    async with member(hs, user, store) as m:
+        await m.join(scene.room)
+        yield m
+
+
+@contextlib.asynccontextmanager
+async def bot_at(scene: Scene, hs: Homeserver, ahead_s: float = 0) -> AsyncIterator[str]:
+    """The bot running with its clock *ahead_s* seconds ahead of the real
+    one; yields its device ID."""
+    clock: Callable[[], float] = lambda: time.time() + ahead_s  # noqa: E731
+    async with running_bot(scene.config, clock=clock) as runtime:
+        await wait_joined(hs, scene.community.admin, scene.room, scene.bot.user_id)
+        yield str(runtime.session.client.device_id)
+
+
+async def bot_joined(scene: Scene, hs: Homeserver) -> str:
+    """Start the bot once, so it has joined the group's room; its device."""
+    async with bot_at(scene, hs) as device:
+        return device
+
+
+async def know_bot(scene: Scene, device: str, *clients: MemberClient) -> None:
+    """Each client knows the bot's device before writing: a message sent
+    before that would carry its room key to the others only."""
+    for m in clients:
+        await m.knows_device(scene.bot.user_id, device)
+
+
+def body(ev: Received) -> str:
+    text = ev.content.get("body", "")
+    return text if isinstance(text, str) else ""
+
+
+def from_bot(scene: Scene, predicate: Callable[[Received], bool]) -> Callable[[Received], bool]:
+    return lambda ev: ev.sender == scene.bot.user_id and ev.room_id == scene.room and predicate(ev)
+
+
+async def ask(m: MemberClient, scene: Scene, text: str) -> str:
+    """Send a command; the bot's reply to it."""
+    sent = await m.send(scene.room, text)
+    return body(await m.wait_for_reply(sent, timeout=60))
+
+
+def poll_of(ev: Received) -> dict[str, Any]:
+    poll = ev.content.get(POLL_START)
+    return poll if isinstance(poll, dict) else {}
+
+
+def mentions(ev: Received) -> list[str]:
+    found = ev.content.get("m.mentions", {}).get("user_ids", [])
+    return sorted(found) if isinstance(found, list) else []
+
+
+def tomorrow_at(hours_ahead: float) -> datetime:
+    """A whole minute about *hours_ahead* from now, in Berlin."""
+    t = datetime.now(BERLIN) + timedelta(hours=hours_ahead)
+    return t.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+async def vote(m: MemberClient, scene: Scene, poll: Received, answer: str) -> None:
+    """Tap an answer in Element: a poll response referencing the poll."""
+    ids = {a["id"] for a in poll_of(poll)["answers"]}
+    chosen = next(i for i in ids if i.endswith("." + answer))
+    await m.send_event(
+        scene.room,
+        POLL_RESPONSE,
+        {
+            "m.relates_to": {"rel_type": "m.reference", "event_id": poll.event_id},
+            POLL_RESPONSE: {"answers": [chosen]},
+        },
+    )
+
+
+async def until_said(m: MemberClient, scene: Scene, text: str, needle: str) -> str:
+    """Ask again until the answer says *needle*: a vote the bot has not
+    decrypted yet (its key still on the way) is counted a moment later."""
+    async with asyncio.timeout(60):
+        while needle not in (said := await ask(m, scene, text)):  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+    return said
+
+
+def reminders_seen(m: MemberClient, scene: Scene) -> list[Received]:
+    return [
+        ev
+        for ev in m.received
+        if ev.sender == scene.bot.user_id and "Reminder: Carers check-in" in body(ev)
+    ]
+
+
+async def test_poll_rsvps_and_a_late_reminder_that_pings_only_those_going(
+    homeserver: Homeserver, state: Path
+) -> None:
+    scene = await set_up(homeserver, state)
+    alice, bob, carol = await homeserver.users("alice", "bob", "carol")
+    start = tomorrow_at(24.5)  # a day-before reminder half an hour from now
+    day = f"{start:%Y-%m-%d}"
+    device = await bot_joined(scene, homeserver)
+    async with (
+        in_group(homeserver, scene, scene.mod, state / "mod") as mod,
+        in_group(homeserver, scene, alice, state / "alice") as a,
+        in_group(homeserver, scene, bob, state / "bob") as b,
+        in_group(homeserver, scene, carol, state / "carol") as c,
+    ):
+        await know_bot(scene, device, mod, a, b, c)
+        async with bot_at(scene, homeserver):
+            said = await ask(
+                mod,
+                scene,
+                f'!meeting add "Carers check-in" on {day} {start:%H:%M} for 45m remind 1d,15m '
+                "link https://meet.example/carers",
+            )
+            assert said.startswith("Meeting 1 added: Carers check-in.")
+            assert f"{start:%a %-d %b %Y, %H:%M}" in said
+            assert ZONE in said
+
+            poll = await a.wait_for(from_bot(scene, lambda ev: ev.event_type == POLL_START))
+            assert poll.decrypted
+            question = poll_of(poll)["question"]["org.matrix.msc1767.text"]
+            assert "Carers check-in" in question
+            assert "https://meet.example/carers" in question
+            answers = [x["org.matrix.msc1767.text"] for x in poll_of(poll)["answers"]]
+            assert answers == ["Going", "Maybe", "Can't make it"]
+
+            # Alice taps "Going" in her client; Bob and Carol type.
+            await vote(a, scene, poll, "yes")
+            assert (await ask(b, scene, "!rsvp 1 no")).startswith("Noted: you can't make")
+            assert (await ask(c, scene, "!rsvp 1 maybe")).startswith("Noted: you might come")
+            assert "yes, maybe or no" in await ask(b, scene, "!rsvp 1 perhaps")
+            assert "no meeting 7" in await ask(b, scene, "!rsvp 7 yes")
+            assert await ask(b, scene, f'!meeting add "Mine" on {day} 10:00') == REFUSAL
+            listing = await until_said(c, scene, "!meetings", "1 going")
+            assert "1 · Carers check-in" in listing
+            assert reminders_seen(b, scene) == []
+
+        # The bot is down until ten minutes before the meeting: both
+        # reminders fell due meanwhile. Each is sent once, late and saying
+        # so; the last one pings Alice alone.
+        ahead = start.timestamp() - 600 - time.time()
+        async with bot_at(scene, homeserver, ahead):
+            late = await b.wait_for(
+                from_bot(scene, lambda ev: "starts" in body(ev) and bool(mentions(ev))), 60
+            )
+            assert body(late).startswith("(Late: I was offline when this was due.) Reminder:")
+            assert mentions(late) == [alice.user_id]
+            assert "1 going" in body(late)
+            assert "https://meet.example/carers" in body(late)
+            await a.wait_for(lambda ev: ev.event_id == late.event_id)
+            day_before = [ev for ev in reminders_seen(b, scene) if not mentions(ev)]
+            assert len(day_before) == 1
+            assert body(day_before[0]).startswith("(Late:")
+
+        # Restarted again: nothing is sent twice.
+        async with bot_at(scene, homeserver, ahead + 30):
+            await b.wait_for_reply(await b.send(scene.room, "!ping"), timeout=60)
+            assert len(reminders_seen(b, scene)) == 2
+
+
+async def test_skip_move_cancel_and_the_calendar_file(homeserver: Homeserver, state: Path) -> None:
+    scene = await set_up(homeserver, state)
+    alice, bob = await homeserver.users("alice", "bob")
+    today = datetime.now(BERLIN).date()
+    # A weekly meeting on the weekday three days from now, at 18:00 Berlin.
+    first = today + timedelta(days=3)
+    weekday = f"{first:%A}".lower()
+    second, third = first + timedelta(weeks=1), first + timedelta(weeks=2)
+    async with (
+        bot_at(scene, homeserver) as device,
+        in_group(homeserver, scene, scene.mod, state / "mod") as mod,
+        in_group(homeserver, scene, alice, state / "alice") as a,
+        in_group(homeserver, scene, bob, state / "bob") as b,
+    ):
+        await know_bot(scene, device, mod, a, b)
+        said = await ask(mod, scene, f'!meeting add "Weekly" every {weekday} 18:00 remind 1h')
+        assert said.startswith("Meeting 1 added")
+        assert f"{first:%a %-d %b %Y}, 18:00" in said
+        assert f"{third:%a %-d %b %Y}, 18:00" in said  # the next three dates
+        poll = await a.wait_for(from_bot(scene, lambda ev: ev.event_type == POLL_START))
+        await vote(a, scene, poll, "yes")
+        await until_said(b, scene, "!meetings", "1 going")
+
+        # Moved: Alice, who is going, is told (pinged); Bob is not.
+        assert await ask(mod, scene, f"!meeting move 1 {first:%Y-%m-%d} 19:30") == "Done."
+        moved = await a.wait_for(from_bot(scene, lambda ev: "moves to" in body(ev)))
+        assert f"{first:%a %-d %b %Y}, 19:30" in body(moved)
+        assert mentions(moved) == [alice.user_id]
+        # Skipped: the second date.
+        assert await ask(mod, scene, f"!meeting skip 1 {second:%Y-%m-%d}") == "Done."
+        await a.wait_for(from_bot(scene, lambda ev: "will not take place" in body(ev)))
+        assert "already skipped" in await ask(mod, scene, f"!meeting skip 1 {second:%Y-%m-%d}")
+        assert "has no date" in await ask(
+            mod, scene, f"!meeting skip 1 {first + timedelta(days=1):%Y-%m-%d}"
+        )
+        # Not a moderator: refused.
+        assert await ask(b, scene, "!meeting cancel 1") == REFUSAL
+        assert await ask(b, scene, f"!meeting move 1 {third:%Y-%m-%d} 10:00") == REFUSAL
+
+        # The calendar file: encrypted, downloaded, decrypted and read back.
+        sent = await b.send(scene.room, "!meetings ics")
+        file_ev = await b.wait_for(
+            from_bot(scene, lambda ev: ev.content.get("msgtype") == "m.file"), 60
+        )
+        await b.wait_for_reply(sent)
+        assert file_ev.decrypted
+        info = file_ev.content["file"]
+        assert "url" not in file_ev.content  # only the encrypted form
+        resp = await b.client.download(mxc=info["url"])
+        assert isinstance(resp, MemoryDownloadResponse)
+        assert b"BEGIN:VCALENDAR" not in resp.body  # the server holds ciphertext only
+        plain = decrypt_attachment(
+            resp.body, info["key"]["k"], info["hashes"]["sha256"], info["iv"]
+        )
+        cal = icalendar.Calendar.from_ical(plain)
+        now = datetime.now(UTC)
+        expanded = sorted(
+            e["DTSTART"].dt.astimezone(BERLIN).replace(tzinfo=None)
+            for e in recurring_ical_events.of(cal).between(now, now + timedelta(days=25))
+        )
+        expected = [
+            datetime.combine(first, datetime.min.time()).replace(hour=19, minute=30),
+            datetime.combine(third, datetime.min.time()).replace(hour=18),
+            datetime.combine(third + timedelta(weeks=1), datetime.min.time()).replace(hour=18),
+        ]
+        assert expanded[:3] == expected
+
+        # Cancelled: announced, Alice pinged, the open poll closed; RSVPs to
+        # it are refused with a reason.
+        assert await ask(mod, scene, "!meeting cancel 1") == "Done."
+        gone = await a.wait_for(from_bot(scene, lambda ev: "is cancelled" in body(ev)))
+        assert mentions(gone) == [alice.user_id]
+        end = await a.wait_for(from_bot(scene, lambda ev: ev.event_type == POLL_END))
+        assert end.content["m.relates_to"]["event_id"] == poll.event_id
+        assert "was cancelled" in await ask(b, scene, "!rsvp 1 yes")
+        assert "No meetings coming up" in await ask(b, scene, "!meetings")
+
+
+async def test_time_zones_are_each_member_s_own(homeserver: Homeserver, state: Path) -> None:
+    scene = await set_up(homeserver, state)
+    alice, bob = await homeserver.users("alice", "bob")
+    start = date.today() + timedelta(days=10)
+    async with (
+        bot_at(scene, homeserver) as device,
+        in_group(homeserver, scene, scene.mod, state / "mod") as mod,
+        in_group(homeserver, scene, alice, state / "alice") as a,
+        in_group(homeserver, scene, bob, state / "bob") as b,
+    ):
+        await know_bot(scene, device, mod, a, b)
+        await ask(mod, scene, f'!meeting add "Coffee" on {start:%Y-%m-%d} 18:00')
+        assert "Did you mean America/Chicago?" in await ask(a, scene, "!tz America/Chicag")
+        assert "now America/Chicago" in await ask(a, scene, "!tz america/chicago")
+        chicago = datetime.combine(start, datetime.min.time()).replace(hour=18, tzinfo=BERLIN)
+        local = chicago.astimezone(ZoneInfo("America/Chicago"))
+        assert f"{local:%H:%M}" in await ask(a, scene, "!meetings")
+        assert "(America/Chicago)" in await ask(a, scene, "!meetings")
+        assert "18:00" in await ask(b, scene, "!meetings")  # Bob sees the group's zone
+        assert "forgotten" in await ask(a, scene, "!tz clear")
+        assert "(Europe/Berlin)" in await ask(a, scene, "!meetings")
+        mods_room = scene.ids["moderators"]
+        await wait_joined(homeserver, scene.community.admin, mods_room, scene.bot.user_id)
+        assert "Meetings belong to a group's rooms" in await ask_in(mod, mods_room, "!meetings")
+
+
+async def ask_in(m: MemberClient, room: str, text: str) -> str:
+    await m.join(room)
+    sent = await m.send(room, text)
+    return body(await m.wait_for_reply(sent, timeout=60))
