@@ -59,7 +59,7 @@ class Scene:
         return self.ids[GROUP_ROOM]
 
 
-async def set_up(hs: Homeserver, state: Path) -> Scene:
+async def set_up(hs: Homeserver, state: Path, max_per_room: int = 50) -> Scene:
     mod, bot = await hs.users("mod", "bot")
     groups = [{"key": "carers", "name": "Carers", "timezone": ZONE}]
     community = await make_community(hs, state, groups, moderators=[mod], bots=[bot])
@@ -67,7 +67,9 @@ async def set_up(hs: Homeserver, state: Path) -> Scene:
     config = hs.bot_config(
         bot,
         state / "bot",
-        feature_sections={"meetings": MeetingsConfig(community=community.path)},
+        feature_sections={
+            "meetings": MeetingsConfig(community=community.path, max_per_room=max_per_room)
+        },
         # The bot's clock runs up to two days ahead of the server's here.
         max_event_age_s=3 * 86400,
     )
@@ -315,8 +317,10 @@ async def test_skip_move_cancel_and_the_calendar_file(homeserver: Homeserver, st
         assert "No meetings coming up" in await ask(b, scene, "!meetings")
 
 
-async def test_time_zones_are_each_member_s_own(homeserver: Homeserver, state: Path) -> None:
-    scene = await set_up(homeserver, state)
+async def test_time_zones_are_each_member_s_own_and_a_room_holds_so_many(
+    homeserver: Homeserver, state: Path
+) -> None:
+    scene = await set_up(homeserver, state, max_per_room=2)
     alice, bob = await homeserver.users("alice", "bob")
     start = date.today() + timedelta(days=10)
     async with (
@@ -335,6 +339,9 @@ async def test_time_zones_are_each_member_s_own(homeserver: Homeserver, state: P
         assert "(America/Chicago)" in await ask(a, scene, "!meetings")
         assert "18:00" in await ask(b, scene, "!meetings")  # Bob sees the group's zone
         assert "forgotten" in await ask(a, scene, "!tz clear")
+        await ask(mod, scene, f'!meeting add "Tea" on {start:%Y-%m-%d} 10:00')
+        full = await ask(mod, scene, f'!meeting add "Cake" on {start:%Y-%m-%d} 12:00')
+        assert "already has 2 meetings, the most it can hold" in full
         assert "(Europe/Berlin)" in await ask(a, scene, "!meetings")
         mods_room = scene.ids["moderators"]
         await wait_joined(homeserver, scene.community.admin, mods_room, scene.bot.user_id)
