@@ -147,3 +147,64 @@ async def test_moderation_at_work_logs_nothing_a_member_wrote(
     assert alice.user_id not in text
     synapse_log = homeserver.process.log_path.read_text(errors="replace")
     assert MARKER not in synapse_log
+
+
+async def test_meetings_at_work_log_nothing_a_member_wrote(
+    homeserver: Homeserver, state: Path, captured_logs: io.StringIO
+) -> None:
+    """A meeting's title and link, a vote, an RSVP, a time zone and the
+    calendar file all carry the marker (or are a member's own): none of it
+    reaches a log."""
+    from tests.integration import test_meetings as meetings
+
+    scene = await meetings.set_up(homeserver, state)
+    alice = await homeserver.user("alice")
+    day = f"{meetings.tomorrow_at(48):%Y-%m-%d}"
+    async with (
+        meetings.bot_at(scene, homeserver) as device,
+        meetings.in_group(homeserver, scene, scene.mod, state / "mod") as mod,
+        meetings.in_group(homeserver, scene, alice, state / "alice") as a,
+    ):
+        await meetings.know_bot(scene, device, mod, a)
+        for command in (
+            f'!meeting add "{MARKER}" on {day} 18:00 link https://meet.example/{MARKER}',
+            f"!meeting edit 1 title {MARKER}-2",
+            f"!meeting move 1 {day} 19:00",
+        ):
+            await meetings.ask(mod, scene, command)
+        poll = await a.wait_for(
+            meetings.from_bot(scene, lambda ev: ev.event_type == meetings.POLL_START)
+        )
+        await meetings.vote(a, scene, poll, "yes")
+        for command in (
+            f"!rsvp 1 yes {MARKER}",
+            "!tz Pacific/Chatham",
+            f"!tz {MARKER}",
+            "!meetings",
+            "!meetings ics",
+            "!tz clear",
+        ):
+            await meetings.ask(a, scene, command)
+        await meetings.ask(mod, scene, "!meeting cancel 1")
+
+    text = captured_logs.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    handled = [e.get("command") for e in lines if e.get("event") == "command handled"]
+    # The capture saw the bot at work (the last command's line may come
+    # after the bot stopped)...
+    assert handled[:9] == [
+        "meeting add",
+        "meeting edit",
+        "meeting move",
+        "rsvp",
+        "tz",
+        "tz",
+        "meetings",
+        "meetings ics",
+        "tz",
+    ]
+    assert MARKER not in text
+    assert "Pacific/Chatham" not in text  # a member's time zone is theirs
+    assert alice.user_id not in text
+    synapse_log = homeserver.process.log_path.read_text(errors="replace")
+    assert MARKER not in synapse_log
