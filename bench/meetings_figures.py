@@ -43,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import device, err, private_homeserver, run_bench, versions
+from bots.dates.recurrence import Schedule, occurrences
 from bots.framework.actions import PutRecord
 from bots.framework.logging import configure_logging
 from bots.framework.scheduler import JobKind, Scheduler, connect
@@ -50,7 +51,6 @@ from bots.framework.storage import Storage
 from bots.meetings.config import MeetingsConfig
 from bots.meetings.model import FEATURE, Meeting, meetings_kind
 from bots.meetings.plan import REMIND, Remind, reminder_jobs
-from bots.meetings.recurrence import Schedule, occurrences
 from provisioning.provision import provision
 from tests.support.community import make_community
 from tests.support.homeserver import Homeserver, running_bot, wait_joined

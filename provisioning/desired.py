@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioning.meetings import MEETING
 from provisioning.schema import CommunityFile, GroupDecl, JoinRule, RoomDecl, RoomKind
 
 MARKER = "org.hearth.room"
@@ -45,6 +46,8 @@ class DesiredRoom:
     events_default: int
     members: tuple[str, ...]  # to be joined or invited
     child_order: str | None  # set for rooms listed in the Space
+    # The group's declared meetings (in its first room): (key, content).
+    meetings: tuple[tuple[str, JsonDict], ...] = ()
 
     def managed_state(self, server_name: str) -> dict[tuple[str, str], JsonDict]:
         """State events this room must hold, keyed by (type, state_key).
@@ -63,6 +66,8 @@ class DesiredRoom:
         }
         if self.child_order is not None:
             state[("m.space.parent", space)] = {"via": [server_name], "canonical": True}
+        for key, content in self.meetings:
+            state[(MEETING, key)] = content
         return state
 
 
@@ -183,8 +188,19 @@ def desired_rooms(cfg: CommunityFile) -> list[DesiredRoom]:
         )
     for gi, group in enumerate(cfg.groups):
         for ri, room in enumerate(group.rooms):
-            rooms.append(_group_room(key, gi, group, ri, room, base_users, everyone_staff))
+            zone = group.timezone or c.timezone
+            here = ri == meetings_room(group)
+            meetings = tuple((m.key, m.content(zone)) for m in group.meetings) if here else ()
+            rooms.append(
+                _group_room(key, gi, group, ri, room, base_users, everyone_staff, meetings)
+            )
     return rooms
+
+
+def meetings_room(group: GroupDecl) -> int:
+    """Where a group's declared meetings live: its meetings room, if it has
+    one, else its first room."""
+    return next((i for i, r in enumerate(group.rooms) if r.kind is RoomKind.MEETINGS), 0)
 
 
 def _staff_room(
@@ -219,6 +235,7 @@ def _group_room(
     room: RoomDecl,
     base_users: dict[str, int],
     staff: tuple[str, ...],
+    meetings: tuple[tuple[str, JsonDict], ...],
 ) -> DesiredRoom:
     # Bots and community moderators keep their level if also a group moderator.
     users = {m: MODERATOR_LEVEL for m in group.moderators} | base_users
@@ -235,4 +252,5 @@ def _group_room(
         events_default=MODERATOR_LEVEL if room.kind is RoomKind.ANNOUNCEMENTS else 0,
         members=tuple(dict.fromkeys([*staff, *group.moderators])),
         child_order=f"{gi:03d}.{ri:02d}",
+        meetings=meetings,
     )

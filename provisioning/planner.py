@@ -17,6 +17,7 @@ from provisioning.desired import (
     placeholder,
     power_levels,
 )
+from provisioning.meetings import MEETING
 from provisioning.protections import OVERRIDES
 from provisioning.protections import drift as protections_drift
 from provisioning.schema import CommunityFile, JoinRule
@@ -150,6 +151,7 @@ _WHAT = {
     "m.room.guest_access": "guest access",
     "m.space.parent": "link to the Space",
     MARKER: "Hearth's record of what this room is",
+    MEETING: "meeting",
 }
 
 
@@ -164,7 +166,9 @@ def _state_drift(
         if _matches(current, content_r):
             continue
         what = _WHAT.get(etype, etype)
-        if current is None:
+        if current is None and etype == MEETING:
+            change = f"declare meeting {key} ({content['title']}) for the meetings bot"
+        elif current is None:
             change = f"{what} missing"
         elif etype == "m.room.join_rules":
             change = f"join rule {current.get('join_rule')} → {content_r['join_rule']}"
@@ -174,9 +178,18 @@ def _state_drift(
             )
         elif etype == "m.room.guest_access":
             change = f"guest access {current.get('guest_access')} → forbidden"
+        elif etype == MEETING:
+            change = f"meeting {key} ({content['title']}) changed in the file"
         else:
             change = f"{what} changed"
         actions.append(PutState(room.label, etype, key, content, change))
+    wanted = {key for key, _ in room.meetings}
+    for (etype, key), content in sorted(snap.state.items()):
+        if etype == MEETING and key not in wanted and content:
+            # Empty content withdraws it: the bot cancels the meeting.
+            actions.append(
+                PutState(room.label, MEETING, key, {}, f"withdraw meeting {key} (not in the file)")
+            )
     return actions
 
 

@@ -24,6 +24,7 @@ from bots.framework.config import (
 )
 from bots.framework.ids import is_user_id
 from bots.framework.yaml_config import load_model_with_lines
+from provisioning.meetings import MeetingDecl
 from provisioning.protections import Protections
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -165,11 +166,21 @@ class GroupDecl(Strict):
     questions: tuple[str, ...] | None = None
     # What the bot watches for in this group's rooms, and does about it.
     protections: Protections = Field(default_factory=Protections)
+    # Recurring meetings, kept by the meetings bot (in the group's first room).
+    meetings: tuple[MeetingDecl, ...] = Field(default=(), max_length=50)
 
     _k = field_validator("key")(_key)
     _m = field_validator("moderators")(_users)
     _tz = field_validator("timezone")(_timezone)
     _q = field_validator("questions")(_questions)
+
+    @field_validator("meetings")
+    @classmethod
+    def _unique_meetings(cls, v: tuple[MeetingDecl, ...]) -> tuple[MeetingDecl, ...]:
+        dupe = first_duplicate(m.key for m in v)
+        if dupe is not None:
+            raise ValueError(f"meeting key {dupe!r} is used twice in this group")
+        return v
 
     @field_validator("rooms")
     @classmethod

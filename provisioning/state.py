@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioning.desired import BAN_LIST, MARKER, MODERATION_LOG, MODERATORS, SPACE, group_label
+from provisioning.meetings import MEETING
 from provisioning.protections import OVERRIDES
 
 JsonDict = dict[str, Any]
@@ -29,6 +30,7 @@ STATE_TYPES = [
     "m.space.parent",
     MARKER,
     OVERRIDES,  # a group's protections as changed in chat: shown as drift, kept
+    MEETING,  # a group's declared meetings, for the meetings bot
 ]
 
 

@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from icalendar import Calendar, Event, vRecur
 
+from bots.dates.recurrence import Schedule, original_start, place
 from bots.meetings.model import Meeting
-from bots.meetings.recurrence import Schedule, original_start, place
 
 PRODID = "-//Hearth//Meetings//EN"
 

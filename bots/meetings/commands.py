@@ -12,6 +12,23 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from bots.dates.reading import (
+    Unclear,
+    parse_add,
+    parse_changes,
+    parse_day,
+    parse_move,
+    zone_name,
+)
+from bots.dates.recurrence import (
+    Occurrence,
+    iter_occurrences,
+    occurrence,
+    occurrences,
+    on_day,
+    place,
+    wall_time_problem,
+)
 from bots.framework.actions import Action, EndPoll, Reply, SendNotice, UploadFile
 from bots.framework.commands.spec import MODERATOR, Arg, ArgType, Command, Invocation
 from bots.framework.feature import Context
@@ -27,24 +44,7 @@ from bots.meetings.model import (
     poll_kind,
     rsvp_kind,
 )
-from bots.meetings.parse import (
-    Unclear,
-    parse_add,
-    parse_changes,
-    parse_day,
-    parse_move,
-    zone_name,
-)
 from bots.meetings.plan import announce_job, next_occurrence
-from bots.meetings.recurrence import (
-    Occurrence,
-    iter_occurrences,
-    occurrence,
-    occurrences,
-    on_day,
-    place,
-    wall_time_problem,
-)
 from provisioning.desired import MARKER
 from provisioning.markers import CommunityRooms
 from provisioning.schema import cached_community
@@ -127,7 +127,11 @@ async def add(inv: Invocation) -> Sequence[Action]:
         spec = parse_add(str(inv.args.get("details") or ""), h.now, h.zone)
     except Unclear as exc:
         return _reply(inv, str(exc))
-    number = max(h.meetings, default=0) + 1
+    # Chat meetings count from 1; the file's are numbered from 101.
+    chat = [n for n, m in h.meetings.items() if m.source == "chat"]
+    number = max(chat, default=0) + 1
+    if number in h.meetings:  # past 100 chat meetings: after every number in use
+        number = max(h.meetings) + 1
     m = Meeting(inv.room_id, number, spec.title, spec.schedule, spec.reminders, spec.link)
     nxt = occurrences(m.schedule, h.now, 3)
     return [

@@ -14,3 +14,5 @@ class MeetingsConfig(FeatureConfig):
     community: Path
     # Meetings one room may hold at once (cancelled ones do not count).
     max_per_room: int = Field(default=50, ge=1, le=500)
+    # How often the meetings declared in the community file are looked at.
+    declared_poll_s: float = Field(default=30, ge=1, le=3600)

@@ -6,14 +6,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bots.dates.recurrence import occurrence
 from bots.framework.actions import Action
 from bots.framework.config import BotConfig
 from bots.framework.events import PollResponse
-from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec
+from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec, Service
 from bots.framework.logging import get_logger
 from bots.meetings import plan
 from bots.meetings.commands import COMMANDS
 from bots.meetings.config import MeetingsConfig
+from bots.meetings.declared import keep_declared
 from bots.meetings.model import (
     FEATURE,
     Meeting,
@@ -23,8 +25,8 @@ from bots.meetings.model import (
     rsvp_kind,
     sent_kind,
 )
-from bots.meetings.recurrence import occurrence
 from provisioning.desired import MARKER
+from provisioning.meetings import MEETING
 from provisioning.schema import community_problem
 
 log = get_logger(__name__)
@@ -102,6 +104,7 @@ feature = Feature(
     summary="a group's meetings: polls to RSVP, reminders and a calendar file",
     commands=COMMANDS,
     handlers=(EventHandler(PollResponse, on_poll_response),),
+    services=(Service("declared meetings", keep_declared),),
     jobs=(
         # The chain of announcements survives any downtime: late, it plans
         # from the clock as it is then.
@@ -116,6 +119,6 @@ feature = Feature(
         ),
     ),
     config_model=MeetingsConfig,
-    state_types=(MARKER,),
+    state_types=(MARKER, MEETING),
     unavailable=_config_error,
 )

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from bots.meetings.recurrence import KEY_FORMAT, Freq, Repeat, Schedule, occurrence_key
+from bots.dates.recurrence import KEY_FORMAT, Freq, Repeat, Schedule, occurrence_key
 
 FEATURE = "meetings"
 
@@ -34,8 +34,7 @@ ANSWER_WORDS = {
 @dataclass(frozen=True)
 class Meeting:
     """*number* names it in its room (``!rsvp 3 yes``). *source*: "chat"
-    for one added with ``!meeting add``, or the key it has in the community
-    file."""
+    for one added with ``!meeting add``, or its key in the community file."""
 
     room: str
     number: int
@@ -45,6 +44,8 @@ class Meeting:
     link: str | None = None
     cancelled: bool = False
     source: str = "chat"
+    # A declared meeting's declaration, as last applied (declared.py).
+    fingerprint: str = ""
 
     @property
     def uid(self) -> str:
@@ -77,6 +78,7 @@ class Meeting:
             "link": self.link,
             "cancelled": self.cancelled,
             "source": self.source,
+            "fingerprint": self.fingerprint,
         }
 
     @classmethod
@@ -112,6 +114,7 @@ class Meeting:
             v.get("link"),
             v.get("cancelled", False),
             v.get("source", "chat"),
+            v.get("fingerprint", ""),
         )
 
     def with_schedule(self, schedule: Schedule) -> Meeting:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bots.dates.recurrence import Occurrence, iter_occurrences, occurrence
 from bots.framework.actions import Action, EndPoll, PutRecord, ScheduleJob, SendNotice, SendPoll
 from bots.meetings import texts
 from bots.meetings.model import (
@@ -28,7 +29,6 @@ from bots.meetings.model import (
     poll_kind,
     sent_kind,
 )
-from bots.meetings.recurrence import Occurrence, iter_occurrences, occurrence
 
 ANNOUNCE = "announce"
 REMIND = "remind"

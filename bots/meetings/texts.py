@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from bots.dates.recurrence import Occurrence
 from bots.meetings.model import Meeting
-from bots.meetings.recurrence import Occurrence
 
 LATE = "(Late: I was offline when this was due.) "
 

@@ -352,3 +352,51 @@ async def ask_in(m: MemberClient, room: str, text: str) -> str:
     await m.join(room)
     sent = await m.send(room, text)
     return body(await m.wait_for_reply(sent, timeout=60))
+
+
+async def test_declared_meetings_follow_the_community_file(
+    homeserver: Homeserver, state: Path
+) -> None:
+    mod, bot, alice = await homeserver.users("mod", "bot", "alice")
+    weekday = f"{datetime.now(BERLIN).date() + timedelta(days=2):%A}".lower()
+    declared = {"key": "check-in", "title": "Check-in", "when": f"every {weekday} 18:00"}
+    groups = [{"key": "carers", "name": "Carers", "timezone": ZONE, "meetings": [declared]}]
+    community = await make_community(homeserver, state, groups, moderators=[mod], bots=[bot])
+
+    async def provisioned() -> dict[str, str]:
+        return (await provision(community.load(), community.path, out=io.StringIO())).room_ids
+
+    ids = await provisioned()
+    config = homeserver.bot_config(
+        bot,
+        state / "bot",
+        feature_sections={"meetings": MeetingsConfig(community=community.path, declared_poll_s=1)},
+    )
+    scene = Scene(community, ids, bot, mod, config)
+    async with (
+        bot_at(scene, homeserver) as device,
+        in_group(homeserver, scene, alice, state / "alice") as a,
+    ):
+        await know_bot(scene, device, a)
+        added = await a.wait_for(from_bot(scene, lambda ev: "from the community file" in body(ev)))
+        assert body(added).startswith("Meeting 101 added from the community file: Check-in.")
+        poll = await a.wait_for(from_bot(scene, lambda ev: ev.event_type == POLL_START))
+        assert "Check-in" in poll_of(poll)["question"]["org.matrix.msc1767.text"]
+        assert "101 · Check-in" in await ask(a, scene, "!meetings")
+
+        community.data["groups"][0]["meetings"] = [{**declared, "title": "Weekly check-in"}]
+        community.save()
+        await provisioned()
+        changed = await a.wait_for(
+            from_bot(scene, lambda ev: "changed in the community" in body(ev))
+        )
+        assert "Weekly check-in" in body(changed)
+        assert "101 · Weekly check-in" in await ask(a, scene, "!meetings")
+
+        community.data["groups"][0]["meetings"] = []
+        community.save()
+        await provisioned()
+        await a.wait_for(from_bot(scene, lambda ev: "taken out of the community" in body(ev)))
+        end = await a.wait_for(from_bot(scene, lambda ev: ev.event_type == POLL_END))
+        assert end.content["m.relates_to"]["event_id"] == poll.event_id
+        assert "No meetings coming up" in await ask(a, scene, "!meetings")

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import icalendar
 import recurring_ical_events
 
+from bots.dates.recurrence import Freq, Repeat, Schedule, occurrences
 from bots.meetings.calendar import calendar
 from bots.meetings.model import Meeting
-from bots.meetings.recurrence import Freq, Repeat, Schedule, occurrences
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)
 ROOM = "!peers:example.org"

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from bots.meetings.parse import (
+from bots.dates.reading import (
     Unclear,
     parse_add,
     parse_changes,
@@ -14,7 +14,7 @@ from bots.meetings.parse import (
     parse_move,
     zone_name,
 )
-from bots.meetings.recurrence import Freq
+from bots.dates.recurrence import Freq
 
 MONTHLY = Freq.MONTHLY
 # Friday 27 November 2026, 10:00 UTC.

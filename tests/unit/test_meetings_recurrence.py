@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bots.meetings.recurrence import (
+from bots.dates.recurrence import (
     Freq,
     Repeat,
     Schedule,

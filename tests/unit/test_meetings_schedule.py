@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 import pytest
 
+from bots.dates.recurrence import Freq, Repeat, Schedule
 from bots.framework.actions import (
     Action,
     EndPoll,
@@ -34,7 +35,6 @@ from bots.meetings import feature as meetings_feature
 from bots.meetings.config import MeetingsConfig
 from bots.meetings.model import FEATURE, Meeting, meetings_kind, rsvp_kind
 from bots.meetings.plan import announce_job
-from bots.meetings.recurrence import Freq, Repeat, Schedule
 from tests.unit.test_scheduler import FakeClock
 
 ROOM = "!peers:example.org"

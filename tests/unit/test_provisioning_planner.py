@@ -32,6 +32,7 @@ from provisioning.desired import (
     group_label,
     placeholder,
 )
+from provisioning.meetings import MEETING
 from provisioning.planner import (
     Action,
     CreateRoom,
@@ -1576,3 +1577,70 @@ def test_protections_changed_in_chat_are_shown_as_drift_and_kept(
     # Back to the file's (the bot writes an empty change set): no note.
     hs.set(ids[ND_GENERAL], OVERRIDES, "newly-diagnosed", {})
     assert not [n for n in plan_for(cfg, hs).notes if "flood" in n]
+
+
+# --- declared meetings ---------------------------------------------------------------------------
+
+CHECK_IN = {"key": "check-in", "title": "Check-in", "when": "every tuesday 19:00"}
+
+
+def with_meetings(cfg: CommunityFile, *meetings: JsonDict, group: int = 0) -> CommunityFile:
+    data = cfg.model_dump(mode="json", by_alias=True)
+    data["groups"][group]["meetings"] = list(meetings)
+    return CommunityFile.model_validate(data)
+
+
+def test_declared_meetings_go_to_the_group_s_meetings_room_or_its_first(
+    cfg: CommunityFile,
+) -> None:
+    cfg = with_meetings(cfg, CHECK_IN)
+    cfg = with_meetings(cfg, {**CHECK_IN, "key": "carers-call", "for": "90m"}, group=1)
+    bodies = creates(plan_for(cfg, FakeSynapse()))
+    nd = initial(bodies[ND_MEETINGS].body)[(MEETING, "check-in")]
+    assert nd == {
+        "title": "Check-in",
+        "when": "every tuesday 19:00",
+        "for": "60m",
+        "remind": ["1d", "15m"],
+        "link": None,
+        "zone": "UTC",
+    }
+    assert (MEETING, "check-in") not in initial(bodies[ND_GENERAL].body)
+    assert initial(bodies[CARERS].body)[(MEETING, "carers-call")]["for"] == "90m"
+
+
+def test_a_declared_meeting_is_added_changed_and_withdrawn_like_any_state(
+    cfg: CommunityFile, converged: tuple[FakeSynapse, dict[str, str]]
+) -> None:
+    hs, _ = converged
+    added = with_meetings(cfg, CHECK_IN)
+    (put,) = run_once(added, hs).actions
+    assert isinstance(put, PutState)
+    assert put.change == "declare meeting check-in (Check-in) for the meetings bot"
+    assert plan_for(added, hs).empty  # applied: nothing left to do
+    changed = with_meetings(cfg, {**CHECK_IN, "when": "every wednesday 19:00"})
+    (put,) = run_once(changed, hs).actions
+    assert isinstance(put, PutState)
+    assert put.change == "meeting check-in (Check-in) changed in the file"
+    (put,) = run_once(cfg, hs).actions  # taken out of the file
+    assert isinstance(put, PutState)
+    assert (put.event_type, put.state_key, put.content) == (MEETING, "check-in", {})
+    assert put.change == "withdraw meeting check-in (not in the file)"
+    assert plan_for(cfg, hs).empty
+
+
+def test_declared_meetings_are_checked_with_the_chat_reader(cfg: CommunityFile) -> None:
+    bad = [
+        ({**CHECK_IN, "when": "every blursday 19:00"}, "isn't a day of the week"),
+        ({**CHECK_IN, "when": "on 5 january 10:00"}, "needs its full date"),
+        ({**CHECK_IN, "when": "every tuesday 19:00 Europe/Berln"}, "Did you mean Europe/Berlin?"),
+        ({**CHECK_IN, "for": "3d"}, "isn't a meeting length"),
+        ({**CHECK_IN, "remind": ["30d"]}, "at most 14 days"),
+        ({**CHECK_IN, "link": "ftp://x"}, "web address"),
+        ({**CHECK_IN, "every": "day"}, "Extra inputs are not permitted"),
+    ]
+    for meeting, needle in bad:
+        with pytest.raises(ValueError, match=re.escape(needle)):
+            with_meetings(cfg, meeting)
+    with pytest.raises(ValueError, match="used twice"):
+        with_meetings(cfg, CHECK_IN, CHECK_IN)

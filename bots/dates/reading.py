@@ -17,8 +17,7 @@ from datetime import date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from bots.framework.commands.parse import parse_duration
-from bots.meetings.recurrence import (
+from bots.dates.recurrence import (
     MAX_COUNT,
     Freq,
     Repeat,
@@ -27,6 +26,7 @@ from bots.meetings.recurrence import (
     place,
     wall_time_problem,
 )
+from bots.framework.commands.parse import parse_duration
 
 MAX_REMINDERS = 5
 MAX_REMIND_BEFORE = timedelta(days=14)
