@@ -20,7 +20,8 @@ spread evenly over WINDOW seconds, the rest a month away. Then:
    to the same room, run afterwards;
 3. idle CPU of the bot's process over IDLE seconds with the remaining
    jobs pending, against an idle Python process (asyncio.sleep) over the
-   same seconds, and against the bot idle with no jobs at all.
+   same seconds, against a bare nio client doing nothing but its sync loop
+   (the bot's long-poll timeout), and against the bot idle with no jobs.
 
 Prints a table and one final JSON line; never asserts a timing.
 """
@@ -133,7 +134,11 @@ async def bot_lateness(state: Path, firing: dict[str, float]) -> dict[str, list[
             )
         )
     ran = [fin - due for key, due, fin, st in jobs if key in firing and st == "done" and fin]
-    delivered = [sent[f"job:{key}/0"] - due for key, due, _, _ in jobs if f"job:{key}/0" in sent]
+    delivered = [
+        sent[f"job:{key}/0"] - due
+        for key, due, _, _ in jobs
+        if key in firing and f"job:{key}/0" in sent
+    ]
     return {"ran": ran, "delivered": delivered}
 
 
@@ -233,6 +238,13 @@ async def measure(hs: Homeserver, tmp: Path, args: argparse.Namespace) -> dict[s
     await client.sync(timeout=0, full_state=True)
     if client.should_query_keys:
         await client.keys_query()
+    # A Matrix client idling: nio's sync loop with the bot's long-poll timeout.
+    err.print(f"A bare nio client syncing idle for {args.idle_s:g} s...")
+    syncing = asyncio.create_task(client.sync_forever(timeout=config.sync_timeout_ms))
+    await asyncio.sleep(2)
+    out["idle_nio_cpu_s"], _ = await idle_cpu(args.idle_s)
+    syncing.cancel()
+    await asyncio.gather(syncing, return_exceptions=True)
     floor = await floor_lateness(client, rooms, sorted(firing.values()), time.time() + 5)
     await client.close()
     spread_floor, burst_floor = floor[: len(spread)], floor[len(spread) :]
@@ -315,6 +327,7 @@ def report(r: dict[str, Any]) -> None:
         "idle Python",
         "",
     )
+    row("  …against a client", r["idle_cpu_s"], r["idle_nio_cpu_s"], "ms", "nio syncing", "")
     row("Start-up, to ready", r["start_full_s"], r["start_empty_s"], "s", "no jobs", "")
     out.print(table)
     out.print(

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from bots.base.errors import ConfigError
 from bots.framework.config import (
+    BotConfig,
     Strict,
     check_homeserver_url,
     check_user_id,
@@ -293,6 +294,19 @@ def community_problem(path: Path) -> str | None:
     except (OSError, ConfigError) as exc:
         return f"its community file cannot be read: {exc}"
     return None
+
+
+def section_problem(config: BotConfig, feature: str) -> str | None:
+    """Why *feature* cannot run with the bot's *config*: it has no section
+    naming the community file, or the file cannot be read."""
+    section = config.feature_sections.get(feature)
+    if section is None:
+        article = "an" if feature[0] in "aeiou" else "a"
+        return f"it needs {article} {feature} section naming the community file"
+    path = getattr(section, "community", None)
+    if not isinstance(path, Path):
+        return f"its {feature} section names no community file"
+    return community_problem(path)
 
 
 def load_community(path: Path) -> CommunityFile:

@@ -27,7 +27,7 @@ from bots.meetings.model import (
 )
 from provisioning.desired import MARKER
 from provisioning.meetings import MEETING
-from provisioning.schema import community_problem
+from provisioning.schema import section_problem
 
 log = get_logger(__name__)
 
@@ -92,11 +92,7 @@ async def on_poll_response(ev: PollResponse, ctx: Context) -> Sequence[Action]:
 
 
 def _config_error(config: BotConfig) -> str | None:
-    section = config.feature_sections.get(FEATURE)
-    if section is None:
-        return "it needs a meetings section naming the community file"
-    assert isinstance(section, MeetingsConfig)
-    return community_problem(section.community)
+    return section_problem(config, FEATURE)
 
 
 feature = Feature(

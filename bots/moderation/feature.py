@@ -31,7 +31,7 @@ from bots.moderation.reports import REPORT, watch_reports
 from provisioning.desired import MARKER
 from provisioning.markers import CommunityRooms
 from provisioning.protections import OVERRIDES
-from provisioning.schema import CommunityFile, GroupDecl, cached_community, community_problem
+from provisioning.schema import CommunityFile, GroupDecl, cached_community, section_problem
 
 POWER_LEVELS = "m.room.power_levels"
 
@@ -124,11 +124,7 @@ def _parse_unmute(payload: object) -> tuple[str, str, int | None]:
 
 
 def _config_error(config: BotConfig) -> str | None:
-    section = config.feature_sections.get(FEATURE)
-    if section is None:
-        return "it needs a moderation section naming the community file"
-    assert isinstance(section, ModerationConfig)
-    return community_problem(section.community)
+    return section_problem(config, FEATURE)
 
 
 feature = Feature(

@@ -44,7 +44,7 @@ from bots.onboarding.plan import FEATURE, KIND, from_record
 from bots.onboarding.scene import OnboardingConfig, Scene
 from bots.onboarding.texts import choices, group_name
 from provisioning.desired import MARKER
-from provisioning.schema import CommunityFile, GroupDecl, community_problem
+from provisioning.schema import CommunityFile, GroupDecl, section_problem
 
 log = get_logger(__name__)
 
@@ -404,12 +404,7 @@ def _erase_performer(setup: Setup) -> Callable[[EraseMe], Awaitable[Sequence[Act
 
 
 def _config_error(config: BotConfig) -> str | None:
-    reason = unavailable(config)
-    if reason is not None:
-        return reason
-    section = config.feature_sections["onboarding"]
-    assert isinstance(section, OnboardingConfig)
-    return community_problem(section.community)
+    return unavailable(config) or section_problem(config, FEATURE)
 
 
 feature = Feature(

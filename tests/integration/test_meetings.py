@@ -16,7 +16,6 @@ import contextlib
 import io
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,10 @@ from nio import MemoryDownloadResponse
 from nio.crypto.attachments import decrypt_attachment
 
 from bots.framework.commands.authorize import REFUSAL
-from bots.framework.config import BotConfig
 from bots.meetings.config import MeetingsConfig
 from provisioning.provision import provision
-from tests.support.community import Community, make_community
+from tests.integration.test_moderation import Scene
+from tests.support.community import make_community
 from tests.support.homeserver import Homeserver, User, member, running_bot, wait_joined
 from tests.support.member_client import MemberClient, Received
 
@@ -44,19 +43,6 @@ BERLIN = ZoneInfo(ZONE)
 POLL_START = "org.matrix.msc3381.poll.start"
 POLL_RESPONSE = "org.matrix.msc3381.poll.response"
 POLL_END = "org.matrix.msc3381.poll.end"
-
-
-@dataclass
-class Scene:
-    community: Community
-    ids: dict[str, str]
-    bot: User
-    mod: User
-    config: BotConfig
-
-    @property
-    def room(self) -> str:
-        return self.ids[GROUP_ROOM]
 
 
 async def set_up(hs: Homeserver, state: Path, max_per_room: int = 50) -> Scene:

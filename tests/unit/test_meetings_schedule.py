@@ -59,6 +59,28 @@ class Records:
         return {k: v for (kd, k), v in self.data.items() if kd == kind}
 
 
+def meetings_context(
+    records: Records, now: float, members: frozenset[str] = frozenset({ALICE, BOB})
+) -> Context:
+    """What the feature's handlers read, with its records in memory."""
+    return Context(
+        me="@hearth-bot:example.org",
+        feature=FEATURE,
+        config=MeetingsConfig(community=Path("unused.yaml")),
+        bot=BotConfig(
+            homeserver="https://example.org",
+            user_id="@hearth-bot:example.org",
+            password_file=Path("unused"),
+            state_dir=Path("unused"),
+        ),
+        now=now,
+        db=None,  # type: ignore[arg-type]  # the meetings feature keeps records only
+        power=lambda room, user: PowerSnapshot(0, None),
+        store=records,
+        members=lambda room: members,
+    )
+
+
 class Bot:
     """The scheduler and the feature's job specs, as the runtime wires them."""
 
@@ -80,22 +102,7 @@ class Bot:
         return run
 
     def context(self) -> Context:
-        return Context(
-            me="@hearth-bot:example.org",
-            feature=FEATURE,
-            config=MeetingsConfig(community=Path("unused.yaml")),
-            bot=BotConfig(
-                homeserver="https://example.org",
-                user_id="@hearth-bot:example.org",
-                password_file=Path("unused"),
-                state_dir=Path("unused"),
-            ),
-            now=self.clock.now(),
-            db=None,  # type: ignore[arg-type]  # the meetings feature keeps records only
-            power=lambda room, user: PowerSnapshot(0, None),
-            store=self.records,
-            members=lambda room: frozenset({ALICE, BOB}),
-        )
+        return meetings_context(self.records, self.clock.now())
 
     async def apply(self, actions: Any) -> None:
         for a in actions:

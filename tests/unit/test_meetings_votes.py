@@ -7,16 +7,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime
-from pathlib import Path
 
 from bots.framework.actions import PutRecord
-from bots.framework.config import BotConfig
-from bots.framework.events import PollResponse, PowerSnapshot
+from bots.framework.events import PollResponse
 from bots.framework.feature import Context
-from bots.meetings.config import MeetingsConfig
 from bots.meetings.feature import on_poll_response
 from bots.meetings.model import FEATURE, meetings_kind, rsvp_kind
-from tests.unit.test_meetings_schedule import ALICE, BERLIN, BOB, ROOM, Records, tuesday_check_in
+from tests.unit.test_meetings_schedule import (
+    ALICE,
+    BERLIN,
+    ROOM,
+    Records,
+    meetings_context,
+    tuesday_check_in,
+)
 
 CAROL = "@carol:example.org"  # not in the room
 YES = "hearth.1.20260324.yes"
@@ -28,22 +32,8 @@ def ms(*args: int) -> int:
 
 
 def context(records: Records) -> Context:
-    return Context(
-        me="@hearth-bot:example.org",
-        feature=FEATURE,
-        config=MeetingsConfig(community=Path("unused.yaml")),
-        bot=BotConfig(
-            homeserver="https://example.org",
-            user_id="@hearth-bot:example.org",
-            password_file=Path("unused"),
-            state_dir=Path("unused"),
-        ),
-        now=ms(2026, 3, 30, 12, 0) / 1000,  # handled late, after the meeting
-        db=None,  # type: ignore[arg-type]
-        power=lambda room, user: PowerSnapshot(0, None),
-        store=records,
-        members=lambda room: frozenset({ALICE, BOB}),
-    )
+    # Handled late, after the meeting: what counts is when each vote was cast.
+    return meetings_context(records, ms(2026, 3, 30, 12, 0) / 1000)
 
 
 def response(sender: str, answer: str, ts: int, room: str = ROOM) -> PollResponse:
