@@ -12,6 +12,7 @@ already given is lifted on time by the scheduler.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bots.framework.actions import Action, SetPower
 from bots.framework.config import BotConfig
@@ -27,7 +28,7 @@ from bots.moderation.policy import RULE_TYPES
 from bots.moderation.protections.guard import Guard
 from bots.moderation.protections.respond import FEATURE, Where, respond
 from bots.moderation.protections.seen import Joined, seen_of
-from bots.moderation.reports import REPORT, watch_reports
+from bots.moderation.reports import REPORT, room_label, watch_reports
 from provisioning.desired import MARKER
 from provisioning.markers import CommunityRooms
 from provisioning.protections import OVERRIDES
@@ -44,14 +45,23 @@ def _guard(ctx: Context) -> Guard:
     return _guards.setdefault(ctx.me, Guard())
 
 
-def _group(ctx: Context, room_id: str) -> tuple[CommunityFile, GroupDecl] | None:
+@dataclass(frozen=True)
+class Group:
+    """The group a room belongs to, as read once for an event."""
+
+    cfg: CommunityFile
+    decl: GroupDecl
+    rooms: CommunityRooms
+
+
+def _group(ctx: Context, room_id: str) -> Group | None:
     config = ctx.config
     assert isinstance(config, ModerationConfig)
     cfg = cached_community(config.community)
     rooms = CommunityRooms.from_markers(ctx.room_state(MARKER), cfg)
     key = rooms.group_of(room_id)
-    group = cfg.group(key) if key else None
-    return (cfg, group) if group is not None else None
+    decl = cfg.group(key) if key else None
+    return Group(cfg, decl, rooms) if decl is not None else None
 
 
 def _exempt(ctx: Context, cfg: CommunityFile, room_id: str, user: str) -> bool:
@@ -63,32 +73,26 @@ def _exempt(ctx: Context, cfg: CommunityFile, room_id: str, user: str) -> bool:
     return ctx.power(room_id, user).in_room >= (kick if isinstance(kick, int) else 50)
 
 
-def _where(ctx: Context, cfg: CommunityFile, group: GroupDecl, room_id: str) -> Where:
-    markers = ctx.room_state(MARKER)
-    room_key = markers.get(room_id, {}).get("room")
-    room = next((r for r in group.rooms if r.key == room_key), None)
-    label = f"{group.name} · {room.name}" if room else group.name
-    mods = ctx.moderators_room or CommunityRooms.from_markers(markers, cfg).moderators
+def _where(ctx: Context, g: Group, room_id: str) -> Where:
     return Where(
         room_id,
-        label,
+        room_label(ctx.room_state(MARKER), g.cfg, room_id) or g.decl.name,
         ctx.room_state(POWER_LEVELS).get(room_id, {}),
-        mods,
-        cfg.community.crisis_resources,
+        ctx.moderators_room or g.rooms.moderators,
+        g.cfg.community.crisis_resources,
     )
 
 
 async def on_message(event: Message, ctx: Context) -> Sequence[Action]:
-    found = _group(ctx, event.room_id)
-    if found is None:
+    g = _group(ctx, event.room_id)
+    if g is None:
         return []
-    cfg, group = found
-    exempt = _exempt(ctx, cfg, event.room_id, event.sender)
+    exempt = _exempt(ctx, g.cfg, event.room_id, event.sender)
     slow = await ctx.record("slowmode", event.room_id)
     slow_s = float(slow.get("seconds", 0)) if slow else 0.0
-    settings = settings_of(ctx, cfg, group)
+    settings = settings_of(ctx, g.cfg, g.decl, g.rooms)
     decision = _guard(ctx).message(seen_of(event), settings, exempt, slow_s)
-    where = _where(ctx, cfg, group, event.room_id)
+    where = _where(ctx, g, event.room_id)
     ts = event.server_ts_ms / 1000
     return respond(decision, where, event.sender, event.event_id, ts, settings)
 
@@ -96,15 +100,14 @@ async def on_message(event: Message, ctx: Context) -> Sequence[Action]:
 async def on_membership(event: Membership, ctx: Context) -> Sequence[Action]:
     if event.change is not MembershipChange.JOIN:
         return []
-    found = _group(ctx, event.room_id)
-    if found is None:
+    g = _group(ctx, event.room_id)
+    if g is None:
         return []
-    cfg, group = found
-    exempt = _exempt(ctx, cfg, event.room_id, event.target)
+    exempt = _exempt(ctx, g.cfg, event.room_id, event.target)
     joined = Joined(event.room_id, event.target, event.server_ts_ms / 1000)
-    settings = settings_of(ctx, cfg, group)
+    settings = settings_of(ctx, g.cfg, g.decl, g.rooms)
     decision = _guard(ctx).join(joined, settings, exempt)
-    where = _where(ctx, cfg, group, event.room_id)
+    where = _where(ctx, g, event.room_id)
     return respond(decision, where, event.target, None, joined.ts, settings)
 
 

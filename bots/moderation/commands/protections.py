@@ -20,6 +20,7 @@ from bots.moderation.commands.handlers import (
     refusal,
     typed,
 )
+from provisioning.markers import CommunityRooms
 from provisioning.protections import OVERRIDES, Protections, change, effective
 from provisioning.schema import CommunityFile, GroupDecl
 
@@ -30,10 +31,13 @@ def overrides_of(ctx: Context, main_room: str, group: str) -> Mapping[str, Any]:
     return ctx.keyed_state(OVERRIDES).get(main_room, {}).get(group, {})
 
 
-def settings_of(ctx: Context, cfg: CommunityFile, group: GroupDecl) -> Protections:
+def settings_of(
+    ctx: Context, cfg: CommunityFile, group: GroupDecl, rooms: CommunityRooms | None = None
+) -> Protections:
     """The group's protections as they apply now: the file's, with the changes
-    moderators made in chat over them."""
-    main = community_rooms(ctx, cfg).main_room(group.key)
+    moderators made in chat over them. *rooms*: the community's rooms, if
+    already read for this event."""
+    main = (rooms or community_rooms(ctx, cfg)).main_room(group.key)
     changed = overrides_of(ctx, main, group.key) if main else {}
     return effective(group.protections, changed)
 
