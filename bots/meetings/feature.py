@@ -49,7 +49,12 @@ async def run_announce(job: Job, ctx: Context) -> Sequence[Action]:
     sent = await ctx.records(sent_kind(room, number))
     announced = frozenset(k.split("/")[0] for k in sent if k.endswith("/announce"))
     polls = await ctx.records(poll_kind(room, number))
-    return plan.announce(m, plan.utc(ctx.now), announced, polls)
+    answered = {
+        key: list(await ctx.records(rsvp_kind(room, number, key)))
+        for key, poll in polls.items()
+        if not poll.get("ended")
+    }
+    return plan.announce(m, plan.utc(ctx.now), announced, polls, answered)
 
 
 async def run_remind(job: Job, ctx: Context) -> Sequence[Action]:

@@ -18,7 +18,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bots.dates.recurrence import Occurrence, iter_occurrences, occurrence
-from bots.framework.actions import Action, EndPoll, PutRecord, ScheduleJob, SendNotice, SendPoll
+from bots.framework.actions import (
+    Action,
+    DeleteRecord,
+    EndPoll,
+    PutRecord,
+    ScheduleJob,
+    SendNotice,
+    SendPoll,
+)
 from bots.meetings import texts
 from bots.meetings.model import (
     ANSWER_TEXT,
@@ -27,6 +35,7 @@ from bots.meetings.model import (
     Meeting,
     answer_id,
     poll_kind,
+    rsvp_kind,
     sent_kind,
 )
 
@@ -75,10 +84,14 @@ def announce(
     now: datetime,
     announced: frozenset[str],
     polls: Mapping[str, Mapping[str, Any]],
+    answered: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Action]:
     """Post the poll for the next date (once), plan its reminders, plan the
-    announcement after it, and close polls whose date has begun or gone."""
-    actions: list[Action] = list(close_polls(m, now, polls))
+    announcement after it, and close polls whose date has begun or gone.
+    *answered*: who answered each open poll's date; their answers are
+    deleted when it closes (who went to a support group is kept no longer
+    than it is needed)."""
+    actions: list[Action] = list(close_polls(m, now, polls, answered or {}))
     if m.cancelled:
         return actions
     nxt = next_occurrence(m, now)
@@ -126,7 +139,12 @@ def reminder_jobs(m: Meeting, occ: Occurrence, now: datetime) -> list[ScheduleJo
     return jobs
 
 
-def close_polls(m: Meeting, now: datetime, polls: Mapping[str, Mapping[str, Any]]) -> list[Action]:
+def close_polls(
+    m: Meeting,
+    now: datetime,
+    polls: Mapping[str, Mapping[str, Any]],
+    answered: Mapping[str, Sequence[str]] | None = None,
+) -> list[Action]:
     actions: list[Action] = []
     for key, poll in sorted(polls.items()):
         if poll.get("ended"):
@@ -143,6 +161,10 @@ def close_polls(m: Meeting, now: datetime, polls: Mapping[str, Mapping[str, Any]
         actions += [
             EndPoll(m.room, str(poll["event_id"]), text),
             PutRecord(FEATURE, poll_kind(m.room, m.number), key, {**poll, "ended": True}),
+            *(
+                DeleteRecord(FEATURE, rsvp_kind(m.room, m.number, key), user)
+                for user in (answered or {}).get(key, ())
+            ),
         ]
     return actions
 

@@ -19,6 +19,7 @@ import pytest
 from bots.dates.recurrence import Freq, Repeat, Schedule
 from bots.framework.actions import (
     Action,
+    DeleteRecord,
     EndPoll,
     PutRecord,
     ScheduleJob,
@@ -108,6 +109,8 @@ class Bot:
         for a in actions:
             if isinstance(a, PutRecord):
                 self.records.data[(a.kind, a.key)] = dict(a.value)
+            elif isinstance(a, DeleteRecord):
+                self.records.data.pop((a.kind, a.key), None)
             elif isinstance(a, ScheduleJob):
                 await self.scheduler.add(a.feature, a.kind, a.due, a.payload, a.key)
             else:
@@ -203,6 +206,8 @@ async def test_polls_and_reminders_stay_on_local_time_across_the_dst_change(
     assert not any("Late" in n.body for n in notices)
     ended = [a for _, a in bot.sent if isinstance(a, EndPoll)]
     assert [e.poll_id for e in ended] == ["$poll1", "$poll2"]
+    # Who said they would go is forgotten once the date has begun.
+    assert await bot.records.records(FEATURE, rsvp_kind(ROOM, 1, "20260331")) == {}
 
 
 async def test_after_a_downtime_reminders_come_late_once_and_not_after_the_start(
