@@ -33,6 +33,7 @@ from provisioning.provision import provision
 from tests.integration.test_moderation import Scene
 from tests.support.community import make_community
 from tests.support.homeserver import Homeserver, User, member, running_bot, wait_joined
+from tests.support.js_client import JsMember
 from tests.support.member_client import MemberClient, Received
 
 pytestmark = pytest.mark.integration
@@ -386,3 +387,39 @@ async def test_declared_meetings_follow_the_community_file(
         end = await a.wait_for(from_bot(scene, lambda ev: ev.event_type == POLL_END))
         assert end.content["m.relates_to"]["event_id"] == poll.event_id
         assert "No meetings coming up" in await ask(a, scene, "!meetings")
+
+
+@pytest.mark.interop
+async def test_element_s_crypto_reads_the_poll_and_its_tap_is_counted(
+    homeserver: Homeserver, state: Path
+) -> None:
+    """matrix-js-sdk with its Rust crypto (Element's) decrypts the bot's
+    poll and answers it as Element's poll view does; the bot counts it."""
+    scene = await set_up(homeserver, state)
+    alice = await homeserver.user("alice")
+    start = tomorrow_at(30)
+    async with (
+        bot_at(scene, homeserver) as device,
+        in_group(homeserver, scene, scene.mod, state / "mod") as mod,
+    ):
+        await know_bot(scene, device, mod)
+        await (await homeserver.api(scene.community.admin)).invite(scene.room, alice.user_id)
+        js = JsMember(
+            homeserver, alice, scene.room, scene.bot.user_id,
+            sends=("!ping", "!meetings"), vote="Going", timeout=120,
+        )  # fmt: skip
+        await js.start()
+        # Once the bot's reply to Alice's !ping reached her, her device
+        # holds the bot's room key: the poll will be readable there too.
+        pinged = await js.step()
+        assert pinged["ok"], pinged
+        await ask(mod, scene, f'!meeting add "Check-in" on {start:%Y-%m-%d} {start:%H:%M}')
+        voted = (await js.step())["vote"]
+        assert voted["encrypted"]
+        assert voted["answers"] == ["Going", "Maybe", "Can't make it"]
+        assert "Check-in" in voted["question"]
+        assert voted["response_type"] in ("org.matrix.msc3381.poll.response", "m.poll.response")
+        listed = await js.step()
+        assert listed["ok"], listed
+        assert "1 going" in listed["reply_body"]
+        await js.result()

@@ -34,6 +34,7 @@ class JsMember:
         go_file: Path | None = None,
         history_from: str | None = None,
         history_count: int = 0,
+        vote: str | None = None,
     ) -> None:
         self.args = [
             "--homeserver", hs.base_url, "--user", user.user_id, "--room", room,
@@ -46,6 +47,8 @@ class JsMember:
             self.args += ["--go-file", str(go_file)]
         if history_from is not None:
             self.args += ["--history-from", history_from, "--history-count", str(history_count)]
+        if vote is not None:
+            self.args += ["--vote", vote]
         self.go_file = go_file
         self.password = user.password
         self.timeout = timeout

@@ -21,6 +21,11 @@
 //   earlier messages from the poster and report which could be decrypted;
 //   any --send steps follow.
 //
+// --vote TEXT: after the first --send step, wait for a poll (MSC3381, as
+//   Element shows it) from --expect-from in the room, then answer it with the
+//   answer whose text is TEXT, the way Element does (matrix-events-sdk's
+//   PollResponseEvent), print {"vote": ...}; the other --send steps follow.
+//
 // --send may be given more than once: each is sent after the previous one's
 //   outcome, and (with --go-file F) only once the file F.<step> exists.
 //
@@ -58,6 +63,7 @@ const { values: args } = parseArgs({
         expect: { type: "string", default: "reply" },
         "history-from": { type: "string" },
         "history-count": { type: "string", default: "0" },
+        vote: { type: "string" },
         verbose: { type: "boolean", default: false },
     },
 });
@@ -208,6 +214,7 @@ async function main() {
     // exists, so the test can act in between (another moderator's command).
     const failures = [];
     const seen = [];
+    const polls = [];
     let step = null; // { sentId, sentAt, resolve }
     const onEvent = (event) => {
         if (event.getRoomId() !== args.room || event.getSender() !== args["expect-from"]) return;
@@ -222,6 +229,7 @@ async function main() {
             return;
         }
         if (event.isEncrypted() && event.isBeingDecrypted()) return;
+        if (POLL_STARTS.includes(event.getType())) polls.push(event);
         if (event.getType() !== "m.room.message") return;
         seen.push(event);
         check();
@@ -293,9 +301,38 @@ async function main() {
         const done = { step: index, sent_event_id: eventId, ...(await outcome) };
         steps.push(done);
         process.stdout.write(JSON.stringify(done) + "\n");
+        if (index === 0 && args.vote) {
+            result.vote = await vote(polls, args.vote);
+            process.stdout.write(JSON.stringify({ vote: result.vote }) + "\n");
+        }
     }
     const last = steps[steps.length - 1] ?? { ok: true };
     void finish({ ...last, ok: steps.every((s) => s.ok), steps, decryption_failures: failures });
+}
+
+const POLL_STARTS = ["org.matrix.msc3381.poll.start", "m.poll.start"];
+
+// Tap an answer of the latest poll, as Element's poll view does.
+async function vote(polls, text) {
+    await until(() => polls.length > 0, "a poll");
+    const poll = polls[polls.length - 1];
+    const content = poll.getContent();
+    const start = content["org.matrix.msc3381.poll.start"] ?? content["m.poll.start"];
+    const label = (a) => a["org.matrix.msc1767.text"] ?? a["m.text"]?.[0]?.body;
+    const answer = start.answers.find((a) => label(a) === text);
+    if (!answer) throw new Error(`no answer ${JSON.stringify(text)} in the poll`);
+    const { PollResponseEvent } = await import("matrix-events-sdk");
+    const response = PollResponseEvent.from([answer.id], poll.getId()).serialize();
+    const { event_id: eventId } = await client.sendEvent(args.room, response.type, response.content);
+    return {
+        poll_id: poll.getId(),
+        question: label(start.question),
+        answers: start.answers.map(label),
+        answered: answer.id,
+        encrypted: poll.isEncrypted(),
+        response_type: response.type,
+        response_id: eventId,
+    };
 }
 
 // The poster's messages from before this device joined: paged back until
