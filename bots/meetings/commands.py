@@ -253,7 +253,20 @@ def _move(h: Here, m: Meeting, text: str) -> Change:
     return Change(new, said, occ)
 
 
+def _from_the_file(m: Meeting) -> None:
+    """A declared meeting is the community file's: changed there, so what
+    hearth provision shows is what the bot does. Single dates (skip, move)
+    are the moderators' in chat."""
+    if m.source != "chat":
+        raise Unclear(
+            f"{m.title} comes from the community file (meeting {m.source!r}): change or "
+            "remove it there and run hearth provision. Single dates can be skipped or "
+            "moved here."
+        )
+
+
 def _edit(h: Here, m: Meeting, text: str) -> Change:
+    _from_the_file(m)
     c = parse_changes(text, h.now)
     s = m.schedule
     schedule = s
@@ -286,6 +299,7 @@ def _edit(h: Here, m: Meeting, text: str) -> Change:
 
 
 def _cancel(h: Here, m: Meeting, text: str) -> Change:
+    _from_the_file(m)
     if text.strip():
         raise Unclear(
             "!meeting cancel <id> cancels the whole series. To call off one date: "

@@ -370,6 +370,11 @@ async def test_declared_meetings_follow_the_community_file(
         poll = await a.wait_for(from_bot(scene, lambda ev: ev.event_type == POLL_START))
         assert "Check-in" in poll_of(poll)["question"]["org.matrix.msc1767.text"]
         assert "101 · Check-in" in await ask(a, scene, "!meetings")
+        # The file owns it: edited or cancelled there, not in chat.
+        async with in_group(homeserver, scene, mod, state / "mod") as m:
+            await know_bot(scene, device, m)
+            refused = await ask(m, scene, "!meeting cancel 101")
+            assert "comes from the community file" in refused
 
         community.data["groups"][0]["meetings"] = [{**declared, "title": "Weekly check-in"}]
         community.save()
