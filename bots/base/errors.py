@@ -59,6 +59,13 @@ class SecretFileError(HearthError):
     exit_code = 2
 
 
+class InputError(HearthError):
+    """A file handed to Hearth to read (a member's Facebook export, a
+    roster) cannot be used as it is. The message says which file and why."""
+
+    exit_code = 2
+
+
 class HomeserverError(HearthError):
     """The homeserver could not be started, reached or refused a request."""
 

@@ -1,0 +1,1 @@
+"""Reading members' Facebook "Download Your Information" exports (JSON)."""

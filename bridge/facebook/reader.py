@@ -1,0 +1,183 @@
+"""What one member's export says: their posts and comments in groups, as
+typed items, and the groups they joined. Pure but for the archive reads.
+
+An export names people by display name only and gives posts no IDs; the
+exporter is the author of every post in it (it holds only their own), so
+their name is read from the profile, else from their comments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bots.base.errors import InputError
+from bridge.facebook.archive import Export
+
+# English titles: "Alice posted in Carers UK.", "Alice shared a link in Carers UK."
+_POSTED_IN = re.compile(
+    r"^(?P<author>.+?) (?:posted|wrote|shared .{1,40}?|updated .{1,40}?) in (?P<group>.+?)\.?$"
+)
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """An attachment as the export lists it; only what the import needs is
+    kept (never ``upload_ip``, ``taken_timestamp`` or places)."""
+
+    uri: str
+    kind: Literal["photo", "video", "file"]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: Literal["post", "comment"]
+    author: str
+    group: str | None
+    ts: int
+    text: str
+    title: str
+    media: tuple[MediaRef, ...] = ()
+    links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Membership:
+    group: str
+    ts: int
+
+
+@dataclass(frozen=True)
+class Contents:
+    """One export, read: whose it is, what they wrote, where they belong."""
+
+    owner: str | None
+    items: tuple[Item, ...]
+    memberships: tuple[Membership, ...]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def attachments(entry: Mapping[str, Any]) -> tuple[tuple[MediaRef, ...], tuple[str, ...]]:
+    media: list[MediaRef] = []
+    links: list[str] = []
+    for attachment in _list(entry.get("attachments")):
+        for data in _list(_map(attachment).get("data")):
+            d = _map(data)
+            m = _map(d.get("media"))
+            uri = _str(m.get("uri"))
+            if uri:
+                kind: Literal["photo", "video", "file"] = (
+                    "video"
+                    if "video_metadata" in _map(m.get("media_metadata")) or uri.endswith(".mp4")
+                    else "photo"
+                    if uri.lower().endswith((".jpg", ".jpeg", ".png", ".gif", ".webp"))
+                    else "file"
+                )
+                media.append(MediaRef(uri, kind, _str(m.get("description"))))
+            url = _str(_map(d.get("external_context")).get("url"))
+            if url:
+                links.append(url)
+    return tuple(media), tuple(links)
+
+
+def posts(data: Any, owner: str | None, source: str) -> Iterator[Item]:
+    entries = _map(data).get("group_posts_v2")
+    if not isinstance(entries, list):
+        raise InputError(
+            f"{source}: expected Facebook's group posts (a 'group_posts_v2' list); "
+            "this JSON file is something else"
+        )
+    for entry in entries:
+        e = _map(entry)
+        ts = _int(e.get("timestamp"))
+        if ts is None:
+            continue
+        title = _str(e.get("title"))
+        text = next(
+            (_str(_map(d).get("post")) for d in _list(e.get("data")) if "post" in _map(d)), ""
+        )
+        found = _POSTED_IN.match(title)
+        author = owner or (found["author"] if found else "")
+        media, links = attachments(e)
+        yield Item("post", author, found["group"] if found else None, ts, text, title, media, links)
+
+
+def comments(data: Any, source: str) -> Iterator[Item]:
+    entries = _map(data).get("group_comments_v2")
+    if not isinstance(entries, list):
+        raise InputError(
+            f"{source}: expected Facebook's group comments (a 'group_comments_v2' list); "
+            "this JSON file is something else"
+        )
+    for entry in entries:
+        e = _map(entry)
+        title = _str(e.get("title"))
+        media, links = attachments(e)
+        for d in _list(e.get("data")):
+            c = _map(_map(d).get("comment"))
+            ts = _int(c.get("timestamp")) or _int(e.get("timestamp"))
+            if ts is None:
+                continue
+            author, group = _str(c.get("author")), _str(c.get("group")) or None
+            yield Item("comment", author, group, ts, _str(c.get("comment")), title, media, links)
+
+
+def memberships(data: Any) -> Iterator[Membership]:
+    for entry in _list(_map(data).get("groups_joined_v2")):
+        e = _map(entry)
+        ts = _int(e.get("timestamp"))
+        for d in _list(e.get("data")):
+            name = _str(_map(d).get("name"))
+            if name and ts is not None:
+                yield Membership(name, ts)
+
+
+def owner_of(profile: Any, found: Sequence[Item]) -> str | None:
+    name = _str(_map(_map(_map(profile).get("profile_v2")).get("name")).get("full_name"))
+    if name:
+        return name
+    authors = {i.author for i in found if i.kind == "comment" and i.author}
+    return authors.pop() if len(authors) == 1 else None
+
+
+def read(export: Export) -> Contents:
+    """Everything the import uses from one export."""
+    if export.groups_dir is None:
+        raise InputError(
+            f"{export.path}: no groups folder: not a Facebook export in JSON, or one made "
+            "without 'Groups' ticked"
+        )
+    profile_file = export.profile_file()
+    profile = export.read_json(profile_file) if profile_file else None
+    comments_file = export.comments_file()
+    found = (
+        list(comments(export.read_json(comments_file), export.where(comments_file)))
+        if comments_file
+        else []
+    )
+    owner = owner_of(profile, found)
+    posts_file = export.posts_file()
+    if posts_file:
+        found += posts(export.read_json(posts_file), owner, export.where(posts_file))
+    membership_file = export.membership_file()
+    joined = list(memberships(export.read_json(membership_file))) if membership_file else []
+    found.sort(key=lambda i: (i.ts, i.kind != "post"))
+    return Contents(owner, tuple(found), tuple(joined))

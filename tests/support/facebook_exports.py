@@ -1,0 +1,144 @@
+"""Facebook "Download Your Information" exports built for the tests: both
+layouts and both posts file names, text in Facebook's mojibake, photos
+with real EXIF and GPS, and the export's own upload IPs."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+GPS_IFD = 0x8825
+
+
+def mojibake(text: str) -> str:
+    """How Facebook writes text: each UTF-8 byte as its own character."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+def photo(color: tuple[int, int, int] = (200, 100, 50), size: tuple[int, int] = (64, 48)) -> bytes:
+    """A JPEG carrying a camera make and a GPS position in its EXIF."""
+    img = Image.new("RGB", size, color)
+    exif = img.getexif()
+    exif[0x010F] = "HearthTestCam"
+    gps = exif.get_ifd(GPS_IFD)
+    gps[1], gps[2], gps[3], gps[4] = "N", (51.0, 30.0, 12.5), "W", (0.0, 7.0, 40.0)
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+@dataclass
+class Post:
+    ts: int
+    text: str
+    group: str
+    media: tuple[str, ...] = ()  # uris, relative to the export's root
+    link: str | None = None
+
+
+@dataclass
+class Comment:
+    ts: int
+    text: str
+    group: str
+    replied_to: str  # whose post or comment, as the title names them
+
+
+@dataclass
+class FakeExport:
+    owner: str
+    posts: list[Post] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+    joined: list[tuple[str, int]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # uri → content
+    layout: Literal["new", "old"] = "new"
+    top: str = "facebook-export"
+    profile: bool = True
+
+    def _posts_json(self) -> dict[str, Any]:
+        entries = []
+        for p in self.posts:
+            data: list[dict[str, Any]] = [{"post": mojibake(p.text)}] if p.text else []
+            data.append({"update_timestamp": p.ts})
+            attached: list[dict[str, Any]] = [
+                {
+                    "media": {
+                        "uri": uri,
+                        "creation_timestamp": p.ts,
+                        "media_metadata": {
+                            "photo_metadata": {
+                                "exif_data": [{"upload_ip": "203.0.113.7", "taken_timestamp": p.ts}]
+                            }
+                        },
+                        "title": "",
+                        "description": mojibake(p.text[:20]),
+                    }
+                }
+                for uri in p.media
+            ]
+            if p.link:
+                attached.append({"external_context": {"url": p.link, "name": "a link"}})
+            entry: dict[str, Any] = {
+                "timestamp": p.ts,
+                "title": mojibake(f"{self.owner} posted in {p.group}."),
+                "data": data,
+            }
+            if attached:
+                entry["attachments"] = [{"data": attached}]
+            entries.append(entry)
+        return {"group_posts_v2": entries}
+
+    def _comments_json(self) -> dict[str, Any]:
+        return {
+            "group_comments_v2": [
+                {
+                    "timestamp": c.ts,
+                    "title": mojibake(f"{self.owner} replied to {c.replied_to}'s post."),
+                    "data": [
+                        {
+                            "comment": {
+                                "timestamp": c.ts,
+                                "comment": mojibake(c.text),
+                                "author": mojibake(self.owner),
+                                "group": mojibake(c.group),
+                            }
+                        }
+                    ],
+                }
+                for c in self.comments
+            ]
+        }
+
+    def write(self, path: Path) -> Path:
+        base = f"{self.top}/" if self.top else ""
+        activity = base + ("your_facebook_activity/" if self.layout == "new" else "")
+        posts_name = (
+            "group_posts_and_comments.json" if self.layout == "new" else "your_posts_in_groups.json"
+        )
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(f"{activity}groups/{posts_name}", json.dumps(self._posts_json()))
+            z.writestr(
+                f"{activity}groups/your_comments_in_groups.json", json.dumps(self._comments_json())
+            )
+            joined = {
+                "groups_joined_v2": [
+                    {"timestamp": ts, "title": "", "data": [{"name": mojibake(g)}]}
+                    for g, ts in self.joined
+                ]
+            }
+            z.writestr(f"{activity}groups/your_group_membership_activity.json", json.dumps(joined))
+            if self.profile:
+                profile = {"profile_v2": {"name": {"full_name": mojibake(self.owner)}}}
+                z.writestr(
+                    f"{base}personal_information/profile_information/profile_information.json",
+                    json.dumps(profile),
+                )
+            for uri, content in self.files.items():
+                z.writestr(base + uri, content)
+        return path
