@@ -1,0 +1,126 @@
+"""Many members' exports made into one history: duplicates dropped, and each
+comment placed under the post it answers, with how sure that is.
+
+An export gives posts no IDs and comments no parent: only a title like
+"Bob replied to Alicja's post." and the time. A comment goes under the
+latest post by the person its title names, in the same group, before it;
+several candidates close together, or a long gap, make that less sure,
+and below :data:`THRESHOLD` the comment is kept as an ordinary message
+rather than put in a thread it may not belong to. Pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bridge.facebook.reader import Item
+
+THRESHOLD = 0.5
+# Candidates this close before the latest one make the choice ambiguous.
+CLOSE_S = 48 * 3600
+WEEK_S, MONTH_S = 7 * 86400, 30 * 86400
+
+_TARGET = (
+    re.compile(r"^(?P<who>.+?) (?:replied to|commented on) (?P<target>.+?)'s (?P<what>\w+)\.?$"),
+    re.compile(
+        r"^(?P<who>.+?) (?:replied to|commented on) (?:his|her|their) own (?P<what>\w+)\.?$"
+    ),
+)
+
+
+def item_id(item: Item) -> str:
+    """The same post from two exports has the same ID."""
+    text = "\x1f".join([item.kind, item.author, item.group or "", str(item.ts), item.text])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """An item and the export it came from (for its media)."""
+
+    item: Item
+    export: str
+
+    @property
+    def id(self) -> str:
+        return item_id(self.item)
+
+
+@dataclass(frozen=True)
+class Placed:
+    sourced: Sourced
+    parent: str | None  # the post it is a thread reply to
+    confidence: float  # how sure the placement is (1.0 for a post)
+
+    @property
+    def item(self) -> Item:
+        return self.sourced.item
+
+    @property
+    def id(self) -> str:
+        return self.sourced.id
+
+
+def dedupe(found: Iterable[Sourced]) -> list[Sourced]:
+    """Each item once, from the first export that holds it, in time order."""
+    seen: dict[str, Sourced] = {}
+    for s in found:
+        seen.setdefault(s.id, s)
+    return sorted(seen.values(), key=lambda s: (s.item.ts, s.item.kind != "post", s.id))
+
+
+def target_of(comment: Item) -> tuple[str, str] | None:
+    """(whose, what) a comment's title says it answers: ("Alicja", "post")."""
+    for pattern in _TARGET:
+        found = pattern.match(comment.title)
+        if found:
+            named = found.groupdict().get("target")
+            return (named or found["who"], found["what"].lower())
+    return None
+
+
+def place(items: Sequence[Sourced]) -> list[Placed]:
+    """Every item with its thread parent and confidence, in time order."""
+    placed: list[Placed] = []
+    parent_of: dict[str, str | None] = {}
+    for s in items:
+        item = s.item
+        if item.kind == "post":
+            placed.append(Placed(s, None, 1.0))
+            parent_of[s.id] = None
+            continue
+        parent, confidence = _parent(item, placed, parent_of)
+        kept = parent if confidence >= THRESHOLD else None
+        placed.append(Placed(s, kept, confidence))
+        parent_of[s.id] = kept
+    return placed
+
+
+def _parent(
+    comment: Item, before: Sequence[Placed], parent_of: dict[str, str | None]
+) -> tuple[str | None, float]:
+    target = target_of(comment)
+    if target is None:
+        return None, 0.0
+    whose, what = target
+    same = [
+        p
+        for p in before
+        if p.item.author == whose and p.item.group == comment.group and p.item.ts <= comment.ts
+    ]
+    if what == "comment":
+        # Under the same post as the comment it answers.
+        candidates = [(p.item.ts, parent_of.get(p.id)) for p in same if p.item.kind == "comment"]
+    else:
+        candidates = [(p.item.ts, p.id) for p in same if p.item.kind == "post"]
+    candidates = [(ts, pid) for ts, pid in candidates if pid is not None]
+    if not candidates:
+        return None, 0.0
+    latest_ts, latest = max(candidates)
+    close = {pid for ts, pid in candidates if latest_ts - ts <= CLOSE_S}
+    gap = comment.ts - latest_ts
+    timing = 1.0 if gap <= WEEK_S else 0.7 if gap <= MONTH_S else 0.3
+    return latest, timing / len(close)
