@@ -179,9 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     agent.set_defaults(func=cmd_admin_agent)
 
+    from bridge.cli import register as register_bridge
     from provisioning.cli import register
 
     register(sub)
+    register_bridge(sub)
     return parser
 
 

@@ -3,7 +3,8 @@ for the organiser to read and prune before anything is imported. Pure.
 
 People who did not hand in an export are never named: wherever their name
 appears in the text (it is known from titles like "Bob replied to Dana's
-post."), it becomes a pseudonym, the same one throughout. Contributors
+post.", or from the roster, which may list anyone), it becomes a
+pseudonym, the same one throughout. Contributors
 appear as the roster says, or under a pseudonym if it says nothing; an
 excluded contributor's own posts and comments are left out, and their
 name is treated like a non-contributor's.
@@ -108,8 +109,18 @@ def review(
     in_group = [p for p in placed if p.item.group == group]
     # Everyone named who is not shown as themselves gets a pseudonym.
     named = {t[0] for p in in_group if p.item.kind == "comment" and (t := target_of(p.item))}
-    others = sorted((named | handed_in) - kept_people)
-    replacements = {n: pseudonyms.of(n) for n in others} | {
+    # The roster may list people who did not contribute, so that their
+    # names are caught in the text too (a name in free text is known only
+    # from a title or from the roster).
+    listed = set(roster.entries)
+    others = sorted((named | handed_in | listed) - kept_people)
+
+    def pseudonym(name: str) -> str:
+        entry = roster.get(name)
+        own = entry.shown_as if entry and entry.shown_as and not entry.matrix_id else None
+        return own or pseudonyms.of(name)
+
+    replacements = {n: pseudonym(n) for n in others} | {
         n: s for n, s in shown.items() if not s.startswith("@")
     }
     scrub = _scrubber(replacements)
@@ -162,10 +173,11 @@ def review(
     return lines, summary
 
 
-def read_review(text: Iterable[str], source: str) -> list[Line]:
-    """The review file as the organiser left it (lines may be deleted)."""
+def read_review(text: Iterable[str], source: str, first: int = 1) -> list[Line]:
+    """The review file's item lines as the organiser left them (lines may be
+    deleted); *first*: the line number of the first of *text*."""
     out: list[Line] = []
-    for number, raw in enumerate(text, start=1):
+    for number, raw in enumerate(text, start=first):
         if not raw.strip():
             continue
         try:
