@@ -42,9 +42,7 @@ def test_plan_writes_a_private_review_file_and_a_summary(
 ) -> None:
     roster = tmp_path / "roster.csv"
     # Dana did not contribute: listed so her name is caught in the text.
-    roster.write_text(
-        "facebook_name,shown_as\nAlicja Wróbel,@alicja:example.org\nDana Kowalska,\n"
-    )
+    roster.write_text("facebook_name,shown_as\nAlicja Wróbel,@alicja:example.org\nDana Kowalska,\n")
     out = tmp_path / "review.jsonl"
     code = main(
         ["import", "facebook", "plan", *map(str, exports(tmp_path)), "--group", "carers",
