@@ -220,10 +220,16 @@ async def test_poll_rsvps_and_a_late_reminder_that_pings_only_those_going(
             assert len(day_before) == 1
             assert body(day_before[0]).startswith("(Late:")
 
-        # Restarted again: nothing is sent twice.
-        async with bot_at(scene, homeserver, ahead + 30):
-            await b.wait_for_reply(await b.send(scene.room, "!ping"), timeout=60)
+        # Restarted again, after the meeting began: nothing is sent twice,
+        # the poll is closed, and answers for that date are refused.
+        after = start.timestamp() + 3600 - time.time()
+        async with bot_at(scene, homeserver, after):
+            ended = await b.wait_for(from_bot(scene, lambda ev: ev.event_type == POLL_END))
+            assert ended.content["m.relates_to"]["event_id"] == poll.event_id
             assert len(reminders_seen(b, scene)) == 2
+            assert "has no more dates" in await ask(b, scene, "!rsvp 1 yes")
+            assert "has already begun" in await ask(b, scene, f"!rsvp 1 yes {day}")
+            assert "No meetings coming up" in await ask(b, scene, "!meetings")
 
 
 async def test_skip_move_cancel_and_the_calendar_file(homeserver: Homeserver, state: Path) -> None:
