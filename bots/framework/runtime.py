@@ -940,14 +940,18 @@ class BotRuntime:
             # Invitations still waiting are answered all the same.
             items, awaiting = await self._collect(resp, timeline=not baseline, position=position)
             baseline = False
-            try:
-                received = await storage.receive(items, resp.next_batch, awaiting)
-            except sqlite3.OperationalError as exc:
-                fatal = as_state_error(exc)
-                if fatal is None:
-                    raise
-                raise fatal from None
-            position = resp.next_batch
+            received: list[InboxItem] = []
+            # An idle long-poll that ends with nothing new at the same
+            # position has nothing to write: the idle bot's disk write saved.
+            if items or awaiting or resp.next_batch != position:
+                try:
+                    received = await storage.receive(items, resp.next_batch, awaiting)
+                except sqlite3.OperationalError as exc:
+                    fatal = as_state_error(exc)
+                    if fatal is None:
+                        raise
+                    raise fatal from None
+                position = resp.next_batch
             for item in received:
                 self._dispatch(item)
             for event_id, room_id, source in awaiting:
