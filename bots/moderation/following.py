@@ -13,10 +13,11 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bots.framework.actions import Action, Ban, JoinRoom, SendNotice
+from bots.framework.actions import Action, Ban, JoinRoom, RedactRecent, SendNotice
 from bots.framework.feature import Context, ServiceContext
 from bots.framework.logging import get_logger
 from bots.moderation.commands.handlers import ModerationConfig, community_rooms
+from bots.moderation.commands.sanctions import MAX_REDACT
 from bots.moderation.policy import RULE_TYPES, Rule, ban_rules, banned_by
 from provisioning.schema import cached_community
 
@@ -62,6 +63,10 @@ async def follow_lists(sctx: ServiceContext) -> None:
                 f": {rule.reason}" if rule.reason else ""
             )
             actions: list[Action] = [Ban(room, user, reason) for room in ours]
+            if rule.takedown:
+                # MSC4204: what they posted goes too, in the rooms they were in.
+                gone = "Taken down: on a ban list this community follows"
+                actions += [RedactRecent(room, user, MAX_REDACT, None, gone) for room in where]
             if rooms.moderation_log is not None:
                 text = f"Banned {user} across the community: {reason}."
                 actions.append(SendNotice(rooms.moderation_log, text, mentions=()))

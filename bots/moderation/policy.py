@@ -19,7 +19,11 @@ from typing import Any
 PUBLISHED = "m.policy.rule.user"
 RULE_TYPES = (PUBLISHED, "m.room.rule.user", "org.matrix.mjolnir.rule.user")
 BAN = "m.ban"
-BANNING = frozenset({BAN, "org.matrix.mjolnir.ban", "org.matrix.msc4204.takedown", "m.takedown"})
+# MSC4204: ban, and remove what they posted. Published under its unstable
+# name, which Draupnir and Meowlnir read; the stable one is read too.
+TAKEDOWN = "org.matrix.msc4204.takedown"
+TAKEDOWNS = frozenset({TAKEDOWN, "m.takedown"})
+BANNING = frozenset({BAN, "org.matrix.mjolnir.ban"}) | TAKEDOWNS
 MIN_LITERAL = 4  # a glob must name something: "@*:*" would ban everyone
 
 
@@ -28,6 +32,7 @@ class Rule:
     entity: str
     reason: str
     room_id: str  # the list it came from
+    takedown: bool = False  # their messages are to be removed too
 
     def matches(self, user_id: str) -> bool:
         return _compiled(self.entity).fullmatch(user_id) is not None
@@ -62,7 +67,8 @@ def ban_rules(
                     continue
                 reason = content.get("reason")
                 assert isinstance(entity, str)
-                rule = Rule(entity, reason if isinstance(reason, str) else "", room)
+                takedown = content.get("recommendation") in TAKEDOWNS
+                rule = Rule(entity, reason if isinstance(reason, str) else "", room, takedown)
                 found.setdefault((room, entity), rule)
     return list(found.values())
 
@@ -78,5 +84,5 @@ def rule_key(user_id: str) -> str:
     return f"rule:{user_id}"
 
 
-def ban_rule(user_id: str, reason: str) -> dict[str, Any]:
-    return {"entity": user_id, "recommendation": BAN, "reason": reason}
+def ban_rule(user_id: str, reason: str, takedown: bool = False) -> dict[str, Any]:
+    return {"entity": user_id, "recommendation": TAKEDOWN if takedown else BAN, "reason": reason}

@@ -420,11 +420,16 @@ async def test_mention_spam_and_slow_mode(homeserver: Homeserver, state: Path) -
         assert await content_of(homeserver, scene, str(getattr(allowed, "event_id", "")))
 
 
+@pytest.mark.parametrize(
+    ("said", "recommendation"),
+    [("spam", "m.ban"), ("takedown spam", "org.matrix.msc4204.takedown")],
+)
 async def test_a_ban_published_by_one_community_is_applied_by_anothers_bot(
-    homeserver: Homeserver, state: Path
+    homeserver: Homeserver, state: Path, said: str, recommendation: str
 ) -> None:
     """Community A publishes its bans as a policy list and shares it with
-    community B's bot, which follows it: a troll A bans is banned in B."""
+    community B's bot, which follows it: a troll A bans is banned in B. A
+    takedown (MSC4204) also removes what the troll posted there."""
     mod_a, bot_a, mod_b, bot_b, troll = [
         await homeserver.user(name) for name in ("mod-a", "bot-a", "mod-b", "bot-b", "troll")
     ]
@@ -448,7 +453,13 @@ async def test_a_ban_published_by_one_community_is_applied_by_anothers_bot(
     ids_b = (await provision(b.load(), b.path, out=io.StringIO())).room_ids
     ban_list, b_room = ids_a["ban-list"], ids_b["group/walkers/general"]
     await (await homeserver.api(b.admin)).invite(b_room, troll.user_id)
-    await (await homeserver.api(troll)).request("POST", f"/_matrix/client/v3/join/{b_room}", {})
+    troll_api = await homeserver.api(troll)
+    await troll_api.request("POST", f"/_matrix/client/v3/join/{b_room}", {})
+    posted = await troll_api.request(
+        "PUT",
+        f"/_matrix/client/v3/rooms/{quote(b_room)}/send/m.room.message/troll-1",
+        {"msgtype": "m.text", "body": "buy my cure"},
+    )
     config_a = homeserver.bot_config(
         bot_a, state / "bot-a", feature_sections={"moderation": ModerationConfig(community=a.path)}
     )
@@ -466,7 +477,7 @@ async def test_a_ban_published_by_one_community_is_applied_by_anothers_bot(
         await wait_joined(homeserver, b.admin, b_room, bot_b.user_id)
         await m.join(ids_a["moderators"])
         banned = await m.wait_for_reply(
-            await m.send(ids_a["moderators"], f"!ban {troll.user_id} spam")
+            await m.send(ids_a["moderators"], f"!ban {troll.user_id} {said}")
         )
         assert "across the community" in body(banned)
         # The rule, in the spec's shape Draupnir and Meowlnir read.
@@ -480,9 +491,17 @@ async def test_a_ban_published_by_one_community_is_applied_by_anothers_bot(
                     break
                 except HomeserverError:
                     await asyncio.sleep(0.2)
-        assert rule == {"entity": troll.user_id, "recommendation": "m.ban", "reason": "spam"}
+        assert rule == {"entity": troll.user_id, "recommendation": recommendation, "reason": "spam"}
         # Community B's bot follows the list: the troll is banned there too.
-        await until_membership(await homeserver.api(b.admin), b_room, troll.user_id, "ban")
+        api_b = await homeserver.api(b.admin)
+        await until_membership(api_b, b_room, troll.user_id, "ban")
+        path = f"/_matrix/client/v3/rooms/{b_room}/event/{posted['event_id']}"
+        if recommendation == "m.ban":
+            assert (await api_b.request("GET", path))["content"]["body"] == "buy my cure"
+        else:
+            async with asyncio.timeout(30):
+                while (await api_b.request("GET", path)).get("content"):  # noqa: ASYNC110
+                    await asyncio.sleep(0.2)
 
 
 async def test_two_moderators_conflicting_at_once_end_as_the_later_said(

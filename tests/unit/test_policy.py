@@ -59,3 +59,22 @@ def test_staff_and_the_bot_are_never_banned_by_a_list() -> None:
     members = {ROOM: frozenset({"@mod:example.org", "@troll:example.org", "@amy:other.org"})}
     due = bans_due(rules, members, frozenset({"@mod:example.org"}))
     assert due == {("@troll:example.org", rules[0]): [ROOM]}
+
+
+def test_a_takedown_rule_is_read_as_a_ban_that_removes_messages() -> None:
+    rules = ban_rules(
+        [LIST],
+        state(
+            ban_rule("@spammer:x.org", "spam", takedown=True),
+            {"entity": "@other:x.org", "recommendation": "m.takedown", "reason": ""},
+            ban_rule("@troll:x.org", "rude"),
+        ),
+    )
+    assert {(r.entity, r.takedown) for r in rules} == {
+        ("@spammer:x.org", True),
+        ("@other:x.org", True),
+        ("@troll:x.org", False),
+    }
+    assert ban_rule("@spammer:x.org", "spam", takedown=True)["recommendation"] == (
+        "org.matrix.msc4204.takedown"
+    )

@@ -11,16 +11,19 @@ from bots.framework.actions import (
     DeleteRecord,
     Kick,
     PutRecord,
+    RedactRecent,
     ScheduleJob,
     SendDirect,
     SendNotice,
     SetPostingLevel,
     SetPower,
+    SetState,
     Unban,
 )
 from bots.moderation.commands.redact import USAGE, redact_amount
 from bots.moderation.commands.rooms import audit_lines, lock_plan
 from bots.moderation.commands.sanctions import (
+    MAX_REDACT,
     Levels,
     Request,
     Sanction,
@@ -200,3 +203,28 @@ def test_undo_of_a_mute_and_of_a_lock() -> None:
         MOD, locked, lambda room: {"events_default": 50}, {GENERAL: {"previous": 0}}
     )
     assert SetPostingLevel(GENERAL, 0) in undo
+
+
+def test_a_takedown_bans_removes_what_they_posted_and_publishes_msc4204() -> None:
+    req = Request(Sanction.BAN, MOD, TROLL, "$cmd", T0, None, "spam", takedown=True)
+    community = Scope(COMMUNITY.rooms, COMMUNITY.chat_rooms, "the community", community=True)
+    _, actions = plan(req, community, levels(), LOG, "Circle", "!list:x")
+    assert [a for a in actions if isinstance(a, Ban)] == [
+        Ban(room, TROLL, "spam") for room in (SPACE, GENERAL, NEWS)
+    ]
+    gone = f"Taken down by a moderator ({MOD})"
+    assert [a for a in actions if isinstance(a, RedactRecent)] == [
+        RedactRecent(room, TROLL, MAX_REDACT, None, gone) for room in (GENERAL, NEWS)
+    ]
+    (rule,) = [a for a in actions if isinstance(a, SetState)]
+    assert rule.content == {
+        "entity": TROLL,
+        "recommendation": "org.matrix.msc4204.takedown",
+        "reason": "spam",
+    }
+    last = next(a for a in actions if isinstance(a, PutRecord) and a.kind == "last")
+    said, _ = undo_plan(MOD, last.value, lambda room: {}, {})
+    assert said.endswith("The messages the takedown removed stay removed.")
+    # An ordinary ban removes nothing.
+    _, plain = plan(request(Sanction.BAN), community, levels(), LOG, "Circle", "!list:x")
+    assert not [a for a in plain if isinstance(a, RedactRecent)]

@@ -133,6 +133,19 @@ async def _sanction(inv: Invocation, sanction: Sanction) -> Sequence[Action]:
     duration, reason = (
         split_duration(text) if sanction in (Sanction.BAN, Sanction.MUTE) else (None, text.strip())
     )
+    takedown = sanction is Sanction.BAN and reason.split(maxsplit=1)[:1] == ["takedown"]
+    if takedown:
+        # "!ban @x takedown spam": banned, and what they posted removed.
+        reason = reason.split(maxsplit=1)[1] if len(reason.split(maxsplit=1)) > 1 else ""
+        if duration is not None:
+            return [
+                Reply(
+                    inv.room_id,
+                    inv.event_id,
+                    "A takedown is for good: leave out the duration (!ban <user> takedown "
+                    "<reason>).",
+                )
+            ]
     if sanction is Sanction.WARN and not reason:
         return [
             Reply(inv.room_id, inv.event_id, "Say what the warning is about: !warn <user> <reason>")
@@ -144,7 +157,7 @@ async def _sanction(inv: Invocation, sanction: Sanction) -> Sequence[Action]:
         power_levels=lambda room: ctx.room_state(POWER_LEVELS).get(room, {}),
         members=ctx.members,
     )
-    req = Request(sanction, inv.sender, target, inv.event_id, ctx.now, duration, reason)
+    req = Request(sanction, inv.sender, target, inv.event_id, ctx.now, duration, reason, takedown)
     if sanction not in (Sanction.UNBAN, Sanction.UNMUTE) and outranked(req, scope, levels):
         return [Reply(inv.room_id, inv.event_id, OUTRANKED)]
     said, actions = plan(
@@ -165,13 +178,19 @@ REASON = Arg("reason", "why (the log keeps it)", required=False, rest=True)
 TIMED = Arg(
     "reason", "optionally a duration first (30m, 2h, 7d), then why", required=False, rest=True
 )
+BANNED = Arg(
+    "reason",
+    "optionally a duration (30m, 2h, 7d) or 'takedown' (their messages removed too), then why",
+    required=False,
+    rest=True,
+)
 
 COMMANDS = (
     Command(
         "ban",
         "Ban a member: from this room, or from the whole community in the moderators' room",
         _handler(Sanction.BAN),
-        (USER, TIMED),
+        (USER, BANNED),
         power_level=1,
     ),
     Command("unban", "Lift a ban", _handler(Sanction.UNBAN), (USER, REASON), power_level=1),

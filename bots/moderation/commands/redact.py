@@ -17,9 +17,9 @@ from bots.moderation.commands.handlers import (
     refusal,
     typed,
 )
+from bots.moderation.commands.sanctions import MAX_REDACT
 
 DEFAULT_REDACT = 20
-MAX_REDACT = 1000
 USAGE = "Use !redact <user> [number | since <duration>], e.g. !redact @x:server 50 or since 2h."
 
 

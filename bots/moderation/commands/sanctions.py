@@ -19,6 +19,7 @@ from bots.framework.actions import (
     Ban,
     Kick,
     PutRecord,
+    RedactRecent,
     ScheduleJob,
     SendDirect,
     SendNotice,
@@ -29,6 +30,10 @@ from bots.framework.actions import (
 from bots.framework.commands.parse import parse_duration
 from bots.moderation.policy import PUBLISHED, ban_rule, rule_key
 from bots.moderation.protections.respond import FEATURE, muted_level
+
+# The most messages one removal takes out of a room (!redact, takedowns): a
+# slip must not hold the bot for an hour.
+MAX_REDACT = 1000
 
 
 class Sanction(StrEnum):
@@ -69,6 +74,8 @@ class Request:
     now: float
     duration: timedelta | None
     reason: str
+    # A ban that also removes what they posted (MSC4204's takedown).
+    takedown: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,9 @@ def plan(
     where: Sequence[str] = scope.rooms
     if s is Sanction.BAN:
         out += [Ban(room, target, reason or None) for room in where]
+        if req.takedown:
+            gone = f"Taken down by a moderator ({req.moderator})"
+            out += [RedactRecent(room, target, MAX_REDACT, None, gone) for room in scope.chat_rooms]
     elif s is Sanction.UNBAN:
         out += [Unban(room, target) for room in where]
     elif s is Sanction.KICK:
@@ -151,7 +161,7 @@ def plan(
     published = None
     if ban_list is not None and scope.community:
         if s is Sanction.BAN and until is None:
-            rule = ban_rule(target, reason or "banned by the community's moderators")
+            rule = ban_rule(target, reason or "banned by the community's moderators", req.takedown)
             out.append(SetState(ban_list, PUBLISHED, rule, rule_key(target)))
             published = ban_list
         elif s is Sanction.UNBAN:
@@ -193,6 +203,7 @@ def plan(
         "rooms": list(where),
         "jobs": [j.key for j in jobs],
         "published": published,
+        "takedown": req.takedown,
     }
     out.append(PutRecord(FEATURE, "last", req.moderator, last | {"label": scope.label}))
     return said, out

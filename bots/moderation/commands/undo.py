@@ -68,6 +68,8 @@ def undo_plan(
         case _:
             return "I don't know how to undo that.", []
     said = f"{moderator} undid their last action: {verb}" + (f" in {label}" if label else "") + "."
+    if last.get("takedown"):
+        said += " The messages the takedown removed stay removed."
     return said, [*cancel, *done, DeleteRecord(FEATURE, "last", moderator)]
 
 
