@@ -455,11 +455,6 @@ async def test_a_ban_published_by_one_community_is_applied_by_anothers_bot(
     await (await homeserver.api(b.admin)).invite(b_room, troll.user_id)
     troll_api = await homeserver.api(troll)
     await troll_api.request("POST", f"/_matrix/client/v3/join/{b_room}", {})
-    posted = await troll_api.request(
-        "PUT",
-        f"/_matrix/client/v3/rooms/{quote(b_room)}/send/m.room.message/troll-1",
-        {"msgtype": "m.text", "body": "buy my cure"},
-    )
     config_a = homeserver.bot_config(
         bot_a, state / "bot-a", feature_sections={"moderation": ModerationConfig(community=a.path)}
     )
@@ -475,6 +470,12 @@ async def test_a_ban_published_by_one_community_is_applied_by_anothers_bot(
         await wait_joined(homeserver, a.admin, ids_a["moderators"], bot_a.user_id)
         await wait_joined(homeserver, a.admin, ban_list, bot_b.user_id)
         await wait_joined(homeserver, b.admin, b_room, bot_b.user_id)
+        # Posted once B's bot is in the room (its history starts at joining).
+        posted = await troll_api.request(
+            "PUT",
+            f"/_matrix/client/v3/rooms/{quote(b_room)}/send/m.room.message/troll-1",
+            {"msgtype": "m.text", "body": "buy my cure"},
+        )
         await m.join(ids_a["moderators"])
         banned = await m.wait_for_reply(
             await m.send(ids_a["moderators"], f"!ban {troll.user_id} {said}")
