@@ -98,15 +98,19 @@ def attachments(entry: Mapping[str, Any]) -> tuple[tuple[MediaRef, ...], tuple[s
     return tuple(media), tuple(links)
 
 
-def posts(data: Any, owner: str | None, source: str) -> Iterator[Item]:
-    entries = _map(data).get("group_posts_v2")
+def _entries(data: Any, key: str, what: str, source: str) -> list[Mapping[str, Any]]:
+    """The list under *key*, or a clear word that the file is another kind."""
+    entries = _map(data).get(key)
     if not isinstance(entries, list):
         raise InputError(
-            f"{source}: expected Facebook's group posts (a 'group_posts_v2' list); "
+            f"{source}: expected Facebook's {what} (a '{key}' list); "
             "this JSON file is something else"
         )
-    for entry in entries:
-        e = _map(entry)
+    return [_map(entry) for entry in entries]
+
+
+def posts(data: Any, owner: str | None, source: str) -> Iterator[Item]:
+    for e in _entries(data, "group_posts_v2", "group posts", source):
         ts = _int(e.get("timestamp"))
         if ts is None:
             continue
@@ -121,14 +125,7 @@ def posts(data: Any, owner: str | None, source: str) -> Iterator[Item]:
 
 
 def comments(data: Any, source: str) -> Iterator[Item]:
-    entries = _map(data).get("group_comments_v2")
-    if not isinstance(entries, list):
-        raise InputError(
-            f"{source}: expected Facebook's group comments (a 'group_comments_v2' list); "
-            "this JSON file is something else"
-        )
-    for entry in entries:
-        e = _map(entry)
+    for e in _entries(data, "group_comments_v2", "group comments", source):
         title = _str(e.get("title"))
         media, links = attachments(e)
         for d in _list(e.get("data")):
