@@ -7,7 +7,7 @@ the framework refuses them to members and to unverified devices.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +29,7 @@ from bots.dates.recurrence import (
     place,
     wall_time_problem,
 )
-from bots.framework.actions import Action, EndPoll, Reply, SendNotice, UploadFile
+from bots.framework.actions import Action, Reply, SendNotice, UploadFile
 from bots.framework.commands.spec import MODERATOR, Arg, ArgType, Command, Invocation
 from bots.framework.feature import Context
 from bots.meetings import texts
@@ -44,7 +44,7 @@ from bots.meetings.model import (
     poll_kind,
     rsvp_kind,
 )
-from bots.meetings.plan import announce_job, next_occurrence
+from bots.meetings.plan import announce_job, close_polls, next_occurrence
 from provisioning.desired import MARKER
 from provisioning.markers import CommunityRooms
 from provisioning.schema import cached_community
@@ -61,6 +61,7 @@ class Here:
     ctx: Context
     config: MeetingsConfig
     group: str
+    group_name: str
     zone: str
     meetings: dict[int, Meeting]
 
@@ -81,7 +82,8 @@ async def here(inv: Invocation) -> Here | None:
         return None
     found = await ctx.records(meetings_kind(inv.room_id))
     meetings = {int(k): Meeting.from_record(v) for k, v in found.items()}
-    return Here(ctx, config, group, decl.timezone or cfg.community.timezone, meetings)
+    zone = decl.timezone or cfg.community.timezone
+    return Here(ctx, config, group, decl.name, zone, meetings)
 
 
 def _reply(inv: Invocation, text: str) -> list[Action]:
@@ -102,11 +104,22 @@ def _meeting(h: Here, inv: Invocation) -> Meeting | str:
     return m
 
 
-async def _going(ctx: Context, m: Meeting, occ: str) -> list[str]:
+async def goers(ctx: Context, m: Meeting, occ: str) -> list[str]:
     """Members who said they are going to a date, and are still in the room."""
     answers = await ctx.records(rsvp_kind(m.room, m.number, occ))
     members = ctx.members(m.room)
     return sorted(u for u, v in answers.items() if v.get("answer") == "yes" and u in members)
+
+
+async def answered(
+    ctx: Context, room: str, number: int, polls: Mapping[str, Mapping[str, Any]]
+) -> dict[str, list[str]]:
+    """Who answered each still-open poll's date: forgotten when it closes."""
+    return {
+        key: list(await ctx.records(rsvp_kind(room, number, key)))
+        for key, poll in polls.items()
+        if not poll.get("ended")
+    }
 
 
 # --- moderators ---
@@ -178,7 +191,7 @@ async def _change(inv: Invocation, decide: Any) -> Sequence[Action]:
         change: Change = decide(h, m, str(inv.args.get("details") or ""))
     except Unclear as exc:
         return _reply(inv, str(exc))
-    going = await _going(h.ctx, m, change.affected.key) if change.affected else []
+    going = await goers(h.ctx, m, change.affected.key) if change.affected else []
     pings = f" ({', '.join(going)})" if going else ""
     actions: list[Action] = [
         _store(h.ctx, change.meeting),
@@ -186,13 +199,11 @@ async def _change(inv: Invocation, decide: Any) -> Sequence[Action]:
         SendNotice(inv.room_id, change.said + pings, mentions=tuple(going)),
     ]
     if change.meeting.cancelled:
+        # Its open polls close now, and who answered them is forgotten, as
+        # when a date begins.
         polls = await h.ctx.records(poll_kind(m.room, m.number))
-        for key, poll in polls.items():
-            if not poll.get("ended"):
-                actions += [
-                    EndPoll(m.room, str(poll["event_id"]), f"{m.title} was cancelled."),
-                    h.ctx.put(poll_kind(m.room, m.number), key, {**poll, "ended": True}),
-                ]
+        who = await answered(h.ctx, m.room, m.number, polls)
+        actions += close_polls(change.meeting, h.now, polls, who)
     else:
         # Re-plan now: the next date's poll and reminders follow the change.
         actions.append(announce_job(change.meeting, h.ctx.now, f"changed:{inv.event_id}"))
@@ -336,7 +347,7 @@ async def list_meetings(inv: Invocation) -> Sequence[Action]:
     rows.sort(key=lambda r: r[0].start)
     lines = []
     for occ, m in rows[:LIST_MAX]:
-        going = len(await _going(h.ctx, m, occ.key))
+        going = len(await goers(h.ctx, m, occ.key))
         count = f" · {going} going" if going else ""
         link = f" · {m.link}" if m.link else ""
         lines.append(f"  {m.number} · {m.title} · {texts.when(occ, zone)}{count}{link}")
@@ -352,12 +363,7 @@ async def ics(inv: Invocation) -> Sequence[Action]:
     active = [m for m in h.meetings.values() if not m.cancelled]
     if not active:
         return _reply(inv, "No meetings here to put in a calendar yet.")
-    ctx = h.ctx
-    assert isinstance(ctx.config, MeetingsConfig)
-    cfg = cached_community(ctx.config.community)
-    decl = cfg.group(h.group)
-    name = decl.name if decl else h.group
-    text = calendar(sorted(active, key=lambda m: m.number), h.now, name)
+    text = calendar(sorted(active, key=lambda m: m.number), h.now, h.group_name)
     return [
         UploadFile(inv.room_id, "", f"{h.group}-meetings.ics", "text/calendar", text=text),
         Reply(

@@ -13,7 +13,7 @@ from bots.framework.events import PollResponse
 from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec, Service
 from bots.framework.logging import get_logger
 from bots.meetings import plan
-from bots.meetings.commands import COMMANDS
+from bots.meetings.commands import COMMANDS, answered, goers
 from bots.meetings.config import MeetingsConfig
 from bots.meetings.declared import keep_declared
 from bots.meetings.model import (
@@ -49,12 +49,8 @@ async def run_announce(job: Job, ctx: Context) -> Sequence[Action]:
     sent = await ctx.records(sent_kind(room, number))
     announced = frozenset(k.split("/")[0] for k in sent if k.endswith("/announce"))
     polls = await ctx.records(poll_kind(room, number))
-    answered = {
-        key: list(await ctx.records(rsvp_kind(room, number, key)))
-        for key, poll in polls.items()
-        if not poll.get("ended")
-    }
-    return plan.announce(m, plan.utc(ctx.now), announced, polls, answered)
+    who = await answered(ctx, room, number, polls)
+    return plan.announce(m, plan.utc(ctx.now), announced, polls, who)
 
 
 async def run_remind(job: Job, ctx: Context) -> Sequence[Action]:
@@ -69,10 +65,7 @@ async def run_remind(job: Job, ctx: Context) -> Sequence[Action]:
         return []
     if await ctx.record(sent_kind(r.room, r.number), r.ledger_key):
         return []
-    answers = await ctx.records(rsvp_kind(r.room, r.number, r.occ))
-    members = ctx.members(r.room)
-    going = [u for u, v in answers.items() if v.get("answer") == "yes" and u in members]
-    return plan.reminder(m, occ, r, now, job.late, going)
+    return plan.reminder(m, occ, r, now, job.late, await goers(ctx, m, r.occ))
 
 
 async def on_poll_response(ev: PollResponse, ctx: Context) -> Sequence[Action]:
