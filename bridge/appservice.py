@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bots.matrix.http import call
+from bots.matrix.http import RequestError, call
 
 JsonDict = dict[str, Any]
 
@@ -60,6 +60,22 @@ class AppService:
             params=params,
         )
 
+    async def register(self) -> None:
+        """Make the sender an account of its own, once: Synapse keeps no
+        account for it, and a device's token is honoured only for an account."""
+        body = {
+            "type": "m.login.application_service",
+            "username": self.sender[1:].split(":", 1)[0],
+            "inhibit_login": True,
+        }
+        try:
+            await self.request(
+                "POST", "/_matrix/client/v3/register", body, what="registering the archive bot"
+            )
+        except RequestError as exc:
+            if exc.errcode != "M_USER_IN_USE":
+                raise
+
     async def login(self, device_name: str, device_id: str | None) -> tuple[str, str]:
         """A device of the sender (``m.login.application_service``): its ID
         and access token. *device_id*: log in to this device again."""
@@ -87,6 +103,14 @@ class AppService:
             f"/_matrix/client/v3/rooms/{_room(room_id)}/invite",
             {"user_id": user_id},
             what="inviting the community bot",
+        )
+
+    async def leave(self, room_id: str) -> None:
+        await self.request(
+            "POST",
+            f"/_matrix/client/v3/rooms/{_room(room_id)}/leave",
+            {},
+            what="leaving the archive room",
         )
 
     async def joined(self, room_id: str) -> set[str]:

@@ -31,7 +31,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nio import AsyncClient, AsyncClientConfig, SyncError, WhoamiError
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    JoinedMembersError,
+    KeysQueryError,
+    MatrixRoom,
+    WhoamiError,
+)
 
 from bots.base.errors import HomeserverError
 from bots.framework.cross_signing import api_of, ensure_cross_signed
@@ -116,6 +123,7 @@ class Archivist:
         return client
 
     async def _login(self, client: AsyncClient, device_id: str | None) -> None:
+        await self.service.register()
         device, token = await self.service.login(DEVICE_NAME, device_id)
         register_secrets([token])
         write_secret(
@@ -128,19 +136,20 @@ class Archivist:
         log.info("archive bot device logged in", device_id=device)
 
     async def learn_room(self, room_id: str) -> None:
-        """One sync of just this room, so nio knows it is encrypted and who is in it."""
+        """Tell nio of the archive room and who is in it. An application
+        service's account may not /sync (Synapse refuses), so the room is
+        made known by hand: encrypted, as the bot created it, with its
+        members read from the server (which starts tracking their devices)."""
         client = self.client
         assert client is not None
-        room_filter = {
-            "room": {"rooms": [room_id], "timeline": {"limit": 1}},
-            "presence": {"not_types": ["*"]},
-            "account_data": {"not_types": ["*"]},
-        }
-        resp = await client.sync(timeout=0, full_state=True, sync_filter=room_filter)
-        if isinstance(resp, SyncError) or room_id not in client.rooms:
-            raise HomeserverError("reading the archive room's state failed")
-        if client.should_query_keys:
-            await client.keys_query()
+        assert client.user_id
+        if room_id not in client.rooms:
+            client.rooms[room_id] = MatrixRoom(room_id, client.user_id, encrypted=True)
+            client.encrypted_rooms.add(room_id)
+        if isinstance(await client.joined_members(room_id), JoinedMembersError):
+            raise HomeserverError("reading the archive room's members failed")
+        if client.should_query_keys and isinstance(await client.keys_query(), KeysQueryError):
+            raise HomeserverError("reading the members' device keys failed")
 
     async def close(self) -> None:
         if self.client is not None:

@@ -12,9 +12,9 @@ In order:
 3. Each line is sent in the file's order (the review is in date order),
    with its original time: posts at the top level, comments in their
    post's thread, photos re-encoded and encrypted as attachments.
-4. The room's marker is set complete; the community bot then lists the
-   room in the Space and invites the group's members, each with a history
-   bundle (`bots.archives`).
+4. The room's marker is set complete and the archive bot leaves; the
+   community bot then lists the room in the Space and invites the group's
+   members, each with a history bundle (`bots.archives`).
 
 Resuming: each part sent is recorded (`bridge.progress`). Run again, the
 import first reads the archive's last events back and records any that
@@ -216,6 +216,10 @@ class Importer:
         marker = archive_room_body(self.cfg, self.group, self.service.sender)["initial_state"][-1]
         await self.service.put_state(room_id, MARKER, {**marker["content"], "complete": True})
         await self.progress.finish(key)
+        # Done: the archive bot leaves; the community bot keeps the room.
+        # Nothing more comes from it, so it has no reason to stay and see
+        # what members do there.
+        await self.service.leave(room_id)
         return await self._outcome(room_id, resumed)
 
     async def _outcome(self, room_id: str, resumed: bool) -> Outcome:
