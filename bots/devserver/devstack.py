@@ -108,7 +108,7 @@ class DevStack:
 
 
 def prepare_synapse(state_dir: Path, port: int | None = None) -> SynapseProcess:
-    """Write the homeserver config on first run; reuse it afterwards."""
+    """Write the homeserver config: its port kept from the last run if free."""
     hs_dir = state_dir / "synapse"
     config = hs_dir / HOMESERVER_YAML
     if not config.exists() or port is not None:
@@ -116,6 +116,10 @@ def prepare_synapse(state_dir: Path, port: int | None = None) -> SynapseProcess:
     elif free_port(configured_port(config)) != configured_port(config):
         # The saved port is taken by something else now: move.
         write_dev_config(hs_dir, free_port(None), SERVER_NAME)
+    else:
+        # Written afresh (its secrets are kept), so a state folder made by
+        # an older Hearth gets what this one's homeserver needs.
+        write_dev_config(hs_dir, configured_port(config), SERVER_NAME)
     url = f"http://127.0.0.1:{configured_port(config)}"
     return SynapseProcess(config, url, hs_dir / "synapse.log")
 
