@@ -22,7 +22,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bots.matrix.http import RequestError, call
+from bots.matrix.client_api import ClientAPI
+from bots.matrix.http import RequestError
 
 JsonDict = dict[str, Any]
 
@@ -36,10 +37,8 @@ class AppService:
         self, base_url: str, as_token: str, sender: str, http: aiohttp.ClientSession
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._token = as_token
         self.sender = sender
-        self._http = http
-        self.sends = 0
+        self._api = ClientAPI(self.base_url, as_token, http)
 
     async def request(
         self,
@@ -50,15 +49,7 @@ class AppService:
         *,
         what: str,
     ) -> Any:
-        return await call(
-            self._http,
-            method,
-            f"{self.base_url}{path}",
-            what=what,
-            token=self._token,
-            body=body,
-            params=params,
-        )
+        return await self._api.request(method, path, body, params, what=what)
 
     async def register(self) -> None:
         """Make the sender an account of its own, once: Synapse keeps no
@@ -125,7 +116,6 @@ class AppService:
         self, room_id: str, event_type: str, content: JsonDict, txn_id: str, ts_ms: int
     ) -> str:
         """Send one event stamped with *ts_ms*; its event ID."""
-        self.sends += 1
         data = await self.request(
             "PUT",
             f"/_matrix/client/v3/rooms/{_room(room_id)}/send/{quote(event_type)}/{txn_id}",
@@ -149,13 +139,11 @@ class AppService:
 
     async def upload(self, data: bytes, filename: str) -> str:
         """Upload (already encrypted) bytes; their ``mxc://`` URI."""
-        reply = await call(
-            self._http,
+        reply = await self._api.request(
             "POST",
-            f"{self.base_url}/_matrix/media/v3/upload",
-            what="uploading an attachment",
-            token=self._token,
+            "/_matrix/media/v3/upload",
             params={"filename": filename},
+            what="uploading an attachment",
             upload=(data, "application/octet-stream"),
         )
         return str(reply["content_uri"])

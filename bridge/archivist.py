@@ -33,7 +33,6 @@ from pathlib import Path
 
 from nio import (
     AsyncClient,
-    AsyncClientConfig,
     JoinedMembersError,
     KeysQueryError,
     MatrixRoom,
@@ -44,6 +43,7 @@ from bots.base.errors import HomeserverError
 from bots.framework.cross_signing import api_of, ensure_cross_signed
 from bots.framework.logging import get_logger, register_secrets
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
+from bots.framework.session import encrypted_client
 from bots.framework.trust.identities import Identities
 from bots.framework.trust.policy import KeySharing
 from bots.framework.trust.sharing import KeySharer
@@ -81,21 +81,12 @@ class Archivist:
             saved = json.loads(read_secret(self._credentials, what="archive bot credentials"))
             if saved.get("user_id") != self.service.sender:
                 saved = None
-        store = self.state_dir / "crypto"
-        store.mkdir(exist_ok=True)
-        client = AsyncClient(
+        client = encrypted_client(
             self.homeserver,
             self.service.sender,
-            device_id=saved["device_id"] if saved else None,
-            store_path=str(store),
-            config=AsyncClientConfig(
-                encryption_enabled=True,
-                store_sync_tokens=False,
-                pickle_key=pickle_key,
-                max_timeouts=0,
-                max_limit_exceeded=0,
-                request_timeout=60,
-            ),
+            saved["device_id"] if saved else None,
+            self.state_dir,
+            pickle_key,
         )
         self.client = client
         if saved is not None:

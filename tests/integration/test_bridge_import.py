@@ -25,6 +25,7 @@ from PIL import Image
 
 from bots.archives.config import ArchivesConfig
 from bots.base.errors import InputError
+from bots.framework.cross_signing import device_is_signed, server_key
 from bridge.facebook.planning import plan_import, write_review
 from bridge.importer import apply_review, check_review
 from provisioning.provision import provision
@@ -206,6 +207,14 @@ async def test_an_import_resumed_after_a_kill_is_read_by_a_late_joiner_in_elemen
     assert exif_of(picture) == {}
     assert b"HearthTestCam" not in picture
     assert b"203.0.113.7" not in picture
+    # The archive bot's device is cross-signed by its owner.
+    keys = await (await hs.api(community.admin)).request(
+        "POST", "/_matrix/client/v3/keys/query", {"device_keys": {BRIDGE: []}}
+    )
+    self_signing = server_key(keys, "self_signing_keys", BRIDGE)
+    (device,) = keys["device_keys"][BRIDGE].values()
+    assert self_signing is not None
+    assert device_is_signed(device, BRIDGE, self_signing)
     # Nothing members wrote reached Synapse's log.
     log = (hs.dir / "synapse.log").read_text(encoding="utf-8", errors="replace")
     for secret in ("Our garden today", "Alicja", "Beautiful", "שלום"):
