@@ -40,17 +40,6 @@ class AppService:
         self.sender = sender
         self._api = ClientAPI(self.base_url, as_token, http)
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        *,
-        what: str,
-    ) -> Any:
-        return await self._api.request(method, path, body, params, what=what)
-
     async def register(self) -> None:
         """Make the sender an account of its own, once: Synapse keeps no
         account for it, and a device's token is honoured only for an account."""
@@ -60,7 +49,7 @@ class AppService:
             "inhibit_login": True,
         }
         try:
-            await self.request(
+            await self._api.request(
                 "POST", "/_matrix/client/v3/register", body, what="registering the archive bot"
             )
         except RequestError as exc:
@@ -77,19 +66,19 @@ class AppService:
         }
         if device_id:
             body["device_id"] = device_id
-        data = await self.request(
+        data = await self._api.request(
             "POST", "/_matrix/client/v3/login", body, what="application service login"
         )
         return str(data["device_id"]), str(data["access_token"])
 
     async def create_room(self, body: JsonDict) -> str:
-        data = await self.request(
+        data = await self._api.request(
             "POST", "/_matrix/client/v3/createRoom", body, what="creating the archive room"
         )
         return str(data["room_id"])
 
     async def invite(self, room_id: str, user_id: str) -> None:
-        await self.request(
+        await self._api.request(
             "POST",
             f"/_matrix/client/v3/rooms/{_room(room_id)}/invite",
             {"user_id": user_id},
@@ -97,7 +86,7 @@ class AppService:
         )
 
     async def leave(self, room_id: str) -> None:
-        await self.request(
+        await self._api.request(
             "POST",
             f"/_matrix/client/v3/rooms/{_room(room_id)}/leave",
             {},
@@ -105,7 +94,7 @@ class AppService:
         )
 
     async def joined(self, room_id: str) -> set[str]:
-        data = await self.request(
+        data = await self._api.request(
             "GET",
             f"/_matrix/client/v3/rooms/{_room(room_id)}/joined_members",
             what="reading the archive's members",
@@ -116,7 +105,7 @@ class AppService:
         self, room_id: str, event_type: str, content: JsonDict, txn_id: str, ts_ms: int
     ) -> str:
         """Send one event stamped with *ts_ms*; its event ID."""
-        data = await self.request(
+        data = await self._api.request(
             "PUT",
             f"/_matrix/client/v3/rooms/{_room(room_id)}/send/{quote(event_type)}/{txn_id}",
             content,
@@ -128,7 +117,7 @@ class AppService:
     async def put_state(
         self, room_id: str, event_type: str, content: JsonDict, state_key: str = ""
     ) -> str:
-        data = await self.request(
+        data = await self._api.request(
             "PUT",
             f"/_matrix/client/v3/rooms/{_room(room_id)}/state/{quote(event_type)}/"
             f"{quote(state_key, safe='')}",
@@ -150,7 +139,7 @@ class AppService:
 
     async def latest(self, room_id: str, limit: int) -> list[JsonDict]:
         """The room's last *limit* events, newest first."""
-        data = await self.request(
+        data = await self._api.request(
             "GET",
             f"/_matrix/client/v3/rooms/{_room(room_id)}/messages",
             params={"dir": "b", "limit": str(limit)},
