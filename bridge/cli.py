@@ -113,7 +113,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     a.add_argument("review", help="the review file written by `plan` (pruned as you wish)")
     a.add_argument(
-        "--community", "-c", required=True, help="the community file (its bridge section)"
+        "--community",
+        "-c",
+        default="community.yaml",
+        help="the community file, for its homeserver, bots and bridge section "
+        "(default: community.yaml here)",
     )
     a.add_argument("--as-token-file", help="instead of the community file's bridge.as_token_file")
     a.add_argument("--state-dir", help="instead of the community file's bridge.state_dir")
