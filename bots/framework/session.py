@@ -36,6 +36,7 @@ from bots.framework.config import BotConfig
 from bots.framework.cross_signing import ensure_cross_signed
 from bots.framework.logging import get_logger, register_secrets
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
+from bots.framework.trust.store import RoundStore
 
 log = get_logger(__name__)
 
@@ -72,6 +73,8 @@ def encrypted_client(
             # every room: the effector honours Retry-After itself.
             max_limit_exceeded=0,
             request_timeout=30,
+            # Saves Olm sessions a round at a time (trust/store.py).
+            store=RoundStore,
         ),
     )
 
