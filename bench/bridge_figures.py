@@ -27,10 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -109,22 +109,39 @@ def exports(folder: Path, items: int, seed: int) -> list[Path]:
     return [m.write(folder / f"member{i}.zip") for i, m in enumerate(members.values())]
 
 
+def peak_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB; 0 once gone.
+
+    Not ru_maxrss: Linux starts a child's at its parent's peak when it
+    forks, so every child would report at least the bench's own size."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for row in f:
+                if row.startswith("VmHWM:"):
+                    return int(row.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def hearth(*args: str) -> tuple[float, float, str]:
     """Run ``hearth ARGS`` in its own process: (seconds, peak MB, stderr)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bots.cli", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    problems = proc.stderr.read().decode()
-    _, status, usage = os.wait4(proc.pid, 0)
+    # Its messages to a file, not a pipe: a full pipe would stall it.
+    with tempfile.TemporaryFile() as said:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bots.cli", *args], stdout=subprocess.DEVNULL, stderr=said
+        )
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, peak_mb(proc.pid))
+            time.sleep(0.2)
+        said.seek(0)
+        problems = said.read().decode(errors="replace")
     elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"hearth {args[0]} {args[1]} {args[2]} failed: {problems[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, problems
+    return elapsed, peak, problems
 
 
 async def floor(base_url: str, review: Path, bot: str, as_token: str) -> tuple[int, float]:
@@ -223,10 +240,12 @@ async def measure(hs: Homeserver, tmp: Path, args: argparse.Namespace) -> dict[s
 
 def idle_python_mb() -> float:
     """A bare Python process with the importer's modules loaded."""
-    code = "import bridge.importer, bots.cli"
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    _, _, usage = os.wait4(proc.pid, 0)
-    return usage.ru_maxrss / 1024
+    code = (
+        "import bridge.importer, bots.cli; "
+        "print(next(r for r in open('/proc/self/status') if r.startswith('VmHWM')).split()[1])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(done.stdout) / 1024
 
 
 def report(r: dict[str, Any]) -> None:
