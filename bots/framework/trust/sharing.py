@@ -239,7 +239,7 @@ class KeySharer:
         the devices reached (those with an Olm session, claimed if missing)."""
         olm = self.client.olm
         assert olm is not None
-        await self.claim_missing(devices)
+        await self._claim_missing(devices)
         own = (await self.identities.get([self.client.user_id or ""])).get(
             self.client.user_id or ""
         )
@@ -265,7 +265,7 @@ class KeySharer:
             await self._send_to_devices("m.room.encrypted", encrypted)
         return [(d.user_id, d.device_id) for d in reached]
 
-    async def claim_missing(self, devices: Sequence[Recipient]) -> None:
+    async def _claim_missing(self, devices: Sequence[Recipient]) -> None:
         """One /keys/claim for every device without an Olm session; the
         sessions are made and saved in one round."""
         olm = self.client.olm
