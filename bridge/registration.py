@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 DEFAULT_ID = "hearth-bridge"
+DEFAULT_URL = "http://127.0.0.1:29318"
 DEFAULT_SENDER = "hearth-bridge"
 DEFAULT_PREFIX = "fb_"
 
@@ -25,9 +26,7 @@ class Registration:
     as_token: str
     hs_token: str
     id: str = DEFAULT_ID
-    # Nothing listens: an import is a command, not a server, so Synapse is
-    # told to send the bridge no events.
-    url: str | None = None
+    url: str = DEFAULT_URL
     sender_localpart: str = DEFAULT_SENDER
     user_prefix: str = DEFAULT_PREFIX
 
