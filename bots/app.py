@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bots import core, meetings, moderation, onboarding, roomkeeping
+from bots import archives, core, meetings, moderation, onboarding, roomkeeping
 from bots.base.errors import ConfigError
 from bots.framework.config import BotConfig, load_bot_config
 from bots.framework.feature import Feature
@@ -25,6 +25,7 @@ FEATURES: tuple[Feature, ...] = (
     onboarding.feature,
     moderation.feature,
     meetings.feature,
+    archives.feature,
 )
 
 

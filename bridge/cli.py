@@ -32,6 +32,55 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_apply(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from bridge.importer import Review, apply_review
+    from provisioning.schema import load_community
+
+    try:
+        cfg = load_community(Path(args.community))
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        ) as bar:
+            task = bar.add_task("Importing", total=None)
+
+            def started(review: Review) -> None:
+                # Lines, not events: a photo is one more event on its line.
+                bar.update(task, total=review.lines, description=f"Importing into {review.group}")
+
+            outcome = asyncio.run(
+                apply_review(
+                    Path(args.review),
+                    cfg,
+                    as_token_file=Path(args.as_token_file) if args.as_token_file else None,
+                    state_dir=Path(args.state_dir) if args.state_dir else None,
+                    on_review=started,
+                    on_line=lambda: bar.advance(task),
+                )
+            )
+    except HearthError as exc:
+        print(f"hearth: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(
+        f"Archive room: {outcome.room_id}; {outcome.in_archive} events in it"
+        + (f" ({outcome.sent} sent now, resuming an earlier run)" if outcome.resumed else "")
+        + "."
+    )
+    if outcome.photos_unreadable:
+        print(f"{outcome.photos_unreadable} photos could not be read and were left out.")
+    print(
+        "The community bot now lists the archive in the Space and invites the group's "
+        "members; members who join the group later are invited too."
+    )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp = sub.add_parser("import", help="carry a group's history over from elsewhere")
     isub = imp.add_subparsers(dest="source", required=True, metavar="SOURCE")
@@ -55,3 +104,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--facebook-group", help="which Facebook group (if the exports hold several)")
     p.add_argument("--out", required=True, help="the review file to write (JSON lines, 0600)")
     p.set_defaults(func=cmd_plan)
+    a = fsub.add_parser(
+        "apply",
+        help="import a review file into an encrypted archive room of the group",
+        description="Create the group's encrypted archive room and send each line of the "
+        "review into it with its original time (comments in their post's thread, photos "
+        "without their metadata). Interrupted, run it again: it carries on where it stopped.",
+    )
+    a.add_argument("review", help="the review file written by `plan` (pruned as you wish)")
+    a.add_argument(
+        "--community",
+        "-c",
+        default="community.yaml",
+        help="the community file, for its homeserver, bots and bridge section "
+        "(default: community.yaml here)",
+    )
+    a.add_argument("--as-token-file", help="instead of the community file's bridge.as_token_file")
+    a.add_argument("--state-dir", help="instead of the community file's bridge.state_dir")
+    a.set_defaults(func=cmd_apply)

@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 
 DEFAULT_ID = "hearth-bridge"
-DEFAULT_URL = "http://127.0.0.1:29318"
 DEFAULT_SENDER = "hearth-bridge"
 DEFAULT_PREFIX = "fb_"
 
@@ -26,7 +25,9 @@ class Registration:
     as_token: str
     hs_token: str
     id: str = DEFAULT_ID
-    url: str = DEFAULT_URL
+    # Nothing listens: an import is a command, not a server, so Synapse is
+    # told to send the bridge no events.
+    url: str | None = None
     sender_localpart: str = DEFAULT_SENDER
     user_prefix: str = DEFAULT_PREFIX
 

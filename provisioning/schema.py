@@ -241,6 +241,27 @@ class BanListDecl(Strict):
     _s = field_validator("share_with")(_users)
 
 
+class BridgeDecl(Strict):
+    """The Facebook import (``hearth import facebook apply``): an application
+    service whose registration the playbook (or ``hearth dev``) installs."""
+
+    # The archive bot: the registration's sender. Left out, @hearth-bridge
+    # on the admin's server.
+    user_id: str | None = None
+    # The file holding the registration's as_token (0600).
+    as_token_file: Path | None = None
+    # Where the archive bot keeps its device, keys and imports' progress.
+    state_dir: Path | None = None
+
+    _check_inline = model_validator(mode="before")(reject_inline_secrets)
+    _p = field_validator("as_token_file", "state_dir", mode="before")(resolve_path)
+
+    @field_validator("user_id")
+    @classmethod
+    def _user(cls, v: str | None) -> str | None:
+        return v if v is None else check_user_id(v)
+
+
 class CommunityFile(Strict):
     community: CommunityDecl
     bots: tuple[BotDecl, ...] = ()
@@ -248,6 +269,7 @@ class CommunityFile(Strict):
     onboarding: OnboardingDecl = Field(default_factory=OnboardingDecl)
     # Left out: no ban list is published.
     ban_list: BanListDecl | None = None
+    bridge: BridgeDecl = Field(default_factory=BridgeDecl)
 
     @field_validator("bots")
     @classmethod
@@ -265,6 +287,11 @@ class CommunityFile(Strict):
         if group is not None and group.questions is not None:
             return group.questions
         return self.onboarding.questions
+
+    def bridge_user(self) -> str:
+        """The archive bot's account (the bridge registration's sender)."""
+        server = self.community.admin.user_id.split(":", 1)[1]
+        return self.bridge.user_id or f"@hearth-bridge:{server}"
 
     def all_users(self) -> set[str]:
         users = {self.community.admin.user_id, *self.community.moderators}

@@ -15,9 +15,11 @@ from pathlib import Path
 import aiohttp
 import yaml
 
+from bots.archives.config import ArchivesConfig
 from bots.base.errors import HomeserverError
 from bots.devserver.supervisor import SynapseProcess
 from bots.devserver.synapse_config import (
+    BRIDGE_AS_TOKEN,
     HOMESERVER_YAML,
     configured_port,
     free_port,
@@ -31,6 +33,7 @@ from bots.matrix.client_api import ClientAPI
 from bots.meetings.config import MeetingsConfig
 from bots.moderation.feature import ModerationConfig
 from bots.onboarding.scene import OnboardingConfig
+from bridge.registration import DEFAULT_SENDER
 from provisioning.desired import MODERATORS, SPACE
 from provisioning.provision import provision
 from provisioning.schema import load_community
@@ -76,6 +79,7 @@ class DevStack:
                 "onboarding": OnboardingConfig.model_validate(self.onboarding_section()),
                 "moderation": ModerationConfig.model_validate(self.moderation_section()),
                 "meetings": MeetingsConfig.model_validate(self.meetings_section()),
+                "archives": ArchivesConfig.model_validate(self.archives_section()),
             },
         )
 
@@ -94,13 +98,17 @@ class DevStack:
         """The community file: which rooms are groups', and their time zones."""
         return {"community": str(self.state_dir / "community.yaml")}
 
+    def archives_section(self) -> dict[str, str]:
+        """The community file: its groups and the archive bot's account."""
+        return {"community": str(self.state_dir / "community.yaml")}
+
     @property
     def admin_socket(self) -> Path:
         return self.state_dir / "admin-agent" / "agent.sock"
 
 
 def prepare_synapse(state_dir: Path, port: int | None = None) -> SynapseProcess:
-    """Write the homeserver config on first run; reuse it afterwards."""
+    """Write the homeserver config: its port kept from the last run if free."""
     hs_dir = state_dir / "synapse"
     config = hs_dir / HOMESERVER_YAML
     if not config.exists() or port is not None:
@@ -108,6 +116,10 @@ def prepare_synapse(state_dir: Path, port: int | None = None) -> SynapseProcess:
     elif free_port(configured_port(config)) != configured_port(config):
         # The saved port is taken by something else now: move.
         write_dev_config(hs_dir, free_port(None), SERVER_NAME)
+    else:
+        # Written afresh (its secrets are kept), so a state folder made by
+        # an older Hearth gets what this one's homeserver needs.
+        write_dev_config(hs_dir, configured_port(config), SERVER_NAME)
     url = f"http://127.0.0.1:{configured_port(config)}"
     return SynapseProcess(config, url, hs_dir / "synapse.log")
 
@@ -155,6 +167,11 @@ def write_dev_community(example: Path, state_dir: Path, base_url: str, token_fil
     data["community"]["homeserver"] = base_url
     data["community"]["admin"]["user_id"] = f"@{ADMIN}:{SERVER_NAME}"
     data["community"]["admin"]["access_token_file"] = str(token_file)
+    data["bridge"] = {
+        "user_id": f"@{DEFAULT_SENDER}:{SERVER_NAME}",
+        "as_token_file": str(state_dir / "synapse" / BRIDGE_AS_TOKEN),
+        "state_dir": str(state_dir / "bridge"),
+    }
     path = state_dir / "community.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -229,6 +246,7 @@ async def start_dev_stack(
                 "onboarding": stack.onboarding_section(),
                 "moderation": stack.moderation_section(),
                 "meetings": stack.meetings_section(),
+                "archives": stack.archives_section(),
             },
             sort_keys=False,
         )

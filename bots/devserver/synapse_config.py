@@ -14,6 +14,10 @@ HOMESERVER_YAML = "homeserver.yaml"
 # Where Hearth's Synapse module (hearth_synapse) leaves word of each new
 # account for the onboarding bot, inside the homeserver's state folder.
 REGISTRATIONS = "registrations"
+# The bridge's application-service registration, and its as_token for
+# `hearth import facebook apply` (both 0600, in the homeserver's folder).
+BRIDGE_REGISTRATION = "hearth-bridge.yaml"
+BRIDGE_AS_TOKEN = "bridge-as-token"
 
 _GENEROUS = {"per_second": 1000, "burst_count": 1000}
 
@@ -83,6 +87,8 @@ def dev_config(state_dir: Path, port: int, server_name: str = "localhost") -> di
         "rc_3pid_validation": _GENEROUS,
         "rc_admin_redaction": _GENEROUS,
         "rc_delayed_event_mgmt": _GENEROUS,
+        # The Facebook import, as the playbook registers it.
+        "app_service_config_files": [str(state_dir / BRIDGE_REGISTRATION)],
         # Tells the onboarding bot of each account registered with a token.
         "modules": [
             {
@@ -116,11 +122,26 @@ def write_dev_config(
         with key_path.open("w") as fh:
             write_signing_keys(fh, [generate_signing_key("a_hearth")])
         key_path.chmod(0o600)
-    path = state_dir / HOMESERVER_YAML
     from bots.framework.secrets import write_secret
+
+    write_bridge_registration(state_dir, server_name)
+    path = state_dir / HOMESERVER_YAML
 
     config = {**dev_config(state_dir, port, server_name), **(overrides or {})}
     write_secret(path, yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def write_bridge_registration(state_dir: Path, server_name: str) -> Path:
+    """The bridge's registration, with tokens made once (the as_token kept
+    beside it for the import); its path."""
+    from bots.framework.secrets import write_secret
+    from bridge.registration import Registration
+
+    as_token = ensure_secret(state_dir / BRIDGE_AS_TOKEN)
+    hs_token = ensure_secret(state_dir / "bridge-hs-token")
+    path = state_dir / BRIDGE_REGISTRATION
+    write_secret(path, Registration(server_name, as_token, hs_token).to_yaml())
     return path
 
 

@@ -91,6 +91,9 @@ class Context:
     verified_devices: Callable[[str], Awaitable[int]] | None = field(default=None, repr=False)
     # Who is in a room (joined or invited), as the bot last synced it.
     members: Callable[[str], frozenset[str]] = field(default=lambda _room: frozenset(), repr=False)
+    # Who created a room (m.room.create's sender and additional creators):
+    # unlike any other state, nobody can change it afterwards.
+    creators: Callable[[str], frozenset[str]] = field(default=lambda _room: frozenset(), repr=False)
 
     async def record(self, kind: str, key: str) -> dict[str, Any] | None:
         assert self.store is not None

@@ -364,6 +364,7 @@ class BotRuntime:
             direct_room=self.storage.direct_room,
             verified_devices=self._verified_devices,
             members=self._members,
+            creators=lambda room_id: self._creators.get(room_id, frozenset()),
         )
 
     def wants(self, event: object) -> bool:

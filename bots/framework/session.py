@@ -36,6 +36,7 @@ from bots.framework.config import BotConfig
 from bots.framework.cross_signing import ensure_cross_signed
 from bots.framework.logging import get_logger, register_secrets
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
+from bots.framework.trust.store import RoundStore
 
 log = get_logger(__name__)
 
@@ -46,6 +47,36 @@ SYNC_FILTER = {"room": {"timeline": {"limit": TIMELINE_LIMIT}}}
 
 # Network failures worth waiting out; anything else is a bug or a refusal.
 TRANSIENT = (ClientConnectionError, TimeoutError, asyncio.TimeoutError, OSError)
+
+
+def encrypted_client(
+    homeserver: str, user_id: str, device_id: str | None, state_dir: Path, pickle_key: str
+) -> AsyncClient:
+    """A nio client with encryption on and its crypto store in
+    ``state_dir/crypto``, encrypted with *pickle_key*."""
+    store = state_dir / "crypto"
+    store.mkdir(exist_ok=True)
+    return AsyncClient(
+        homeserver,
+        user_id,
+        device_id=device_id,
+        store_path=str(store),
+        config=AsyncClientConfig(
+            encryption_enabled=True,
+            # The runtime keeps the sync position itself, with the events
+            # it covers; nio's own copy is saved before they are handled.
+            store_sync_tokens=False,
+            pickle_key=pickle_key,
+            # Our loops own retrying; nio should report failures promptly.
+            max_timeouts=0,
+            # nio would otherwise sleep on every 429 forever, holding up
+            # every room: the effector honours Retry-After itself.
+            max_limit_exceeded=0,
+            request_timeout=30,
+            # Saves Olm sessions a round at a time (trust/store.py).
+            store=RoundStore,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -100,26 +131,12 @@ class BotSession:
         pickle_key = ensure_secret(self.state_dir / "pickle.key", what="crypto store pickle key")
         register_secrets([password, pickle_key])
         creds = self._load_credentials()
-        store = self.state_dir / "crypto"
-        store.mkdir(exist_ok=True)
-        client = AsyncClient(
+        client = encrypted_client(
             self.config.homeserver,
             self.config.user_id,
-            device_id=creds.device_id if creds else None,
-            store_path=str(store),
-            config=AsyncClientConfig(
-                encryption_enabled=True,
-                # The runtime keeps the sync position itself, with the events
-                # it covers; nio's own copy is saved before they are handled.
-                store_sync_tokens=False,
-                pickle_key=pickle_key,
-                # Our loops own retrying; nio should report failures promptly.
-                max_timeouts=0,
-                # nio would otherwise sleep on every 429 forever, holding up
-                # every room: the effector honours Retry-After itself.
-                max_limit_exceeded=0,
-                request_timeout=30,
-            ),
+            creds.device_id if creds else None,
+            self.state_dir,
+            pickle_key,
         )
         self.client = client
         backoff = Backoff()

@@ -53,6 +53,7 @@ class ClientAPI:
         params: dict[str, str] | None = None,
         *,
         what: str | None = None,
+        upload: tuple[bytes, str] | None = None,
     ) -> Any:
         """One API call, retried as `bots.matrix.http` says; the reply's JSON.
         *what* names it in errors (default: the method and path).
@@ -70,6 +71,7 @@ class ClientAPI:
             token=self._token,
             body=body,
             params=params,
+            upload=upload,
         )
 
     async def whoami(self) -> str:

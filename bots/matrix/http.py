@@ -75,6 +75,7 @@ async def call(
     token: str | None = None,
     body: Any = None,
     params: Mapping[str, str] | None = None,
+    upload: tuple[bytes, str] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Any:
     """One request, retried as the module's policy says; the reply's JSON: an
@@ -82,18 +83,23 @@ async def call(
     whole state).
 
     *what* names the request in errors ("keys query", "POST /createRoom");
-    it never holds a token or a body.
+    it never holds a token or a body. *upload*: bytes and their content type,
+    sent instead of a JSON *body* (a media upload).
 
     Raises:
         RequestError: the server answered with an HTTP error.
         HomeserverError: the server could not be reached or its reply read.
     """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    payload: dict[str, Any] = {"json": body}
+    if upload is not None:
+        payload = {"data": upload[0]}
+        headers["Content-Type"] = upload[1]
     backoff = _backoff()
     rate_limited = unreachable = 0
     while True:
         try:
-            async with http.request(method, url, json=body, headers=headers, params=params) as r:
+            async with http.request(method, url, headers=headers, params=params, **payload) as r:
                 status = r.status
                 raw = await r.read()
         except aiohttp.ClientConnectorError as exc:

@@ -83,44 +83,51 @@ def target_of(comment: Item) -> tuple[str, str] | None:
 
 
 def place(items: Sequence[Sourced]) -> list[Placed]:
-    """Every item with its thread parent and confidence, in time order."""
+    """Every item with its thread parent and confidence, in time order.
+
+    *items* come in time order (:func:`dedupe`), so each author's posts and
+    placed comments so far are kept in lists that only grow at the end: a
+    comment looks at the end of one list, not at everything before it.
+    """
     placed: list[Placed] = []
-    parent_of: dict[str, str | None] = {}
+    # (author, group, kind) → (time, post ID) of each post, or of each
+    # comment the post it was placed under.
+    seen: dict[tuple[str, str | None, str], list[tuple[int, str]]] = {}
     for s in items:
         item = s.item
         if item.kind == "post":
             placed.append(Placed(s, None, 1.0))
-            parent_of[s.id] = None
+            seen.setdefault((item.author, item.group, "post"), []).append((item.ts, s.id))
             continue
-        parent, confidence = _parent(item, placed, parent_of)
+        parent, confidence = _parent(item, seen)
         kept = parent if confidence >= THRESHOLD else None
         placed.append(Placed(s, kept, confidence))
-        parent_of[s.id] = kept
+        if kept is not None:
+            seen.setdefault((item.author, item.group, "comment"), []).append((item.ts, kept))
     return placed
 
 
 def _parent(
-    comment: Item, before: Sequence[Placed], parent_of: dict[str, str | None]
+    comment: Item, seen: dict[tuple[str, str | None, str], list[tuple[int, str]]]
 ) -> tuple[str | None, float]:
     target = target_of(comment)
     if target is None:
         return None, 0.0
     whose, what = target
-    same = [
-        p
-        for p in before
-        if p.item.author == whose and p.item.group == comment.group and p.item.ts <= comment.ts
-    ]
-    if what == "comment":
-        # Under the same post as the comment it answers.
-        candidates = [(p.item.ts, parent_of.get(p.id)) for p in same if p.item.kind == "comment"]
-    else:
-        candidates = [(p.item.ts, p.id) for p in same if p.item.kind == "post"]
-    candidates = [(ts, pid) for ts, pid in candidates if pid is not None]
+    # A reply to a comment goes under the same post as the comment it answers.
+    kind = "comment" if what == "comment" else "post"
+    candidates = seen.get((whose, comment.group, kind))
     if not candidates:
         return None, 0.0
-    latest_ts, latest = max(candidates)
-    close = {pid for ts, pid in candidates if latest_ts - ts <= CLOSE_S}
+    latest_ts = candidates[-1][0]
+    close: set[str] = set()
+    latest = ""
+    for ts, pid in reversed(candidates):
+        if latest_ts - ts > CLOSE_S:
+            break
+        close.add(pid)
+        if ts == latest_ts:
+            latest = max(latest, pid)
     gap = comment.ts - latest_ts
     timing = 1.0 if gap <= WEEK_S else 0.7 if gap <= MONTH_S else 0.3
     return latest, timing / len(close)

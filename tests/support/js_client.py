@@ -35,6 +35,7 @@ class JsMember:
         history_from: str | None = None,
         history_count: int = 0,
         vote: str | None = None,
+        read_only: bool = False,
     ) -> None:
         self.args = [
             "--homeserver", hs.base_url, "--user", user.user_id, "--room", room,
@@ -49,6 +50,8 @@ class JsMember:
             self.args += ["--history-from", history_from, "--history-count", str(history_count)]
         if vote is not None:
             self.args += ["--vote", vote]
+        if read_only:
+            self.args.append("--read-only")
         self.go_file = go_file
         self.password = user.password
         self.timeout = timeout

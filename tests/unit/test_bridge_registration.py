@@ -23,7 +23,8 @@ def rendered(domain: str, as_token: str, hs_token: str) -> dict[str, object]:
     env.filters["to_json"] = json.dumps
     env.filters["regex_escape"] = re.escape
     defaults = yaml.safe_load(DEFAULTS.read_text())
-    values = {k: v for k, v in defaults.items() if isinstance(v, str) and "{{" not in v} | {
+    plain = {k: v for k, v in defaults.items() if v is None or isinstance(v, str)}
+    values = {k: v for k, v in plain.items() if "{{" not in (v or "")} | {
         "ansible_managed": "managed",
         "hearth_domain": domain,
         "_hearth_bridge_as_token": as_token,

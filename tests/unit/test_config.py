@@ -344,7 +344,7 @@ def test_by_default_every_feature_that_can_run_is_run(tmp_path: Path) -> None:
 
 def test_by_default_a_feature_that_cannot_run_is_noted_with_the_reason(tmp_path: Path) -> None:
     _, notes = chosen(write(tmp_path, GOOD))
-    room_note, onboarding_note, moderation_note, meetings_note = notes
+    room_note, onboarding_note, moderation_note, meetings_note, archives_note = notes
     assert room_note.startswith("roomkeeping not started: ")
     assert "admin_socket" in room_note
     assert onboarding_note.startswith("onboarding not started: ")
@@ -353,6 +353,8 @@ def test_by_default_a_feature_that_cannot_run_is_noted_with_the_reason(tmp_path:
     assert "moderation section" in moderation_note
     assert meetings_note.startswith("meetings not started: ")
     assert "meetings section" in meetings_note
+    assert archives_note.startswith("archives not started: ")
+    assert "an archives section" in archives_note
 
 
 def test_with_the_admin_agent_roomkeeping_runs_too(tmp_path: Path) -> None:
@@ -363,6 +365,7 @@ def test_with_the_admin_agent_roomkeeping_runs_too(tmp_path: Path) -> None:
         "onboarding not started",
         "moderation not started",
         "meetings not started",
+        "archives not started",
     ]
 
 
@@ -373,7 +376,8 @@ def test_with_its_section_onboarding_runs_too(tmp_path: Path) -> None:
     text += f"onboarding:\n  community: {community}\n  registrations: {tmp_path}/spool\n"
     text += f"moderation:\n  community: {community}\n"
     text += f"meetings:\n  community: {community}\n"
-    features = ["core", "roomkeeping", "onboarding", "moderation", "meetings"]
+    text += f"archives:\n  community: {community}\n"
+    features = ["core", "roomkeeping", "onboarding", "moderation", "meetings", "archives"]
     assert chosen(write(tmp_path, text)) == (features, [])
 
 

@@ -28,7 +28,13 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from nio import AsyncClient, JoinedMembersError, KeysClaimError, KeysQueryError
+from nio import (
+    AsyncClient,
+    JoinedMembersError,
+    KeysClaimError,
+    KeysClaimResponse,
+    KeysQueryError,
+)
 
 from bots.base.errors import HomeserverError
 from bots.framework.cross_signing import api_of, unpadded_b64
@@ -36,6 +42,7 @@ from bots.framework.logging import get_logger
 from bots.framework.trust.bundle import MEGOLM, SHARED_HISTORY
 from bots.framework.trust.identities import Identities
 from bots.framework.trust.policy import KeySharing, Recipient, SessionFlag, split_recipients
+from bots.framework.trust.store import saving_in_rounds
 
 log = get_logger(__name__)
 
@@ -238,25 +245,45 @@ class KeySharer:
         )
         own_device = own.devices.get(self.client.device_id or "") if own else None
         reached = [d for d in devices if olm.session_store.get(d.curve25519) is not None]
-        for event_type, content in events:
-            encrypted: dict[str, dict[str, Any]] = {}
-            for device in reached:
-                olm_session = olm.session_store.get(device.curve25519)
-                encrypted.setdefault(device.user_id, {})[device.device_id] = self._olm_encrypt(
-                    olm_session, device, event_type, content, own_device.raw if own_device else None
-                )
+        batches: list[dict[str, dict[str, Any]]] = []
+        # Encrypting advances each Olm session: saved in one round, before
+        # anything encrypted with them is sent.
+        with saving_in_rounds(olm.store):
+            for event_type, content in events:
+                encrypted: dict[str, dict[str, Any]] = {}
+                for device in reached:
+                    olm_session = olm.session_store.get(device.curve25519)
+                    encrypted.setdefault(device.user_id, {})[device.device_id] = self._olm_encrypt(
+                        olm_session,
+                        device,
+                        event_type,
+                        content,
+                        own_device.raw if own_device else None,
+                    )
+                batches.append(encrypted)
+        for encrypted in batches:
             await self._send_to_devices("m.room.encrypted", encrypted)
         return [(d.user_id, d.device_id) for d in reached]
 
     async def _claim_missing(self, devices: Sequence[Recipient]) -> None:
+        """One /keys/claim for every device without an Olm session; the
+        sessions are made and saved in one round."""
         olm = self.client.olm
         assert olm is not None
-        missing: dict[str, list[str]] = {}
+        missing: dict[str, dict[str, str]] = {}
         for device in devices:
             if olm.session_store.get(device.curve25519) is None:
-                missing.setdefault(device.user_id, []).append(device.device_id)
-        if missing and isinstance(await self.client.keys_claim(missing), KeysClaimError):
+                missing.setdefault(device.user_id, {})[device.device_id] = "signed_curve25519"
+        if not missing:
+            return
+        reply = await api_of(self.client).request(
+            "POST", "/_matrix/client/v3/keys/claim", {"one_time_keys": missing}, what="keys claim"
+        )
+        claimed = KeysClaimResponse.from_dict(reply if isinstance(reply, dict) else {})
+        if isinstance(claimed, KeysClaimError):
             raise HomeserverError("claiming one-time keys failed")
+        with saving_in_rounds(olm.store):
+            olm.handle_response(claimed)
 
     def _olm_encrypt(
         self,

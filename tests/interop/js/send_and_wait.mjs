@@ -18,13 +18,16 @@
 // --history-from @poster:server --history-count N: a newcomer. Print
 //   {"ready": true} once set up, wait to be invited to --room, accept (which
 //   makes the SDK take the inviter's MSC4268 key bundle), then read the room's
-//   earlier messages from the poster and report which could be decrypted;
+//   earlier messages from the poster and report which could be decrypted
+//   (with each one's time, thread and attachment, downloaded and decrypted);
 //   any --send steps follow.
 //
 // --vote TEXT: after the first --send step, wait for a poll (MSC3381, as
 //   Element shows it) from --expect-from in the room, then answer it with the
 //   answer whose text is TEXT, the way Element does (matrix-events-sdk's
 //   PollResponseEvent), print {"vote": ...}; the other --send steps follow.
+//
+// --read-only: send nothing (a room where members cannot post, e.g. an archive).
 //
 // --send may be given more than once: each is sent after the previous one's
 //   outcome, and (with --go-file F) only once the file F.<step> exists.
@@ -64,6 +67,7 @@ const { values: args } = parseArgs({
         "history-from": { type: "string" },
         "history-count": { type: "string", default: "0" },
         vote: { type: "string" },
+        "read-only": { type: "boolean", default: false },
         verbose: { type: "boolean", default: false },
     },
 });
@@ -278,7 +282,7 @@ async function main() {
     if (args["history-from"]) result.history = await readHistory();
 
     const steps = [];
-    for (const [index, text] of args.send.entries()) {
+    for (const [index, text] of (args["read-only"] ? [] : args.send).entries()) {
         if (index > 0 && args["go-file"]) {
             const go = `${args["go-file"]}.${index}`;
             await until(() => existsSync(go), `the go-ahead for step ${index}`);
@@ -359,11 +363,49 @@ async function readHistory() {
         if (events.every((e) => !e.isDecryptionFailure() && !e.isBeingDecrypted())) break;
         await new Promise((r) => setTimeout(r, 250));
     }
+    const readable = events.filter((e) => !e.isDecryptionFailure());
+    const details = [];
+    for (const e of readable) {
+        const content = e.getContent();
+        const relation = e.getWireContent()["m.relates_to"] ?? null;
+        const detail = {
+            event_id: e.getId(),
+            ts: e.getTs(),
+            msgtype: content.msgtype ?? null,
+            body: content.body ?? null,
+            thread_root: relation?.rel_type === "m.thread" ? relation.event_id : null,
+            formatted_body: content.formatted_body ?? null,
+            mentions: content["m.mentions"] ?? null,
+        };
+        if (content.file?.url) detail.file = await downloadDecrypted(content.file);
+        details.push(detail);
+    }
     return {
         found: events.length,
-        bodies: events.filter((e) => !e.isDecryptionFailure()).map((e) => e.getContent().body ?? null),
+        bodies: readable.map((e) => e.getContent().body ?? null),
         failures: events.filter((e) => e.isDecryptionFailure()).map((e) => String(e.decryptionFailureReason)),
+        details,
     };
+}
+
+// An encrypted attachment (the spec's EncryptedFile), as Element opens it:
+// downloaded with the device's token (authenticated media), its SHA-256
+// checked, then AES-CTR decrypted with the key and IV it names. The bytes
+// come back in base64, or why they could not be read.
+async function downloadDecrypted(file) {
+    const [server, mediaId] = file.url.slice("mxc://".length).split("/");
+    const response = await fetch(`${args.homeserver}/_matrix/client/v1/media/download/${server}/${mediaId}`, {
+        headers: { Authorization: `Bearer ${client.getAccessToken()}` },
+    });
+    if (!response.ok) return { error: `download failed: HTTP ${response.status}` };
+    const ciphertext = new Uint8Array(await response.arrayBuffer());
+    const subtle = globalThis.crypto.subtle;
+    const digest = Buffer.from(await subtle.digest("SHA-256", ciphertext)).toString("base64").replace(/=+$/, "");
+    if (digest !== file.hashes?.sha256) return { error: "the SHA-256 does not match" };
+    const key = await subtle.importKey("jwk", file.key, { name: "AES-CTR" }, false, ["decrypt"]);
+    const iv = Buffer.from(file.iv, "base64");
+    const plain = await subtle.decrypt({ name: "AES-CTR", counter: iv, length: 64 }, key, ciphertext);
+    return { base64: Buffer.from(plain).toString("base64") };
 }
 
 main().catch((err) => void finish({ ok: false, reason: `${err?.name ?? "Error"}: ${err?.message ?? err}` }));
