@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bots.base.errors import HearthError
+from bots.base.tasks import StopHook
 from bots.framework.logging import configure_logging, get_logger, install_asyncio_handler
 
 if TYPE_CHECKING:
@@ -18,25 +19,47 @@ if TYPE_CHECKING:
 
 log = get_logger("hearth")
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-async def _until_signalled(coro: Coroutine[Any, Any, None]) -> None:
-    """Run *coro*; SIGTERM (systemd's stop) cancels it so its clean-up runs."""
+
+async def _until_signalled(coro: Coroutine[Any, Any, None], hook: StopHook | None = None) -> None:
+    """Run *coro* until it ends or a signal stops it.
+
+    SIGINT (Ctrl-C) and SIGTERM (systemd's stop) are handled alike, by the
+    loop's own handlers rather than Python's KeyboardInterrupt: the first
+    starts *hook*'s graceful stop, or cancels *coro* when there is none; a
+    second cancels it, so its clean-up runs. A stop through the bot's own
+    flag does not depend on a cancellation travelling through every await
+    of a busy bot (a library that swallows one would leave it running).
+    """
     install_asyncio_handler()
     task = asyncio.ensure_future(coro)
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1 and hook is not None and hook():
+            log.info("stopping: the work in hand is finished first (signal again to cut it short)")
+            return
+        task.cancel()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal)
     try:
         await task
     except asyncio.CancelledError:
         if not task.cancelled():
             raise
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> int:
+def _run(main: Coroutine[Any, Any, None]) -> int:
     try:
-        asyncio.run(_until_signalled(coro))
+        asyncio.run(main)
     except KeyboardInterrupt:
         print("\nStopped.", file=sys.stderr)
         return 130
@@ -53,19 +76,19 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from bots.devserver.devstack import EXAMPLE_COMMUNITY
 
     example = Path(args.community) if args.community else EXAMPLE_COMMUNITY
-    return _run(run_dev(Path(args.state_dir).resolve(), args.port, example))
+    hook = StopHook()
+    return _run(
+        _until_signalled(run_dev(Path(args.state_dir).resolve(), args.port, example, hook), hook)
+    )
 
 
 async def _serve_bot(runtime: BotRuntime) -> None:
-    """Run the bot; SIGTERM (systemd's stop) stops intake, lets the work in
-    hand finish (bounded by stop_timeout_s), then returns, so the exit is 0."""
-    install_asyncio_handler()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, runtime.stop)
-    try:
-        await runtime.run()
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    """Run the bot; SIGTERM (systemd's stop) or Ctrl-C stops intake, lets the
+    work in hand finish (bounded by stop_timeout_s), then returns, so the
+    exit is 0."""
+    hook = StopHook()
+    hook.offer(runtime.stop)
+    await _until_signalled(runtime.run(), hook)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -110,11 +133,13 @@ def cmd_admin_agent(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level, "auto")
     return _run(
-        serve_agent(
-            Path(args.community),
-            Path(args.socket),
-            Path(args.audit_log),
-            socket_mode=int(args.socket_mode, 8),
+        _until_signalled(
+            serve_agent(
+                Path(args.community),
+                Path(args.socket),
+                Path(args.audit_log),
+                socket_mode=int(args.socket_mode, 8),
+            )
         )
     )
 

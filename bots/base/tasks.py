@@ -1,8 +1,9 @@
-"""Waiting for a long-running task to say it is ready."""
+"""Long-running tasks: waiting for one to be ready, and stopping one."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 
@@ -22,3 +23,22 @@ async def until_ready(
         task.result()
     if waiter not in done:
         raise TimeoutError(f"{what} did not become ready")
+
+
+class StopHook:
+    """What the first Ctrl-C or SIGTERM does: the command's graceful stop,
+    once it has one to offer (a bot stops taking in events and finishes the
+    work in hand); before that, cancellation."""
+
+    def __init__(self) -> None:
+        self._stop: Callable[[], None] | None = None
+
+    def offer(self, stop: Callable[[], None]) -> None:
+        self._stop = stop
+
+    def __call__(self) -> bool:
+        """Start the graceful stop; False when there is none yet."""
+        if self._stop is None:
+            return False
+        self._stop()
+        return True

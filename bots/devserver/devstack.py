@@ -17,6 +17,7 @@ import yaml
 
 from bots.archives.config import ArchivesConfig
 from bots.base.errors import HomeserverError
+from bots.base.tasks import StopHook
 from bots.devserver.supervisor import SynapseProcess
 from bots.devserver.synapse_config import (
     BRIDGE_AS_TOKEN,
@@ -277,8 +278,13 @@ def login_banner(stack: DevStack) -> str:
 
 
 async def run_dev(
-    state_dir: Path, port: int | None = None, example: Path = EXAMPLE_COMMUNITY
+    state_dir: Path,
+    port: int | None = None,
+    example: Path = EXAMPLE_COMMUNITY,
+    hook: StopHook | None = None,
 ) -> None:
+    """Synapse, the admin agent and the bot, until stopped; Ctrl-C (through
+    *hook*) stops the bot as systemd's stop does, then the rest."""
     from bots.adminagent.server import serve_agent
     from bots.app import build_bot
     from bots.base.tasks import until_ready
@@ -298,6 +304,8 @@ async def run_dev(
     )
     runtime = build_bot(stack.bot_config())
     bot_task = asyncio.create_task(runtime.run())
+    if hook is not None:
+        hook.offer(runtime.stop)
     try:
         await until_ready(agent_task, agent_ready, "the admin agent")
         await until_ready(bot_task, runtime.ready, "the bot")
