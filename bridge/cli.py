@@ -10,7 +10,7 @@ from bots.base.errors import HearthError
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from bridge.facebook.planning import describe, plan_import, write_review
+    from bridge.facebook.planning import describe, plan_import
 
     try:
         planned = plan_import(
@@ -18,15 +18,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
             args.group,
             Path(args.roster) if args.roster else None,
             args.facebook_group,
+            Path(args.out),
         )
-        write_review(planned, Path(args.out))
     except HearthError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return exc.exit_code
     for line in describe(planned):
         print(line)
     print(
-        f"Review file: {args.out} ({len(planned.lines)} lines). Delete any line that should "
+        f"Review file: {args.out} ({planned.lines} lines). Delete any line that should "
         "not be carried over, then: hearth import facebook apply " + args.out
     )
     return 0

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+import ijson
+
 from bots.base.errors import InputError
 from bridge.facebook.mojibake import repair_all
 
@@ -154,6 +156,33 @@ class Export:
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
             raise self._fail(f"{name!r} is damaged in the archive ({exc})") from None
         return repair_all(data)
+
+    def read_list(self, name: str, key: str, what: str) -> Iterator[Any]:
+        """The entries of the list under *key* in an entry's JSON object, one
+        at a time (each repaired), never the whole file in memory: a long
+        history is as cheap to read as a short one."""
+        found = False
+
+        def events(f: IO[bytes]) -> Iterator[tuple[str, str, Any]]:
+            nonlocal found
+            for prefix, event, value in ijson.parse(f, use_float=True):
+                if prefix == key and event == "start_array":
+                    found = True
+                yield prefix, event, value
+
+        try:
+            with self._zip.open(name) as f:
+                for entry in ijson.items(events(f), f"{key}.item"):
+                    yield repair_all(entry)
+        except ijson.JSONError as exc:
+            raise self._fail(f"{name!r} is not valid JSON ({exc.__class__.__name__})") from None
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+            raise self._fail(f"{name!r} is damaged in the archive ({exc})") from None
+        if not found:
+            raise InputError(
+                f"{self.where(name)}: expected Facebook's {what} (a '{key}' list); "
+                "this JSON file is something else"
+            )
 
     def media(self, uri: str) -> str | None:
         """The entry a post's media ``uri`` (relative to the export's root)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from bridge.facebook.reader import Item
@@ -74,41 +75,57 @@ def dedupe(found: Iterable[Sourced]) -> list[Sourced]:
 
 def target_of(comment: Item) -> tuple[str, str] | None:
     """(whose, what) a comment's title says it answers: ("Alicja", "post")."""
+    return target_of_title(comment.title)
+
+
+def target_of_title(title: str) -> tuple[str, str] | None:
     for pattern in _TARGET:
-        found = pattern.match(comment.title)
+        found = pattern.match(title)
         if found:
             named = found.groupdict().get("target")
             return (named or found["who"], found["what"].lower())
     return None
 
 
-def place(items: Sequence[Sourced]) -> list[Placed]:
-    """Every item with its thread parent and confidence, in time order.
+def place(items: Iterable[Sourced]) -> list[Placed]:
+    """Every item with its thread parent and confidence, in time order."""
+    return list(placing(items))
+
+
+def placing(items: Iterable[Sourced]) -> Iterator[Placed]:
+    """:func:`place`, one item at a time, in memory that does not grow with
+    the history.
 
     *items* come in time order (:func:`dedupe`), so each author's posts and
-    placed comments so far are kept in lists that only grow at the end: a
-    comment looks at the end of one list, not at everything before it.
+    placed comments so far are kept in queues that only grow at the end,
+    and only the last :data:`CLOSE_S` of each is ever looked at: older
+    entries are dropped as newer ones come.
     """
-    placed: list[Placed] = []
-    # (author, group, kind) → (time, post ID) of each post, or of each
-    # comment the post it was placed under.
-    seen: dict[tuple[str, str | None, str], list[tuple[int, str]]] = {}
+    # (author, group, kind) → (time, post ID) of each recent post, or of
+    # each recent comment the post it was placed under.
+    seen: dict[tuple[str, str | None, str], deque[tuple[int, str]]] = {}
+
+    def note(key: tuple[str, str | None, str], ts: int, post_id: str) -> None:
+        recent = seen.setdefault(key, deque())
+        recent.append((ts, post_id))
+        while ts - recent[0][0] > CLOSE_S:
+            recent.popleft()
+
     for s in items:
         item = s.item
         if item.kind == "post":
-            placed.append(Placed(s, None, 1.0))
-            seen.setdefault((item.author, item.group, "post"), []).append((item.ts, s.id))
+            note((item.author, item.group, "post"), item.ts, s.id)
+            yield Placed(s, None, 1.0)
             continue
         parent, confidence = _parent(item, seen)
         kept = parent if confidence >= THRESHOLD else None
-        placed.append(Placed(s, kept, confidence))
         if kept is not None:
-            seen.setdefault((item.author, item.group, "comment"), []).append((item.ts, kept))
-    return placed
+            note((item.author, item.group, "comment"), item.ts, kept)
+        yield Placed(s, kept, confidence)
 
 
 def _parent(
-    comment: Item, seen: dict[tuple[str, str | None, str], list[tuple[int, str]]]
+    comment: Item, seen: Mapping[tuple[str, str | None, str], Sequence[tuple[int, str]]]
 ) -> tuple[str | None, float]:
     target = target_of(comment)
     if target is None:

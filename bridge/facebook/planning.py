@@ -19,10 +19,11 @@ from typing import Any
 
 from bots.base.errors import InputError
 from bridge.facebook.archive import Export
-from bridge.facebook.merge import Sourced, dedupe, place
-from bridge.facebook.reader import read
-from bridge.facebook.review import Line, Summary, review
+from bridge.facebook.merge import Sourced, placing
+from bridge.facebook.reader import stream
+from bridge.facebook.review import Reviewer, Summary, named_in
 from bridge.facebook.roster import Roster, read_roster
+from bridge.facebook.staging import Staging
 
 HEADER = "hearth_review"
 
@@ -31,29 +32,39 @@ HEADER = "hearth_review"
 class Planned:
     group: str
     facebook_group: str
-    lines: list[Line]
+    lines: int  # written to the review file
     summary: Summary
 
 
 def plan_import(
-    exports: Sequence[Path], group: str, roster_path: Path | None, facebook_group: str | None
+    exports: Sequence[Path],
+    group: str,
+    roster_path: Path | None,
+    facebook_group: str | None,
+    out: Path,
 ) -> Planned:
+    """Read *exports*, merge them and write the review file *out*.
+
+    One export is in memory at a time: what they hold is staged on disk
+    (:mod:`bridge.facebook.staging`) and the review is written as it is
+    made, so planning a long history takes no more memory than a short one.
+    """
     roster = read_roster(roster_path) if roster_path else Roster({})
-    found: list[Sourced] = []
     owners: list[str] = []
     with contextlib.ExitStack() as stack:
+        staged = stack.enter_context(Staging())
         opened = {str(p): stack.enter_context(Export(p)) for p in exports}
         for path, export in opened.items():
-            contents = read(export)
-            if contents.owner is None:
+            owner, items = stream(export)
+            if owner is None:
                 raise InputError(
                     f"{path}: cannot tell whose export this is (no profile, and no comments to "
                     "read a name from); ask them to export with 'Profile information' ticked"
                 )
-            owners.append(contents.owner)
-            found += (Sourced(i, path) for i in contents.items)
-        placed = place(dedupe(found))
-        groups = sorted({p.item.group for p in placed if p.item.group})
+            owners.append(owner)
+            staged.add(Sourced(i, path) for i in items)
+        seen = staged.groups()
+        groups = sorted(g for g in seen if g != "?")
         chosen = facebook_group or (groups[0] if len(groups) == 1 else None)
         if chosen is None or chosen not in groups:
             listed = "; ".join(groups) or "none"
@@ -67,18 +78,24 @@ def plan_import(
             name = e.media(uri)
             return e.size(name) if name else None
 
-        lines, summary = review(placed, roster, owners, chosen, size)
-    return Planned(group, chosen, lines, summary)
-
-
-def write_review(planned: Planned, out: Path) -> None:
-    header = {HEADER: 1, "group": planned.group, "facebook_group": planned.facebook_group}
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        os.fchmod(f.fileno(), 0o600)
-        f.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for line in planned.lines:
-            f.write(line.to_json() + "\n")
+        reviewer = Reviewer(roster, owners, named_in(staged.comment_titles(chosen)), size)
+        header = {HEADER: 1, "group": group, "facebook_group": chosen}
+        count = 0
+        # Written beside it and moved into place when whole: a failure half
+        # way leaves an earlier review (and the organiser's edits) as it was.
+        partial = out.with_name(f".{out.name}.partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), 0o600)
+                f.write(json.dumps(header, ensure_ascii=False) + "\n")
+                for line in reviewer.lines(placing(staged.in_order(chosen))):
+                    f.write(line.to_json() + "\n")
+                    count += 1
+            os.replace(partial, out)
+        finally:
+            partial.unlink(missing_ok=True)
+    return Planned(group, chosen, count, reviewer.summary(seen))
 
 
 def read_header(first: str, source: str) -> dict[str, Any]:

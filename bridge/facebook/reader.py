@@ -9,7 +9,7 @@ their name is read from the profile, else from their comments.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -98,19 +98,12 @@ def attachments(entry: Mapping[str, Any]) -> tuple[tuple[MediaRef, ...], tuple[s
     return tuple(media), tuple(links)
 
 
-def _entries(data: Any, key: str, what: str, source: str) -> list[Mapping[str, Any]]:
-    """The list under *key*, or a clear word that the file is another kind."""
-    entries = _map(data).get(key)
-    if not isinstance(entries, list):
-        raise InputError(
-            f"{source}: expected Facebook's {what} (a '{key}' list); "
-            "this JSON file is something else"
-        )
-    return [_map(entry) for entry in entries]
+POSTS_KEY, COMMENTS_KEY = "group_posts_v2", "group_comments_v2"
 
 
-def posts(data: Any, owner: str | None, source: str) -> Iterator[Item]:
-    for e in _entries(data, "group_posts_v2", "group posts", source):
+def posts(entries: Iterable[Any], owner: str | None) -> Iterator[Item]:
+    for entry in entries:
+        e = _map(entry)
         ts = _int(e.get("timestamp"))
         if ts is None:
             continue
@@ -124,8 +117,9 @@ def posts(data: Any, owner: str | None, source: str) -> Iterator[Item]:
         yield Item("post", author, found["group"] if found else None, ts, text, title, media, links)
 
 
-def comments(data: Any, source: str) -> Iterator[Item]:
-    for e in _entries(data, "group_comments_v2", "group comments", source):
+def comments(entries: Iterable[Any]) -> Iterator[Item]:
+    for entry in entries:
+        e = _map(entry)
         title = _str(e.get("title"))
         media, links = attachments(e)
         for d in _list(e.get("data")):
@@ -147,34 +141,46 @@ def memberships(data: Any) -> Iterator[Membership]:
                 yield Membership(name, ts)
 
 
-def owner_of(profile: Any, found: Sequence[Item]) -> str | None:
-    name = _str(_map(_map(_map(profile).get("profile_v2")).get("name")).get("full_name"))
-    if name:
-        return name
-    authors = {i.author for i in found if i.kind == "comment" and i.author}
-    return authors.pop() if len(authors) == 1 else None
-
-
-def read(export: Export) -> Contents:
-    """Everything the import uses from one export."""
+def stream(export: Export) -> tuple[str | None, Iterator[Item]]:
+    """Whose export it is, and their posts and comments, read from the
+    archive as they are used (one entry in memory at a time)."""
     if export.groups_dir is None:
         raise InputError(
             f"{export.path}: no groups folder: not a Facebook export in JSON, or one made "
             "without 'Groups' ticked"
         )
+    owner = _owner(export)
+    return owner, _items(export, owner)
+
+
+def _owner(export: Export) -> str | None:
+    """The profile's name; without a profile, the one author of the comments."""
     profile_file = export.profile_file()
     profile = export.read_json(profile_file) if profile_file else None
-    comments_file = export.comments_file()
-    found = (
-        list(comments(export.read_json(comments_file), export.where(comments_file)))
-        if comments_file
-        else []
-    )
-    owner = owner_of(profile, found)
-    posts_file = export.posts_file()
-    if posts_file:
-        found += posts(export.read_json(posts_file), owner, export.where(posts_file))
+    name = _str(_map(_map(_map(profile).get("profile_v2")).get("name")).get("full_name"))
+    if name:
+        return name
+    authors = {i.author for i in _comments(export) if i.author}
+    return authors.pop() if len(authors) == 1 else None
+
+
+def _comments(export: Export) -> Iterator[Item]:
+    name = export.comments_file()
+    if name:
+        yield from comments(export.read_list(name, COMMENTS_KEY, "group comments"))
+
+
+def _items(export: Export, owner: str | None) -> Iterator[Item]:
+    yield from _comments(export)
+    name = export.posts_file()
+    if name:
+        yield from posts(export.read_list(name, POSTS_KEY, "group posts"), owner)
+
+
+def read(export: Export) -> Contents:
+    """Everything the import uses from one export, in memory, in time order."""
+    owner, items = stream(export)
+    found = sorted(items, key=lambda i: (i.ts, i.kind != "post"))
     membership_file = export.membership_file()
     joined = list(memberships(export.read_json(membership_file))) if membership_file else []
-    found.sort(key=lambda i: (i.ts, i.kind != "post"))
     return Contents(owner, tuple(found), tuple(joined))

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bots.base.errors import InputError
-from bridge.facebook.merge import Placed, target_of
+from bridge.facebook.merge import Placed, target_of_title
 from bridge.facebook.roster import Roster
 
 
@@ -86,6 +86,117 @@ def _scrubber(replacements: Mapping[str, str]) -> Callable[[str], str]:
     return lambda text: pattern.sub(lambda m: replacements[m.group(1)], text)
 
 
+class Reviewer:
+    """Review lines for the Facebook group *group*, one at a time, and their
+    summary once all are out.
+
+    *named*: everyone the group's comment titles name ("Bob replied to
+    Dana's post." names Dana), known before the first line so that a name
+    is scrubbed from the text wherever it first appears. *media_size*
+    (export, uri) is the size of a media file, None if the export lacks it.
+    """
+
+    def __init__(
+        self,
+        roster: Roster,
+        contributors: Iterable[str],
+        named: Iterable[str],
+        media_size: Callable[[str, str], int | None],
+    ) -> None:
+        self.media_size = media_size
+        pseudonyms = Pseudonyms()
+        handed_in = set(contributors)
+        self.kept_people = {
+            name for name in handed_in if not ((e := roster.get(name)) is not None and e.exclude)
+        }
+        self.shown: dict[str, str] = {}
+        for name in sorted(self.kept_people):
+            entry = roster.get(name)
+            self.shown[name] = entry.shown_as if entry and entry.shown_as else pseudonyms.of(name)
+        # Everyone named who is not shown as themselves gets a pseudonym. The
+        # roster may list people who did not contribute, so that their names
+        # are caught in the text too (a name in free text is known only from
+        # a title or from the roster).
+        self.others = sorted((set(named) | handed_in | set(roster.entries)) - self.kept_people)
+
+        def pseudonym(name: str) -> str:
+            entry = roster.get(name)
+            own = entry.shown_as if entry and entry.shown_as and not entry.matrix_id else None
+            return own or pseudonyms.of(name)
+
+        replacements = {n: pseudonym(n) for n in self.others} | {
+            n: s for n, s in self.shown.items() if not s.startswith("@")
+        }
+        self.scrub = _scrubber(replacements)
+        # IDs of posts left out (an excluded author's): their comments stand alone.
+        self.dropped: set[str] = set()
+        self.authors: set[str] = set()
+        self.first: int | None = None
+        self.last: int | None = None
+        self.posts = self.comments = self.unplaced = 0
+        self.missing = self.size = self.count = 0
+
+    def lines(self, placed: Iterable[Placed]) -> Iterator[Line]:
+        """*placed*: the group's items, in time order."""
+        for p in placed:
+            item = p.item
+            if item.author not in self.kept_people:
+                if item.kind == "post":
+                    self.dropped.add(p.id)
+                continue
+            parent = p.parent if p.parent not in self.dropped else None
+            media = []
+            for m in item.media:
+                found = self.media_size(p.sourced.export, m.uri)
+                if found is None:
+                    self.missing += 1
+                    continue
+                self.size += found
+                self.count += 1
+                media.append(MediaLine(p.sourced.export, m.uri, m.kind))
+            line = Line(
+                p.id,
+                item.kind,
+                item.ts,
+                datetime.fromtimestamp(item.ts, UTC).isoformat(),
+                self.shown[item.author],
+                self.scrub(item.text),
+                parent,
+                round(p.confidence if parent or item.kind == "post" else 0.0, 2),
+                tuple(media),
+                item.links,
+            )
+            self.authors.add(line.author)
+            self.first = line.ts if self.first is None else self.first
+            self.last = line.ts
+            if line.kind == "comment":
+                self.comments += 1
+                self.unplaced += line.thread_of is None
+            else:
+                self.posts += 1
+            yield line
+
+    def summary(self, groups_seen: Mapping[str, int]) -> Summary:
+        return Summary(
+            contributors=tuple(sorted(self.authors)),
+            first=self.first,
+            last=self.last,
+            posts=self.posts,
+            comments=self.comments,
+            media=self.count,
+            media_bytes=self.size,
+            unplaced=self.unplaced,
+            missing_media=self.missing,
+            pseudonymised=len(self.others),
+            groups_seen=dict(groups_seen),
+        )
+
+
+def named_in(titles: Iterable[str]) -> set[str]:
+    """Whom comment titles name: "Bob replied to Dana's post." names Dana."""
+    return {t[0] for title in titles if (t := target_of_title(title))}
+
+
 def review(
     placed: Sequence[Placed],
     roster: Roster,
@@ -93,84 +204,12 @@ def review(
     group: str,
     media_size: Callable[[str, str], int | None],
 ) -> tuple[list[Line], Summary]:
-    """The review lines for the Facebook group *group*, and their summary.
-    *media_size* (export, uri) is the size of a media file, None if the
-    export lacks it."""
-    pseudonyms = Pseudonyms()
-    handed_in = set(contributors)
-    kept_people = {
-        name for name in handed_in if not ((e := roster.get(name)) is not None and e.exclude)
-    }
-    shown: dict[str, str] = {}
-    for name in sorted(kept_people):
-        entry = roster.get(name)
-        shown[name] = entry.shown_as if entry and entry.shown_as else pseudonyms.of(name)
-    groups_seen = Counter(p.item.group or "?" for p in placed)
+    """All of :class:`Reviewer` at once, for histories already in memory."""
     in_group = [p for p in placed if p.item.group == group]
-    # Everyone named who is not shown as themselves gets a pseudonym.
-    named = {t[0] for p in in_group if p.item.kind == "comment" and (t := target_of(p.item))}
-    # The roster may list people who did not contribute, so that their
-    # names are caught in the text too (a name in free text is known only
-    # from a title or from the roster).
-    listed = set(roster.entries)
-    others = sorted((named | handed_in | listed) - kept_people)
-
-    def pseudonym(name: str) -> str:
-        entry = roster.get(name)
-        own = entry.shown_as if entry and entry.shown_as and not entry.matrix_id else None
-        return own or pseudonyms.of(name)
-
-    replacements = {n: pseudonym(n) for n in others} | {
-        n: s for n, s in shown.items() if not s.startswith("@")
-    }
-    scrub = _scrubber(replacements)
-    dropped: set[str] = set()
-    lines: list[Line] = []
-    missing = size = count = 0
-    for p in in_group:
-        item = p.item
-        if item.author not in kept_people:
-            dropped.add(p.id)
-            continue
-        parent = p.parent if p.parent not in dropped else None
-        media = []
-        for m in item.media:
-            found = media_size(p.sourced.export, m.uri)
-            if found is None:
-                missing += 1
-                continue
-            size += found
-            count += 1
-            media.append(MediaLine(p.sourced.export, m.uri, m.kind))
-        lines.append(
-            Line(
-                p.id,
-                item.kind,
-                item.ts,
-                datetime.fromtimestamp(item.ts, UTC).isoformat(),
-                shown[item.author],
-                scrub(item.text),
-                parent,
-                round(p.confidence if parent or item.kind == "post" else 0.0, 2),
-                tuple(media),
-                item.links,
-            )
-        )
-    comments = [line for line in lines if line.kind == "comment"]
-    summary = Summary(
-        contributors=tuple(sorted({line.author for line in lines})),
-        first=lines[0].ts if lines else None,
-        last=lines[-1].ts if lines else None,
-        posts=len(lines) - len(comments),
-        comments=len(comments),
-        media=count,
-        media_bytes=size,
-        unplaced=sum(1 for c in comments if c.thread_of is None),
-        missing_media=missing,
-        pseudonymised=len(others),
-        groups_seen=dict(groups_seen),
-    )
-    return lines, summary
+    named = named_in(p.item.title for p in in_group if p.item.kind == "comment")
+    reviewer = Reviewer(roster, contributors, named, media_size)
+    lines = list(reviewer.lines(in_group))
+    return lines, reviewer.summary(Counter(p.item.group or "?" for p in placed))
 
 
 def read_review(text: Iterable[str], source: str, first: int = 1) -> list[Line]:

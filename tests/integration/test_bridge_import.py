@@ -26,7 +26,7 @@ from PIL import Image
 from bots.archives.config import ArchivesConfig
 from bots.base.errors import InputError
 from bots.framework.cross_signing import device_is_signed, server_key
-from bridge.facebook.planning import plan_import, write_review
+from bridge.facebook.planning import plan_import
 from bridge.importer import apply_review, check_review
 from provisioning.provision import provision
 from tests.support.community import Community, make_community
@@ -81,9 +81,8 @@ async def set_up(hs: Homeserver, state: Path) -> tuple[Community, dict[str, str]
 def review_file(community: Community, state: Path) -> Path:
     roster = state / "roster.csv"
     roster.write_text("facebook_name,shown_as\nAlicja Wróbel,Alicja W.\nDana Kowalska,\n")
-    planned = plan_import(exports(state), "carers", roster, FB_GROUP)
     out = state / "review.jsonl"
-    write_review(planned, out)
+    plan_import(exports(state), "carers", roster, FB_GROUP, out)
     return out
 
 

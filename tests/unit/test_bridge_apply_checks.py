@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bots.cli import main
-from bridge.facebook.planning import plan_import, write_review
+from bridge.facebook.planning import plan_import
 from bridge.importer import archive_room_body, check_review
 from provisioning.schema import load_community
 from tests.support.facebook_exports import Comment, FakeExport, Post, photo
@@ -27,7 +27,7 @@ def review(tmp_path: Path) -> Path:
     bob = FakeExport("Bob", comments=[Comment(1_600_000_100, "hi", GROUP, "Alicja")])
     exports = [alicja.write(tmp_path / "alicja.zip"), bob.write(tmp_path / "bob.zip")]
     out = tmp_path / "review.jsonl"
-    write_review(plan_import(exports, "carers", None, GROUP), out)
+    plan_import(exports, "carers", None, GROUP, out)
     return out
 
 

@@ -85,3 +85,79 @@ def test_plan_refuses_an_export_it_cannot_attribute(
     code = main(["import", "facebook", "plan", str(path), "--group", "g", "--out", "r.jsonl"])
     assert code == 2
     assert "cannot tell whose export this is" in capsys.readouterr().err
+
+
+def test_a_staged_plan_writes_what_the_merge_in_memory_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning stages the exports on disk and streams the review: the lines
+    are the ones the in-memory merge (dedupe, place, review) gives, for a
+    history with duplicates, unsure and orphan comments, an excluded member
+    and posts older than the placement window."""
+    from bridge.facebook.archive import Export
+    from bridge.facebook.merge import Sourced, dedupe, place
+    from bridge.facebook.planning import plan_import
+    from bridge.facebook.reader import read
+    from bridge.facebook.review import review
+    from bridge.facebook.roster import read_roster
+
+    day = 86_400
+    t0 = 1_600_000_000
+    names = ["Alicja Wróbel", "Bob Nowak", "Carol Smith", "Ewa Nowak"]
+    posts: dict[str, list[Post]] = {n: [] for n in names}
+    comments: dict[str, list[Comment]] = {n: [] for n in names}
+    for i in range(120):
+        author = names[i % 4]
+        ts = t0 + i * day // 3 + (i % 7) * 600
+        posts[author].append(Post(ts, f"post {i} about Dana Kowalska", GROUP))
+        if i % 2:
+            replier = names[(i + 1) % 4]
+            comments[replier].append(Comment(ts + 300 + i, f"reply {i}", GROUP, author))
+    comments["Bob Nowak"].append(Comment(t0 + 5, "to someone absent", GROUP, "Dana Kowalska"))
+    zips = [
+        FakeExport(n, posts=posts[n], comments=comments[n]).write(tmp_path / f"{k}.zip")
+        for k, n in enumerate(names)
+    ]
+    zips.append(FakeExport(names[0], posts=posts[names[0]][:10]).write(tmp_path / "again.zip"))
+    roster_path = tmp_path / "roster.csv"
+    roster_path.write_text("facebook_name,shown_as,exclude\nEwa Nowak,,yes\n")
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    out = tmp_path / "review.jsonl"
+    out.write_text("an earlier review\n")
+    planned = plan_import(zips, "carers", roster_path, GROUP, out)
+    written = read_review(out.read_text().splitlines()[1:], str(out), first=2)
+
+    found, owners = [], []
+    for z in zips:
+        with Export(z) as export:
+            contents = read(export)
+            owners.append(contents.owner)
+            found += [Sourced(i, str(z)) for i in contents.items]
+    expected, summary = review(
+        place(dedupe(found)), read_roster(roster_path), owners, GROUP, lambda e, u: None
+    )
+    assert written == expected
+    assert planned.lines == len(expected)
+    assert planned.summary == summary
+    assert any(line.thread_of for line in written)  # threads were placed
+    assert any(line.kind == "comment" and not line.thread_of for line in written)
+    assert not any("Ewa" in line.author or "Ewa" in line.text for line in written)
+    # The staging folder is gone, and no partial file is left beside the review.
+    assert list(scratch.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_failed_plan_leaves_an_earlier_review_as_it_was(tmp_path: Path) -> None:
+    out = tmp_path / "review.jsonl"
+    out.write_text("the organiser's edited review\n")
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    code = main(
+        ["import", "facebook", "plan", *map(str, exports(tmp_path)), str(broken),
+         "--group", "carers", "--facebook-group", GROUP, "--out", str(out)]
+    )  # fmt: skip
+    assert code == 2
+    assert out.read_text() == "the organiser's edited review\n"

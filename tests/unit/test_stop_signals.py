@@ -13,13 +13,17 @@ from bots.base.tasks import StopHook
 from bots.cli import _until_signalled
 
 
-async def _command(hook: StopHook, offer: bool, log: list[str]) -> None:
+async def _command(
+    hook: StopHook, offer: bool, log: list[str], graceful: asyncio.Event | None = None
+) -> None:
     stopping = asyncio.Event()
     if offer:
         hook.offer(stopping.set)
     try:
         await stopping.wait()
         log.append("graceful")
+        if graceful is not None:
+            graceful.set()
         # The work in hand, which a second signal cuts short.
         await asyncio.sleep(30)
         log.append("finished")
@@ -28,9 +32,8 @@ async def _command(hook: StopHook, offer: bool, log: list[str]) -> None:
         raise
 
 
-async def _signal_when(log: list[str], n: int, sig: signal.Signals) -> None:
-    while len(log) < n:
-        await asyncio.sleep(0.01)
+async def _signal_when(event: asyncio.Event, sig: signal.Signals) -> None:
+    await event.wait()
     os.kill(os.getpid(), sig)
 
 
@@ -40,12 +43,14 @@ async def test_first_signal_stops_gracefully_and_a_second_cuts_it_short(
 ) -> None:
     log: list[str] = []
     hook = StopHook()
-    run = asyncio.create_task(_until_signalled(_command(hook, True, log), hook))
+    graceful = asyncio.Event()
+    run = asyncio.create_task(_until_signalled(_command(hook, True, log, graceful), hook))
     await asyncio.sleep(0.05)
     os.kill(os.getpid(), sig)
-    asyncio.get_running_loop().create_task(_signal_when(log, 1, sig))
+    second = asyncio.create_task(_signal_when(graceful, sig))
     async with asyncio.timeout(10):
         await run
+    await second
     assert log == ["graceful", "cancelled"]
     # The loop's handlers are gone again: Python's own is back for Ctrl-C.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
