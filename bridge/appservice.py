@@ -137,6 +137,15 @@ class AppService:
         )
         return str(reply["content_uri"])
 
+    async def upload_limit(self) -> int:
+        """The largest upload the server takes, in bytes (its media config)."""
+        reply = await self._api.request(
+            "GET", "/_matrix/client/v1/media/config", what="asking the upload limit"
+        )
+        size = reply.get("m.upload.size") if isinstance(reply, dict) else None
+        # A server that does not say: Synapse's default.
+        return size if isinstance(size, int) and size > 0 else 50 * 1024**2
+
     async def latest(self, room_id: str, limit: int) -> list[JsonDict]:
         """The room's last *limit* events, newest first."""
         data = await self._api.request(

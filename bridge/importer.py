@@ -42,9 +42,17 @@ from bridge.appservice import AppService
 from bridge.archivist import Archivist
 from bridge.facebook.archive import Export
 from bridge.facebook.media import clean_image
-from bridge.facebook.messages import import_mark, photo_content, photos, text_content, txn_id
+from bridge.facebook.messages import (
+    carried,
+    import_mark,
+    photo_content,
+    text_content,
+    txn_id,
+    video_content,
+)
 from bridge.facebook.planning import read_header
 from bridge.facebook.review import Line, read_review
+from bridge.facebook.video import clean_video
 from bridge.progress import Part, Progress
 from provisioning.desired import MARKER, MODERATOR_LEVEL, ROOM_VERSION, power_levels
 from provisioning.schema import CommunityFile, GroupDecl
@@ -100,7 +108,7 @@ def check_review(path: Path) -> Review:
     exports: set[str] = set()
     for line in read_lines(path):
         count += 1
-        exports.update(m.export for m in photos(line))
+        exports.update(m.export for m in carried(line))
     missing = sorted(e for e in exports if not Path(e).is_file())
     if missing:
         raise InputError(
@@ -178,6 +186,7 @@ class Importer:
         self._exports: dict[str, Export] = {}
         self.sent = 0
         self.unreadable = 0
+        self._upload_max: int | None = None
 
     @property
     def client(self) -> AsyncClient:
@@ -283,12 +292,14 @@ class Importer:
         if not await self.progress.done(key, text):
             event_id = await self._send(room_id, line, 0, text_content(line, root))
             await self.progress.sent(key, text, event_id, root or event_id)
-        # A post's photos follow it at the top level; a comment's go in its thread.
-        for number, media in enumerate(photos(line), start=1):
+        # A post's photos and videos follow it at the top level; a comment's
+        # go in its thread.
+        for number, media in enumerate(carried(line), start=1):
             part = Part(line.id, number)
             if await self.progress.done(key, part):
                 continue
-            content = await self._photo(line, number, media.export, media.uri, root)
+            attach = self._video if media.kind == "video" else self._photo
+            content = await attach(line, number, media.export, media.uri, root)
             if content is None:
                 continue
             event_id = await self._send(room_id, line, number, content)
@@ -315,6 +326,35 @@ class Importer:
         return photo_content(
             line, number, file, image.mimetype, len(image.data), image.width, image.height, root
         )
+
+    async def _video(
+        self, line: Line, number: int, export_path: str, uri: str, root: str | None
+    ) -> dict[str, Any] | None:
+        export = self._export(export_path)
+        name = export.media(uri)
+        if name is None:
+            self.unreadable += 1
+            return None
+        if export.size(name) > await self._upload_limit():
+            log.warning("a video larger than the server takes was left out")
+            self.unreadable += 1
+            return None
+        try:
+            with export.open(name) as source:
+                video = clean_video(source.read(), export.where(name))
+        except InputError as exc:
+            log.warning("a video could not be read and was left out", problem=type(exc).__name__)
+            self.unreadable += 1
+            return None
+        ciphertext, keys = encrypt_attachment(video.data)
+        url = await self.service.upload(ciphertext, "video")
+        file = {"url": url, **keys}
+        return video_content(line, number, file, video.mimetype, len(video.data), root)
+
+    async def _upload_limit(self) -> int:
+        if self._upload_max is None:
+            self._upload_max = await self.service.upload_limit()
+        return self._upload_max
 
     async def _send(self, room_id: str, line: Line, part: int, content: dict[str, Any]) -> str:
         keys = self.archivist.keys

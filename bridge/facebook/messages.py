@@ -5,12 +5,12 @@ message, not as its sender. A pseudonym or a Matrix ID (shown as a link
 that pings nobody) heads each message. The server therefore learns nothing
 of who wrote what: that is inside the encryption, with the words.
 
-A post is its text, then one event per photo. A comment goes in its post's
-thread (its photos too); a comment whose post could not be placed for sure
-is an ordinary message, saying so. Only photos are carried: they are
-re-encoded without their metadata (`bridge.facebook.media`). Videos and
-other files would carry theirs, so they are left out, and the message
-says that one was.
+A post is its text, then one event per photo or video. A comment goes in
+its post's thread (its photos and videos too); a comment whose post could
+not be placed for sure is an ordinary message, saying so. Photos are
+re-encoded without their metadata (`bridge.facebook.media`), and videos
+have theirs blanked (`bridge.facebook.video`). Other files would carry
+theirs, so they are left out, and the message says that one was.
 """
 
 from __future__ import annotations
@@ -34,8 +34,14 @@ def txn_id(room_id: str, line_id: str, part: int) -> str:
     return hashlib.sha256(f"{room_id}\x1f{line_id}\x1f{part}".encode()).hexdigest()[:32]
 
 
-def photos(line: Line) -> tuple[MediaLine, ...]:
-    return tuple(m for m in line.media if m.kind == "photo")
+# What can be carried over without its metadata: photos re-encoded
+# (media.py), videos with their describing boxes blanked (video.py).
+CARRIED = ("photo", "video")
+
+
+def carried(line: Line) -> tuple[MediaLine, ...]:
+    """The line's photos and videos, in the order the export lists them."""
+    return tuple(m for m in line.media if m.kind in CARRIED)
 
 
 def _day(ts: int) -> str:
@@ -82,11 +88,11 @@ def text_content(line: Line, root: str | None) -> JsonDict:
     for link in line.links:
         plain.append(link)
         rich.append(html.escape(link))
-    others = len(line.media) - len(photos(line))
+    others = len(line.media) - len(carried(line))
     if others:
         note = (
-            f"({others} video{'s' if others > 1 else ''} or file{'s' if others > 1 else ''} "
-            "left out: Hearth cannot remove their metadata)"
+            f"({others} file{'s' if others > 1 else ''} left out: Hearth cannot remove "
+            f"{'their' if others > 1 else 'its'} metadata)"
         )
         plain.append(note)
         rich.append(f"<em>{html.escape(note)}</em>")
@@ -120,6 +126,21 @@ def photo_content(
         "body": f"photo-{part}{extension}",
         "file": dict(file),
         "info": {"mimetype": mimetype, "size": size, "w": width, "h": height},
+        "m.mentions": {},
+        IMPORT_KEY: {"line": line.id, "part": part},
+        **_thread(root),
+    }
+
+
+def video_content(
+    line: Line, part: int, file: Mapping[str, Any], mimetype: str, size: int, root: str | None
+) -> JsonDict:
+    """Video number *part* of the line, uploaded encrypted as *file*."""
+    return {
+        "msgtype": "m.video",
+        "body": f"video-{part}.mp4",
+        "file": dict(file),
+        "info": {"mimetype": mimetype, "size": size},
         "m.mentions": {},
         IMPORT_KEY: {"line": line.id, "part": part},
         **_thread(root),

@@ -30,7 +30,17 @@ from bridge.facebook.planning import plan_import
 from bridge.importer import apply_review, check_review
 from provisioning.provision import provision
 from tests.support.community import Community, make_community
-from tests.support.facebook_exports import GPS_IFD, Comment, FakeExport, Post, photo
+from tests.support.facebook_exports import (
+    GPS_IFD,
+    VIDEO_CAMERA,
+    VIDEO_FRAMES,
+    VIDEO_GPS,
+    Comment,
+    FakeExport,
+    Post,
+    photo,
+    video,
+)
 from tests.support.homeserver import Homeserver, User, running_bot
 from tests.support.js_client import JsMember
 
@@ -38,6 +48,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.interop]
 
 FB_GROUP = "Carers UK"
 MEDIA = "your_facebook_activity/posts/media/garden.jpg"
+CLIP = "your_facebook_activity/posts/media/walk.mp4"
 BRIDGE = "@hearth-bridge:localhost"
 T0 = 1_560_000_000  # June 2019
 
@@ -47,9 +58,9 @@ def exports(tmp: Path) -> list[Path]:
         "Alicja Wróbel",
         posts=[
             Post(T0, "Our garden today, after the first chemo week", FB_GROUP, media=(MEDIA,)),
-            Post(T0 + 7200, "שלום לכולם 💙 — a hello in Hebrew", FB_GROUP),
+            Post(T0 + 7200, "שלום לכולם 💙 — a hello in Hebrew", FB_GROUP, media=(CLIP,)),
         ],
-        files={MEDIA: photo(size=(80, 60))},
+        files={MEDIA: photo(size=(80, 60)), CLIP: video()},
     )
     bob = FakeExport(
         "Bob Nowak",
@@ -161,7 +172,7 @@ async def test_an_import_resumed_after_a_kill_is_read_by_a_late_joiner_in_elemen
         # it), whoever that sender is; see the README's bridge section.
         js = JsMember(
             hs, reader, room, bot.user_id,
-            history_from=BRIDGE, history_count=expected.lines + 1, read_only=True, timeout=120,
+            history_from=BRIDGE, history_count=expected.lines + 2, read_only=True, timeout=120,
             isolation="all",
         )  # fmt: skip
         await js.start()
@@ -206,6 +217,17 @@ async def test_an_import_resumed_after_a_kill_is_read_by_a_late_joiner_in_elemen
     assert exif_of(picture) == {}
     assert b"HearthTestCam" not in picture
     assert b"203.0.113.7" not in picture
+    # The video follows its post, decrypts to the same frames, and says
+    # nothing of where or with what it was filmed.
+    hello = next(i for i, d in enumerate(details) if "שלום" in d["body"])
+    clip = details[hello + 1]
+    assert clip["msgtype"] == "m.video"
+    assert clip["ts"] == (T0 + 7200) * 1000 + 1
+    film = base64.b64decode(clip["file"]["base64"])
+    assert len(film) == len(video())
+    assert VIDEO_FRAMES in film
+    assert VIDEO_GPS.encode() not in film
+    assert VIDEO_CAMERA.encode() not in film
     # The archive bot's device is cross-signed by its owner.
     keys = await (await hs.api(community.admin)).request(
         "POST", "/_matrix/client/v3/keys/query", {"device_keys": {BRIDGE: []}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,47 @@ def photo(color: tuple[int, int, int] = (200, 100, 50), size: tuple[int, int] = 
     out = io.BytesIO()
     img.save(out, "JPEG", exif=exif)
     return out.getvalue()
+
+
+# What a phone puts in a video: where it was taken, the camera, XMP.
+VIDEO_GPS = "+52.2297+021.0122/"
+VIDEO_CAMERA = "Apple iPhone 12"
+VIDEO_XMP = "<x:xmpmeta><exif:GPSLatitude>52,13.78N</exif:GPSLatitude></x:xmpmeta>"
+VIDEO_FRAMES = b"FRAMES-" * 200
+VIDEO_MADE = 3_700_000_000  # seconds since 1904, as MP4 counts
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def video() -> bytes:
+    """A small MP4 as a phone makes it: its boxes, the place, the camera and
+    the time it was made, and frames that a sample table points at."""
+    ftyp = _box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41")
+    mvhd = _box(
+        b"mvhd", b"\x00\x00\x00\x00" + struct.pack(">II", VIDEO_MADE, VIDEO_MADE) + bytes(88)
+    )
+    tkhd = _box(
+        b"tkhd", b"\x00\x00\x00\x03" + struct.pack(">II", VIDEO_MADE, VIDEO_MADE) + bytes(72)
+    )
+    mdhd = _box(
+        b"mdhd", b"\x01\x00\x00\x00" + struct.pack(">QQ", VIDEO_MADE, VIDEO_MADE) + bytes(12)
+    )
+    xyz = _box(b"\xa9xyz", struct.pack(">HH", len(VIDEO_GPS), 0) + VIDEO_GPS.encode())
+    mak = _box(b"\xa9mak", struct.pack(">HH", len(VIDEO_CAMERA), 0) + VIDEO_CAMERA.encode())
+    udta = _box(b"udta", xyz + mak)
+    uuid = _box(b"uuid", bytes.fromhex("be7acfcb97a942e89c71999491e3afac") + VIDEO_XMP.encode())
+
+    def build(chunk_offset: int) -> bytes:
+        stco = _box(b"stco", b"\x00\x00\x00\x00" + struct.pack(">II", 1, chunk_offset))
+        minf = _box(b"minf", _box(b"stbl", stco))
+        trak = _box(b"trak", tkhd + _box(b"mdia", mdhd + minf))
+        return ftyp + _box(b"moov", mvhd + trak + udta) + uuid
+
+    head = build(0)
+    # The sample table points at the frames, by absolute offset.
+    return build(len(head) + 8) + _box(b"mdat", VIDEO_FRAMES)
 
 
 @dataclass

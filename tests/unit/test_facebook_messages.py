@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from bridge.facebook.messages import (
     IMPORT_KEY,
+    carried,
     import_mark,
     photo_content,
-    photos,
     text_content,
     txn_id,
+    video_content,
 )
 from bridge.facebook.review import Line, MediaLine
 
@@ -75,15 +76,29 @@ def test_empty_text_emoji_and_right_to_left_text_are_carried_as_they_are() -> No
     assert text_content(line(text=hebrew), None)["body"].endswith(hebrew)
 
 
-def test_links_follow_the_text_and_videos_left_out_are_named() -> None:
+def test_links_follow_the_text_and_files_left_out_are_named() -> None:
     media = (
         MediaLine("a.zip", "media/p.jpg", "photo"),
+        MediaLine("a.zip", "media/notes.pdf", "file"),
         MediaLine("a.zip", "media/v.mp4", "video"),
     )
     content = text_content(line(links=("https://example.org/x",), media=media), None)
     assert "https://example.org/x" in content["body"]
-    assert "(1 video or file left out: Hearth cannot remove their metadata)" in content["body"]
-    assert photos(line(media=media)) == media[:1]
+    assert "(1 file left out: Hearth cannot remove its metadata)" in content["body"]
+    # Photos and videos are carried, in the export's order.
+    assert carried(line(media=media)) == (media[0], media[2])
+
+
+def test_a_video_is_an_encrypted_attachment_in_its_comment_s_thread() -> None:
+    file = {"url": "mxc://localhost/v", "key": {"k": "x"}, "iv": "i", "hashes": {}, "v": "v2"}
+    content = video_content(line(kind="comment"), 2, file, "video/mp4", 1234, "$post")
+    assert content["msgtype"] == "m.video"
+    assert content["file"] == file
+    assert "url" not in content  # only the encrypted form
+    assert content["info"] == {"mimetype": "video/mp4", "size": 1234}
+    assert content["m.relates_to"]["rel_type"] == "m.thread"
+    assert content["m.relates_to"]["event_id"] == "$post"
+    assert import_mark(content) == ("abc123", 2)
 
 
 def test_a_photo_is_an_encrypted_attachment_in_its_line_s_place() -> None:
