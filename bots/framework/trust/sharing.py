@@ -10,6 +10,8 @@ each send:
   which Element's Rust crypto requires before it trusts what a bot sends);
 - every other device is sent ``m.room_key.withheld`` with the code
   ``m.unverified``, so its client shows why it cannot read the message;
+- a device with no one-time key left is told ``m.no_olm`` once and tried
+  again later, with a later message (:mod:`.unreachable`);
 - to-device messages go out up to 250 devices per request.
 
 The session itself stays nio's: this module creates and marks nio's
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -43,6 +46,7 @@ from bots.framework.trust.bundle import MEGOLM, SHARED_HISTORY
 from bots.framework.trust.identities import Identities
 from bots.framework.trust.policy import KeySharing, Recipient, SessionFlag, split_recipients
 from bots.framework.trust.store import saving_in_rounds
+from bots.framework.trust.unreachable import Unreachable
 
 log = get_logger(__name__)
 
@@ -63,6 +67,22 @@ def withheld_content(room_id: str, session_id: str, sender_key: str) -> dict[str
         "sender_key": sender_key,
         "code": "m.unverified",
         "reason": UNVERIFIED_REASON,
+    }
+
+
+NO_OLM_REASON = (
+    "The sender could not set up an encrypted channel with this device: "
+    "it had no one-time keys left."
+)
+
+
+def no_olm_content(sender_key: str) -> dict[str, Any]:
+    # Per device, not per session: no room or session is named.
+    return {
+        "algorithm": MEGOLM,
+        "sender_key": sender_key,
+        "code": "m.no_olm",
+        "reason": NO_OLM_REASON,
     }
 
 
@@ -93,8 +113,14 @@ class KeySharer:
         policy: KeySharing = KeySharing.CROSS_SIGNED,
         shared_history: Callable[[str], bool] = lambda _room: False,
         on_session: Callable[[SessionFlag], Awaitable[None]] | None = None,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self.now = now
+        self.unreachable = Unreachable()
+        # Rooms with a device that had no one-time key, and when to try again.
+        self._retry_rooms: dict[str, float] = {}
+        self.no_olm_sent = 0
         self.identities = identities
         self.policy = policy
         self.shared_history = shared_history
@@ -128,10 +154,12 @@ class KeySharer:
     def _needs_sharing(self, room_id: str) -> bool:
         olm = self.client.olm
         assert olm is not None
+        retry = self._retry_rooms.get(room_id)
         return (
             room_id in self._recheck
             or olm.should_share_group_session(room_id)
             or self._flag_changed(room_id)
+            or (retry is not None and self.now() >= retry)
         )
 
     async def ensure_shared(self, room_id: str) -> None:
@@ -199,7 +227,15 @@ class KeySharer:
             await self.on_session(SessionFlag(room_id, own_key, session.id, shareable))
         shared = await self.send_encrypted(to_share, [("m.room_key", key)])
         session.users_shared_with.update(shared)
-        no_session = len(to_share) - len(shared)
+        reached = set(shared)
+        missed = [d for d in to_share if (d.user_id, d.device_id) not in reached]
+        no_session = len(missed)
+        await self._tell_no_olm(missed)
+        retry = self.unreachable.retry_at(d.curve25519 for d in missed)
+        if retry is None:
+            self._retry_rooms.pop(room_id, None)
+        else:
+            self._retry_rooms[room_id] = retry
         told = [d for d in withheld if (d.user_id, d.device_id) not in session.users_ignored]
         if told:
             sender_key = olm.account.identity_keys["curve25519"]
@@ -218,6 +254,22 @@ class KeySharer:
                 withheld=len(told),
                 unreachable=no_session,
             )
+
+    async def _tell_no_olm(self, devices: Sequence[Recipient]) -> None:
+        """``m.no_olm`` to each of *devices* not told before, so its client
+        can say why it cannot read what follows."""
+        olm = self.client.olm
+        assert olm is not None
+        keys = set(self.unreachable.to_tell(d.curve25519 for d in devices))
+        if not keys:
+            return
+        content = no_olm_content(olm.account.identity_keys["curve25519"])
+        notices: dict[str, dict[str, Any]] = {}
+        for device in devices:
+            if device.curve25519 in keys:
+                notices.setdefault(device.user_id, {})[device.device_id] = content
+        await self._send_to_devices(WITHHELD, notices)
+        self.no_olm_sent += len(keys)
 
     async def ensure_device_keys(self, users: Sequence[str]) -> None:
         """Make nio's device store know *users*' devices (someone the bot
@@ -270,9 +322,13 @@ class KeySharer:
         sessions are made and saved in one round."""
         olm = self.client.olm
         assert olm is not None
+        now = self.now()
         missing: dict[str, dict[str, str]] = {}
         for device in devices:
-            if olm.session_store.get(device.curve25519) is None:
+            # A device that had no key a moment ago is not asked again yet.
+            if olm.session_store.get(device.curve25519) is None and self.unreachable.due(
+                device.curve25519, now
+            ):
                 missing.setdefault(device.user_id, {})[device.device_id] = "signed_curve25519"
         if not missing:
             return
@@ -284,6 +340,13 @@ class KeySharer:
             raise HomeserverError("claiming one-time keys failed")
         with saving_in_rounds(olm.store):
             olm.handle_response(claimed)
+        for device in devices:
+            if device.device_id not in missing.get(device.user_id, {}):
+                continue
+            if olm.session_store.get(device.curve25519) is None:
+                self.unreachable.failed(device.curve25519, now)
+            else:
+                self.unreachable.reached(device.curve25519)
 
     def _olm_encrypt(
         self,
