@@ -118,6 +118,7 @@ class KeySharer:
         self.client = client
         self.now = now
         self.unreachable = Unreachable()
+        self.devices_per_request = DEVICES_PER_REQUEST
         # Rooms with a device that had no one-time key, and when to try again.
         self._retry_rooms: dict[str, float] = {}
         self.no_olm_sent = 0
@@ -383,7 +384,7 @@ class KeySharer:
 
     async def _send_to_devices(self, event_type: str, messages: dict[str, dict[str, Any]]) -> None:
         api = api_of(self.client)
-        for chunk in chunks(messages):
+        for chunk in chunks(messages, self.devices_per_request):
             # One transaction id per chunk: a retried request is not delivered twice.
             path = f"/_matrix/client/v3/sendToDevice/{event_type}/{uuid.uuid4().hex}"
             await api.request("PUT", path, {"messages": chunk}, what="sending room keys")
