@@ -4,6 +4,7 @@ reads the answer, and the answer shows once."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,42 @@ async def test_a_429_half_way_through_sending_room_keys(
     answers = [e for e in messages["chunk"] if e["sender"] == bot.user_id]
     answers = [e for e in answers if e["type"] == "m.room.encrypted"]
     assert len(answers) == 1, "the answer shows once"
+
+
+async def test_a_device_added_during_a_round_reads_the_next_message(
+    homeserver: Homeserver, state: Path
+) -> None:
+    """Alice signs in on a new device while the bot's round is held up by a
+    429: the message in flight was encrypted before the device existed, and
+    the next one reaches it."""
+    hs = homeserver
+    bot, mod, alice, bob = await hs.users("bot", "mod", "alice", "bob")
+    room = await hs.encrypted_room(mod, [bot, alice, bob], power={bot.user_id: 100})
+    paused = asyncio.Event()
+
+    def first_key_send(method: str, path: str, before: int) -> bool:
+        if method == "PUT" and "/sendToDevice/m.room.encrypted/" in path and before == 0:
+            paused.set()
+            return True
+        return False
+
+    async with (
+        flaky_proxy(hs.base_url, first_key_send) as proxy,
+        running_bot(hs.bot_config(bot, state / "bot", homeserver=proxy.url)) as runtime,
+        member(hs, alice, state / "alice") as a,
+        member(hs, bob, state / "bob") as b,
+    ):
+        proxy.retry_after_ms = 3000
+        assert runtime.keys is not None
+        await wait_joined(hs, mod, room, bot.user_id)
+        await a.join(room)
+        await b.join(room)
+        first = await b.send(room, "!ping")
+        await asyncio.wait_for(paused.wait(), 30)
+        # The round is waiting out its 429: Alice's new, cross-signed device.
+        async with member(hs, alice, state / "alice") as phone:
+            assert (await b.wait_for_reply(first, timeout=60)).decrypted
+            second = await b.send(room, "!ping")
+            reply = await phone.wait_for_reply(second, timeout=60)
+    assert reply.decrypted
+    assert reply.content["body"] == "pong"
