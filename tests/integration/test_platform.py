@@ -24,6 +24,7 @@ from bots.framework.config import BotConfig
 from bots.framework.runtime import APOLOGY
 from bots.framework.session import TIMELINE_LIMIT
 from bots.framework.storage import Storage
+from tests.support.bot_process import bot_process
 from tests.support.features import GadgetsConfig, NotesConfig, gadgets_feature, notes_feature
 from tests.support.homeserver import (
     Cast,
@@ -143,31 +144,6 @@ async def test_a_second_bot_on_the_same_state_folder_is_refused(
 
 def bot_yaml(config: BotConfig, path: Path) -> Path:
     return write_bot_yaml(config, path, sync_timeout_ms=5000, stop_timeout_s=30)
-
-
-@contextlib.asynccontextmanager
-async def bot_process(config_path: Path, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.support.bot_process",
-            str(config_path),
-            cwd=ROOT,
-            stdout=out,
-            stderr=out,
-        )
-    try:
-        async with asyncio.timeout(60):
-            while b"bot ready" not in log.read_bytes():
-                if proc.returncode is not None:
-                    raise RuntimeError(f"bot exited: {log.read_text()[-2000:]}")
-                await asyncio.sleep(0.1)
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 Restart = Callable[[], contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]]

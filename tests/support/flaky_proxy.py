@@ -1,10 +1,12 @@
 """A reverse proxy in front of the test's real Synapse that answers chosen
-requests with 429, as a homeserver under load would. Synapse itself
+requests with 429, as a homeserver under load would, or passes one on and
+never answers (a crash between the homeserver acting and the bot hearing). Synapse itself
 rate-limits no to-device sends, so this is how a test meets one half-way
 through a key-sharing round; everything else is Synapse's own answer."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -25,6 +27,11 @@ class FlakyProxy:
     # (method, path, how many such requests came before) → answer 429?
     refuse: Callable[[str, str, int], bool]
     retry_after_ms: int = 500
+    # (method, path, how many came before) → pass it on, then never answer
+    # (the homeserver acted on it; its answer is lost, as in a crash).
+    hold: Callable[[str, str, int], bool] = lambda _m, _p, _n: False
+    held: list[str] = field(default_factory=list)
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
     seen: dict[tuple[str, str], int] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     url: str = ""
@@ -50,6 +57,7 @@ class FlakyProxy:
                 },
                 status=429,
             )
+        held = self.hold(request.method, request.path, count)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         body = await request.read()
         timeout = aiohttp.ClientTimeout(total=120)
@@ -63,15 +71,21 @@ class FlakyProxy:
             ) as upstream,
         ):
             data = await upstream.read()
+            if held:
+                self.held.append(f"{request.method} {request.path}")
+                self.holding.set()
+                await asyncio.Event().wait()
             back = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BACK}
             return web.Response(status=upstream.status, body=data, headers=back)
 
 
 @contextlib.asynccontextmanager
 async def flaky_proxy(
-    upstream: str, refuse: Callable[[str, str, int], bool]
+    upstream: str,
+    refuse: Callable[[str, str, int], bool] = lambda _m, _p, _n: False,
+    hold: Callable[[str, str, int], bool] = lambda _m, _p, _n: False,
 ) -> AsyncIterator[FlakyProxy]:
-    proxy = FlakyProxy(upstream, refuse)
+    proxy = FlakyProxy(upstream, refuse, hold=hold)
     app = web.Application(client_max_size=64 * 1024**2)
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
     runner = web.AppRunner(app, access_log=None)
