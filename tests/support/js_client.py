@@ -1,5 +1,6 @@
-"""matrix-js-sdk with its Rust crypto (what Element uses) as a test member:
-`tests/interop/js/send_and_wait.mjs` driven from Python."""
+"""matrix-js-sdk with its Rust crypto (what Element uses) as test members:
+`tests/interop/js/send_and_wait.mjs` (one device) and `many_readers.mjs`
+(many members in one process) driven from Python."""
 
 from __future__ import annotations
 
@@ -13,6 +14,67 @@ from typing import Any, Literal
 from tests.support.homeserver import Homeserver, User
 
 JS_DIR = Path(__file__).resolve().parents[1] / "interop" / "js"
+
+
+def node() -> str:
+    found = os.environ.get("HEARTH_NODE") or shutil.which("node")
+    assert found, "Node.js is required for the interop test (scripts/test.sh installs it)"
+    assert (JS_DIR / "node_modules" / "matrix-js-sdk").exists(), (
+        f"run `npm ci` in {JS_DIR} first (scripts/test.sh does)"
+    )
+    return found
+
+
+class JsReaders:
+    """Many members, each with one Element-like device, joined to *room* in
+    one Node process; :meth:`result` says how many decrypted *expect_from*'s
+    message *body* (see the script's header)."""
+
+    def __init__(
+        self,
+        hs: Homeserver,
+        users: list[User],
+        room: str,
+        expect_from: str,
+        body: str = "pong",
+        timeout: int = 300,
+    ) -> None:
+        self.args = [
+            "--homeserver", hs.base_url, "--room", room, "--expect-from", expect_from,
+            "--body", body, "--timeout", str(timeout),
+        ]  # fmt: skip
+        self.users = [[u.user_id, u.password] for u in users]
+        self.timeout = timeout
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> dict[str, Any]:
+        """Start them; once all are set up and in the room, the ready line."""
+        self.proc = await asyncio.create_subprocess_exec(
+            node(),
+            "many_readers.mjs",
+            *self.args,
+            cwd=JS_DIR,
+            env={**os.environ, "HEARTH_JS_USERS": json.dumps(self.users)},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return await self._line()
+
+    async def _line(self) -> dict[str, Any]:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), self.timeout + 60)
+        if not raw:
+            assert self.proc.stderr is not None
+            raise AssertionError((await self.proc.stderr.read()).decode()[-2000:])
+        line: dict[str, Any] = json.loads(raw)
+        return line
+
+    async def result(self) -> dict[str, Any]:
+        line = await self._line()
+        assert self.proc is not None
+        await self.proc.wait()
+        return line
 
 
 class JsMember:
@@ -59,13 +121,8 @@ class JsMember:
         self.lines: list[dict[str, Any]] = []
 
     async def start(self) -> None:
-        node = os.environ.get("HEARTH_NODE") or shutil.which("node")
-        assert node, "Node.js is required for the interop test (scripts/test.sh installs it)"
-        assert (JS_DIR / "node_modules" / "matrix-js-sdk").exists(), (
-            f"run `npm ci` in {JS_DIR} first (scripts/test.sh does)"
-        )
         self.proc = await asyncio.create_subprocess_exec(
-            node,
+            node(),
             "send_and_wait.mjs",
             *self.args,
             cwd=JS_DIR,
