@@ -22,6 +22,7 @@ from rich.console import Console
 from bots.devserver.supervisor import SynapseProcess
 from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
 from bots.framework.cross_signing import ensure_cross_signed
+from bots.framework.trust.store import RoundStore
 from tests.support.homeserver import SERVER_NAME, Homeserver, User
 
 err = Console(stderr=True)
@@ -94,14 +95,16 @@ def versions() -> dict[str, Any]:
     }
 
 
-async def device(hs: Homeserver, user: User, store: Path) -> AsyncClient:
-    """A new, cross-signed device of *user*, logged in, keys uploaded, not syncing."""
+async def device(hs: Homeserver, user: User, store: Path, *, rounds: bool = False) -> AsyncClient:
+    """A new, cross-signed device of *user*, logged in, keys uploaded, not
+    syncing; with *rounds*, its crypto store is the bot's (written in rounds)."""
     store.mkdir(parents=True, exist_ok=True)
+    extra: dict[str, Any] = {"store": RoundStore} if rounds else {}
     client = AsyncClient(
         hs.base_url,
         user.user_id,
         store_path=str(store),
-        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, **extra),
     )
     await client.login(password=user.password, device_name="bench")
     if client.should_upload_keys:

@@ -1,0 +1,281 @@
+"""E2EE at community scale, each figure beside a floor from the same run.
+
+    cd /work/main && .venv/bin/python -m bench.scale_figures \
+        [--sizes 500 1000] [--rounds 3] [--pings 5]
+
+Starts a private Synapse on a free loopback port (passwords hashed with 4
+bcrypt rounds, so that setting up 1,000 accounts does not take the cores
+the figures are measured on) and a crowd: one cross-signed device per
+member, every member in the big room, the first of them in the smaller
+rooms. Then:
+
+1. **The first message into a room of each size.** A fresh sender device
+   sends its first message (one-time keys claimed, an Olm session with
+   every device, the room key to each, the send), then a second (encrypt
+   and send only). Hearth's: the bot's key-sharing layer (trust policy
+   "cross-signed", nio's store written in rounds, 250 devices a request).
+   The floor: Element's stack, matrix-js-sdk with Rust crypto in
+   "exclude insecure devices" (the same policy), from the project's Node
+   tooling (``tests/interop/js/first_message.mjs``). Rounds alternate
+   ABBA; each uses new devices.
+2. **The bot under an announcement.** The bot runs in its own process,
+   in the big room and in a small one. Quiet: a member's ``!ping`` in the
+   small room, answered (median of *pings*). Loaded: a member's ``!ping``
+   in the big room (the bot's first message there: the room key to every
+   device) and, 50 ms later, the same ``!ping`` in the small room. Then
+   the bot's resident memory, with every member's device known.
+
+Prints a table and one JSON line; never asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nio import RoomSendError
+from rich.console import Console
+from rich.table import Table
+
+from bench.harness import device, err, private_homeserver, run_bench, versions
+from bench.trust_figures import identities_for
+from bots.framework.logging import configure_logging
+from bots.framework.trust.policy import KeySharing
+from bots.framework.trust.sharing import KeySharer
+from tests.support.bot_process import bot_process
+from tests.support.homeserver import Homeserver, User, member, wait_joined, write_bot_yaml
+from tests.support.js_client import JS_DIR, node
+
+SETUP_CONCURRENCY = 8
+CONTENT = {"msgtype": "m.text", "body": "Welcome, everyone"}
+
+
+async def crowd(hs: Homeserver, tmp: Path, rooms: dict[str, int], users: list[User]) -> None:
+    """User number i joins each room of *rooms* (id → how many of the
+    users are in it) it is one of, with one cross-signed device."""
+    slots = asyncio.Semaphore(SETUP_CONCURRENCY)
+    done = 0
+
+    async def one(i: int, user: User) -> None:
+        nonlocal done
+        async with slots:
+            client = await device(hs, user, tmp / "crowd" / str(i))
+            try:
+                for room, size in rooms.items():
+                    if i < size:
+                        await client.join(room)
+            finally:
+                await client.close()
+            done += 1
+            if done % 100 == 0:
+                err.print(f"  {done} members set up")
+
+    await asyncio.gather(*(one(i, u) for i, u in enumerate(users)))
+
+
+async def hearth_sends(hs: Homeserver, sender: User, store: Path, room: str) -> tuple[float, float]:
+    """(first, second) message's milliseconds with the bot's key sharing."""
+    client = await device(hs, sender, store, rounds=True)
+    try:
+        await client.sync(timeout=0, full_state=True)
+        identities = await identities_for(client, store / "bot.db")
+        sharer = KeySharer(client, identities, KeySharing.CROSS_SIGNED)
+        times = []
+        for body in ("Welcome, everyone", "And a second message"):
+            t0 = time.perf_counter()
+            await sharer.ensure_shared(room)
+            resp = await client.room_send(room, "m.room.message", {**CONTENT, "body": body})
+            times.append((time.perf_counter() - t0) * 1000)
+            if isinstance(resp, RoomSendError):
+                raise RuntimeError(f"send failed: {resp.status_code}")
+        return times[0], times[1]
+    finally:
+        await client.logout()
+        await client.close()
+
+
+async def element_sends(hs: Homeserver, sender: User, room: str) -> tuple[float, float]:
+    """The same two messages from matrix-js-sdk with Rust crypto."""
+    proc = await asyncio.create_subprocess_exec(
+        node(),
+        "first_message.mjs",
+        "--homeserver", hs.base_url, "--user", sender.user_id, "--room", room,
+        cwd=JS_DIR,
+        env={**os.environ, "HEARTH_JS_PASSWORD": sender.password},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, problems = await asyncio.wait_for(proc.communicate(), 600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"first_message.mjs failed: {problems.decode()[-2000:]}")
+    line = json.loads(out.decode().strip().splitlines()[-1])
+    return float(line["first_ms"]), float(line["second_ms"])
+
+
+async def first_message_figures(
+    hs: Homeserver, tmp: Path, creator: User, rooms: dict[int, str], rounds: int
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for size, room in rooms.items():
+        hearth_user, js_user = await hs.users(f"h{size}", f"e{size}")
+        await hs.exempt_from_rate_limits(hearth_user, js_user)
+        api = await hs.api(creator)
+        for user in (hearth_user, js_user):
+            await api.invite(room, user.user_id)
+            await (await hs.api(user)).request("POST", f"/_matrix/client/v3/join/{room}", {})
+        ours: list[tuple[float, float]] = []
+        floor: list[tuple[float, float]] = []
+        for i in range(rounds):
+            order = [("hearth", ours), ("element", floor)]
+            for who, into in order if i % 2 == 0 else order[::-1]:
+                if who == "hearth":
+                    store = tmp / "senders" / f"{size}-{i}"
+                    into.append(await hearth_sends(hs, hearth_user, store, room))
+                else:
+                    into.append(await element_sends(hs, js_user, room))
+            err.print(
+                f"  {size} members, round {i + 1}: Hearth {ours[-1][0]:.0f} / "
+                f"{ours[-1][1]:.0f} ms, Element {floor[-1][0]:.0f} / {floor[-1][1]:.0f} ms"
+            )
+        for name, runs in (("hearth", ours), ("element", floor)):
+            results[f"first_{size}_{name}_ms"] = [r[0] for r in runs]
+            results[f"second_{size}_{name}_ms"] = [r[1] for r in runs]
+            results[f"first_{size}_{name}_median_ms"] = statistics.median(r[0] for r in runs)
+            results[f"second_{size}_{name}_median_ms"] = statistics.median(r[1] for r in runs)
+    return results
+
+
+def resident_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process, in MB."""
+    values = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for row in f:
+            if row.startswith(("VmRSS:", "VmHWM:")):
+                values[row.split(":")[0]] = int(row.split()[1]) / 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+async def bot_figures(
+    hs: Homeserver, tmp: Path, creator: User, big_room: str, members: int, pings: int
+) -> dict[str, Any]:
+    bot, pinger, caller = await hs.users("bot", "pinger", "caller")
+    await hs.exempt_from_rate_limits(bot, pinger, caller)
+    api = await hs.api(creator)
+    for user in (bot, caller):
+        await api.invite(big_room, user.user_id)
+    small = await hs.encrypted_room(pinger, [bot], power={bot.user_id: 100})
+    config = hs.bot_config(bot, tmp / "bot")
+    config_path = write_bot_yaml(config, tmp / "bot.yaml", sync_timeout_ms=10_000)
+    async with (
+        member(hs, pinger, tmp / "pinger") as p,
+        member(hs, caller, tmp / "caller") as c,
+        bot_process(config_path, tmp / "bot.log") as proc,
+    ):
+        await wait_joined(hs, pinger, small, bot.user_id)
+        await wait_joined(hs, creator, big_room, bot.user_id)
+        await c.join(big_room)
+        await p.sync_until_joined(small)
+
+        async def ping(m: Any, room: str) -> float:
+            t0 = time.perf_counter()
+            await m.wait_for_reply(await m.send(room, "!ping"), timeout=300)
+            return (time.perf_counter() - t0) * 1000
+
+        quiet = [await ping(p, small) for _ in range(pings + 1)][1:]  # the first warms up
+        before_mb = resident_mb(proc.pid)
+        announcement = asyncio.create_task(ping(c, big_room))
+        await asyncio.sleep(0.05)
+        loaded = await ping(p, small)
+        announced = await announcement
+        after_mb = resident_mb(proc.pid)
+    return {
+        "quiet_ping_ms": quiet,
+        "quiet_ping_median_ms": statistics.median(quiet),
+        "loaded_ping_ms": loaded,
+        "announcement_ms": announced,
+        "announcement_members": members,
+        "bot_rss_before_mb": before_mb[0],
+        "bot_rss_after_mb": after_mb[0],
+        "bot_peak_mb": after_mb[1],
+    }
+
+
+def report(r: dict[str, Any]) -> None:
+    out = Console()
+    table = Table(title="E2EE at community scale")
+    for col in ("figure", "Hearth", "floor", "ratio", "target"):
+        table.add_column(col, justify="left" if col in ("figure", "target") else "right")
+    for size in r["sizes"]:
+        for which, goal in (("first", "≤ 1.0×"), ("second", "")):
+            ours = r[f"{which}_{size}_hearth_median_ms"]
+            floor = r[f"{which}_{size}_element_median_ms"]
+            table.add_row(
+                f"{which.title()} message, {size} members (median)",
+                f"{ours:.0f} ms",
+                f"{floor:.0f} ms (Element's stack)",
+                f"{ours / floor:.2f}×",
+                goal,
+            )
+    table.add_row(
+        f"!ping while announcing to {r['announcement_members']}",
+        f"{r['loaded_ping_ms']:.0f} ms",
+        f"{r['quiet_ping_median_ms']:.0f} ms (quiet, median)",
+        f"{r['loaded_ping_ms'] / r['quiet_ping_median_ms']:.2f}×",
+        "",
+    )
+    table.add_row(
+        f"The announcement itself ({r['announcement_members']} members)",
+        f"{r['announcement_ms']:.0f} ms",
+        "",
+        "",
+        "",
+    )
+    table.add_row(
+        "Bot's resident memory, every device known",
+        f"{r['bot_rss_after_mb']:.0f} MB",
+        f"{r['bot_rss_before_mb']:.0f} MB before the announcement",
+        "",
+        "< 150 MB",
+    )
+    out.print(table)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    configure_logging("warning", library_level="error")
+    results = versions() | {"sizes": args.sizes, "rounds": args.rounds}
+    biggest = max(args.sizes)
+    async with private_homeserver("hearth-scale-", args.keep, {"bcrypt_rounds": 4}) as (hs, tmp):
+        creator = await hs.user("creator")
+        err.print(f"Registering {biggest} members…")
+        users = [await hs.user(f"m{i}") for i in range(biggest)]
+        await hs.exempt_from_rate_limits(creator, *users)
+        rooms = {}
+        for size in sorted(args.sizes):
+            rooms[size] = await hs.encrypted_room(creator, users[:size])
+        err.print("Each member joins with one cross-signed device…")
+        await crowd(hs, tmp, {room: size for size, room in rooms.items()}, users)
+        results |= await first_message_figures(hs, tmp, creator, rooms, args.rounds)
+        err.print(f"The bot, quiet and while announcing to {biggest} members…")
+        results |= await bot_figures(hs, tmp, creator, rooms[biggest], biggest, args.pings)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pings", type=int, default=5)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    return run_bench(lambda: run(args), report, "Interrupted; Synapse was stopped.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

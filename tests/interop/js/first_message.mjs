@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// The floor for the bot's first message into a big room: a fresh device of
+// Element's stack (matrix-js-sdk with Rust crypto, cross-signed by its
+// owner, "exclude insecure devices", the same policy as the bot's) sends
+// two messages into a room it is already in. For each, the milliseconds
+// from asking to send until the homeserver accepted it: the first includes
+// claiming one-time keys, making an Olm session with every device and
+// sending them the room key; the second only encrypts and sends.
+//
+//   HEARTH_JS_PASSWORD=P node first_message.mjs --homeserver URL \
+//     --user @u:server --room '!roomid:server'
+//
+// Prints one JSON line: {"first_ms": ..., "second_ms": ...}.
+
+import { parseArgs } from "node:util";
+
+if (typeof Promise.withResolvers !== "function") {
+    Promise.withResolvers = function withResolvers() {
+        let resolve;
+        let reject;
+        const promise = new this((res, rej) => {
+            resolve = res;
+            reject = rej;
+        });
+        return { promise, resolve, reject };
+    };
+}
+
+const { values: args } = parseArgs({
+    options: { homeserver: { type: "string" }, user: { type: "string" }, room: { type: "string" } },
+});
+const password = process.env.HEARTH_JS_PASSWORD;
+if (!password || !args.homeserver || !args.user || !args.room) {
+    process.stderr.write("first_message: --homeserver, --user, --room and HEARTH_JS_PASSWORD are required\n");
+    process.exit(2);
+}
+
+const toStderr = (...parts) => process.stderr.write(parts.map(String).join(" ") + "\n");
+const quiet = () => {};
+console.log = console.info = console.debug = console.trace = quiet;
+console.warn = console.error = toStderr;
+const logger = { trace: quiet, debug: quiet, info: quiet, warn: toStderr, error: toStderr, getChild: () => logger };
+
+const sdk = await import("matrix-js-sdk");
+const { OnlySignedDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
+const { logger: sdkLogger } = await import("matrix-js-sdk/lib/logger.js");
+sdkLogger.setLevel("error");
+
+const login = await sdk.createClient({ baseUrl: args.homeserver, logger }).loginRequest({
+    type: "m.login.password",
+    identifier: { type: "m.id.user", user: args.user },
+    password,
+    initial_device_display_name: "hearth bench (js-sdk)",
+});
+const client = sdk.createClient({
+    baseUrl: args.homeserver,
+    userId: login.user_id,
+    deviceId: login.device_id,
+    accessToken: login.access_token,
+    logger,
+});
+await client.initRustCrypto({ useIndexedDB: false });
+const crypto = client.getCrypto();
+crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
+await crypto.bootstrapCrossSigning({
+    setupNewCrossSigning: true,
+    authUploadDeviceSigningKeys: async (makeRequest) => makeRequest(null),
+});
+const prepared = new Promise((resolve) => client.on(sdk.ClientEvent.Sync, (s) => s === "PREPARED" && resolve()));
+await client.startClient({ initialSyncLimit: 1 });
+await prepared;
+while (!(await crypto.isEncryptionEnabledInRoom(args.room))) await new Promise((r) => setTimeout(r, 50));
+
+async function timedSend(body) {
+    const t0 = performance.now();
+    await client.sendMessage(args.room, { msgtype: "m.text", body });
+    return performance.now() - t0;
+}
+const first_ms = await timedSend("Welcome, everyone");
+const second_ms = await timedSend("And a second message");
+process.stdout.write(JSON.stringify({ first_ms, second_ms }) + "\n");
+client.stopClient();
+await Promise.race([client.logout(true), new Promise((r) => setTimeout(r, 3000))]);
+process.exit(0);
