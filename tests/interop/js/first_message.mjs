@@ -64,7 +64,17 @@ const crypto = client.getCrypto();
 crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
 await crypto.bootstrapCrossSigning({
     setupNewCrossSigning: true,
-    authUploadDeviceSigningKeys: async (makeRequest) => makeRequest(null),
+    authUploadDeviceSigningKeys: async (makeRequest) => {
+        try {
+            return await makeRequest(null); // a first set-up needs no UIA (MSC3967)
+        } catch (err) {
+            // A later round replaces the identity: that needs the password.
+            const session = err?.data?.session;
+            if (err?.httpStatus !== 401 || !session) throw err;
+            const identifier = { type: "m.id.user", user: args.user };
+            return await makeRequest({ type: "m.login.password", identifier, password, session });
+        }
+    },
 });
 const prepared = new Promise((resolve) => client.on(sdk.ClientEvent.Sync, (s) => s === "PREPARED" && resolve()));
 await client.startClient({ initialSyncLimit: 1 });
