@@ -41,7 +41,7 @@ from bots.framework.secrets import read_secret
 from bridge.appservice import AppService
 from bridge.archivist import Archivist
 from bridge.facebook.archive import Export
-from bridge.facebook.media import clean_image
+from bridge.facebook.media import CleanImage, clean_image
 from bridge.facebook.messages import (
     carried,
     import_mark,
@@ -51,8 +51,8 @@ from bridge.facebook.messages import (
     video_content,
 )
 from bridge.facebook.planning import read_header
-from bridge.facebook.review import Line, read_review
-from bridge.facebook.video import clean_video
+from bridge.facebook.review import Line, MediaLine, read_review
+from bridge.facebook.video import CleanVideo, clean_video
 from bridge.progress import Part, Progress
 from provisioning.desired import MARKER, MODERATOR_LEVEL, ROOM_VERSION, power_levels
 from provisioning.schema import CommunityFile, GroupDecl
@@ -298,58 +298,50 @@ class Importer:
             part = Part(line.id, number)
             if await self.progress.done(key, part):
                 continue
-            attach = self._video if media.kind == "video" else self._photo
-            content = await attach(line, number, media.export, media.uri, root)
+            content = await self._attachment(line, number, media, root)
             if content is None:
                 continue
             event_id = await self._send(room_id, line, number, content)
             await self.progress.sent(key, part, event_id, root or event_id)
 
-    async def _photo(
-        self, line: Line, number: int, export_path: str, uri: str, root: str | None
+    async def _attachment(
+        self, line: Line, number: int, media: MediaLine, root: str | None
     ) -> dict[str, Any] | None:
-        export = self._export(export_path)
-        name = export.media(uri)
+        """A photo's or video's event, cleaned of its metadata, encrypted
+        and uploaded; None (and counted) when it is missing from its export
+        or cannot be carried."""
+        export = self._export(media.export)
+        name = export.media(media.uri)
         if name is None:
             self.unreadable += 1
             return None
-        try:
-            with export.open(name) as source:
-                image = clean_image(source, export.where(name))
-        except InputError as exc:
-            log.warning("a photo could not be read and was left out", problem=type(exc).__name__)
-            self.unreadable += 1
-            return None
-        ciphertext, keys = encrypt_attachment(image.data)
-        url = await self.service.upload(ciphertext, "photo")
-        file = {"url": url, **keys}
-        return photo_content(
-            line, number, file, image.mimetype, len(image.data), image.width, image.height, root
-        )
-
-    async def _video(
-        self, line: Line, number: int, export_path: str, uri: str, root: str | None
-    ) -> dict[str, Any] | None:
-        export = self._export(export_path)
-        name = export.media(uri)
-        if name is None:
-            self.unreadable += 1
-            return None
-        if export.size(name) > await self._upload_limit():
+        if media.kind == "video" and export.size(name) > await self._upload_limit():
             log.warning("a video larger than the server takes was left out")
             self.unreadable += 1
             return None
         try:
             with export.open(name) as source:
-                video = clean_video(source.read(), export.where(name))
+                cleaned: CleanImage | CleanVideo = (
+                    clean_video(source.read(), export.where(name))
+                    if media.kind == "video"
+                    else clean_image(source, export.where(name))
+                )
         except InputError as exc:
-            log.warning("a video could not be read and was left out", problem=type(exc).__name__)
+            log.warning(
+                "an attachment could not be read and was left out",
+                kind=media.kind,
+                problem=type(exc).__name__,
+            )
             self.unreadable += 1
             return None
-        ciphertext, keys = encrypt_attachment(video.data)
-        url = await self.service.upload(ciphertext, "video")
-        file = {"url": url, **keys}
-        return video_content(line, number, file, video.mimetype, len(video.data), root)
+        ciphertext, keys = encrypt_attachment(cleaned.data)
+        file = {"url": await self.service.upload(ciphertext, media.kind), **keys}
+        size = len(cleaned.data)
+        if isinstance(cleaned, CleanVideo):
+            return video_content(line, number, file, cleaned.mimetype, size, root)
+        return photo_content(
+            line, number, file, cleaned.mimetype, size, cleaned.width, cleaned.height, root
+        )
 
     async def _upload_limit(self) -> int:
         if self._upload_max is None:

@@ -14,17 +14,7 @@
 
 import { parseArgs } from "node:util";
 
-if (typeof Promise.withResolvers !== "function") {
-    Promise.withResolvers = function withResolvers() {
-        let resolve;
-        let reject;
-        const promise = new this((res, rej) => {
-            resolve = res;
-            reject = rej;
-        });
-        return { promise, resolve, reject };
-    };
-}
+import { bootstrapIdentity, quietLogger } from "./common.mjs";
 
 const { values: args } = parseArgs({
     options: { homeserver: { type: "string" }, user: { type: "string" }, room: { type: "string" } },
@@ -35,11 +25,7 @@ if (!password || !args.homeserver || !args.user || !args.room) {
     process.exit(2);
 }
 
-const toStderr = (...parts) => process.stderr.write(parts.map(String).join(" ") + "\n");
-const quiet = () => {};
-console.log = console.info = console.debug = console.trace = quiet;
-console.warn = console.error = toStderr;
-const logger = { trace: quiet, debug: quiet, info: quiet, warn: toStderr, error: toStderr, getChild: () => logger };
+const logger = quietLogger();
 
 const sdk = await import("matrix-js-sdk");
 const { OnlySignedDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
@@ -62,20 +48,8 @@ const client = sdk.createClient({
 await client.initRustCrypto({ useIndexedDB: false });
 const crypto = client.getCrypto();
 crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
-await crypto.bootstrapCrossSigning({
-    setupNewCrossSigning: true,
-    authUploadDeviceSigningKeys: async (makeRequest) => {
-        try {
-            return await makeRequest(null); // a first set-up needs no UIA (MSC3967)
-        } catch (err) {
-            // A later round replaces the identity: that needs the password.
-            const session = err?.data?.session;
-            if (err?.httpStatus !== 401 || !session) throw err;
-            const identifier = { type: "m.id.user", user: args.user };
-            return await makeRequest({ type: "m.login.password", identifier, password, session });
-        }
-    },
-});
+// A later round replaces the identity: that asks for the password.
+await bootstrapIdentity(crypto, args.user, password);
 const prepared = new Promise((resolve) => client.on(sdk.ClientEvent.Sync, (s) => s === "PREPARED" && resolve()));
 await client.startClient({ initialSyncLimit: 1 });
 await prepared;

@@ -14,18 +14,7 @@
 
 import { parseArgs } from "node:util";
 
-// matrix-js-sdk 43 targets Node >= 22; Node 20 lacks Promise.withResolvers.
-if (typeof Promise.withResolvers !== "function") {
-    Promise.withResolvers = function withResolvers() {
-        let resolve;
-        let reject;
-        const promise = new this((res, rej) => {
-            resolve = res;
-            reject = rej;
-        });
-        return { promise, resolve, reject };
-    };
-}
+import { bootstrapIdentity, quietLogger } from "./common.mjs";
 
 const { values: args } = parseArgs({
     options: {
@@ -43,11 +32,7 @@ if (!users.length || !args.homeserver || !args.room || !args["expect-from"]) {
     process.exit(2);
 }
 
-const toStderr = (...parts) => process.stderr.write(parts.map(String).join(" ") + "\n");
-const quiet = () => {};
-console.log = console.info = console.debug = console.trace = quiet;
-console.warn = console.error = toStderr;
-const logger = { trace: quiet, debug: quiet, info: quiet, warn: toStderr, error: toStderr, getChild: () => logger };
+const logger = quietLogger();
 
 const sdk = await import("matrix-js-sdk");
 const { OnlySignedDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
@@ -107,10 +92,7 @@ async function member(userId, password) {
     const crypto = client.getCrypto();
     crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
     // As Element's set-up does: an identity that signs this device.
-    await crypto.bootstrapCrossSigning({
-        setupNewCrossSigning: true,
-        authUploadDeviceSigningKeys: async (makeRequest) => makeRequest(null),
-    });
+    await bootstrapIdentity(crypto, userId, password);
     const watch = (event) => {
         if (event.getRoomId() !== args.room || event.getSender() !== args["expect-from"]) return;
         if (event.isDecryptionFailure()) {

@@ -39,18 +39,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 
-// matrix-js-sdk 43 targets Node >= 22; Node 20 lacks Promise.withResolvers.
-if (typeof Promise.withResolvers !== "function") {
-    Promise.withResolvers = function withResolvers() {
-        let resolve;
-        let reject;
-        const promise = new this((res, rej) => {
-            resolve = res;
-            reject = rej;
-        });
-        return { promise, resolve, reject };
-    };
-}
+import { bootstrapIdentity, quietLogger } from "./common.mjs";
 
 const { values: args } = parseArgs({
     options: {
@@ -101,18 +90,7 @@ if (!(Number(args.timeout) > 0)) {
 
 // Keep stdout for the result: everything the SDK (or its wasm) prints goes to
 // stderr, and below warn level only with --verbose.
-const toStderr = (...parts) => process.stderr.write(parts.map(String).join(" ") + "\n");
-const quiet = () => {};
-console.log = console.info = console.debug = console.trace = args.verbose ? toStderr : quiet;
-console.warn = console.error = toStderr;
-const logger = {
-    trace: args.verbose ? toStderr : quiet,
-    debug: args.verbose ? toStderr : quiet,
-    info: args.verbose ? toStderr : quiet,
-    warn: toStderr,
-    error: toStderr,
-    getChild: () => logger,
-};
+const logger = quietLogger(args.verbose);
 
 const sdk = await import("matrix-js-sdk");
 const { AllDevicesIsolationMode, OnlySignedDevicesIsolationMode } = await import(
@@ -199,19 +177,7 @@ async function main() {
     // ("cross-signing is not set up on your account"). Done before the first
     // sync: a /keys/query in flight during the reset can bring back the old
     // identity, leaving this device "not verified" (encryption refused too).
-    if (args["cross-signing"] === "new") await crypto.bootstrapCrossSigning({
-        setupNewCrossSigning: true,
-        authUploadDeviceSigningKeys: async (makeRequest) => {
-            try {
-                return await makeRequest(null); // first set-up needs no UIA (MSC3967)
-            } catch (err) {
-                const session = err?.data?.session;
-                if (err?.httpStatus !== 401 || !session) throw err;
-                const identifier = { type: "m.id.user", user: args.user };
-                return await makeRequest({ type: "m.login.password", identifier, password: args.password, session });
-            }
-        },
-    });
+    if (args["cross-signing"] === "new") await bootstrapIdentity(crypto, args.user, args.password);
 
     // One step per --send: send it, wait for the expected outcome, print one
     // JSON line. A step after the first waits until the file <go-file>.<step>
