@@ -50,3 +50,26 @@ export async function bootstrapIdentity(crypto, userId, password) {
         },
     });
 }
+
+// A new device of *userId*, logged in with its password, its Rust crypto
+// ready (in memory, as a fresh browser profile). *retry*, if given, wraps the
+// login (a crowd meets 429s). Returns the client and the login's answer.
+export async function newDevice(sdk, logger, homeserver, userId, password, name, retry = (_what, f) => f()) {
+    const login = await retry("logging in", () =>
+        sdk.createClient({ baseUrl: homeserver, logger }).loginRequest({
+            type: "m.login.password",
+            identifier: { type: "m.id.user", user: userId },
+            password,
+            initial_device_display_name: name,
+        }),
+    );
+    const client = sdk.createClient({
+        baseUrl: homeserver,
+        userId: login.user_id,
+        deviceId: login.device_id,
+        accessToken: login.access_token,
+        logger,
+    });
+    await client.initRustCrypto({ useIndexedDB: false });
+    return { client, login };
+}

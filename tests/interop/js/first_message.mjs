@@ -14,7 +14,7 @@
 
 import { parseArgs } from "node:util";
 
-import { bootstrapIdentity, quietLogger } from "./common.mjs";
+import { bootstrapIdentity, newDevice, quietLogger } from "./common.mjs";
 
 const { values: args } = parseArgs({
     options: { homeserver: { type: "string" }, user: { type: "string" }, room: { type: "string" } },
@@ -32,20 +32,7 @@ const { OnlySignedDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypt
 const { logger: sdkLogger } = await import("matrix-js-sdk/lib/logger.js");
 sdkLogger.setLevel("error");
 
-const login = await sdk.createClient({ baseUrl: args.homeserver, logger }).loginRequest({
-    type: "m.login.password",
-    identifier: { type: "m.id.user", user: args.user },
-    password,
-    initial_device_display_name: "hearth bench (js-sdk)",
-});
-const client = sdk.createClient({
-    baseUrl: args.homeserver,
-    userId: login.user_id,
-    deviceId: login.device_id,
-    accessToken: login.access_token,
-    logger,
-});
-await client.initRustCrypto({ useIndexedDB: false });
+const { client } = await newDevice(sdk, logger, args.homeserver, args.user, password, "hearth bench (js-sdk)");
 const crypto = client.getCrypto();
 crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
 // A later round replaces the identity: that asks for the password.

@@ -14,7 +14,7 @@
 
 import { parseArgs } from "node:util";
 
-import { bootstrapIdentity, quietLogger } from "./common.mjs";
+import { bootstrapIdentity, newDevice, quietLogger } from "./common.mjs";
 
 const { values: args } = parseArgs({
     options: {
@@ -75,20 +75,9 @@ async function patiently(what, request) {
 }
 
 async function member(userId, password) {
-    const login = await patiently("logging in", () => sdk.createClient({ baseUrl: args.homeserver, logger }).loginRequest({
-        type: "m.login.password",
-        identifier: { type: "m.id.user", user: userId },
-        password,
-        initial_device_display_name: "hearth reader (js-sdk)",
-    }));
-    const client = sdk.createClient({
-        baseUrl: args.homeserver,
-        userId: login.user_id,
-        deviceId: login.device_id,
-        accessToken: login.access_token,
-        logger,
-    });
-    await client.initRustCrypto({ useIndexedDB: false });
+    const { client } = await newDevice(
+        sdk, logger, args.homeserver, userId, password, "hearth reader (js-sdk)", patiently,
+    );
     const crypto = client.getCrypto();
     crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
     // As Element's set-up does: an identity that signs this device.

@@ -39,7 +39,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 
-import { bootstrapIdentity, quietLogger } from "./common.mjs";
+import { bootstrapIdentity, newDevice, quietLogger } from "./common.mjs";
 
 const { values: args } = parseArgs({
     options: {
@@ -151,21 +151,10 @@ async function deviceReport(roomId) {
 }
 
 async function main() {
-    const loginClient = sdk.createClient({ baseUrl: args.homeserver, logger });
-    const login = await loginClient.loginRequest({
-        type: "m.login.password",
-        identifier: { type: "m.id.user", user: args.user },
-        password: args.password,
-        initial_device_display_name: "hearth interop (js-sdk)",
-    });
-    client = sdk.createClient({
-        baseUrl: args.homeserver,
-        userId: login.user_id,
-        deviceId: login.device_id,
-        accessToken: login.access_token,
-        logger,
-    });
-    await client.initRustCrypto({ useIndexedDB: false });
+    let login;
+    ({ client, login } = await newDevice(
+        sdk, logger, args.homeserver, args.user, args.password, "hearth interop (js-sdk)",
+    ));
     const crypto = client.getCrypto();
     crypto.setDeviceIsolationMode(
         args.isolation === "all" ? new AllDevicesIsolationMode(false) : new OnlySignedDevicesIsolationMode(),
