@@ -159,5 +159,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--group", help="peer group key newcomers with this token belong to")
     tsub.add_parser("list", help="list tokens (masked) with their use and group")
     r = tsub.add_parser("revoke", help="delete a token")
-    r.add_argument("token")
+    r.add_argument("token", help="the whole token (one beginning with '-' goes after '--')")
     t.set_defaults(func=cmd_tokens)

@@ -9,6 +9,8 @@ nowhere else by Hearth.
 from __future__ import annotations
 
 import hashlib
+import secrets
+import string
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +21,17 @@ from bots.matrix.client_api import ClientAPI
 from bots.matrix.http import RequestError
 
 GROUPS_ACCOUNT_DATA = "org.hearth.registration_token_groups"
+
+
+# Letters and digits only. Synapse's own tokens may use "-", and one that
+# begins with it reads as an option to `hearth tokens revoke` (and to most
+# command lines an organiser might paste it into).
+TOKEN_ALPHABET = string.ascii_letters + string.digits
+TOKEN_LENGTH = 24  # about 143 bits
+
+
+def new_token() -> str:
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
 
 
 def token_ref(token: str) -> str:
@@ -63,7 +76,7 @@ class Tokens:
         data = await self.api.request(
             "POST",
             "/_synapse/admin/v1/registration_tokens/new",
-            {"uses_allowed": uses, "expiry_time": expiry, "length": 24},
+            {"uses_allowed": uses, "expiry_time": expiry, "token": new_token()},
         )
         info = _info(data, group)
         if group is not None:
