@@ -106,6 +106,7 @@ from bots.framework.trust.identities import Identities
 from bots.framework.trust.policy import DeviceTrust, KeySharing, history_is_shared
 from bots.framework.trust.received import sender_device_of
 from bots.framework.trust.sharing import KeySharer
+from bots.framework.trust.warming import SessionWarmer, joined_users
 from bots.framework.undecryptable import RETRY_INTERVAL_S, notice_key, undecryptable_reply
 
 log = get_logger(__name__)
@@ -280,6 +281,7 @@ class BotRuntime:
         self._keyed_state: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self.keys: KeySharer | None = None
         self.history: HistorySharer | None = None
+        self.warmer: SessionWarmer | None = None
         self._scheduler_db: aiosqlite.Connection | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
         self._synced = False
@@ -866,6 +868,9 @@ class BotRuntime:
                 shared_history=self._history_shared,
                 on_session=lambda flag: storage.record_sessions([flag]),
             )
+            self.warmer = SessionWarmer(
+                self.keys, self.identities, KeySharing(self.config.key_sharing)
+            )
             self.history = HistorySharer(
                 client,
                 self.identities,
@@ -920,6 +925,8 @@ class BotRuntime:
                 # Before anything is sent: a changed device list decides who
                 # gets the next room key.
                 self.keys.devices_changed(resp.device_list.changed)
+            if self.warmer is not None:
+                self.warmer.note(joined_users(resp, client.user_id or "", encrypted_room))
             if first:
                 # What a previous run received but did not handle goes first;
                 # what it decided but did not perform follows, now that nio
@@ -961,6 +968,12 @@ class BotRuntime:
                 self.ready.set()
                 log.info("bot ready", commands=len(self.table.names()))
 
+        def encrypted_room(room_id: str) -> bool:
+            room = client.rooms.get(room_id)
+            return room is not None and room.encrypted
+
+        # Olm sessions with members' devices, made ahead in the background.
+        warming = asyncio.create_task(self.warmer.run()) if self.warmer is not None else None
         try:
             await self.session.sync_forever(on_sync, since)
             # Stopped: services take in nothing more; finish the work
@@ -971,6 +984,9 @@ class BotRuntime:
             except TimeoutError:
                 log.warning("stopped before all work was done; it resumes on the next start")
         finally:
+            if warming is not None:
+                warming.cancel()
+                await asyncio.gather(warming, return_exceptions=True)
             # Let a job in progress finish (it would run again otherwise).
             self.scheduler.stop()
             task = self._scheduler_task

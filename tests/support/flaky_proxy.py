@@ -32,6 +32,9 @@ class FlakyProxy:
     hold: Callable[[str, str, int], bool] = lambda _m, _p, _n: False
     held: list[str] = field(default_factory=list)
     holding: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when the proxy closes: a held request then ends (unanswered), so
+    # closing does not wait out aiohttp's shutdown timeout for it.
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
     seen: dict[tuple[str, str], int] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     url: str = ""
@@ -74,7 +77,8 @@ class FlakyProxy:
             if held:
                 self.held.append(f"{request.method} {request.path}")
                 self.holding.set()
-                await asyncio.Event().wait()
+                await self.closing.wait()
+                raise ConnectionResetError("held until the proxy closed")
             back = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BACK}
             return web.Response(status=upstream.status, body=data, headers=back)
 
@@ -97,4 +101,5 @@ async def flaky_proxy(
     try:
         yield proxy
     finally:
+        proxy.closing.set()
         await runner.cleanup()

@@ -127,6 +127,10 @@ class KeySharer:
         self.shared_history = shared_history
         self.on_session = on_session
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # One claim at a time: a share waits for the sessions a claim in
+        # flight (the warmer's) is making, rather than claiming a second
+        # one-time key for the same device.
+        self._claiming = asyncio.Lock()
         # Rooms whose members' devices changed since their key was shared.
         self._recheck: set[str] = set()
         # Each room's current session, and whether it was made shareable.
@@ -292,7 +296,7 @@ class KeySharer:
         the devices reached (those with an Olm session, claimed if missing)."""
         olm = self.client.olm
         assert olm is not None
-        await self._claim_missing(devices)
+        await self.claim_missing(devices)
         own = (await self.identities.get([self.client.user_id or ""])).get(
             self.client.user_id or ""
         )
@@ -318,9 +322,13 @@ class KeySharer:
             await self._send_to_devices("m.room.encrypted", encrypted)
         return [(d.user_id, d.device_id) for d in reached]
 
-    async def _claim_missing(self, devices: Sequence[Recipient]) -> None:
+    async def claim_missing(self, devices: Sequence[Recipient]) -> None:
         """One /keys/claim for every device without an Olm session; the
         sessions are made and saved in one round."""
+        async with self._claiming:
+            await self._claim(devices)
+
+    async def _claim(self, devices: Sequence[Recipient]) -> None:
         olm = self.client.olm
         assert olm is not None
         now = self.now()
