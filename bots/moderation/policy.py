@@ -6,11 +6,16 @@ matching the rules of the lists it follows. The rules are the spec's, which
 Draupnir and Meowlnir read and write too: `entity` (a user ID, or a glob
 with `*` and `?`), `recommendation` (`m.ban`, or MSC4204's takedown) and
 `reason`; a rule whose content is emptied is withdrawn. Older names of the
-event type are read as well. Pure.
+event type are read as well. A rule may name its user by hash alone
+(MSC4205: `hashes.sha256`, or Draupnir's `org.matrix.msc4205.hashes`, the
+base64 SHA-256 of the user ID), so that the list is no directory of who was
+banned; it matches a member whose ID hashes the same. Pure.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,17 +30,38 @@ TAKEDOWN = "org.matrix.msc4204.takedown"
 TAKEDOWNS = frozenset({TAKEDOWN, "m.takedown"})
 BANNING = frozenset({BAN, "org.matrix.mjolnir.ban"}) | TAKEDOWNS
 MIN_LITERAL = 4  # a glob must name something: "@*:*" would ban everyone
+HASH_KEYS = ("hashes", "org.matrix.msc4205.hashes")
+SHA256_CHARS = 43  # unpadded base64 of 32 bytes
 
 
 @dataclass(frozen=True)
 class Rule:
-    entity: str
+    entity: str  # a user ID or glob; "sha256:<hash>" for a rule by hash
     reason: str
     room_id: str  # the list it came from
     takedown: bool = False  # their messages are to be removed too
+    sha256: str | None = None  # unpadded, when the rule names its user by hash
 
     def matches(self, user_id: str) -> bool:
+        if self.sha256 is not None:
+            return entity_hash(user_id) == self.sha256
         return _compiled(self.entity).fullmatch(user_id) is not None
+
+
+def entity_hash(entity: str) -> str:
+    """MSC4205's hash of an entity, unpadded (Draupnir pads it; both read)."""
+    digest = hashlib.sha256(entity.encode()).digest()
+    return base64.b64encode(digest).decode().rstrip("=")
+
+
+def _hash_of(content: Mapping[str, Any]) -> str | None:
+    """A rule's well-formed SHA-256 hash of its entity, unpadded, if any."""
+    for key in HASH_KEYS:
+        hashes = content.get(key)
+        value = hashes.get("sha256") if isinstance(hashes, Mapping) else None
+        if isinstance(value, str) and len(value.rstrip("=")) == SHA256_CHARS:
+            return value.rstrip("=")
+    return None
 
 
 def _compiled(glob: str) -> re.Pattern[str]:
@@ -62,13 +88,19 @@ def ban_rules(
     for event_type in RULE_TYPES:
         for room in lists:
             for content in keyed_state.get(event_type, {}).get(room, {}).values():
-                entity = content.get("entity")
-                if content.get("recommendation") not in BANNING or not usable(entity):
+                if content.get("recommendation") not in BANNING:
+                    continue
+                entity, digest = content.get("entity"), None
+                if entity is None and (digest := _hash_of(content)) is not None:
+                    entity = f"sha256:{digest}"
+                elif not usable(entity):
                     continue
                 reason = content.get("reason")
                 assert isinstance(entity, str)
                 takedown = content.get("recommendation") in TAKEDOWNS
-                rule = Rule(entity, reason if isinstance(reason, str) else "", room, takedown)
+                rule = Rule(
+                    entity, reason if isinstance(reason, str) else "", room, takedown, digest
+                )
                 found.setdefault((room, entity), rule)
     return list(found.values())
 

@@ -19,11 +19,17 @@ import pytest
 from bots.base.errors import HomeserverError
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.config import BotConfig
-from bots.matrix.client_api import ClientAPI
 from bots.moderation.commands.handlers import OUTRANKED, ModerationConfig
 from provisioning.provision import provision
 from tests.support.community import Community, make_community, running_agent
-from tests.support.homeserver import Homeserver, User, member, running_bot, wait_joined
+from tests.support.homeserver import (
+    Homeserver,
+    User,
+    member,
+    running_bot,
+    until_membership,
+    wait_joined,
+)
 from tests.support.member_client import MemberClient
 
 pytestmark = pytest.mark.integration
@@ -200,12 +206,6 @@ async def test_a_join_wave_closes_the_room_and_a_newcomers_link_is_removed(
         rules = await admin_api.state(scene.room, "m.room.join_rules")
         assert rules["join_rule"] == "knock"
         assert await content_of(homeserver, scene, later)
-
-
-async def until_membership(api: ClientAPI, room: str, user: str, wanted: str) -> None:
-    async with asyncio.timeout(30):
-        while (await api.state(room, "m.room.member", user)).get("membership") != wanted:  # noqa: ASYNC110
-            await asyncio.sleep(0.2)
 
 
 async def membership(hs: Homeserver, scene: Scene, room: str, user: str) -> str:

@@ -197,6 +197,13 @@ async def wait_joined(hs: Homeserver, any_member: User, room_id: str, user_id: s
     raise TimeoutError(f"{user_id} did not join")
 
 
+async def until_membership(api: ClientAPI, room: str, user: str, wanted: str) -> None:
+    """Until *user*'s membership of *room* is *wanted* (a ban, say)."""
+    async with asyncio.timeout(30):
+        while (await api.state(room, "m.room.member", user)).get("membership") != wanted:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+
+
 @dataclass
 class Cast:
     """A bot, a moderator and a member invited to an encrypted room where the

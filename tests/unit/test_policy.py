@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from bots.moderation.following import bans_due
-from bots.moderation.policy import PUBLISHED, Rule, ban_rule, ban_rules, banned_by, usable
+from bots.moderation.policy import (
+    PUBLISHED,
+    Rule,
+    ban_rule,
+    ban_rules,
+    banned_by,
+    entity_hash,
+    usable,
+)
 
 LIST = "!list:other.example"
 ROOM = "!general:example.org"
@@ -78,3 +86,37 @@ def test_a_takedown_rule_is_read_as_a_ban_that_removes_messages() -> None:
     assert ban_rule("@spammer:x.org", "spam", takedown=True)["recommendation"] == (
         "org.matrix.msc4204.takedown"
     )
+
+
+def test_a_rule_by_hash_matches_only_the_user_whose_id_hashes_the_same() -> None:
+    # MSC4205's example: the hash is the base64 SHA-256 of the whole user ID.
+    yarrgh = "VPqwbUV7mMMkOVto3kPwsNXXiALMs7VCKWh3OeqqjGs="
+    assert entity_hash("@yarrgh:example.com") == yarrgh.rstrip("=")
+    rules = ban_rules(
+        [LIST],
+        state(
+            # Draupnir's unstable key, padded, as its takedown writes it.
+            {"recommendation": "m.takedown", "org.matrix.msc4205.hashes": {"sha256": yarrgh}},
+            # The MSC's stable key, unpadded.
+            {"recommendation": "m.ban", "hashes": {"sha256": entity_hash("@troll:x.org")}},
+        ),
+    )
+    by_hash = {r.entity: r for r in rules}
+    assert set(by_hash) == {f"sha256:{yarrgh.rstrip('=')}", f"sha256:{entity_hash('@troll:x.org')}"}
+    assert banned_by(rules, "@yarrgh:example.com", ()) == by_hash[f"sha256:{yarrgh.rstrip('=')}"]
+    assert banned_by(rules, "@yarrgh:example.com", ()).takedown  # type: ignore[union-attr]
+    assert banned_by(rules, "@troll:x.org", ()) is not None
+    assert banned_by(rules, "@amy:x.org", ()) is None
+
+
+def test_malformed_hashes_are_skipped() -> None:
+    bad: list[dict[str, object]] = [
+        {"recommendation": "m.ban", "hashes": "not a mapping"},
+        {"recommendation": "m.ban", "hashes": {"sha256": 42}},
+        {"recommendation": "m.ban", "hashes": {"sha256": "short"}},
+        {"recommendation": "m.ban", "hashes": {"md5": "x" * 43}},
+        {"recommendation": "m.mute", "hashes": {"sha256": entity_hash("@t:x.org")}},
+        # An entity that is unusable is not rescued by a hash beside it.
+        {"recommendation": "m.ban", "entity": "@*:*", "hashes": {"sha256": entity_hash("@t:x")}},
+    ]
+    assert ban_rules([LIST], state(*bad)) == []
