@@ -52,14 +52,14 @@ def test_the_database_keeps_a_write_ahead_log(tmp_path: Path) -> None:
 
 def test_a_round_writes_its_sessions_together_when_it_ends(tmp_path: Path) -> None:
     s = store(tmp_path)
-    made = sessions(tmp_path, 50)
+    made = sessions(tmp_path, 250)  # more than one multi-row statement's worth
     with s.round():
         for key, session in made:
             s.save_account(OlmAccount())  # as nio's create_session does, each time
             s.save_session(key, session)
             s.save_session(key, session)  # and again after encrypting
         assert rows(tmp_path) == 0  # nothing written yet
-    assert rows(tmp_path) == 50
+    assert rows(tmp_path) == 250
     assert s.commits == 1
     loaded = s.load_sessions()
     assert all(loaded.get(key).id == session.id for key, session in made)
