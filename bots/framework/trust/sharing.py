@@ -302,24 +302,31 @@ class KeySharer:
         )
         own_device = own.devices.get(self.client.device_id or "") if own else None
         reached = [d for d in devices if olm.session_store.get(d.curve25519) is not None]
-        batches: list[dict[str, dict[str, Any]]] = []
-        # Encrypting advances each Olm session: saved in one round, before
-        # anything encrypted with them is sent.
-        with saving_in_rounds(olm.store):
-            for event_type, content in events:
-                encrypted: dict[str, dict[str, Any]] = {}
-                for device in reached:
-                    olm_session = olm.session_store.get(device.curve25519)
-                    encrypted.setdefault(device.user_id, {})[device.device_id] = self._olm_encrypt(
-                        olm_session,
-                        device,
-                        event_type,
-                        content,
-                        own_device.raw if own_device else None,
-                    )
-                batches.append(encrypted)
-        for encrypted in batches:
-            await self._send_to_devices("m.room.encrypted", encrypted)
+        # A request's worth of devices at a time, so that the event loop (the
+        # bot's replies elsewhere) waits at most one batch's encryption.
+        step = self.devices_per_request
+        for start in range(0, len(reached), step):
+            batch = reached[start : start + step]
+            requests: list[dict[str, dict[str, Any]]] = []
+            # Encrypting advances each Olm session: saved in one round,
+            # before anything encrypted with them is sent.
+            with saving_in_rounds(olm.store):
+                for event_type, content in events:
+                    encrypted: dict[str, dict[str, Any]] = {}
+                    for device in batch:
+                        olm_session = olm.session_store.get(device.curve25519)
+                        encrypted.setdefault(device.user_id, {})[device.device_id] = (
+                            self._olm_encrypt(
+                                olm_session,
+                                device,
+                                event_type,
+                                content,
+                                own_device.raw if own_device else None,
+                            )
+                        )
+                    requests.append(encrypted)
+            for encrypted in requests:
+                await self._send_to_devices("m.room.encrypted", encrypted)
         return [(d.user_id, d.device_id) for d in reached]
 
     async def claim_missing(self, devices: Sequence[Recipient]) -> None:
