@@ -28,7 +28,7 @@ import json
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from nio import (
@@ -86,6 +86,27 @@ def no_olm_content(sender_key: str) -> dict[str, Any]:
     }
 
 
+def first_hand_key(
+    content: Mapping[str, Any],
+    forwarder_curve25519: str,
+    forwarder_ed25519: str | None,
+    asked: tuple[str, str] | None,
+) -> bool:
+    """Whether a re-sent (forwarded) room key is one the bot asked for
+    (*asked*: room and session), sent by the very device that made the
+    session (its keys, as known, match the ones the key claims) and not
+    passed on by anyone else: the ``m.room_key`` it missed, first-hand."""
+    return (
+        asked is not None
+        and forwarder_ed25519 is not None
+        and content.get("algorithm") == MEGOLM
+        and (content.get("room_id"), content.get("session_id")) == asked
+        and content.get("sender_key") == forwarder_curve25519
+        and content.get("sender_claimed_ed25519_key") == forwarder_ed25519
+        and not content.get("forwarding_curve25519_key_chain")
+    )
+
+
 def chunks(
     messages: dict[str, dict[str, Any]], size: int = DEVICES_PER_REQUEST
 ) -> list[dict[str, dict[str, Any]]]:
@@ -136,6 +157,59 @@ class KeySharer:
         # Each room's current session, and whether it was made shareable.
         self._made_shareable: dict[str, tuple[str, bool]] = {}
         self.withheld_sent = 0
+        # Olm sessions claimed here (made ahead, most of them) and not yet
+        # sent on: their peer does not know them.
+        self._unsent: set[str] = set()
+        if client.olm is not None:
+            self._recover_lost_sessions(client.olm)
+
+    def _recover_lost_sessions(self, olm: Any) -> None:
+        """The usual recovery when the bot lost an Olm session a device still
+        uses (its store restored from before it): nio makes a new session,
+        sends an "unwedging" ``m.dummy`` over it and asks again for the room
+        keys it missed. Two of nio's rules stop that short for a bot, and
+        are relaxed here, wrapping nio 0.26.0's ``Olm`` (pinned):
+
+        - nio does not unwedge a device whose newest session is under an
+          hour old, as a fresh session the peer has received would be. One
+          made ahead (:mod:`.warming`) and never sent on is no such session:
+          the peer has not heard of it, so the device is marked all the same;
+        - nio takes a re-sent key only from the bot's own verified devices.
+          It is also taken first-hand from the device that made the session,
+          over the authenticated Olm channel, for a key the bot asked for:
+          that is the ``m.room_key`` the bot missed, from the same sender.
+        """
+        mark_original = olm._mark_device_for_unwedging
+        accept_original = olm._should_accept_forward
+
+        def mark(sender: str, sender_key: str) -> None:
+            device = olm.device_store.device_from_sender_key(sender, sender_key)
+            newest = olm.session_store.get(sender_key)
+            if (
+                device is not None
+                and newest is not None
+                and newest.id in self._unsent
+                and device not in olm.wedged_devices
+            ):
+                olm.wedged_devices.append(device)
+                return
+            mark_original(sender, sender_key)
+
+        def accept(sender: str, sender_key: str, event: Any) -> bool:
+            if accept_original(sender, sender_key, event):
+                return True
+            source = event.source if isinstance(event.source, dict) else {}
+            request = olm.outgoing_key_requests.get(event.session_id)
+            device = olm.device_store.device_from_sender_key(sender, sender_key)
+            return first_hand_key(
+                source.get("content") or {},
+                sender_key,
+                device.ed25519 if device is not None else None,
+                (request.room_id, request.session_id) if request is not None else None,
+            )
+
+        olm._mark_device_for_unwedging = mark
+        olm._should_accept_forward = accept
 
     def devices_changed(self, users: Iterable[str]) -> None:
         """A sync said these users' devices or signatures changed."""
@@ -359,10 +433,12 @@ class KeySharer:
         for device in devices:
             if device.device_id not in missing.get(device.user_id, {}):
                 continue
-            if olm.session_store.get(device.curve25519) is None:
+            session = olm.session_store.get(device.curve25519)
+            if session is None:
                 self.unreachable.failed(device.curve25519, now)
             else:
                 self.unreachable.reached(device.curve25519)
+                self._unsent.add(session.id)
 
     def _olm_encrypt(
         self,
@@ -387,6 +463,7 @@ class KeySharer:
         if sender_device_keys:
             payload["sender_device_keys"] = dict(sender_device_keys)
         message = session.encrypt(json.dumps(payload, separators=(",", ":")))
+        self._unsent.discard(session.id)
         olm.store.save_session(device.curve25519, session)
         message_type, ciphertext = message.to_parts()
         return {
