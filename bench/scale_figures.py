@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import time
@@ -52,14 +51,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import device, err, private_homeserver, run_bench, versions
-from bench.trust_figures import identities_for
+from bench.trust_figures import bot_identities
 from bots.framework.logging import configure_logging
 from bots.framework.trust.policy import KeySharing
 from bots.framework.trust.sharing import KeySharer
 from bots.framework.trust.warming import SessionWarmer
 from tests.support.bot_process import bot_process
 from tests.support.homeserver import Homeserver, User, member, wait_joined, write_bot_yaml
-from tests.support.js_client import JS_DIR, node
+from tests.support.js_client import run_script
 
 SETUP_CONCURRENCY = 8
 CONTENT = {"msgtype": "m.text", "body": "Welcome, everyone"}
@@ -97,20 +96,20 @@ async def hearth_sends(
     client = await device(hs, sender, store, rounds=True)
     try:
         await client.sync(timeout=0, full_state=True)
-        identities = await identities_for(client, store / "bot.db")
-        sharer = KeySharer(client, identities, KeySharing.CROSS_SIGNED)
-        if ahead:
-            warmer = SessionWarmer(sharer, identities, KeySharing.CROSS_SIGNED)
-            others = [u for u in client.rooms[room].users if u != client.user_id]
-            await warmer.warm(others)
-        times = []
-        for body in ("Welcome, everyone", "And a second message"):
-            t0 = time.perf_counter()
-            await sharer.ensure_shared(room)
-            resp = await client.room_send(room, "m.room.message", {**CONTENT, "body": body})
-            times.append((time.perf_counter() - t0) * 1000)
-            if isinstance(resp, RoomSendError):
-                raise RuntimeError(f"send failed: {resp.status_code}")
+        async with bot_identities(client, store / "bot.db") as identities:
+            sharer = KeySharer(client, identities, KeySharing.CROSS_SIGNED)
+            if ahead:
+                warmer = SessionWarmer(sharer, identities, KeySharing.CROSS_SIGNED)
+                others = [u for u in client.rooms[room].users if u != client.user_id]
+                await warmer.warm(others)
+            times = []
+            for body in ("Welcome, everyone", "And a second message"):
+                t0 = time.perf_counter()
+                await sharer.ensure_shared(room)
+                resp = await client.room_send(room, "m.room.message", {**CONTENT, "body": body})
+                times.append((time.perf_counter() - t0) * 1000)
+                if isinstance(resp, RoomSendError):
+                    raise RuntimeError(f"send failed: {resp.status_code}")
         return times[0], times[1]
     finally:
         await client.logout()
@@ -119,19 +118,8 @@ async def hearth_sends(
 
 async def element_sends(hs: Homeserver, sender: User, room: str) -> tuple[float, float]:
     """The same two messages from matrix-js-sdk with Rust crypto."""
-    proc = await asyncio.create_subprocess_exec(
-        node(),
-        "first_message.mjs",
-        "--homeserver", hs.base_url, "--user", sender.user_id, "--room", room,
-        cwd=JS_DIR,
-        env={**os.environ, "HEARTH_JS_PASSWORD": sender.password},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, problems = await asyncio.wait_for(proc.communicate(), 600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"first_message.mjs failed: {problems.decode()[-2000:]}")
-    line = json.loads(out.decode().strip().splitlines()[-1])
+    args = ["--homeserver", hs.base_url, "--user", sender.user_id, "--room", room]
+    line = await run_script("first_message.mjs", args, sender.password)
     return float(line["first_ms"]), float(line["second_ms"])
 
 

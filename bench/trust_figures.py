@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +58,17 @@ async def _nothing(_: str) -> None:
     return None
 
 
-async def identities_for(client: AsyncClient, db: Path) -> Identities:
-    """The bot's identity cache, its pins in a real bot database."""
+@contextlib.asynccontextmanager
+async def bot_identities(client: AsyncClient, db: Path) -> AsyncIterator[Identities]:
+    """The bot's identity cache, its pins in a real bot database (closed at
+    the end: an open one keeps its thread, and the bench, from ending)."""
     storage = await Storage.open(db)
-    return Identities(
-        lambda: api_of(client), storage, holds_power=lambda _: False, report_change=_nothing
-    )
+    try:
+        yield Identities(
+            lambda: api_of(client), storage, holds_power=lambda _: False, report_change=_nothing
+        )
+    finally:
+        await storage.close()
 
 
 async def crowd(hs: Homeserver, tmp: Path, room: str, users: list[User]) -> None:
@@ -90,15 +97,16 @@ async def first_message(
         content = {"msgtype": "m.text", "body": "Welcome, everyone"}
         t0 = time.perf_counter()
         if filtered:
-            identities = await identities_for(client, store / "bot.db")
-            sharer = KeySharer(client, identities, KeySharing.CROSS_SIGNED)
-            await sharer.ensure_shared(room)
-            resp = await client.room_send(room, "m.room.message", content)
+            async with bot_identities(client, store / "bot.db") as identities:
+                sharer = KeySharer(client, identities, KeySharing.CROSS_SIGNED)
+                await sharer.ensure_shared(room)
+                resp = await client.room_send(room, "m.room.message", content)
+                ms = (time.perf_counter() - t0) * 1000
         else:
             resp = await client.room_send(
                 room, "m.room.message", content, ignore_unverified_devices=True
             )
-        ms = (time.perf_counter() - t0) * 1000
+            ms = (time.perf_counter() - t0) * 1000
         if isinstance(resp, RoomSendError):
             raise RuntimeError(f"send failed: {resp.status_code}")
         return ms
@@ -140,17 +148,17 @@ async def post(hs: Homeserver, poster: User, store: Path, room: str, messages: i
     client = await device(hs, poster, store)
     try:
         await client.sync(timeout=0, full_state=True)
-        identities = await identities_for(client, store / "bot.db")
-        sharer = KeySharer(client, identities, shared_history=lambda _room: True)
-        for i in range(messages):
-            await sharer.ensure_shared(room)
-            resp = await client.room_send(
-                room, "m.room.message", {"msgtype": "m.text", "body": f"story {i}"}
-            )
-            if isinstance(resp, RoomSendError):
-                raise RuntimeError(f"post failed: {resp.status_code}")
-            if (i + 1) % 1000 == 0:
-                err.print(f"  {i + 1} posted")
+        async with bot_identities(client, store / "bot.db") as identities:
+            sharer = KeySharer(client, identities, shared_history=lambda _room: True)
+            for i in range(messages):
+                await sharer.ensure_shared(room)
+                resp = await client.room_send(
+                    room, "m.room.message", {"msgtype": "m.text", "body": f"story {i}"}
+                )
+                if isinstance(resp, RoomSendError):
+                    raise RuntimeError(f"post failed: {resp.status_code}")
+                if (i + 1) % 1000 == 0:
+                    err.print(f"  {i + 1} posted")
     finally:
         await client.close()
 

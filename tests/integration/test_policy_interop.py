@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,7 +30,7 @@ from tests.support.homeserver import (
     until_membership,
     wait_joined,
 )
-from tests.support.js_client import JS_DIR, node
+from tests.support.js_client import run_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.interop]
 
@@ -39,17 +38,8 @@ TAKEDOWN = "org.matrix.msc4204.takedown"
 
 
 async def draupnir(hs: Homeserver, account: User, action: str, room: str, *args: str) -> Any:
-    proc = await asyncio.create_subprocess_exec(
-        node(), "policy_list.mjs", action,
-        "--homeserver", hs.base_url, "--user", account.user_id, "--room", room, *args,
-        cwd=JS_DIR,
-        env={**os.environ, "HEARTH_JS_PASSWORD": account.password},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    return json.loads(out.decode().strip().splitlines()[-1])
+    common = ["--homeserver", hs.base_url, "--user", account.user_id, "--room", room]
+    return await run_script("policy_list.mjs", [action, *common, *args], account.password, 120)
 
 
 async def until_state(api: Any, room: str, event_type: str, key: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,28 @@ def node() -> str:
         f"run `npm ci` in {JS_DIR} first (scripts/test.sh does)"
     )
     return found
+
+
+async def run_script(
+    script: str, args: Sequence[str], password: str, timeout: float = 600
+) -> dict[str, Any]:
+    """One of the Node scripts, run to its end; its last JSON line. The
+    account's password goes in the environment: argv is visible to every
+    local user."""
+    proc = await asyncio.create_subprocess_exec(
+        node(),
+        script,
+        *args,
+        cwd=JS_DIR,
+        env={**os.environ, "HEARTH_JS_PASSWORD": password},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, problems = await asyncio.wait_for(proc.communicate(), timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{script} failed: {problems.decode()[-2000:]}")
+    line: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return line
 
 
 class JsReaders:
