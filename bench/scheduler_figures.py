@@ -62,6 +62,7 @@ class CountingClock(SystemClock):
     """The system clock, counting the loop's sleeps (its wake-ups)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.sleeps = 0
 
     async def sleep(self, seconds: float) -> None:
