@@ -51,6 +51,16 @@ export async function bootstrapIdentity(crypto, userId, password) {
     });
 }
 
+// matrix-js-sdk and its crypto API, loaded after the polyfill above, with
+// the SDK's own logger at *level*.
+export async function loadSdk(level = "error") {
+    const sdk = await import("matrix-js-sdk");
+    const cryptoApi = await import("matrix-js-sdk/lib/crypto-api/index.js");
+    const { logger: sdkLogger } = await import("matrix-js-sdk/lib/logger.js");
+    sdkLogger.setLevel(level);
+    return { sdk, cryptoApi };
+}
+
 // A new device of *userId*, logged in with its password, its Rust crypto
 // ready (in memory, as a fresh browser profile). *retry*, if given, wraps the
 // login (a crowd meets 429s). Returns the client and the login's answer.

@@ -14,7 +14,7 @@
 
 import { parseArgs } from "node:util";
 
-import { bootstrapIdentity, newDevice, quietLogger } from "./common.mjs";
+import { bootstrapIdentity, loadSdk, newDevice, quietLogger } from "./common.mjs";
 
 const { values: args } = parseArgs({
     options: { homeserver: { type: "string" }, user: { type: "string" }, room: { type: "string" } },
@@ -27,10 +27,8 @@ if (!password || !args.homeserver || !args.user || !args.room) {
 
 const logger = quietLogger();
 
-const sdk = await import("matrix-js-sdk");
-const { OnlySignedDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
-const { logger: sdkLogger } = await import("matrix-js-sdk/lib/logger.js");
-sdkLogger.setLevel("error");
+const { sdk, cryptoApi } = await loadSdk();
+const { OnlySignedDevicesIsolationMode } = cryptoApi;
 
 const { client } = await newDevice(sdk, logger, args.homeserver, args.user, password, "hearth bench (js-sdk)");
 const crypto = client.getCrypto();

@@ -14,7 +14,7 @@
 
 import { parseArgs } from "node:util";
 
-import { bootstrapIdentity, newDevice, quietLogger } from "./common.mjs";
+import { bootstrapIdentity, loadSdk, newDevice, quietLogger } from "./common.mjs";
 
 const { values: args } = parseArgs({
     options: {
@@ -34,10 +34,8 @@ if (!users.length || !args.homeserver || !args.room || !args["expect-from"]) {
 
 const logger = quietLogger();
 
-const sdk = await import("matrix-js-sdk");
-const { OnlySignedDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
-const { logger: sdkLogger } = await import("matrix-js-sdk/lib/logger.js");
-sdkLogger.setLevel("error");
+const { sdk, cryptoApi } = await loadSdk();
+const { OnlySignedDevicesIsolationMode } = cryptoApi;
 
 const deadline = Date.now() + Number(args.timeout) * 1000;
 const clients = [];

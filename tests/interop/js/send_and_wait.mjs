@@ -39,7 +39,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 
-import { bootstrapIdentity, newDevice, quietLogger } from "./common.mjs";
+import { bootstrapIdentity, loadSdk, newDevice, quietLogger } from "./common.mjs";
 
 const { values: args } = parseArgs({
     options: {
@@ -92,12 +92,8 @@ if (!(Number(args.timeout) > 0)) {
 // stderr, and below warn level only with --verbose.
 const logger = quietLogger(args.verbose);
 
-const sdk = await import("matrix-js-sdk");
-const { AllDevicesIsolationMode, OnlySignedDevicesIsolationMode } = await import(
-    "matrix-js-sdk/lib/crypto-api/index.js"
-);
-const { logger: sdkLogger } = await import("matrix-js-sdk/lib/logger.js");
-sdkLogger.setLevel("warn");
+const { sdk, cryptoApi } = await loadSdk("warn");
+const { AllDevicesIsolationMode, OnlySignedDevicesIsolationMode } = cryptoApi;
 
 const started = Date.now();
 const deadline = started + Number(args.timeout) * 1000;
