@@ -85,6 +85,14 @@ async def private_homeserver(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of *pid* (all its threads)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def versions() -> dict[str, Any]:
     """What a figure was measured on."""
     return {

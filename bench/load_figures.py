@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.bot_figures import BIN, Children, install_echo, med_p90, sees_member
-from bench.harness import err, private_homeserver, run_bench, versions
+from bench.harness import cpu_s, err, private_homeserver, run_bench, versions
 from bots.framework.logging import configure_logging
 from bots.framework.secrets import write_secret
 from tests.support.homeserver import Homeserver, member
@@ -74,7 +74,7 @@ async def measure(
     out: dict[str, Any] = {}
     try:
         with (tmp / "bot.log").open("wb") as log:
-            await children.spawn(
+            bot_proc = await children.spawn(
                 str(BIN / "hearth"), "run", "--config", str(config), stdout=log, stderr=log
             )
         async with member(hs, a_user, tmp / "a") as a, member(hs, b_user, tmp / "b") as b:
@@ -104,6 +104,11 @@ async def measure(
                 stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parents[1],
             )  # fmt: skip
             await asyncio.sleep(5)  # let the chatter reach its rate
+            # Who uses the two cores while the loaded series runs: a process
+            # near 100% of one core is saturated, and its queue is the delay.
+            pids = {"synapse": hs.process.pid, "bot": bot_proc.pid, "chatter": traffic.pid}
+            cpu0 = {k: cpu_s(pid) for k, pid in pids.items()} | {"bench": time.process_time()}
+            t0 = time.perf_counter()
             # Bot and floor alternate under the same load (ABBA), so the
             # homeserver's own slowdown shows in the floor too.
             loaded: list[float] = []
@@ -112,6 +117,10 @@ async def measure(
                 pair = [(bot_room, loaded), (floor_room, floor_loaded)]
                 for room, into in pair if i % 2 == 0 else pair[::-1]:
                     into.extend(await series(a, room, 1, 1 if i == 0 else 0))
+            wall = time.perf_counter() - t0
+            cpu1 = {k: cpu_s(pid) for k, pid in pids.items()} | {"bench": time.process_time()}
+            for name, before in cpu0.items():
+                out[f"cpu_share_{name}"] = (cpu1[name] - before) / wall
             assert traffic.stdout is not None
             chatter = json.loads((await traffic.stdout.readline()) or b"{}")
             await traffic.wait()
@@ -149,6 +158,10 @@ def report(r: dict[str, Any]) -> None:
         f"{bot / floor:.2f}×", "", "",
     )  # fmt: skip
     out.print(table)
+    shares = ", ".join(
+        f"{name} {r[f'cpu_share_{name}']:.0%}" for name in ("synapse", "bot", "chatter", "bench")
+    )
+    out.print(f"  CPU while loaded, share of one core: {shares} (of {r['cpus']} cores).")
     out.print(
         f"  Background: {r['background_sent']} messages at {r['background_rate']:.1f}/s into 4 "
         "rooms the bot is in, from a member in its own process. Floor: member B answers A's "

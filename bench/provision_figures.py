@@ -35,7 +35,7 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from bench.harness import run_bench
+from bench.harness import cpu_s, run_bench
 from bots.devserver.supervisor import SynapseProcess
 from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
 from bots.framework.logging import configure_logging
@@ -122,14 +122,6 @@ class Recorder:
             yield
         finally:
             ClientAPI.request = original  # type: ignore[method-assign]
-
-
-def cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds of *pid* (all its threads)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
