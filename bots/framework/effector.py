@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import hashlib
 import io
-import json
 import time
 import uuid
 from asyncio import Lock
@@ -104,6 +103,22 @@ REDACT_SCAN_LIMIT = 5000
 def is_outage(errcode: str) -> bool:
     """Failures that say "not now" rather than "no": waited out, not counted."""
     return errcode in OUTAGES or (errcode.isdigit() and errcode.startswith("5"))
+
+
+def merged_direct(current: Any, ours: dict[str, str]) -> dict[str, list[str]] | None:
+    """The bot's ``m.direct`` with each of its own DMs (room to member) first
+    in that member's list; None when *current* could not be read, so that
+    nothing is written over entries the bot cannot see."""
+    if not isinstance(current, dict):
+        return None
+    merged = dict(current)
+    # The bot's own record goes in whole: a read that misses the last write
+    # must not drop anyone's entry.
+    for room, user in ours.items():
+        rooms = merged.get(user)
+        others = [r for r in rooms if r != room] if isinstance(rooms, list) else []
+        merged[user] = [room, *others]
+    return merged
 
 
 def transaction_id(key: str | None = None) -> str:
@@ -521,24 +536,26 @@ class Effector:
 
     async def _mark_direct(self, user_id: str, room_id: str) -> None:
         """Add the room to the bot's ``m.direct`` so clients file it as a DM."""
+        api = api_of(self.client)
         me = quote(self.client.user_id, safe="")
         path = f"/_matrix/client/v3/user/{me}/account_data/m.direct"
-        headers = {"Authorization": f"Bearer {self.client.access_token}"}
         # One update at a time: two DMs opened at once would each write back
         # what they read, and one would be lost.
         async with self._direct_lock:
-            current: dict[str, list[str]] = {}
-            async with await self.client.send("GET", path, headers=headers) as resp:
-                if resp.status == 200:
-                    current = await resp.json()
-            # The bot's own record of its DMs goes in whole: a read that
-            # misses the last write (or fails) must not drop anyone's entry.
+            try:
+                current = await api.request("GET", path, what="reading m.direct")
+            except RequestError as exc:
+                current = {} if exc.errcode == "M_NOT_FOUND" else None
+            except HomeserverError:
+                current = None
             assert self.directs is not None
-            for room, user in (await self.directs.direct_rooms()).items():
-                rooms = [r for r in current.get(user, []) if r != room]
-                current[user] = [room, *rooms]
-            async with await self.client.send(
-                "PUT", path, json.dumps(current), headers=headers
-            ) as resp:
-                if resp.status != 200:
-                    log.warning("m.direct not updated", status=resp.status)
+            merged = merged_direct(current, await self.directs.direct_rooms())
+            if merged is None:
+                # Writing back only our own entries would drop the others:
+                # leave it, the next DM opened writes them all.
+                log.warning("m.direct not read; left as it was")
+                return
+            try:
+                await api.request("PUT", path, merged, what="writing m.direct")
+            except HomeserverError as exc:
+                log.warning("m.direct not updated", status=getattr(exc, "status", None))

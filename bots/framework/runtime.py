@@ -975,7 +975,15 @@ class BotRuntime:
         # Olm sessions with members' devices, made ahead in the background.
         warming = asyncio.create_task(self.warmer.run()) if self.warmer is not None else None
         try:
-            await self.session.sync_forever(on_sync, since)
+            try:
+                await self.session.sync_forever(on_sync, since)
+            except Exception as exc:
+                # nio writes its crypto store while it takes in a sync: a
+                # full or read-only folder surfaces here.
+                fatal = as_state_error(exc)
+                if fatal is None or fatal is exc:
+                    raise
+                raise fatal from None
             # Stopped: services take in nothing more; finish the work
             # already taken in, within the bound.
             await self._stop_services()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import peewee
 
 from bots.base.errors import StateError
 from bots.framework.actions import PutRecord, RecordWrite
@@ -186,7 +187,7 @@ class OutboxItem:
 _STATE_PROBLEMS = ("readonly", "read-only", "disk", "full", "unable to open", "locked")
 
 
-def is_state_problem(exc: sqlite3.Error) -> bool:
+def is_state_problem(exc: Exception) -> bool:
     return any(word in str(exc).lower() for word in _STATE_PROBLEMS)
 
 
@@ -195,7 +196,11 @@ def as_state_error(exc: BaseException) -> StateError | None:
     (read-only, full, locked); None for anything else."""
     if isinstance(exc, StateError):
         return exc
-    if isinstance(exc, sqlite3.OperationalError) and is_state_problem(exc):
+    # nio's crypto store is SQLite through peewee, which re-raises SQLite's
+    # error as its own class with the same message.
+    if isinstance(exc, sqlite3.OperationalError | peewee.OperationalError) and is_state_problem(
+        exc
+    ):
         return StateError(f"the bot's state cannot be written: {exc}")
     return None
 
