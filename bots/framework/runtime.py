@@ -23,7 +23,7 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +285,7 @@ class BotRuntime:
         self._scheduler_db: aiosqlite.Connection | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
         self._synced = False
-        self._held_reports: list[Problem] = []
+        self._held_reports: list[str] = []
         self.ready = asyncio.Event()
         self.handled = 0
         self._moderators_room_id: str | None = None
@@ -579,16 +579,37 @@ class BotRuntime:
     async def _report_job(self, problem: Problem) -> None:
         """Tell the moderators about a job that was missed or failed (the
         scheduler has logged it); its payload is never quoted."""
+        await self._tell_moderators(
+            f"A scheduled {problem.feature} job ({problem.kind}) was {problem.what}: "
+            f"{problem.detail}."
+        )
+
+    async def _report_kept_jobs(self, kept: Mapping[str, int]) -> None:
+        """Jobs of features this configuration leaves out are kept, not run:
+        the moderators hear of them at each start until they are resolved."""
+        for feature, count in sorted(kept.items()):
+            jobs = "1 scheduled job" if count == 1 else f"{count} scheduled jobs"
+            are = "is" if count == 1 else "are"
+            await self._tell_moderators(
+                f"{jobs} of the {feature} feature {are} kept but not run, because {feature} "
+                "is not enabled in my configuration. Enable it again and they run "
+                "(late, if still within their grace period)."
+            )
+
+    async def _synced_now(self) -> None:
+        """Rooms are known: send the reports held back until now."""
+        self._synced = True
+        held, self._held_reports = self._held_reports, []
+        for text in held:
+            await self._tell_moderators(text)
+
+    async def _tell_moderators(self, text: str) -> None:
         if self._moderators_room_id is None or self.effector is None:
             return
         if not self._synced:
             # nio can send to the room only once it has synced it.
-            self._held_reports.append(problem)
+            self._held_reports.append(text)
             return
-        text = (
-            f"A scheduled {problem.feature} job ({problem.kind}) was {problem.what}: "
-            f"{problem.detail}."
-        )
         await self.effector.perform([SendNotice(self._moderators_room_id, text)])
 
     # --- identities ---
@@ -898,7 +919,9 @@ class BotRuntime:
                 features=[f.name for f in self.features],
                 late_jobs=report.late,
                 missed_jobs=len(report.missed),
+                kept_jobs=dict(report.disabled),
             )
+            await self._report_kept_jobs(report.disabled)
             await self._serve(client)
         finally:
             await self._shutdown()
@@ -1056,10 +1079,7 @@ class BotRuntime:
         perform, the reports held back until rooms were known, then the jobs
         (which also send through nio)."""
         await self.perform_queued(backlog)
-        self._synced = True
-        held, self._held_reports = self._held_reports, []
-        for problem in held:
-            await self._report_job(problem)
+        await self._synced_now()
         self._scheduler_task = asyncio.create_task(scheduler.serve())
         self._start_services()
 

@@ -406,7 +406,7 @@ async def test_an_adapter_that_raises_cannot_stop_the_next_start(
     assert await store.pending_outbox() == []
 
 
-async def test_a_job_for_a_feature_no_longer_enabled_cannot_stop_the_next_start(
+async def test_a_job_for_a_feature_no_longer_enabled_is_kept_and_the_next_start_goes_on(
     open_storage: Opener, runtime: BotRuntime, tmp_path: Path
 ) -> None:
     store = await open_storage()
@@ -425,10 +425,14 @@ async def test_a_job_for_a_feature_no_longer_enabled_cannot_stop_the_next_start(
     try:
         runtime.scheduler = Scheduler(scheduler_db, [])  # no feature has a "nudge" job now
         await runtime.perform_queued(await store.pending_outbox())
+        # The job is kept for when the feature is back, not lost.
+        async with scheduler_db.execute("SELECT feature, kind, state FROM scheduled_jobs") as cur:
+            jobs = await cur.fetchall()
     finally:
         await scheduler_db.close()
     assert [s["content"]["body"] for s in client.sends] == ["I'll nudge you"]
     assert await store.pending_outbox() == []
+    assert [tuple(j) for j in jobs] == [("notes", "nudge", "pending")]
 
 
 async def test_the_scheduler_and_the_room_workers_share_the_database_without_locking_out(
@@ -465,3 +469,17 @@ async def test_the_scheduler_and_the_room_workers_share_the_database_without_loc
         await scheduler_db.close()
     assert await store.pending_outbox() == []
     assert len(await store.fetch("SELECT key FROM scheduled_jobs")) == 6 * 40 * 2
+
+
+async def test_the_moderators_hear_of_jobs_kept_for_a_feature_left_out(
+    runtime: BotRuntime,
+) -> None:
+    client = FakeClient(RoomSendResponse("$sent", "!mods:example.org"))
+    runtime.effector = Effector(client)
+    runtime._moderators_room_id = "!mods:example.org"
+    await runtime._report_kept_jobs({"meetings": 2, "onboarding": 1})
+    assert client.sends == []  # held until the first sync has the room
+    await runtime._synced_now()
+    bodies = [s["content"]["body"] for s in client.sends]
+    assert bodies[0].startswith("2 scheduled jobs of the meetings feature are kept but not run")
+    assert bodies[1].startswith("1 scheduled job of the onboarding feature is kept")

@@ -248,6 +248,26 @@ async def test_disabled_features_jobs_are_kept_and_counted(
     assert (await row(db, "m1"))["state"] == (await row(db, "m2"))["state"] == "pending"
 
 
+async def test_a_job_added_for_a_disabled_feature_is_kept_not_refused(
+    db: aiosqlite.Connection, clock: FakeClock, ran: Ran
+) -> None:
+    # An outbox replayed after a restart that left the feature out.
+    only_onboarding = Scheduler(db, [JobKind("onboarding", "remind", ran)], clock=clock)
+    assert await only_onboarding.add("meetings", "soon", T0 + 10, {"any": "thing"}, "m1")
+    assert (await row(db, "m1"))["state"] == "pending"
+    assert (await only_onboarding.start()).disabled == {"meetings": 1}
+    # A kind the enabled feature does not have is a mistake, not a setting.
+    with pytest.raises(ValueError, match="unknown job kind onboarding/nudge"):
+        await only_onboarding.add("onboarding", "nudge", T0 + 10, {}, "o1")
+    # Enabled again, the job runs (late).
+    kinds = [JobKind("onboarding", "remind", ran), JobKind("meetings", "soon", ran)]
+    clock.advance(10)
+    both = Scheduler(db, kinds, clock=clock)
+    assert (await both.start()).late == 1
+    await both.run_due()
+    assert ran.keys == ["m1"]
+
+
 @pytest.mark.parametrize("bad", ["{not json", '{"other": 1}', "[1, 2]"])
 async def test_unparsable_payload_is_failed_and_reported_and_the_next_runs(
     db: aiosqlite.Connection, clock: FakeClock, ran: Ran, bad: str
