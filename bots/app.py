@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bots import archives, core, meetings, moderation, onboarding, roomkeeping
-from bots.base.errors import ConfigError
+from bots.base.errors import ConfigError, raise_all
 from bots.framework.config import BotConfig, load_bot_config
 from bots.framework.feature import Feature
 from bots.framework.logging import get_logger
@@ -41,33 +41,37 @@ def select_features(
 ) -> tuple[list[Feature], list[str]]:
     """The features to run, and notes on the ones left out and why.
 
+    With no `features:` list, a feature that cannot run is left out with a
+    note, unless the file has a section for it: a feature set up in the file
+    but unable to run (its community file broken, say) is an error, as one
+    listed by name is.
+
     Raises:
-        ConfigError: a listed feature does not exist or cannot run here.
+        ConfigError: every such problem, together (ConfigProblems for several).
     """
     by_name = {f.name: f for f in available}
     notes: list[str] = []
+    problems: list[ConfigError] = []
+    chosen: list[Feature] = []
+    wanted: list[tuple[str, Feature | None]]
     if config.features is None:
-        chosen = []
-        for feature in available:
-            why = feature.unavailable(config) if feature.unavailable else None
-            if why is None:
-                chosen.append(feature)
-            else:
-                notes.append(f"{feature.name} not started: {why}")
+        wanted = [(f.name, f) for f in available]
     else:
-        chosen = []
-        for i, name in enumerate(config.features):
-            found = by_name.get(name)
-            if found is None:
-                raise ConfigError(
-                    source,
-                    f"bot.features[{i}]",
-                    f"unknown feature {name!r}; expected one of: {', '.join(by_name)}",
-                )
-            why = found.unavailable(config) if found.unavailable else None
-            if why is not None:
-                raise ConfigError(source, f"bot.features[{i}]", f"{name} cannot run: {why}")
-            chosen.append(found)
+        wanted = [(f"bot.features[{i}]", by_name.get(n)) for i, n in enumerate(config.features)]
+    for where, feature in wanted:
+        if feature is None:  # load_bot_config names these first, with their lines
+            expected = f"unknown feature; expected one of: {', '.join(by_name)}"
+            problems.append(ConfigError(source, where, expected))
+            continue
+        why = feature.unavailable(config) if feature.unavailable else None
+        if why is None:
+            chosen.append(feature)
+        elif config.features is None and feature.name not in config.feature_sections:
+            notes.append(f"{feature.name} not started: {why}")
+        else:
+            key = where if config.features is not None else feature.name
+            problems.append(ConfigError(source, key, f"{feature.name} cannot run: {why}"))
+    raise_all(problems)
     names = {f.name for f in chosen}
     for section in config.feature_sections:
         if section not in names:

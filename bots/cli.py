@@ -107,18 +107,27 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the bot file, every feature's section, and the community file
     when one is named with --community."""
     from bots.app import load_config, select_features
+    from provisioning.schema import load_community
 
+    # Both files are checked whatever the other holds: one pass shows all.
+    failures: list[HearthError] = []
+    features: list[Any] = []
+    notes: list[str] = []
     try:
         config = load_config(Path(args.config))
         features, notes = select_features(config, source=args.config)
-        community = Path(args.community) if args.community else None
-        if community is not None:
-            from provisioning.schema import load_community
-
-            load_community(community)
     except HearthError as exc:
-        print(f"hearth: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        failures.append(exc)
+    community = Path(args.community) if args.community else None
+    if community is not None:
+        try:
+            load_community(community)
+        except HearthError as exc:
+            failures.append(exc)
+    for failure in failures:
+        print(f"hearth: error: {failure}", file=sys.stderr)
+    if failures:
+        return failures[0].exit_code
     for note in notes:
         print(f"note: {note}")
     print(f"features: {', '.join(f.name for f in features)}")

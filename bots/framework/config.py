@@ -164,6 +164,20 @@ def load_bot_config(path: Path, sections: Mapping[str, type[BaseModel]] | None =
         except ValueError as exc:
             problems.append(ConfigError(name, "bot", str(exc), _line_for(("bot",), lines)))
     known = dict(sections or {})
+    raw_bot = data.get("bot")
+    listed = raw_bot.get("features") if isinstance(raw_bot, dict) else None
+    if known and isinstance(listed, list):
+        # Named with the other problems, not after they are fixed.
+        for i, feature in enumerate(listed):
+            if isinstance(feature, str) and feature not in known:
+                problems.append(
+                    ConfigError(
+                        name,
+                        f"bot.features[{i}]",
+                        f"unknown feature {feature!r}; expected one of: {', '.join(known)}",
+                        _line_for(("bot", "features", i), lines),
+                    )
+                )
     validated: dict[str, Any] = {}
     for key, value in data.items():
         if key == "bot":

@@ -322,7 +322,7 @@ class NotesConfig(FeatureConfig):
 
 
 NOTES = Feature("notes", "notes for the tests", config_model=NotesConfig)
-SECTIONS = {"notes": NotesConfig}
+SECTIONS = {"core": core.feature.config_model, "notes": NotesConfig}
 
 
 def chosen(path: Path, available: tuple[Feature, ...] = FEATURES) -> tuple[list[str], list[str]]:
@@ -381,12 +381,37 @@ def test_with_its_section_onboarding_runs_too(tmp_path: Path) -> None:
     assert chosen(write(tmp_path, text)) == (features, [])
 
 
-def test_onboarding_with_an_unreadable_community_file_is_noted(tmp_path: Path) -> None:
+def test_a_feature_set_up_with_an_unreadable_community_file_is_an_error(tmp_path: Path) -> None:
+    # Its section says the operator wants it: leaving it out would be a surprise.
     text = GOOD + '  admin_socket: agent.sock\n  moderators_room: "!mods:x.org"\n'
     text += f"onboarding:\n  community: {tmp_path}/missing.yaml\n"
-    features, notes = chosen(write(tmp_path, text))
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        chosen(path)
+    assert info.value.key_path == "onboarding"
+    assert str(info.value).startswith(f"{path}: onboarding: onboarding cannot run: ")
+    assert "community file cannot be read" in str(info.value)
+
+
+def test_a_feature_without_a_section_is_left_out_with_a_note(tmp_path: Path) -> None:
+    features, notes = chosen(write(tmp_path, GOOD + "  admin_socket: agent.sock\n"))
     assert "onboarding" not in features
-    assert "community file cannot be read" in notes[0]
+    assert any(
+        n.startswith("onboarding not started: it needs an onboarding section") for n in notes
+    )
+
+
+def test_unknown_features_are_listed_with_the_file_s_other_problems(tmp_path: Path) -> None:
+    text = (
+        GOOD.replace("https://matrix.example.org", "matrix") + "  features: [chat, core, bogus]\n"
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigProblems) as info:
+        chosen(path)
+    found = [(p.key_path, p.line) for p in info.value.problems]
+    assert [k for k, _ in found] == ["bot.homeserver", "bot.features[0]", "bot.features[2]"]
+    assert all(line is not None for _, line in found)
+    assert "'bogus'" in str(info.value)
 
 
 def test_an_unknown_feature_is_named_with_the_known_ones(tmp_path: Path) -> None:
@@ -473,7 +498,7 @@ def test_an_unknown_top_level_key_names_the_known_sections(tmp_path: Path) -> No
         load_bot_config(write(tmp_path, text), SECTIONS)
     assert info.value.key_path == "nots"
     assert info.value.line == line_of(text, "nots:")
-    assert "(notes)" in str(info.value)
+    assert "(core, notes)" in str(info.value)
 
 
 def test_feature_sections_belong_at_the_top_level(tmp_path: Path) -> None:
@@ -621,3 +646,28 @@ def test_community_config_is_no_longer_a_bot_setting(tmp_path: Path) -> None:
     err = error_for(write(tmp_path, GOOD + "  community_config: community.yaml\n"))
     assert err.key_path == "bot.community_config"
     assert "unknown key" in str(err)
+
+
+def test_check_config_fails_on_a_broken_community_file_a_section_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = EXAMPLE_COMMUNITY.read_text(encoding="utf-8")
+    broken = write(tmp_path, example.replace("http://127.0.0.1:8008", "matrix"), "community.yaml")
+    text = GOOD + '  admin_socket: agent.sock\n  moderators_room: "!mods:x.org"\n'
+    path = write(tmp_path, text + f"moderation:\n  community: {broken}\n")
+    assert main(["check-config", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"hearth: error: {path}: moderation: moderation cannot run")
+    assert f"{path}: OK" not in captured.out
+
+
+def test_check_config_reports_both_files_problems_in_one_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = EXAMPLE_COMMUNITY.read_text(encoding="utf-8")
+    broken = write(tmp_path, example.replace("http://127.0.0.1:8008", "matrix"), "community.yaml")
+    path = write(tmp_path, GOOD.replace("https://matrix.example.org", "matrix"))
+    assert main(["check-config", str(path), "--community", str(broken)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[0].startswith(f"hearth: error: {path}:2: bot.homeserver")
+    assert any(e.startswith(f"hearth: error: {broken}:") for e in errors)
