@@ -479,6 +479,19 @@ def test_only_the_admin_agent_can_read_the_admin_token(deployed: Deployed) -> No
     assert "admin.token" not in bot_config
 
 
+def test_logs_are_kept_no_longer_than_synapse_keeps_ip_addresses(deployed: Deployed) -> None:
+    root = deployed.container.root
+    homeserver = yaml.safe_load((root / "etc/synapse/homeserver.yaml").read_text())
+    assert homeserver["user_ips_max_age"] == "7d"
+    journal = (root / "etc/systemd/journald.conf.d/hearth.conf").read_text().splitlines()
+    assert "MaxRetentionSec=7d" in journal
+    # journald deletes whole files: a new one each day, so none outlives that.
+    assert "MaxFileSec=1day" in journal
+    # Synapse's one line per request, naming the account and its IP address, is off.
+    log = yaml.safe_load((root / "etc/synapse/log.yaml").read_text())
+    assert log["loggers"]["synapse.access.http"]["level"] == "WARNING"
+
+
 def test_secrets_are_0600_and_never_printed(deployed: Deployed) -> None:
     root = deployed.container.root
     files = [
