@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -129,9 +130,13 @@ async def test_run_stops_cleanly_on_sigterm_and_refuses_bad_config(
         HEARTH, "run", "--config", str(good), stderr=asyncio.subprocess.PIPE
     )
     assert proc.stderr is not None
+    lines: list[bytes] = []
     async with asyncio.timeout(60):
-        while b"bot ready" not in await proc.stderr.readline():
-            pass
+        while b"bot ready" not in (line := await proc.stderr.readline()):
+            lines.append(line)
+    # It says which features started (the others need settings this file lacks).
+    started = [json.loads(x) for x in lines if b'"features started"' in x]
+    assert [entry["features"] for entry in started] == [["core"]]
     proc.send_signal(signal.SIGTERM)
     async with asyncio.timeout(20):
         assert await proc.wait() == 0
