@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,34 +286,63 @@ async def run_dev(
 ) -> None:
     """Synapse, the admin agent and the bot, until stopped; Ctrl-C (through
     *hook*) stops the bot as systemd's stop does, then the rest."""
-    from bots.adminagent.server import serve_agent
     from bots.app import build_bot
     from bots.base.tasks import until_ready
 
     stack = await start_dev_stack(state_dir, port, example)
-    # The admin agent, as in production the only holder of the admin token;
-    # here it shares the process, there it is its own service and user.
-    agent_ready = asyncio.Event()
-    agent_task = asyncio.create_task(
-        serve_agent(
-            state_dir / "community.yaml",
-            stack.admin_socket,
-            state_dir / "admin-agent" / "audit.log",
-            socket_mode=0o600,
-            ready=agent_ready,
-        )
+    # The admin agent, as in production the only holder of the admin token:
+    # a process of its own, so the bot's never reads it.
+    agent = await start_admin_agent(
+        state_dir / "community.yaml", stack.admin_socket, state_dir / "admin-agent" / "audit.log"
     )
-    runtime = build_bot(stack.bot_config())
-    bot_task = asyncio.create_task(runtime.run())
-    if hook is not None:
-        hook.offer(runtime.stop)
     try:
-        await until_ready(agent_task, agent_ready, "the admin agent")
-        await until_ready(bot_task, runtime.ready, "the bot")
-        print(login_banner(stack), flush=True)
-        await bot_task
+        runtime = build_bot(stack.bot_config())
+        bot_task = asyncio.create_task(runtime.run())
+        if hook is not None:
+            hook.offer(runtime.stop)
+        try:
+            await until_ready(bot_task, runtime.ready, "the bot")
+            print(login_banner(stack), flush=True)
+            await bot_task
+        finally:
+            bot_task.cancel()
+            await asyncio.gather(bot_task, return_exceptions=True)
     finally:
-        bot_task.cancel()
-        agent_task.cancel()
-        await asyncio.gather(bot_task, agent_task, return_exceptions=True)
+        await stop_process(agent)
         await stack.synapse.stop()
+
+
+async def start_admin_agent(
+    community: Path, socket_path: Path, audit_log: Path, timeout: float = 60.0
+) -> asyncio.subprocess.Process:
+    """`hearth admin-agent` in a process of its own, once its socket is open
+    (0600: in development the bot runs as the same user)."""
+    with contextlib.suppress(FileNotFoundError):
+        socket_path.unlink()  # a previous run's, which would look ready
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bots.cli", "admin-agent", "--community", str(community),
+        "--socket", str(socket_path), "--audit-log", str(audit_log), "--socket-mode", "600",
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    # The socket is made with no access at all, then opened: ready at 0600.
+    while not (socket_path.exists() and socket_path.stat().st_mode & 0o777 == 0o600):
+        if proc.returncode is not None or time.monotonic() > deadline:
+            await stop_process(proc)
+            raise HomeserverError(
+                f"the admin agent did not start (exit status {proc.returncode}); see its log above"
+            )
+        await asyncio.sleep(0.05)
+    return proc
+
+
+async def stop_process(proc: asyncio.subprocess.Process, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within *timeout*."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()

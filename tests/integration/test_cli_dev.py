@@ -53,6 +53,20 @@ async def stop_dev(proc: asyncio.subprocess.Process) -> int:
         return await proc.wait()
 
 
+def children(pid: int) -> list[list[str]]:
+    """The command lines of *pid*'s child processes that run Hearth's CLI."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        if ppid == pid and "bots.cli" in cmd:
+            found.append(cmd)
+    return found
+
+
 def field(banner: str, pattern: str) -> str:
     m = re.search(pattern, banner)
     assert m, f"{pattern!r} not in banner:\n{banner}"
@@ -74,6 +88,9 @@ async def test_dev_runs_prints_logins_answers_help_and_restarts_on_same_state(
         password = field(banner, r"Member:\s+\S+\s+password: (\S+)")
         assert field(banner, r"Moderator:\s+(@demo-moderator:localhost)")
         room = field(banner, r"Demo room:\s+(!\S+)")
+        # The admin token's holder is a process of its own, not the bot's.
+        (agent,) = children(proc.pid)
+        assert "admin-agent" in agent
 
         m = MemberClient(url, member_id, tmp_path / "member")
         try:
