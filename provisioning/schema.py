@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from bots.base.errors import ConfigError
+from bots.base.errors import ConfigError, raise_all
 from bots.framework.config import (
     BotConfig,
     Strict,
@@ -340,11 +340,15 @@ def load_community(path: Path) -> CommunityFile:
     """Load and validate *path*; duplicate group keys are named at their line."""
     loaded = load_model_with_lines(path, CommunityFile)
     keys = [g.key for g in loaded.model.groups]
-    for i, key in enumerate(keys):
-        if key in keys[:i]:
-            raise loaded.error_at(
+    raise_all(
+        [
+            loaded.error_at(
                 ("groups", i, "key"),
                 f"group key {key!r} is already used by groups[{keys.index(key)}]; "
                 "each group needs its own key",
             )
+            for i, key in enumerate(keys)
+            if key in keys[:i]
+        ]
+    )
     return loaded.model

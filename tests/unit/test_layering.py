@@ -201,3 +201,25 @@ def test_production_code_never_imports_tests_or_bench() -> None:
     )
     if bad:
         pytest.fail("\n".join(bad))
+
+
+def test_the_synapse_module_imports_nothing_else_of_hearth() -> None:
+    """hearth_synapse runs inside Synapse, whose environment on the server
+    holds only this package of Hearth's."""
+    bad = []
+    for path in sorted((ROOT / "hearth_synapse").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            bad += [
+                f"{path.relative_to(ROOT)} imports {name}"
+                for name in names
+                if name.split(".")[0] in (*TOP, *NEVER_IMPORTED)
+            ]
+    assert (ROOT / "hearth_synapse" / "__init__.py").exists()
+    assert bad == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.base.errors import ConfigError
+from bots.base.errors import ConfigError, ConfigProblems
 from provisioning.schema import (
     CommunityFile,
     JoinRule,
@@ -201,6 +201,14 @@ def test_a_duplicate_group_key_is_reported_at_the_second_one(tmp_path: Path) -> 
     assert err.line == line_of(text, "  - key: newly-diagnosed", occurrence=2)
     assert "'newly-diagnosed'" in err.expected
     assert "groups[0]" in err.expected
+
+
+def test_every_duplicate_group_key_is_reported_together(tmp_path: Path) -> None:
+    text = replaced("  - key: research", "  - key: newly-diagnosed")
+    text = replaced("  - key: carers", "  - key: newly-diagnosed", text)
+    err = error_for(tmp_path, text)
+    assert isinstance(err, ConfigProblems)
+    assert [p.key_path for p in err.problems] == ["groups[1].key", "groups[2].key"]
 
 
 def test_duplicate_room_keys_in_a_group(tmp_path: Path) -> None:
