@@ -4,9 +4,10 @@ exit status 4 and a message naming the folder, and changes nothing in it.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,6 @@ import pytest
 import yaml
 
 from bots.framework.secrets import write_secret
-from bots.framework.storage import Storage
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
 
@@ -49,17 +49,19 @@ def digests(folder: Path) -> dict[str, str]:
     }
 
 
-async def earlier_run(state: Path) -> None:
-    """What a bot that ran before leaves in its folder."""
-    store = await Storage.open(state / "bot.db")
-    await store.close()
+def earlier_run(state: Path) -> None:
+    """A database, as a bot that ran before leaves in its folder."""
+    state.mkdir(mode=0o700)
+    with contextlib.closing(sqlite3.connect(state / "bot.db")) as db, db:
+        db.execute("CREATE TABLE kept (what TEXT)")
+        db.execute("INSERT INTO kept VALUES ('a member was welcomed')")
 
 
 def test_a_read_only_state_folder_stops_the_bot_clearly_and_changes_nothing(
     mounted: Path, tmp_path: Path
 ) -> None:
     state = mounted / "bot"
-    asyncio.run(earlier_run(state))
+    earlier_run(state)
     before = digests(mounted)
     subprocess.run(["mount", "-o", "remount,ro", str(mounted)], check=True)
     write_secret(tmp_path / "bot.password", "not used: the bot stops before logging in")
