@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import run_bench
-from bots.devserver.supervisor import SynapseProcess
+from bots.devserver.supervisor import SynapseProcess, stop_process
 from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
 from bots.framework.logging import configure_logging
 from bots.framework.secrets import write_secret
@@ -73,15 +73,8 @@ class Children:
 
     @staticmethod
     async def stop(proc: Proc, timeout: float = 10) -> None:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGINT)  # `hearth run` shuts down cleanly on SIGINT
-            try:
-                await asyncio.wait_for(proc.wait(), timeout)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+        # `hearth run` shuts down cleanly on SIGINT.
+        await stop_process(proc, signal.SIGINT, timeout)
 
     async def stop_all(self) -> None:
         for proc in self.procs:

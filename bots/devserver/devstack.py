@@ -19,7 +19,7 @@ import yaml
 from bots.archives.config import ArchivesConfig
 from bots.base.errors import HomeserverError
 from bots.base.tasks import StopHook
-from bots.devserver.supervisor import SynapseProcess
+from bots.devserver.supervisor import SynapseProcess, stop_process
 from bots.devserver.synapse_config import (
     BRIDGE_AS_TOKEN,
     HOMESERVER_YAML,
@@ -333,16 +333,3 @@ async def start_admin_agent(
             )
         await asyncio.sleep(0.05)
     return proc
-
-
-async def stop_process(proc: asyncio.subprocess.Process, timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL if it has not ended within *timeout*."""
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()

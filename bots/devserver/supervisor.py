@@ -112,3 +112,18 @@ class SynapseProcess:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+async def stop_process(
+    proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM, timeout: float = 10.0
+) -> None:
+    """Ask *proc* to stop with *sig*; SIGKILL if it has not ended within *timeout*."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
