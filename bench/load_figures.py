@@ -1,6 +1,6 @@
 """`!ping` under load, against the quiet client-to-client floor, same run.
 
-    cd /work/main && .venv/bin/python -m bench.load_figures [--pings 100] [--rate 50]
+    cd /work/main && .venv/bin/python -m bench.load_figures [--pings 100] [--rate 50] [--gap-s 0]
 
 Starts a private Synapse and the bot as its own `hearth run` process. Member
 A measures, in order:
@@ -36,9 +36,13 @@ from tests.support.homeserver import Homeserver, member
 from tests.support.member_client import MemberClient
 
 
-async def series(a: MemberClient, room: str, n: int, warmup: int) -> list[float]:
+async def series(
+    a: MemberClient, room: str, n: int, warmup: int, gap_s: float = 0.0
+) -> list[float]:
     out = []
     for i in range(warmup + n):
+        if gap_s:
+            await asyncio.sleep(gap_s)
         t0 = time.perf_counter()
         await a.wait_for_reply(await a.send(room, "!ping"), timeout=60)
         if i >= warmup:
@@ -47,7 +51,7 @@ async def series(a: MemberClient, room: str, n: int, warmup: int) -> list[float]
 
 
 async def measure(
-    hs: Homeserver, tmp: Path, pings: int, warmup: int, rate: float
+    hs: Homeserver, tmp: Path, pings: int, warmup: int, rate: float, gap_s: float
 ) -> dict[str, Any]:
     bot, a_user, b_user, c_user = await hs.users("bot", "a", "b", "c")
     await hs.exempt_from_rate_limits(a_user, b_user, c_user)
@@ -92,11 +96,11 @@ async def measure(
             await sees_member(a, bot_room, bot.user_id)
             install_echo(b, floor_room, a.user_id)
             err.print(f"Floor: {pings} client-to-client round trips, no load")
-            floor = await series(a, floor_room, pings, warmup)
+            floor = await series(a, floor_room, pings, warmup, gap_s)
             err.print(f"Bot: {pings} !ping round trips, no load")
-            quiet = await series(a, bot_room, pings, warmup)
+            quiet = await series(a, bot_room, pings, warmup, gap_s)
             # Long enough for the loaded series; the chatter stops by itself.
-            seconds = max(30.0, pings * 1.0)
+            seconds = max(30.0, pings * (1.0 + 2 * gap_s))
             err.print(f"Bot: {pings} !ping round trips while {rate:g} messages/s go to 4 rooms")
             traffic = await children.spawn(
                 str(BIN / "python"), "-m", "bench.traffic", hs.base_url, c_user.user_id,
@@ -116,7 +120,7 @@ async def measure(
             for i in range(pings):
                 pair = [(bot_room, loaded), (floor_room, floor_loaded)]
                 for room, into in pair if i % 2 == 0 else pair[::-1]:
-                    into.extend(await series(a, room, 1, 1 if i == 0 else 0))
+                    into.extend(await series(a, room, 1, 1 if i == 0 else 0, gap_s))
             wall = time.perf_counter() - t0
             cpu1 = {k: cpu_s(pid) for k, pid in pids.items()} | {"bench": time.process_time()}
             for name, before in cpu0.items():
@@ -170,11 +174,11 @@ def report(r: dict[str, Any]) -> None:
     )
 
 
-async def run(pings: int, warmup: int, rate: float, keep: bool) -> dict[str, Any]:
+async def run(pings: int, warmup: int, rate: float, gap_s: float, keep: bool) -> dict[str, Any]:
     configure_logging("warning", library_level="error")
-    results = versions() | {"pings": pings, "warmup": warmup, "rate": rate}
+    results = versions() | {"pings": pings, "warmup": warmup, "rate": rate, "gap_s": gap_s}
     async with private_homeserver("hearth-load-", keep) as (hs, tmp):
-        results |= await measure(hs, tmp, pings, warmup, rate)
+        results |= await measure(hs, tmp, pings, warmup, rate, gap_s)
     return results
 
 
@@ -183,10 +187,17 @@ def main() -> int:
     parser.add_argument("--pings", type=int, default=100, help="measured round trips per series")
     parser.add_argument("--warmup", type=int, default=5, help="uncounted rounds first")
     parser.add_argument("--rate", type=float, default=50.0, help="background messages a second")
+    parser.add_argument(
+        "--gap-s",
+        type=float,
+        default=0.0,
+        help="pause before each round trip (0: back to back, as before), so that the "
+        "measuring itself is not most of the homeserver's load",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and logs")
     args = parser.parse_args()
     return run_bench(
-        lambda: run(args.pings, args.warmup, args.rate, args.keep),
+        lambda: run(args.pings, args.warmup, args.rate, args.gap_s, args.keep),
         report,
         "Interrupted; Synapse and the bot were stopped.",
     )
