@@ -12,24 +12,17 @@ rather than put in a thread it may not belong to. Pure.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from bridge.facebook.reader import Item
+from bridge.facebook.titles import replied_to
 
 THRESHOLD = 0.5
 # Candidates this close before the latest one make the choice ambiguous.
 CLOSE_S = 48 * 3600
 WEEK_S, MONTH_S = 7 * 86400, 30 * 86400
-
-_TARGET = (
-    re.compile(r"^(?P<who>.+?) (?:replied to|commented on) (?P<target>.+?)'s (?P<what>\w+)\.?$"),
-    re.compile(
-        r"^(?P<who>.+?) (?:replied to|commented on) (?:his|her|their) own (?P<what>\w+)\.?$"
-    ),
-)
 
 
 def item_id(item: Item) -> str:
@@ -79,12 +72,7 @@ def target_of(comment: Item) -> tuple[str, str] | None:
 
 
 def target_of_title(title: str) -> tuple[str, str] | None:
-    for pattern in _TARGET:
-        found = pattern.match(title)
-        if found:
-            named = found.groupdict().get("target")
-            return (named or found["who"], found["what"].lower())
-    return None
+    return replied_to(title)
 
 
 def place(items: Iterable[Sourced]) -> list[Placed]:

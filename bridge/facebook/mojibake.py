@@ -2,12 +2,12 @@
 "ł" arrives as "Å\\x82". Encoding such a string as Latin-1 gives back the
 bytes, which then decode as the UTF-8 they were. A string is repaired only
 when that round trip is valid (every character at most U+00FF, and the
-bytes real UTF-8), so text that was right already is left alone.
+bytes real UTF-8), so text that was right already is left alone. Every
+string read from an export, keys too, is repaired as it is parsed
+(:mod:`bridge.facebook.jsonstream`).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 
 def repair(text: str) -> str:
@@ -17,14 +17,3 @@ def repair(text: str) -> str:
         return text.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return text
-
-
-def repair_all(value: Any) -> Any:
-    """Every string in a parsed JSON value, keys included, repaired."""
-    if isinstance(value, str):
-        return repair(value)
-    if isinstance(value, list):
-        return [repair_all(v) for v in value]
-    if isinstance(value, dict):
-        return {repair(k) if isinstance(k, str) else k: repair_all(v) for k, v in value.items()}
-    return value

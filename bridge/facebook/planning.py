@@ -4,6 +4,13 @@ Reads every export, merges them, places comments, applies the roster and
 writes the review file (0600: it holds what members wrote) with a first
 line saying which Hearth group and which Facebook group it is for. Prints
 a summary in which people who did not contribute appear only as a count.
+
+An export that cannot be read, damaged, of the wrong kind or hostile
+(past a bound of :mod:`bridge.facebook.archive`), is left out whole and
+named in the summary with the reason: one member's bad file must not cost
+the others their history, and half of an export read up to a broken entry
+is not what its member handed in. Only when no export can be read does
+the plan fail.
 """
 
 from __future__ import annotations
@@ -34,6 +41,25 @@ class Planned:
     facebook_group: str
     lines: int  # written to the review file
     summary: Summary
+    left_out: tuple[str, ...] = ()  # why each export not read was left out
+
+
+def _stage(path: Path, staged: Staging) -> tuple[Export, str]:
+    """Read one export into *staged*: (the export, still open for its
+    media, and whose it is)."""
+    export = Export(path)
+    try:
+        owner, items = stream(export)
+        if owner is None:
+            raise InputError(
+                f"{path}: cannot tell whose export this is (no profile, and no comments to "
+                "read a name from); ask them to export with 'Profile information' ticked"
+            )
+        staged.add(Sourced(i, str(path)) for i in items)
+    except BaseException:
+        export.close()
+        raise
+    return export, owner
 
 
 def plan_import(
@@ -51,18 +77,22 @@ def plan_import(
     """
     roster = read_roster(roster_path) if roster_path else Roster({})
     owners: list[str] = []
+    left_out: list[str] = []
     with contextlib.ExitStack() as stack:
         staged = stack.enter_context(Staging())
-        opened = {str(p): stack.enter_context(Export(p)) for p in exports}
-        for path, export in opened.items():
-            owner, items = stream(export)
-            if owner is None:
-                raise InputError(
-                    f"{path}: cannot tell whose export this is (no profile, and no comments to "
-                    "read a name from); ask them to export with 'Profile information' ticked"
-                )
+        opened: dict[str, Export] = {}
+        for p in exports:
+            try:
+                export, owner = _stage(p, staged)
+            except InputError as exc:
+                staged.drop(str(p))
+                left_out.append(str(exc))
+                continue
+            stack.callback(export.close)
+            opened[str(p)] = export
             owners.append(owner)
-            staged.add(Sourced(i, path) for i in items)
+        if not opened:
+            raise InputError("no export could be read:\n" + "\n".join(left_out))
         seen = staged.groups()
         groups = sorted(g for g in seen if g != "?")
         chosen = facebook_group or (groups[0] if len(groups) == 1 else None)
@@ -95,7 +125,7 @@ def plan_import(
             os.replace(partial, out)
         finally:
             partial.unlink(missing_ok=True)
-    return Planned(group, chosen, count, reviewer.summary(seen))
+    return Planned(group, chosen, count, reviewer.summary(seen), tuple(left_out))
 
 
 def read_header(first: str, source: str) -> dict[str, Any]:
@@ -126,4 +156,13 @@ def describe(planned: Planned) -> list[str]:
         f"Media: {s.media} files, {s.media_bytes / 1024**2:.1f} MB"
         + (f"; {s.missing_media} named but missing from the exports" if s.missing_media else ""),
         f"People named in the text who did not contribute: {s.pseudonymised} (shown as pseudonyms)",
+        *(
+            [
+                f"Left out, nothing of them in the review: {len(planned.left_out)} "
+                f"export{'s' if len(planned.left_out) > 1 else ''}"
+            ]
+            + [f"  {why}" for why in planned.left_out]
+            if planned.left_out
+            else []
+        ),
     ]

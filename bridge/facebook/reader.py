@@ -8,18 +8,13 @@ their name is read from the profile, else from their comments.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bots.base.errors import InputError
 from bridge.facebook.archive import Export
-
-# English titles: "Alice posted in Carers UK.", "Alice shared a link in Carers UK."
-_POSTED_IN = re.compile(
-    r"^(?P<author>.+?) (?:posted|wrote|shared .{1,40}?|updated .{1,40}?) in (?P<group>.+?)\.?$"
-)
+from bridge.facebook.titles import posted_in
 
 
 @dataclass(frozen=True)
@@ -71,8 +66,17 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+# Times a post can have: from 1970 to the end of the year 9999, the last
+# that Python's dates (the review file's, the archive's) can show.
+LATEST = 253_402_300_799
+
+
+def _time(value: Any) -> int | None:
+    """A time in seconds, if *value* is one; None otherwise, as for a time
+    missing: 1e300 or -9e15 would fail every date made from it."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    return int(value) if 0 <= value <= LATEST else None
 
 
 def attachments(entry: Mapping[str, Any]) -> tuple[tuple[MediaRef, ...], tuple[str, ...]]:
@@ -104,17 +108,18 @@ POSTS_KEY, COMMENTS_KEY = "group_posts_v2", "group_comments_v2"
 def posts(entries: Iterable[Any], owner: str | None) -> Iterator[Item]:
     for entry in entries:
         e = _map(entry)
-        ts = _int(e.get("timestamp"))
+        ts = _time(e.get("timestamp"))
         if ts is None:
             continue
         title = _str(e.get("title"))
         text = next(
             (_str(_map(d).get("post")) for d in _list(e.get("data")) if "post" in _map(d)), ""
         )
-        found = _POSTED_IN.match(title)
-        author = owner or (found["author"] if found else "")
+        # English titles: "Alice posted in Carers UK.", "Alice shared a link in Carers UK."
+        found = posted_in(title)
+        author = owner or (found[0] if found else "")
         media, links = attachments(e)
-        yield Item("post", author, found["group"] if found else None, ts, text, title, media, links)
+        yield Item("post", author, found[1] if found else None, ts, text, title, media, links)
 
 
 def comments(entries: Iterable[Any]) -> Iterator[Item]:
@@ -124,17 +129,20 @@ def comments(entries: Iterable[Any]) -> Iterator[Item]:
         media, links = attachments(e)
         for d in _list(e.get("data")):
             c = _map(_map(d).get("comment"))
-            ts = _int(c.get("timestamp")) or _int(e.get("timestamp"))
+            ts = _time(c.get("timestamp")) or _time(e.get("timestamp"))
             if ts is None:
                 continue
             author, group = _str(c.get("author")), _str(c.get("group")) or None
             yield Item("comment", author, group, ts, _str(c.get("comment")), title, media, links)
 
 
-def memberships(data: Any) -> Iterator[Membership]:
-    for entry in _list(_map(data).get("groups_joined_v2")):
+MEMBERSHIPS_KEY = "groups_joined_v2"
+
+
+def memberships(entries: Iterable[Any]) -> Iterator[Membership]:
+    for entry in entries:
         e = _map(entry)
-        ts = _int(e.get("timestamp"))
+        ts = _time(e.get("timestamp"))
         for d in _list(e.get("data")):
             name = _str(_map(d).get("name"))
             if name and ts is not None:
@@ -156,8 +164,8 @@ def stream(export: Export) -> tuple[str | None, Iterator[Item]]:
 def _owner(export: Export) -> str | None:
     """The profile's name; without a profile, the one author of the comments."""
     profile_file = export.profile_file()
-    profile = export.read_json(profile_file) if profile_file else None
-    name = _str(_map(_map(_map(profile).get("profile_v2")).get("name")).get("full_name"))
+    profile = export.read_value(profile_file, "profile_v2") if profile_file else None
+    name = _str(_map(_map(profile).get("name")).get("full_name"))
     if name:
         return name
     authors = {i.author for i in _comments(export) if i.author}
@@ -182,5 +190,9 @@ def read(export: Export) -> Contents:
     owner, items = stream(export)
     found = sorted(items, key=lambda i: (i.ts, i.kind != "post"))
     membership_file = export.membership_file()
-    joined = list(memberships(export.read_json(membership_file))) if membership_file else []
+    joined = (
+        list(memberships(export.read_list(membership_file, MEMBERSHIPS_KEY, "group memberships")))
+        if membership_file
+        else []
+    )
     return Contents(owner, tuple(found), tuple(joined))

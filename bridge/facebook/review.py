@@ -192,9 +192,15 @@ class Reviewer:
         )
 
 
+# No one's name is longer (Facebook's own limits are far shorter). A longer
+# "name" in a title is an export's invention, and kept out of the scrubbing
+# pattern: there each of its characters would cost a hundred bytes.
+MAX_NAME = 200
+
+
 def named_in(titles: Iterable[str]) -> set[str]:
     """Whom comment titles name: "Bob replied to Dana's post." names Dana."""
-    return {t[0] for title in titles if (t := target_of_title(title))}
+    return {t[0] for title in titles if (t := target_of_title(title)) and len(t[0]) <= MAX_NAME}
 
 
 def review(

@@ -13,6 +13,7 @@ by one in time order. The database lives in a private temporary folder
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sqlite3
 import tempfile
@@ -37,6 +38,7 @@ CREATE TABLE items (
 );
 CREATE INDEX items_in_order ON items (grp, ts, is_comment, id);
 """
+_BATCH = 1000  # items per write
 
 
 def _item_json(item: Item) -> str:
@@ -72,6 +74,11 @@ class Staging:
         self._dir.cleanup()
 
     def add(self, found: Iterable[Sourced]) -> None:
+        """Stage *found*, read a batch at a time. Reading an export can fail
+        half way (a damaged or hostile entry): the failure comes while a
+        batch is read, never inside a write, so :meth:`drop` can take back
+        what was written before it (with the journal off, SQLite has no
+        rollback to do that)."""
         rows = (
             (
                 item_id(s.item),
@@ -84,8 +91,17 @@ class Staging:
             )
             for s in found
         )
+        while batch := list(itertools.islice(rows, _BATCH)):
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", batch
+                )
+
+    def drop(self, export: str) -> None:
+        """Every item first staged from *export* taken back: it is left out.
+        (An item that an earlier export holds too stays, as that export's.)"""
         with self._db:
-            self._db.executemany("INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("DELETE FROM items WHERE export = ?", (export,))
 
     def groups(self) -> Counter[str]:
         """How many items each Facebook group has ("?" for none)."""

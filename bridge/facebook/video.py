@@ -29,6 +29,9 @@ _DESCRIBING = {b"udta", b"meta", b"uuid", b"XMP_", b"ilst", b"cprt", b"kywd", b"
 # Full boxes whose first fields are the creation and modification times.
 _TIMED = {b"mvhd", b"tkhd", b"mdhd"}
 FREE = b"free"
+# Containers in a real file nest five deep at most (moov, trak, mdia, minf,
+# stbl); a file nesting deeper is refused rather than followed down.
+MAX_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,11 @@ def _boxes(data: bytearray, start: int, end: int, what: str) -> list[tuple[bytes
     return out
 
 
-def _clean(data: bytearray, boxes: list[tuple[bytes, int, int, int]], what: str) -> int:
+def _clean(
+    data: bytearray, boxes: list[tuple[bytes, int, int, int]], what: str, depth: int = 1
+) -> int:
+    if depth > MAX_DEPTH:
+        raise InputError(f"{what}: boxes nested more than {MAX_DEPTH} deep, as no video is")
     blanked = 0
     for kind, start, payload, end in boxes:
         if kind in _DESCRIBING:
@@ -84,7 +91,7 @@ def _clean(data: bytearray, boxes: list[tuple[bytes, int, int, int]], what: str)
         elif kind in _TIMED:
             _zero_times(data, payload, end, what)
         elif kind in _CONTAINERS:
-            blanked += _clean(data, _boxes(data, payload, end, what), what)
+            blanked += _clean(data, _boxes(data, payload, end, what), what, depth + 1)
     return blanked
 
 

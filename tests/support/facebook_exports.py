@@ -8,6 +8,8 @@ import io
 import json
 import struct
 import zipfile
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -184,3 +186,64 @@ class FakeExport:
             for uri, content in self.files.items():
                 z.writestr(base + uri, content)
         return path
+
+
+# Hostile exports. A huge entry is built cheaply: each distinct block of it
+# is deflated once, ending in a full flush (after which the compressor
+# refers to nothing before), and its compressed bytes are repeated.
+
+Blocks = Sequence[tuple[bytes, int]]  # (block, how many times in a row)
+
+
+def _deflated(blocks: Blocks) -> tuple[bytes, int, int]:
+    """(compressed bytes, CRC-32, size) of the blocks one after another."""
+    out, crc, size = [], 0, 0
+    for block, times in blocks:
+        packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+        packed = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+        out.append(packed * times)
+        for _ in range(times):
+            crc = zlib.crc32(block, crc)
+        size += len(block) * times
+    out.append(zlib.compressobj(6, zlib.DEFLATED, -15).flush(zlib.Z_FINISH))
+    return b"".join(out), crc, size
+
+
+def write_zip(path: Path, entries: Mapping[str, bytes | Blocks]) -> Path:
+    """A ZIP of *entries* (name → content, or blocks of it), written by
+    hand so that a 256 MiB entry takes its compressed size to write."""
+    local, central = bytearray(), bytearray()
+    for name, content in entries.items():
+        blocks: Blocks = [(content, 1)] if isinstance(content, bytes) else content
+        data, crc, size = _deflated(blocks)
+        raw = name.encode()
+        fields = struct.pack("<HHHHHIII", 20, 0x800, 8, 0, 0x21, crc, len(data), size)
+        central += struct.pack("<IH", 0x02014B50, 20) + fields
+        central += struct.pack("<HHHHHII", len(raw), 0, 0, 0, 0, 0, len(local)) + raw
+        local += struct.pack("<I", 0x04034B50) + fields + struct.pack("<HH", len(raw), 0)
+        local += raw + data
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central),
+                      len(local), 0)  # fmt: skip
+    path.write_bytes(bytes(local + central + end))
+    return path
+
+
+def json_text(size: int) -> Blocks:
+    """*size* bytes of words to go inside a JSON string: 1 MiB blocks that
+    deflate about 100 to 1, as a real export's text does not, but within
+    the 200 to 1 that the ZIP bomb check lets through."""
+    line = b"".join(b"word%d " % (n * 7919 % 10007) for n in range(2000))  # no repeat within
+    block = (line * (2**20 // len(line) + 1))[: 2**20]
+    whole, rest = divmod(size, len(block))
+    return [(block, whole), (block[:rest], 1)]
+
+
+def groups_file(layout: str = "your_facebook_activity/") -> str:
+    return f"facebook-export/{layout}groups/"
+
+
+PROFILE_ENTRY = "facebook-export/personal_information/profile_information/profile_information.json"
+
+
+def profile_json(owner: str) -> bytes:
+    return json.dumps({"profile_v2": {"name": {"full_name": mojibake(owner)}}}).encode()

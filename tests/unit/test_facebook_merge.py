@@ -4,6 +4,8 @@ the roster read strictly. Pure."""
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,9 @@ import pytest
 from bots.base.errors import InputError
 from bridge.facebook.merge import THRESHOLD, Sourced, dedupe, place
 from bridge.facebook.reader import Item, MediaRef
-from bridge.facebook.review import read_review, review
+from bridge.facebook.review import MAX_NAME, named_in, read_review, review
 from bridge.facebook.roster import Roster, read_roster
+from bridge.facebook.titles import posted_in, replied_to
 
 G = "Carers UK"
 ALICJA, BOB, CAROL, DANA = "Alicja Wróbel", "Bob Nowak", "Carol Smith", "Dana Kowalska"
@@ -142,3 +145,109 @@ def test_a_roster_as_spreadsheets_save_it(tmp_path: Path) -> None:
     path.write_bytes("\ufeffFacebook_Name,Shown_As,Exclude\nAnn,,no\n".encode())
     assert read_roster(path) == Roster({"Ann": read_roster(path).entries["Ann"]})
     assert read_roster(path).entries["Ann"].exclude is False
+
+
+# Titles are read in time linear in their length (bridge.facebook.titles),
+# giving what the regular expressions they replace gave. Those, kept here as
+# the reference, backtracked over every split of a title that does not
+# match: 4,000 times "a replied to " (52 kB) took 1.7 s, and the cost grows
+# with the square of the length.
+OLD_REPLIED = (
+    re.compile(r"^(?P<who>.+?) (?:replied to|commented on) (?P<target>.+?)'s (?P<what>\w+)\.?$"),
+    re.compile(
+        r"^(?P<who>.+?) (?:replied to|commented on) (?:his|her|their) own (?P<what>\w+)\.?$"
+    ),
+)
+OLD_POSTED = re.compile(
+    r"^(?P<author>.+?) (?:posted|wrote|shared .{1,40}?|updated .{1,40}?) in (?P<group>.+?)\.?$"
+)
+
+
+def old_replied_to(title: str) -> tuple[str, str] | None:
+    for pattern in OLD_REPLIED:
+        found = pattern.match(title)
+        if found:
+            return (found.groupdict().get("target") or found["who"], found["what"].lower())
+    return None
+
+
+def old_posted_in(title: str) -> tuple[str, str] | None:
+    found = OLD_POSTED.match(title)
+    return (found["author"], found["group"]) if found else None
+
+
+def test_titles_are_read_as_the_old_expressions_read_them() -> None:
+    pieces = [
+        "A", "b", "ż", "_", "1", " ", ".", "\n", "-", "'s", "'s ", " replied to ",
+        " commented on ", "his", "her", "their", " own ", "post", "Comment", " posted in ",
+        " wrote in ", " shared ", " updated ", " in ", "in", "a link", "x" * 20,
+    ]  # fmt: skip
+    rng = random.Random(23)
+
+    def some() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 4)))
+
+    def shaped() -> str:
+        """Near what a title is: a part of it changed, left out or added."""
+        if rng.random() < 0.5:
+            verb = rng.choice([" replied to ", " commented on ", " replied ", "replied to "])
+            whose = rng.choice(["'s ", "'s ", " his own ", " their own ", " her own", "s "])
+            middle = f"{verb}{some()}{whose}{rng.choice(['post', 'Photo', 'x y', ''])}"
+        else:
+            verb = rng.choice([" posted in ", " wrote in ", " shared ", " updated ", " in "])
+            middle = f"{verb}{some()}{rng.choice([' in ', ' in ', 'in '])}{some()}"
+        start, end = rng.choice(["Bob", "", " "]), rng.choice(["", ".", "\n", ".."])
+        return f"{start}{some()}{middle}{end}"
+
+    replies = posts = 0
+    for n in range(40_000):
+        title = shaped() if n % 2 else some() + some() + some()
+        assert replied_to(title) == old_replied_to(title), title
+        assert posted_in(title) == old_posted_in(title), title
+        replies += replied_to(title) is not None
+        posts += posted_in(title) is not None
+    # The comparison covers titles that match, not only ones that do not.
+    assert replies > 500, replies
+    assert posts > 500, posts
+    for title in (
+        "Bob Nowak replied to Alicja Wróbel's post.",
+        "Bob commented on his own photo.",
+        "Carol replied to Bob's comment",
+        "Alicja Wróbel posted in Carers UK.",
+        "Alicja shared a link in Carers UK.",
+        "Alicja updated her status in Carers UK",
+    ):
+        assert (replied_to(title), posted_in(title)) == (
+            old_replied_to(title),
+            old_posted_in(title),
+        )
+    assert replied_to("Bob replied to Alicja's post.") == ("Alicja", "post")
+    assert posted_in("Alicja shared a link in Carers UK.") == ("Alicja", "Carers UK")
+
+
+def test_hostile_titles_are_read_in_linear_time() -> None:
+    """Titles of 2.6 MB that the old expressions would have taken hours on
+    (200,000 repetitions: 2,500 times the 1.7 s of 4,000)."""
+    n = 200_000
+    assert replied_to("a replied to " * n + "x") is None
+    assert replied_to("a commented on " * n + "b's\n") is None
+    assert posted_in("a posted in " * n + "\nx") is None
+    assert posted_in("a shared x in " * n + "\nx") is None
+    # Long titles that do say something are read too.
+    long_name = "Alicja " * n
+    assert replied_to(f"Bob replied to {long_name}'s post.") == (long_name, "post")
+    assert posted_in(f"Bob posted in {long_name}.") == ("Bob", long_name)
+    # A comment with such a title is kept, as a message of its own.
+    hostile = Item("comment", BOB, G, 2000, "hi", "a replied to " * n + "x")
+    (_, placed) = place(dedupe(sourced(post(ALICJA, 1000), hostile)))
+    assert (placed.parent, placed.confidence) == (None, 0.0)
+
+
+def test_a_name_longer_than_anyone_has_is_not_taken_from_a_title() -> None:
+    """Each name taken from a title goes into the pattern that scrubs the
+    text, at about a hundred bytes a character: three titles naming "people"
+    of 3 million characters took the plan to 900 MB."""
+    invented = "Dana " * 200_000
+    titles = [f"Bob replied to {DANA}'s post.", f"Bob replied to {invented}'s post."]
+    assert named_in(titles) == {DANA}
+    assert named_in([f"Bob replied to {'D' * MAX_NAME}'s post."]) == {"D" * MAX_NAME}

@@ -3,6 +3,7 @@ out, with people who did not contribute never named."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -11,10 +12,19 @@ import pytest
 from bots.cli import main
 from bridge.facebook.planning import read_header
 from bridge.facebook.review import read_review
-from tests.support.facebook_exports import Comment, FakeExport, Post, photo
+from tests.support.facebook_exports import (
+    PROFILE_ENTRY,
+    Comment,
+    FakeExport,
+    Post,
+    photo,
+    profile_json,
+    write_zip,
+)
 
 GROUP = "Carers UK"
 MEDIA = "your_facebook_activity/posts/media/a.jpg"
+COMMENTS = "facebook-export/your_facebook_activity/groups/your_comments_in_groups.json"
 
 
 def exports(tmp_path: Path) -> list[Path]:
@@ -150,14 +160,64 @@ def test_a_staged_plan_writes_what_the_merge_in_memory_decides(
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_a_failed_plan_leaves_an_earlier_review_as_it_was(tmp_path: Path) -> None:
+def test_a_failed_plan_leaves_an_earlier_review_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "review.jsonl"
     out.write_text("the organiser's edited review\n")
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
+    nameless = FakeExport("X", posts=[Post(1, "hi", GROUP)], profile=False)
     code = main(
-        ["import", "facebook", "plan", *map(str, exports(tmp_path)), str(broken),
+        ["import", "facebook", "plan", str(broken), str(nameless.write(tmp_path / "x.zip")),
          "--group", "carers", "--facebook-group", GROUP, "--out", str(out)]
     )  # fmt: skip
     assert code == 2
+    err = capsys.readouterr().err
+    assert "no export could be read" in err
+    assert f"{broken}: not a readable ZIP file" in err
+    assert f"{tmp_path / 'x.zip'}: cannot tell whose export this is" in err
     assert out.read_text() == "the organiser's edited review\n"
+
+
+def test_an_export_that_cannot_be_read_is_left_out_whole_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A broken export, and a hostile one of Alicja's whose first 1,500
+    comments read well (a batch of them staged) before one nested too deep:
+    both left out, nothing of them in the review, the others' all there."""
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    staged = [
+        {
+            "timestamp": 1_600_000_050 + n,
+            "title": "Alicja Wróbel replied to Bob Nowak's post.",
+            "data": [
+                {"comment": {"comment": f"staged {n}", "author": "Alicja Wróbel", "group": GROUP}}
+            ],
+        }
+        for n in range(1500)
+    ]
+    nested = b"[" * 1000 + b"]" * 1000
+    comments = json.dumps({"group_comments_v2": staged})[:-2].encode() + b", " + nested + b"]}"
+    hostile = write_zip(
+        tmp_path / "alicja-hostile.zip",
+        {PROFILE_ENTRY: profile_json("Alicja Wróbel"), COMMENTS: comments},
+    )
+    out = tmp_path / "review.jsonl"
+    code = main(
+        ["import", "facebook", "plan", *map(str, exports(tmp_path)), str(broken), str(hostile),
+         "--group", "carers", "--facebook-group", GROUP, "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[:1] == [f"Facebook group: {GROUP} → Hearth group carers"]
+    assert "Contributors: 2 (Member 1, Member 2)" in said
+    left = said.index("Left out, nothing of them in the review: 2 exports")
+    assert said[left + 1].startswith(f"  {broken}: not a readable ZIP file")
+    assert said[left + 2] == (
+        f"  {hostile}: '{COMMENTS}' is nested deeper than 64 levels "
+        "(Facebook's own files nest about 12); not read"
+    )
+    lines = read_review(out.read_text().splitlines()[1:], str(out), first=2)
+    assert [line.text for line in lines] == ["Hello from Dana Kowalska's sister", "Welcome 💙"]

@@ -87,3 +87,16 @@ def test_a_file_whose_boxes_do_not_add_up_is_refused(data: bytes, said: str) -> 
     with pytest.raises(InputError, match=said) as caught:
         clean_video(data, "media/v.mp4")
     assert str(caught.value).startswith("media/v.mp4: ")
+
+
+def test_boxes_nested_deeper_than_a_video_has_are_refused() -> None:
+    """Containers in containers, 5,000 deep in 40 kB: refused with a reason,
+    not followed down until Python's recursion limit."""
+    nested = b""
+    for _ in range(5000):
+        nested = struct.pack(">I4s", 8 + len(nested), b"moov") + nested
+    data = struct.pack(">I4s", 16, b"ftyp") + b"isom\x00\x00\x02\x00" + nested
+    with pytest.raises(InputError, match="boxes nested more than 16 deep"):
+        clean_video(data, "mallory.zip: v.mp4")
+    # As deep as a real file (moov/trak/mdia/minf/stbl) is read.
+    assert clean_video(video(), "v.mp4").blanked > 0
