@@ -5,6 +5,10 @@ could mean two things gets an :class:`Unclear` asking which, never a guess
 that lands on the wrong day: "friday" typed on a Friday, a date without a
 year that has already passed this year, 02:30 on the night the clocks go
 forward.
+
+A command passes its *horizon*: a date further ahead than that is refused
+(:func:`horizon_problem`). Nothing a group plans is years away, and a date
+in the year 9999 is only a way to make the bot work for nothing.
 """
 
 from __future__ import annotations
@@ -84,6 +88,23 @@ class Unclear(Exception):
     """What to ask the moderator; raised by the parsers, replied as is."""
 
 
+def horizon_problem(day: date, today: date, horizon: timedelta) -> str | None:
+    """Why *day* is too far ahead to be typed, or None if it is not."""
+    latest = today + horizon
+    if day <= latest:
+        return None
+    days = horizon.days
+    span = (
+        f"{days // 365} year{'s' if days // 365 > 1 else ''}"
+        if days % 365 == 0
+        else f"{days} day{'s' if days > 1 else ''}"
+    )
+    return (
+        f"{day:%-d %B %Y} is too far ahead: dates can be at most {span} from today "
+        f"(up to {latest:%-d %B %Y})."
+    )
+
+
 @dataclass(frozen=True)
 class MeetingSpec:
     title: str
@@ -151,10 +172,19 @@ def _checked_date(year: int, month: int, day: int) -> date:
         raise Unclear(f"{day} {name} {year} doesn't exist.") from None
 
 
-def parse_date(words: list[str], today: date) -> tuple[date, int]:
+def parse_date(words: list[str], today: date, horizon: timedelta | None = None) -> tuple[date, int]:
     """A date from the start of *words*; returns it and how many words it
     took. Understands 2026-12-01, 1 december [2026], december 1 [2026],
-    today, tomorrow, friday / this friday / next friday."""
+    today, tomorrow, friday / this friday / next friday. A date more than
+    *horizon* after *today* is refused."""
+    day, used = _date(words, today)
+    problem = horizon_problem(day, today, horizon) if horizon is not None else None
+    if problem is not None:
+        raise Unclear(problem)
+    return day, used
+
+
+def _date(words: list[str], today: date) -> tuple[date, int]:
     if not words:
         raise Unclear("Say which day, like 2026-12-01 or 1 december.")
     w = [x.lower().rstrip(",") for x in words[:4]]
@@ -169,8 +199,8 @@ def parse_date(words: list[str], today: date) -> tuple[date, int]:
     if w[0] in WEEKDAYS:
         return _weekday(w[0], today, ""), 1
     # 1 december [2026] or december 1 [2026]
-    day_first = w[0].rstrip("stndrh").isdigit() and len(w) > 1 and w[1] in MONTHS
-    month_first = w[0] in MONTHS and len(w) > 1 and w[1].rstrip("stndrh").isdigit()
+    day_first = _number(w[0].rstrip("stndrh")) and len(w) > 1 and w[1] in MONTHS
+    month_first = w[0] in MONTHS and len(w) > 1 and _number(w[1].rstrip("stndrh"))
     if day_first or month_first:
         day_word, month_word = (w[0], w[1]) if day_first else (w[1], w[0])
         day, month = int(day_word.rstrip("stndrh")), MONTHS[month_word]
@@ -184,6 +214,12 @@ def parse_date(words: list[str], today: date) -> tuple[date, int]:
             f"{name} has passed this year. Add the year: {name.lower()} {today.year + 1}?"
         )
     raise Unclear(f"{words[0]!r} isn't a date. Use a date like 2026-12-01 or 1 december.")
+
+
+def _number(word: str) -> bool:
+    """Digits int() reads as typed: ASCII only, and few ("²" is a digit to
+    str.isdigit but not to int)."""
+    return word.isascii() and word.isdigit() and len(word) <= 6
 
 
 def _weekday(name: str, today: date, qualifier: str) -> date:
@@ -262,9 +298,12 @@ def _words(text: str) -> list[str]:
         raise Unclear("A quote is not closed.") from None
 
 
-def parse_add(text: str, now: datetime, default_zone: str) -> MeetingSpec:
+def parse_add(
+    text: str, now: datetime, default_zone: str, horizon: timedelta | None = None
+) -> MeetingSpec:
     """``"<title>" <when> [for <length>] [remind <list>] [link <url>]``.
-    *now* is aware; dates are read in the meeting's zone."""
+    *now* is aware; dates are read in the meeting's zone, and refused
+    beyond *horizon*."""
     words = _words(text)
     if not words:
         raise Unclear(f"Usage: {ADD_USAGE}")
@@ -294,10 +333,10 @@ def parse_add(text: str, now: datetime, default_zone: str) -> MeetingSpec:
         elif key == "link":
             link = parse_link(value)
         elif key == "until":
-            until = parse_date(value.split(), now.date())[0]
+            until = parse_date(value.split(), now.date(), horizon)[0]
         elif key == "times":
             count = int(value)
-    schedule = parse_when(when, now, default_zone, duration)
+    schedule = parse_when(when, now, default_zone, duration, horizon)
     if schedule.repeat is None and (until is not None or count is not None):
         raise Unclear("'until' and 'times' are for repeating meetings.")
     if schedule.repeat is not None:
@@ -331,7 +370,7 @@ def _split_options(words: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
             i += 2
         elif w in ("for", "remind", "link", "until"):
             raise Unclear(f"'{w}' needs a value after it. Usage: {ADD_USAGE}")
-        elif i + 1 < len(words) and words[i + 1].lower() == "times" and w.isdigit():
+        elif i + 1 < len(words) and words[i + 1].lower() == "times" and _number(w):
             options.append(("times", w))
             i += 2
         else:
@@ -355,7 +394,13 @@ def _time_and_zone(words: list[str], default_zone: str) -> tuple[time, str]:
     return at, zone
 
 
-def parse_when(words: list[str], now: datetime, default_zone: str, duration: timedelta) -> Schedule:
+def parse_when(
+    words: list[str],
+    now: datetime,
+    default_zone: str,
+    duration: timedelta,
+    horizon: timedelta | None = None,
+) -> Schedule:
     if not words:
         raise Unclear(f"Say when. Usage: {ADD_USAGE}")
     head = words[0].lower()
@@ -365,14 +410,20 @@ def parse_when(words: list[str], now: datetime, default_zone: str, duration: tim
         return _repeating(words[1:], now, default_zone, duration)
     if head == "on":
         words = words[1:]
-    return _once(words, now, default_zone, duration)
+    return _once(words, now, default_zone, duration, horizon)
 
 
-def _once(words: list[str], now: datetime, default_zone: str, duration: timedelta) -> Schedule:
+def _once(
+    words: list[str],
+    now: datetime,
+    default_zone: str,
+    duration: timedelta,
+    horizon: timedelta | None,
+) -> Schedule:
     # The zone, if given, decides what "today" is.
     zone = next((zone_name(w) for w in words if looks_like_zone(w)), default_zone)
     local_now = now.astimezone(ZoneInfo(zone))
-    day, used = parse_date(words, local_now.date())
+    day, used = parse_date(words, local_now.date(), horizon)
     at, zone = _time_and_zone(words[used:], default_zone)
     start = datetime.combine(day, at)
     _check_wall_time(start, zone)
@@ -386,7 +437,7 @@ def _repeating(words: list[str], now: datetime, default_zone: str, duration: tim
     interval = 1
     if w[:1] == ["other"]:
         interval, w, words = 2, w[1:], words[1:]
-    elif w and w[0].isdigit() and len(w) > 1 and w[1] in ("weeks", "days", "months"):
+    elif w and _number(w[0]) and len(w) > 1 and w[1] in ("weeks", "days", "months"):
         interval = int(w[0])
         if not 1 <= interval <= 52:
             raise Unclear("Repeat every 1 to 52 weeks, days or months.")
@@ -442,7 +493,7 @@ def _monthly(
     if len(w) > 1 and w[0] in ORDINALS and w[1] in WEEKDAYS:
         repeat = Repeat(Freq.MONTHLY, interval, (WEEKDAYS[w[1]],), nth=ORDINALS[w[0]])
         return _first(repeat, words[2:], now, default_zone, duration)
-    if len(w) > 1 and w[0] == "day" and w[1].isdigit():
+    if len(w) > 1 and w[0] == "day" and _number(w[1]):
         day = int(w[1])
         if not 1 <= day <= 28:
             raise Unclear(
@@ -529,20 +580,20 @@ def parse_changes(text: str, now: datetime) -> Changes:
     return changes
 
 
-def parse_day(text: str, today: date) -> date:
+def parse_day(text: str, today: date, horizon: timedelta | None = None) -> date:
     """One date and nothing else (``!meeting skip 3 2026-12-01``)."""
     words = text.split()
-    day, used = parse_date(words, today)
+    day, used = parse_date(words, today, horizon)
     if used != len(words):
         raise Unclear(f"I didn't understand {' '.join(words[used:])!r} after the date.")
     return day
 
 
-def parse_move(text: str, today: date) -> tuple[date, date, time]:
+def parse_move(text: str, today: date, horizon: timedelta | None = None) -> tuple[date, date, time]:
     """``<date> <time>`` (the same day, at another time) or
     ``<date> [to] <new date> <time>``."""
     words = text.split()
-    day, used = parse_date(words, today)
+    day, used = parse_date(words, today, horizon)
     rest = words[used:]
     if rest[:1] and rest[0].lower() == "to":
         rest = rest[1:]
@@ -550,7 +601,7 @@ def parse_move(text: str, today: date) -> tuple[date, date, time]:
         return day, day, parse_time(rest[0])
     if not rest:
         raise Unclear("Say the new time: !meeting move <id> <date> [<new date>] <time>")
-    new_day, used = parse_date(rest, today)
+    new_day, used = parse_date(rest, today, horizon)
     if len(rest) != used + 1:
         raise Unclear("Say the new time: !meeting move <id> <date> [<new date>] <time>")
     return day, new_day, parse_time(rest[used])

@@ -14,16 +14,26 @@ Skips and moves are stored as exceptions keyed by the occurrence's
 original local start (its ``RECURRENCE-ID``), so they survive any later
 expansion. Expansion is lazy: an endless rule yields only as many
 occurrences as asked for.
+
+A rule is stepped from near the time asked about, never from its first
+date: dateutil steps occurrence by occurrence from its ``dtstart``, so a
+daily meeting asked about the year 9999 would take seconds, with every
+room waiting. :func:`_anchor` moves the start on by whole periods of the
+rule (days, or weeks or months at the rule's interval), which leaves
+every occurrence from there on where it was; a rule with a count is first
+turned into the same rule with an end.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -111,35 +121,99 @@ class Schedule:
             if self.start > local:
                 yield self.start
             return
-        rule = _rule(self)
-        # xafter steps from the rule's start without building a list.
-        yield from rule.xafter(local)
+        # xafter steps without building a list, from a start moved on to
+        # near *local*.
+        yield from _rule(self, local).xafter(local)
 
     def is_original(self, local: datetime) -> bool:
         if self.repeat is None:
             return local == self.start
-        found = _rule(self).after(local - timedelta(seconds=1), inc=True)
+        if local < self.start:
+            return False
+        found = _rule(self, local).after(local - timedelta(seconds=1), inc=True)
         return found == local
 
 
-def _rule(s: Schedule) -> rrule.rrule:
+def _rule(s: Schedule, near: datetime | None = None) -> rrule.rrule:
+    """The rule as dateutil's; started at *near*'s anchor (:func:`_anchor`)
+    when given: the same occurrences from the anchor on, reached in a few
+    steps whatever *near* is."""
     r = s.repeat
     assert r is not None
     byweekday: list[rrule.weekday] | None = None
     if r.weekdays:
         days = [rrule.weekday(d) for d in r.weekdays]
         byweekday = [d(r.nth) for d in days] if r.nth is not None else days
+    # dateutil takes a day it is not given from its dtstart: name it, so
+    # that a start moved on cannot change it.
+    bymonthday = r.monthday
+    if r.freq is Freq.WEEKLY and not r.weekdays:
+        byweekday = [rrule.weekday(s.start.weekday())]
+    if r.freq is Freq.MONTHLY and not r.weekdays and bymonthday is None:
+        bymonthday = s.start.day
     until = datetime.combine(r.until, time(23, 59, 59)) if r.until is not None else None
+    count = r.count
+    moved_on = near is not None and near > s.start
+    if count is not None and (moved_on or until is not None):
+        # A count is of occurrences from the very first, which a moved start
+        # would lose: the same rule, ending at its last date. (dateutil also
+        # refuses a count beside an end, as RFC 5545 does.)
+        last = _last_of_count(s.start, replace(r, until=None))
+        until = last if until is None else min(until, last)
+        count = None
+    dtstart = _anchor(s.start, r, near) if near is not None and moved_on else s.start
     return rrule.rrule(
         _RRULE_FREQ[r.freq],
-        dtstart=s.start,
+        dtstart=dtstart,
         interval=r.interval,
         byweekday=byweekday,
-        bymonthday=r.monthday,
-        count=r.count,
+        bymonthday=bymonthday,
+        count=count,
         until=until,
         cache=False,
     )
+
+
+def _anchor(start: datetime, r: Repeat, near: datetime) -> datetime:
+    """A start for the rule before *near*: a whole number of the rule's
+    periods after *start*, one short of the last that fits. From there the
+    rule gives the occurrences it gives from *start*, and reaches *near*
+    within about two periods.
+
+    A period is the rule's interval in days, weeks or months. dateutil
+    counts periods from its start's day, week (from Monday) or month, so a
+    start moved on by whole periods keeps every later one in place; a
+    monthly rule's start goes to the first of the month, at its time of
+    day, so that no date of that month is lost."""
+    if r.freq is Freq.MONTHLY:
+        months = (near.year - start.year) * 12 + near.month - start.month
+        periods = months // r.interval - 1
+        if periods <= 0:
+            return start
+        month = start.month - 1 + periods * r.interval
+        return datetime.combine(date(start.year + month // 12, month % 12 + 1, 1), start.time())
+    length = r.interval * (7 if r.freq is Freq.WEEKLY else 1)
+    periods = (near.date() - start.date()).days // length - 1
+    if periods <= 0:
+        return start
+    return start + timedelta(days=periods * length)
+
+
+@lru_cache(maxsize=256)
+def _last_of_count(start: datetime, r: Repeat) -> datetime:
+    """The last occurrence of a rule with a count: found once, in at most
+    :data:`MAX_COUNT` steps (the most a count may be), then kept."""
+    rule = _rule(Schedule(start, "UTC", timedelta(0), r))
+    last = deque(itertools.islice(rule, MAX_COUNT), maxlen=1)
+    return last[0] if last else start
+
+
+def steps_to(s: Schedule, local: datetime) -> int:
+    """How many originals the rule steps over before it reaches *local*:
+    the cost of finding the occurrence at or after it."""
+    if s.repeat is None:
+        return 0
+    return sum(1 for _ in itertools.takewhile(lambda o: o < local, _rule(s, local)))
 
 
 @dataclass(frozen=True, order=True)

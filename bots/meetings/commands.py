@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bots.dates.reading import (
@@ -40,13 +40,12 @@ from bots.meetings.model import (
     TZ_KIND,
     Answer,
     Meeting,
+    answered_kind,
     meetings_kind,
     poll_kind,
     rsvp_kind,
 )
-from bots.meetings.plan import announce_job, close_polls, next_occurrence
-from provisioning.desired import MARKER
-from provisioning.markers import CommunityRooms
+from bots.meetings.plan import announce_job, close_polls, forget_unpolled, next_occurrence
 from provisioning.schema import cached_community
 
 NOT_A_GROUP = "Meetings belong to a group's rooms: use this in one of them."
@@ -69,6 +68,11 @@ class Here:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.ctx.now, UTC)
 
+    @property
+    def horizon(self) -> timedelta:
+        """How far ahead a typed date may be."""
+        return self.config.horizon
+
 
 async def here(inv: Invocation) -> Here | None:
     ctx = inv.context
@@ -76,7 +80,7 @@ async def here(inv: Invocation) -> Here | None:
     config = ctx.config
     assert isinstance(config, MeetingsConfig)
     cfg = cached_community(config.community)
-    group = CommunityRooms.from_markers(ctx.room_state(MARKER), cfg).group_of(inv.room_id)
+    group = ctx.community.group_of(inv.room_id)
     decl = cfg.group(group) if group else None
     if group is None or decl is None:
         return None
@@ -122,6 +126,14 @@ async def answered(
     }
 
 
+async def dated(ctx: Context, room: str, number: int) -> dict[str, list[str]]:
+    """Who answered each date of a meeting that has answers, polled or not."""
+    return {
+        key: list(await ctx.records(rsvp_kind(room, number, key)))
+        for key in await ctx.records(answered_kind(room, number))
+    }
+
+
 # --- moderators ---
 
 
@@ -137,7 +149,7 @@ async def add(inv: Invocation) -> Sequence[Action]:
             "Cancel one first (!meetings lists them).",
         )
     try:
-        spec = parse_add(str(inv.args.get("details") or ""), h.now, h.zone)
+        spec = parse_add(str(inv.args.get("details") or ""), h.now, h.zone, h.horizon)
     except Unclear as exc:
         return _reply(inv, str(exc))
     # Chat meetings count from 1; the file's are numbered from 101.
@@ -198,13 +210,16 @@ async def _change(inv: Invocation, decide: Any) -> Sequence[Action]:
         Reply(inv.room_id, inv.event_id, "Done."),
         SendNotice(inv.room_id, change.said + pings, mentions=tuple(going)),
     ]
+    polls = await h.ctx.records(poll_kind(m.room, m.number))
     if change.meeting.cancelled:
         # Its open polls close now, and who answered them is forgotten, as
         # when a date begins.
-        polls = await h.ctx.records(poll_kind(m.room, m.number))
         who = await answered(h.ctx, m.room, m.number, polls)
         actions += close_polls(change.meeting, h.now, polls, who)
-    else:
+    # Answers to a date that will now never be polled (skipped, or the
+    # meeting cancelled) are forgotten with the change.
+    actions += forget_unpolled(change.meeting, h.now, polls, await dated(h.ctx, m.room, m.number))
+    if not change.meeting.cancelled:
         # Re-plan now: the next date's poll and reminders follow the change.
         actions.append(announce_job(change.meeting, h.ctx.now, f"changed:{inv.event_id}"))
     return actions
@@ -215,7 +230,7 @@ def _started(occ: Occurrence, now: datetime) -> bool:
 
 
 def _skip(h: Here, m: Meeting, text: str) -> Change:
-    day = parse_day(text, h.now.astimezone(m.schedule.tz).date())
+    day = parse_day(text, h.now.astimezone(m.schedule.tz).date(), h.horizon)
     occ = on_day(m.schedule, day)
     if occ is None:
         if day in m.schedule.skips:
@@ -229,11 +244,16 @@ def _skip(h: Here, m: Meeting, text: str) -> Change:
     return Change(new, f"{m.title} on {texts.day(occ)} will not take place.", occ)
 
 
-def _find(m: Meeting, day: Any, now: datetime) -> Occurrence:
+def _find(m: Meeting, day: date, now: datetime) -> Occurrence:
     """The date a moderator means: where it is now (moved or not), else its
     original date."""
     s = m.schedule
-    for occ in iter_occurrences(s, now):
+    # Looked for from the day before (a zone's offset is less than a day),
+    # not from today: a date far ahead costs what tomorrow does.
+    since = now
+    if day > now.astimezone(s.tz).date() + timedelta(days=1):
+        since = max(now, place(datetime.combine(day - timedelta(days=1), time()), s.tz))
+    for occ in iter_occurrences(s, since):
         if occ.start.date() == day:
             return occ
         if occ.start.date() > day:
@@ -246,7 +266,7 @@ def _find(m: Meeting, day: Any, now: datetime) -> Occurrence:
 
 def _move(h: Here, m: Meeting, text: str) -> Change:
     s = m.schedule
-    day, new_day, at = parse_move(text, h.now.astimezone(s.tz).date())
+    day, new_day, at = parse_move(text, h.now.astimezone(s.tz).date(), h.horizon)
     occ = _find(m, day, h.now)
     if _started(occ, h.now):
         raise Unclear(f"{m.title} on {texts.day(occ)} has already begun.")
@@ -388,7 +408,7 @@ async def rsvp(inv: Invocation) -> Sequence[Action]:
     when = inv.args.get("date")
     try:
         if isinstance(when, str) and when.strip():
-            day = parse_day(when, h.now.astimezone(m.schedule.tz).date())
+            day = parse_day(when, h.now.astimezone(m.schedule.tz).date(), h.horizon)
             occ = _find(m, day, h.now)
         else:
             found = next_occurrence(m, h.now)
@@ -408,6 +428,7 @@ async def rsvp(inv: Invocation) -> Sequence[Action]:
             inv.sender,
             {"answer": answer.value, "ts": h.ctx.now * 1000},
         ),
+        h.ctx.put(answered_kind(m.room, m.number), occ.key, {}),
         Reply(inv.room_id, inv.event_id, f"Noted: {verb} {m.title}, {texts.when(occ, zone)}."),
     ]
 

@@ -32,10 +32,7 @@ from bots.meetings import texts
 from bots.meetings.config import MeetingsConfig
 from bots.meetings.model import FEATURE, Meeting, meetings_kind
 from bots.meetings.plan import announce_job
-from provisioning.desired import MARKER
-from provisioning.markers import CommunityRooms
 from provisioning.meetings import MEETING
-from provisioning.schema import cached_community
 
 log = get_logger(__name__)
 
@@ -141,8 +138,7 @@ async def keep_declared(sctx: ServiceContext) -> None:
     assert isinstance(config, MeetingsConfig)
     while True:
         ctx = sctx.context()
-        cfg = cached_community(config.community)
-        rooms = CommunityRooms.from_markers(ctx.room_state(MARKER), cfg)
+        rooms = ctx.community
         now = datetime.fromtimestamp(ctx.now, UTC)
         for room, declared in ctx.keyed_state(MEETING).items():
             if rooms.group_of(room) is None:

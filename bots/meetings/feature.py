@@ -12,20 +12,22 @@ from bots.framework.config import BotConfig
 from bots.framework.events import PollResponse
 from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec, Service
 from bots.framework.logging import get_logger
+from bots.framework.storage import Migration
 from bots.meetings import plan
-from bots.meetings.commands import COMMANDS, answered, goers
+from bots.meetings.commands import COMMANDS, answered, dated, goers
 from bots.meetings.config import MeetingsConfig
 from bots.meetings.declared import keep_declared
 from bots.meetings.model import (
     FEATURE,
+    INDEX_ANSWERS,
     Meeting,
+    answered_kind,
     meetings_kind,
     poll_kind,
     read_answer_id,
     rsvp_kind,
     sent_kind,
 )
-from provisioning.desired import MARKER
 from provisioning.meetings import MEETING
 from provisioning.schema import section_problem
 
@@ -50,7 +52,8 @@ async def run_announce(job: Job, ctx: Context) -> Sequence[Action]:
     announced = frozenset(k.split("/")[0] for k in sent if k.endswith("/announce"))
     polls = await ctx.records(poll_kind(room, number))
     who = await answered(ctx, room, number, polls)
-    return plan.announce(m, plan.utc(ctx.now), announced, polls, who)
+    answers = await dated(ctx, room, number)
+    return plan.announce(m, plan.utc(ctx.now), announced, polls, who, answers)
 
 
 async def run_remind(job: Job, ctx: Context) -> Sequence[Action]:
@@ -69,15 +72,21 @@ async def run_remind(job: Job, ctx: Context) -> Sequence[Action]:
 
 
 async def on_poll_response(ev: PollResponse, ctx: Context) -> Sequence[Action]:
-    """A tap on a meeting poll. Counted only from someone in the room, for
-    a date still ahead (as of the vote) of a meeting not cancelled; a later
-    vote replaces an earlier one, whatever order they are handled in."""
+    """A tap on a meeting poll. Counted only from someone in the room, on
+    the poll the bot posted for that date while it is open, for a date
+    still ahead (as of the vote) of a meeting not cancelled; a later vote
+    replaces an earlier one, whatever order they are handled in. (An answer
+    ID is the voter's to write: one naming a date that has no poll would
+    leave an answer that no poll's closing ever deletes.)"""
     read = read_answer_id(ev.answers[0]) if len(ev.answers) == 1 else None
     if read is None:
         return []
     number, key, answer = read
     m = await _meeting(ctx, ev.room_id, number)
     if m is None or m.cancelled or ev.sender not in ctx.members(ev.room_id):
+        return []
+    poll = await ctx.record(poll_kind(ev.room_id, number), key)
+    if poll is None or poll.get("ended") or poll.get("event_id") != ev.poll_id:
         return []
     occ = occurrence(m.schedule, key)
     if occ is None or occ.start <= datetime.fromtimestamp(ev.server_ts_ms / 1000, UTC):
@@ -86,7 +95,10 @@ async def on_poll_response(ev: PollResponse, ctx: Context) -> Sequence[Action]:
     before = await ctx.record(kind, ev.sender)
     if before is not None and float(before.get("ts", 0)) > ev.server_ts_ms:
         return []
-    return [ctx.put(kind, ev.sender, {"answer": answer.value, "ts": ev.server_ts_ms})]
+    return [
+        ctx.put(kind, ev.sender, {"answer": answer.value, "ts": ev.server_ts_ms}),
+        ctx.put(answered_kind(ev.room_id, number), key, {}),
+    ]
 
 
 def _config_error(config: BotConfig) -> str | None:
@@ -112,7 +124,15 @@ feature = Feature(
             parse=plan.Remind.parse,
         ),
     ),
+    migrations=(
+        Migration(
+            1,
+            "the dates that have answers, so a date never polled loses them too",
+            INDEX_ANSWERS,
+            namespace=FEATURE,
+        ),
+    ),
     config_model=MeetingsConfig,
-    state_types=(MARKER, MEETING),
+    state_types=(MEETING,),
     unavailable=_config_error,
 )

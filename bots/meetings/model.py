@@ -141,6 +141,29 @@ def rsvp_kind(room: str, number: int, occ: str) -> str:
     return f"rsvp:{room}:{number}:{occ}"
 
 
+ANSWERED_PREFIX = "rsvp-dates:"
+
+
+def answered_kind(room: str, number: int) -> str:
+    """The dates of a meeting that have answers (keys only), so every
+    date's answers are found again to be deleted: records are read by kind,
+    and a date never polled has no poll to find them by."""
+    return f"{ANSWERED_PREFIX}{room}:{number}"
+
+
+# Answers given before answered_kind existed, written down under it once.
+# An answer's kind is "rsvp:<room>:<number>:<YYYYMMDD>": the date is its
+# last 8 characters, and "<room>:<number>" what lies between.
+INDEX_ANSWERS = f"""
+INSERT OR IGNORE INTO feature_records (feature, kind, key, value, updated_at)
+SELECT '{FEATURE}', '{ANSWERED_PREFIX}' || substr(kind, 6, length(kind) - 14),
+       substr(kind, -8), '{{}}', MAX(updated_at)
+FROM feature_records
+WHERE feature = '{FEATURE}' AND kind LIKE 'rsvp:%' AND length(kind) > 14
+GROUP BY kind
+"""
+
+
 def poll_kind(room: str, number: int) -> str:
     return f"poll:{room}:{number}"
 

@@ -34,6 +34,7 @@ from bots.meetings.model import (
     Answer,
     Meeting,
     answer_id,
+    answered_kind,
     poll_kind,
     rsvp_kind,
     sent_kind,
@@ -85,13 +86,16 @@ def announce(
     announced: frozenset[str],
     polls: Mapping[str, Mapping[str, Any]],
     answered: Mapping[str, Sequence[str]] | None = None,
+    dated: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Action]:
     """Post the poll for the next date (once), plan its reminders, plan the
     announcement after it, and close polls whose date has begun or gone.
     *answered*: who answered each open poll's date; their answers are
     deleted when it closes (who went to a support group is kept no longer
-    than it is needed)."""
+    than it is needed). *dated*: who answered each date that has answers;
+    those of a date that will never be polled go now (:func:`forget_unpolled`)."""
     actions: list[Action] = list(close_polls(m, now, polls, answered or {}))
+    actions += forget_unpolled(m, now, polls, dated or {})
     if m.cancelled:
         return actions
     nxt = next_occurrence(m, now)
@@ -165,7 +169,34 @@ def close_polls(
                 DeleteRecord(FEATURE, rsvp_kind(m.room, m.number, key), user)
                 for user in (answered or {}).get(key, ())
             ),
+            DeleteRecord(FEATURE, answered_kind(m.room, m.number), key),
         ]
+    return actions
+
+
+def forget_unpolled(
+    m: Meeting,
+    now: datetime,
+    polls: Mapping[str, Mapping[str, Any]],
+    dated: Mapping[str, Sequence[str]],
+) -> list[Action]:
+    """Delete the answers (``!rsvp`` ahead of the poll) of every date that
+    will never be polled: skipped, no longer a date of the meeting, begun
+    without a poll (the bot was down), or of a cancelled meeting; and any
+    left on a date whose poll has closed. An open poll's answers go when it
+    closes (:func:`close_polls`); a date still to come keeps them.
+    *dated*: date key → who answered it."""
+    actions: list[Action] = []
+    for key, users in sorted(dated.items()):
+        poll = polls.get(key)
+        if poll is not None and not poll.get("ended"):
+            continue
+        if poll is None and not m.cancelled:
+            occ = occurrence(m.schedule, key)
+            if occ is not None and occ.start > now:
+                continue
+        actions += [DeleteRecord(FEATURE, rsvp_kind(m.room, m.number, key), u) for u in users]
+        actions.append(DeleteRecord(FEATURE, answered_kind(m.room, m.number), key))
     return actions
 
 

@@ -4,7 +4,9 @@ rule of a followed policy room are banned from every community room.
 A service looks every policy_poll_s at the followed rooms' rules (kept from
 sync by the runtime) and the community rooms' members. Each (member, rule)
 is acted on once, under its own key: if a moderator later lifts that ban,
-the list does not impose it again.
+the list does not impose it again. A rule whose glob is refused (it would
+sweep up a whole server, or is too complex to match) is never applied;
+the moderators' room hears of it once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from bots.framework.feature import Context, ServiceContext
 from bots.framework.logging import get_logger
 from bots.moderation.commands.handlers import ModerationConfig, community_rooms
 from bots.moderation.commands.sanctions import MAX_REDACT
-from bots.moderation.policy import RULE_TYPES, Rule, ban_rules, banned_by
+from bots.moderation.policy import (
+    RULE_TYPES,
+    Refused,
+    Rule,
+    ban_rules,
+    banned_by,
+    refused_rules,
+)
 from provisioning.schema import cached_community
 
 log = get_logger(__name__)
@@ -44,6 +53,55 @@ def _rules(ctx: Context, follow: Sequence[str]) -> list[Rule]:
     return ban_rules(follow, state)
 
 
+# A hostile list could hold thousands of refused rules: the moderators hear
+# of this many by name, then once of how many more there are.
+NOTES_PER_LIST = 5
+
+
+def refused_note(r: Refused) -> str:
+    """What the moderators are told of a followed list's rule never applied."""
+    return (
+        f"Not applied: the rule for '{r.entity}' on the ban list {r.room_id} that this "
+        f"community follows. {r.why}. Nobody was banned by it."
+    )
+
+
+def refusal_notes(refused: Sequence[Refused]) -> list[tuple[str, str, str, str]]:
+    """Pure: (idempotency key, list room, text, reason code) of each note for
+    the moderators' room: one per refused rule, up to NOTES_PER_LIST a
+    list, then one for the rest of that list."""
+    notes: list[tuple[str, str, str, str]] = []
+    by_list: dict[str, list[Refused]] = {}
+    for r in refused:
+        by_list.setdefault(r.room_id, []).append(r)
+    for room, rules in by_list.items():
+        for r in rules[:NOTES_PER_LIST]:
+            notes.append((f"policy-refused:{room}:{r.entity}", room, refused_note(r), r.code))
+        if len(rules) > NOTES_PER_LIST:
+            text = (
+                f"Not applied either: more rules on the ban list {room} that would sweep up "
+                f"whole servers or are too complex to match ({len(rules)} in all so far). "
+                "Consider no longer following it."
+            )
+            notes.append((f"policy-refused-more:{room}", room, text, "more"))
+    return notes
+
+
+async def _tell_refused(
+    sctx: ServiceContext, ctx: Context, follow: Sequence[str], told: set[str]
+) -> None:
+    """The followed lists' refused rules: logged (without their entities,
+    which may name someone) and told to the moderators' room, once."""
+    state: dict[str, Any] = {t: ctx.keyed_state(t) for t in RULE_TYPES}
+    for key, room, text, code in refusal_notes(refused_rules(follow, state)):
+        if key in told:
+            continue
+        told.add(key)
+        log.warning("ban list rule refused", list_room=room, why=code)
+        if ctx.moderators_room is not None:
+            await sctx.submit(key, [SendNotice(ctx.moderators_room, text, mentions=())])
+
+
 async def follow_lists(sctx: ServiceContext) -> None:
     config = sctx.config
     assert isinstance(config, ModerationConfig)
@@ -51,8 +109,10 @@ async def follow_lists(sctx: ServiceContext) -> None:
         return
     for room in config.follow:  # joined once; an invitation is accepted by core
         await sctx.submit(f"follow:{room}", [JoinRoom(room)])
+    told: set[str] = set()
     while True:
         ctx = sctx.context()
+        await _tell_refused(sctx, ctx, config.follow, told)
         cfg = cached_community(config.community)
         rooms = community_rooms(ctx, cfg)
         ours = (*([rooms.space] if rooms.space else []), *rooms.group_rooms())

@@ -1,15 +1,20 @@
-"""Shared ban lists, read and matched without I/O."""
+"""Shared ban lists, read and matched without I/O; a hostile list's globs
+bounded (nothing sweeping, nothing that takes long to match)."""
 
 from __future__ import annotations
 
-from bots.moderation.following import bans_due
+from bots.moderation.following import NOTES_PER_LIST, bans_due, refusal_notes, refused_note
 from bots.moderation.policy import (
+    MAX_STARS,
     PUBLISHED,
+    Refused,
     Rule,
     ban_rule,
     ban_rules,
     banned_by,
     entity_hash,
+    glob_problem,
+    refused_rules,
     usable,
 )
 
@@ -25,9 +30,10 @@ def test_a_user_id_or_a_glob_matches_whole_ids() -> None:
     exact = Rule("@troll:spam.example", "", LIST)
     assert exact.matches("@troll:spam.example")
     assert not exact.matches("@troll:spam.example.org")
-    server = Rule("@*:spam.example", "", LIST)
-    assert server.matches("@anyone:spam.example")
-    assert not server.matches("@anyone:example.org")
+    prefix = Rule("@spam-*:spam.example", "", LIST)
+    assert prefix.matches("@spam-1:spam.example")
+    assert not prefix.matches("@spam-1:example.org")
+    assert not prefix.matches("@ham-1:spam.example")
     one = Rule("@bot?:x.org", "", LIST)
     assert one.matches("@bot1:x.org")
     assert not one.matches("@bot12:x.org")
@@ -38,8 +44,78 @@ def test_a_user_id_or_a_glob_matches_whole_ids() -> None:
 def test_malformed_or_sweeping_entities_are_never_acted_on() -> None:
     for bad in (None, 42, "", "*", "@*", "@*:*", "@??:*", "#room:x.org", "troll", "@x" * 200):
         assert not usable(bad), bad
-    assert usable("@*:spam.example")
+    # A whole server, this community's own included, is no one in particular.
+    for sweeping in ("@*:spam.example", "@*:localhost", "@*?*:*", "@a*:*", "@?b?*:x.org"):
+        assert not usable(sweeping), sweeping
     assert usable("@troll:x.org")
+    assert usable("@spam-*:localhost")  # Draupnir's kind of glob
+    assert usable("@*bot*:x.org")
+
+
+def test_a_glob_must_name_someone_and_stay_simple() -> None:
+    assert glob_problem("@troll:x.org") is None  # no glob at all
+    assert glob_problem("@*troll*:*") is None
+    for sweeping in ("@*:localhost", "@*?*:*", "@********:*.invalid", "@ab*:x.org"):
+        code, why = glob_problem(sweeping) or ("", "")
+        assert code == "sweeping", sweeping
+        assert "at least 3 characters other than * and ? before the ':'" in why
+    many = "@s*p*a*m*:*.*.*.*.*"
+    assert many.count("*") == MAX_STARS + 1
+    assert glob_problem(many) == ("complex", "It has 9 '*'; a pattern may have at most 8")
+    assert glob_problem(many[:-2]) is None  # eight is allowed
+    assert glob_problem("*troll*")[0] == "shape"  # type: ignore[index]
+
+
+def test_a_glob_bomb_matches_in_linear_time() -> None:
+    # Python's re backtracks through every way of placing the stars before
+    # failing at the end: minutes for this one ID. RE2 does not backtrack.
+    bomb = Rule("@a*a*a*a*a*a*a*a:*.invalid", "", LIST)
+    assert usable(bomb.entity)
+    long_name = "@" + "a" * 200
+    assert not bomb.matches(long_name + ":x.invalid.example.org")
+    assert bomb.matches(long_name + ":x.invalid")
+    # Consecutive stars mean one, and newlines are characters like any other.
+    assert Rule("@ab**c:x.org", "", LIST).matches("@abXYZc:x.org")
+    assert Rule("@ab*c:x.org", "", LIST).matches("@ab\nc:x.org")
+    assert not Rule("@a.b:x.org", "", LIST).matches("@a\nb:x.org")
+
+
+def test_refused_rules_are_told_once_by_list_and_entity_and_never_applied() -> None:
+    keyed = state(
+        ban_rule("@*:localhost", "everyone"),
+        ban_rule("@********:*.invalid", ""),
+        ban_rule("@*:localhost", "again"),  # the same entity under another key
+        ban_rule("@spam-*:localhost", "spam"),
+        {"entity": "@*:localhost", "recommendation": "m.mute"},  # not a ban: ignored
+    )
+    assert [r.entity for r in ban_rules([LIST], keyed)] == ["@spam-*:localhost"]
+    refused = refused_rules([LIST], keyed)
+    assert [(r.entity, r.code) for r in refused] == [
+        ("@*:localhost", "sweeping"),
+        ("@********:*.invalid", "sweeping"),
+    ]
+    note = refused_note(refused[0])
+    assert note.startswith(f"Not applied: the rule for '@*:localhost' on the ban list {LIST}")
+    assert note.endswith("Nobody was banned by it.")
+    assert refused_rules(["!other:x"], keyed) == []
+    members = {ROOM: frozenset({"@amy:localhost", "@spam-9:localhost"})}
+    due = bans_due(ban_rules([LIST], keyed), members, frozenset())
+    assert [user for user, _ in due] == ["@spam-9:localhost"]
+
+
+def test_a_list_full_of_refused_rules_does_not_flood_the_moderators() -> None:
+    many = [Refused(LIST, f"@*:server{i}.example", "sweeping", "It names no one") for i in range(9)]
+    one = Refused("!other:x", "@*:localhost", "sweeping", "It names no one")
+    notes = refusal_notes([*many, one])
+    keys = [key for key, _, _, _ in notes]
+    assert keys == [
+        *(f"policy-refused:{LIST}:@*:server{i}.example" for i in range(NOTES_PER_LIST)),
+        f"policy-refused-more:{LIST}",
+        "policy-refused:!other:x:@*:localhost",
+    ]
+    more = notes[NOTES_PER_LIST][2]
+    assert LIST in more
+    assert "(9 in all so far)" in more
 
 
 def test_only_banning_rules_of_followed_lists_count_in_every_event_type() -> None:
@@ -48,12 +124,14 @@ def test_only_banning_rules_of_followed_lists_count_in_every_event_type() -> Non
             ban_rule("@troll:x.org", "spam"), {"entity": "@ok:x.org", "recommendation": "m.mute"}
         ),
         "org.matrix.mjolnir.rule.user": {
-            LIST: {"r": {"entity": "@*:spam.example", "recommendation": "org.matrix.mjolnir.ban"}}
+            LIST: {
+                "r": {"entity": "@spam*:spam.example", "recommendation": "org.matrix.mjolnir.ban"}
+            }
         },
         "m.room.rule.user": {"!other-list:x": {"r": ban_rule("@elsewhere:x.org", "")}},
     }
     rules = ban_rules([LIST], keyed)
-    assert sorted(r.entity for r in rules) == ["@*:spam.example", "@troll:x.org"]
+    assert sorted(r.entity for r in rules) == ["@spam*:spam.example", "@troll:x.org"]
     # A withdrawn rule (its content emptied) bans no one.
     assert ban_rules([LIST], state({})) == []
     # Malformed rules are skipped, the rest still apply.

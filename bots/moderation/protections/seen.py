@@ -6,10 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import re2
+
 from bots.framework.events import Message, MessageKind
 
 # Enough to tell a link from prose; a missed exotic URL only means no warning.
-_LINK = re.compile(r"(?i)\b(?:https?://|www\.)\S|<a\s[^>]*href=")
+# RE2, linear in the message: with Python's re, "<a " repeated over a 60 KB
+# message scans on from every "<a" in turn, seconds on the event loop.
+_LINK = re2.compile(r"(?i)\b(?:https?://|www\.)\S|<a\s[^>]*href=")
 _USER_ID = re.compile(r"@[a-z0-9._=/+-]+:[a-z0-9.-]+", re.IGNORECASE)
 
 ROOM_MENTION_WEIGHT = 10  # an @room pings everyone: as bad as ten mentions
