@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Coroutine
@@ -16,7 +17,7 @@ import aiohttp
 from bots.base.errors import ConfigError, HearthError
 from bots.framework.commands.parse import parse_duration
 from bots.framework.logging import configure_logging, install_asyncio_handler, use_salt_file
-from bots.framework.secrets import read_secret
+from bots.framework.secrets import read_secret, write_file
 from bots.matrix.client_api import ClientAPI
 from provisioning.schema import CommunityFile, load_community
 from provisioning.tokens import Tokens
@@ -28,6 +29,10 @@ T = TypeVar("T")
 # admin's secrets (0700 in the playbook's layout, secrets/ in `hearth dev`),
 # not beside the community YAML, which organisers may keep in version control.
 LOG_SALT_FILE = "log-salt"
+# `--record`: room IDs name nobody, but only the owner (the one who
+# provisions) writes them and only its group reads them: whoever could change
+# the file could point the bots at a moderators' room of their own.
+RECORD_MODE = 0o640
 
 
 def _duration(text: str) -> timedelta:
@@ -69,18 +74,38 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(redacted())
 
 
+def write_record(path: Path, record: dict[str, str | None]) -> None:
+    """Write *record* as JSON to *path* atomically, mode 0640 whatever the umask.
+
+    The folder is created if missing; a reader sees the old file or the new
+    one, never half of one.
+    """
+    try:
+        write_file(path, (json.dumps(record, indent=2) + "\n").encode(), RECORD_MODE)
+    except OSError as exc:
+        raise HearthError(f"cannot write the record {path}: {exc.strerror or exc}") from None
+
+
 def cmd_provision(args: argparse.Namespace) -> int:
-    from provisioning.provision import provision
+    from provisioning.provision import provision, provisioned_rooms
 
     configure_logging("warning")
     path = Path(args.config)
     try:
+        if args.record and (args.dry_run or args.validate_only):
+            raise ConfigError(
+                "(command line)",
+                "--record",
+                "records the rooms a run applied: leave out --dry-run and --validate-only",
+            )
         cfg = load_community(path)
         if args.validate_only:
             print(f"{path}: OK ({len(cfg.groups)} groups)")
             return 0
         use_install_salt(cfg)
-        _run(provision(cfg, path, dry_run=args.dry_run))
+        outcome = _run(provision(cfg, path, dry_run=args.dry_run))
+        if args.record:
+            write_record(Path(args.record), provisioned_rooms(cfg.community.key, outcome.room_ids))
     except HearthError as exc:
         return _fail(exc)
     return 0
@@ -148,6 +173,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("config", help="community YAML (see config/community.example.yaml)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
     p.add_argument("--validate-only", action="store_true", help="check the YAML and exit")
+    p.add_argument(
+        "--record",
+        metavar="PATH",
+        help="after applying (or finding nothing to change), write the Space's, moderators' "
+        "room's, moderation log's and ban list's IDs to PATH as JSON (mode 0640)",
+    )
     p.set_defaults(func=cmd_provision)
 
     t = sub.add_parser("tokens", help="registration tokens for onboarding waves")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import aiohttp
 
+from bots.base.errors import HearthError
 from bots.framework.secrets import read_secret
 from bots.matrix.client_api import ClientAPI
 from provisioning.applier import apply
+from provisioning.desired import BAN_LIST, MODERATION_LOG, MODERATORS, SPACE
 from provisioning.planner import Action, Plan, plan, render
 from provisioning.preflight import check_admin, check_users_exist, exempt_from_rate_limits
 from provisioning.schema import CommunityFile
@@ -25,6 +27,25 @@ class Outcome:
     room_ids: dict[str, str]
     reads: int
     writes: int
+
+
+def provisioned_rooms(community_key: str, room_ids: Mapping[str, str]) -> dict[str, str | None]:
+    """What `hearth provision --record` writes: the community's staff rooms by role.
+
+    The playbook hands ``moderators_room`` to the bots from it, so nobody has
+    to copy a room ID by hand. Optional rooms the community does not have are
+    null; a Space or moderators' room missing after an apply is an error.
+    """
+    missing = [label for label in (SPACE, MODERATORS) if label not in room_ids]
+    if missing:
+        raise HearthError(f"provisioning left no {' or '.join(missing)} room to record")
+    return {
+        "community": community_key,
+        "space": room_ids[SPACE],
+        "moderators_room": room_ids[MODERATORS],
+        "moderation_log": room_ids.get(MODERATION_LOG),
+        "ban_list": room_ids.get(BAN_LIST),
+    }
 
 
 def server_name_of(user_id: str) -> str:

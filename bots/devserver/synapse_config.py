@@ -11,6 +11,8 @@ import yaml
 from bots.framework.secrets import ensure_secret
 
 HOMESERVER_YAML = "homeserver.yaml"
+# Synapse's log configuration, beside homeserver.yaml.
+LOG_YAML = "log.yaml"
 # Where Hearth's Synapse module (hearth_synapse) leaves word of each new
 # account for the onboarding bot, inside the homeserver's state folder.
 REGISTRATIONS = "registrations"
@@ -20,6 +22,33 @@ BRIDGE_REGISTRATION = "hearth-bridge.yaml"
 BRIDGE_AS_TOKEN = "bridge-as-token"
 
 _GENEROUS = {"per_second": 1000, "burst_count": 1000}
+
+# Synapse's loggers allowed to log at INFO: start-up, listening ports, schema
+# migrations, background updates and Redis replication. Each is named after
+# one module, not a package (a package's level would pass to every module
+# under it), and none logs an account, a token or a room (read in Synapse
+# 1.163's source). Every other logger stays at WARNING, because at INFO
+# Synapse names members: synapse.handlers.auth writes "Logging in user @x on
+# device D" and, on a sign-up, the registration token in clear ("Auth
+# completed with creds"); synapse.access.* writes one line per request with
+# the account and its IP address; synapse.handlers.register, .device and the
+# room handlers, synapse.rest.client.login, synapse.storage (SQL values at
+# DEBUG), synapse.federation, synapse.http (request paths and bodies),
+# synapse.push and synapse.replication name accounts, devices or rooms.
+# WARNING and above stay on: failures must be visible (a failed password
+# login names the account tried, which is what an operator needs then).
+# deploy/ansible/roles/hearth_synapse/templates/log.yaml.j2 has the same
+# levels (tests/unit/test_synapse_log_config.py keeps them equal).
+SYNAPSE_INFO_LOGGERS = (
+    "synapse.app._base",
+    "synapse.app.homeserver",
+    "synapse.app.generic_worker",
+    "synapse.config.logger",
+    "synapse.server",
+    "synapse.storage.prepare_database",
+    "synapse.storage.background_updates",
+    "synapse.replication.tcp.redis",
+)
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -55,6 +84,7 @@ def dev_config(state_dir: Path, port: int, server_name: str = "localhost") -> di
             }
         ],
         "database": {"name": "sqlite3", "args": {"database": str(state_dir / "homeserver.db")}},
+        "log_config": str(state_dir / LOG_YAML),
         "media_store_path": str(state_dir / "media"),
         "signing_key_path": str(state_dir / "signing.key"),
         "registration_shared_secret_path": str(state_dir / "registration_shared_secret"),
@@ -99,6 +129,30 @@ def dev_config(state_dir: Path, port: int, server_name: str = "localhost") -> di
     }
 
 
+def synapse_log_config() -> dict[str, Any]:
+    """Synapse's logging (Python's dictConfig): WARNING, but for the loggers
+    in SYNAPSE_INFO_LOGGERS, to standard error (which SynapseProcess appends
+    to synapse.log)."""
+    return {
+        "version": 1,
+        "formatters": {
+            "dev": {
+                "format": "%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - "
+                "%(request)s - %(message)s"
+            }
+        },
+        "filters": {
+            "context": {"()": "synapse.logging.context.LoggingContextFilter", "request": ""}
+        },
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "dev", "filters": ["context"]}
+        },
+        "loggers": {name: {"level": "INFO"} for name in SYNAPSE_INFO_LOGGERS},
+        "root": {"level": "WARNING", "handlers": ["stderr"]},
+        "disable_existing_loggers": False,
+    }
+
+
 def registrations_dir(state_dir: Path) -> Path:
     """The spool of new registrations of the homeserver kept in *state_dir*."""
     return state_dir / REGISTRATIONS
@@ -110,7 +164,7 @@ def write_dev_config(
     server_name: str = "localhost",
     overrides: dict[str, Any] | None = None,
 ) -> Path:
-    """Write homeserver.yaml (0600: it holds secrets) and the signing key.
+    """Write homeserver.yaml (0600: it holds secrets), log.yaml and the signing key.
 
     *overrides* replace top-level settings (a test's strict rate limits)."""
     from signedjson.key import generate_signing_key, write_signing_keys  # Synapse's own dep
@@ -125,6 +179,7 @@ def write_dev_config(
     from bots.framework.secrets import write_secret
 
     write_bridge_registration(state_dir, server_name)
+    (state_dir / LOG_YAML).write_text(yaml.safe_dump(synapse_log_config(), sort_keys=False))
     path = state_dir / HOMESERVER_YAML
 
     config = {**dev_config(state_dir, port, server_name), **(overrides or {})}

@@ -12,17 +12,20 @@ from bots.base.errors import SecretFileError
 SECRET_MODE = 0o600
 
 
-def write_secret(path: Path, value: str | bytes) -> None:
-    """Write *value* to *path* atomically, readable by the owner only.
+def write_file(path: Path, data: bytes, mode: int) -> None:
+    """Write *data* to *path* atomically with *mode*, whatever the umask.
 
-    The file is created with mode 0600 from the start (never chmod-ed after
-    the fact), so there is no window in which another user can read it.
+    The file is created with its mode from the start (never chmod-ed after
+    others could open it), and a reader sees the old file or the new one,
+    never half of one. The folder is created if missing.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = value.encode() if isinstance(value, str) else value
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o600)
     try:
+        # The umask may have taken bits from mode; a mode wider than the
+        # owner's is given once the file holds nothing yet, still unnamed.
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -31,6 +34,11 @@ def write_secret(path: Path, value: str | bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_secret(path: Path, value: str | bytes) -> None:
+    """Write *value* to *path* atomically, readable by the owner only (0600)."""
+    write_file(path, value.encode() if isinstance(value, str) else value, SECRET_MODE)
 
 
 def read_secret(path: Path, *, what: str = "secret") -> str:

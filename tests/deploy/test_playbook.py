@@ -24,6 +24,7 @@ import secrets
 import shutil
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -38,6 +40,7 @@ import yaml
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bots.base.errors import HomeserverError
+from bots.devserver.synapse_config import SYNAPSE_INFO_LOGGERS
 from bots.matrix.client_api import ClientAPI
 from tests.deploy.container import Container, free_port, port_is_free
 from tests.deploy.volunteer import DEPLOY_VENV, DOMAIN, PLAYBOOK_DIR, REPO, Ports, Run, Volunteer
@@ -48,6 +51,19 @@ pytestmark = pytest.mark.deploy
 CADDY_ROOT_CA = "var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt"
 # The first run is interrupted this long after it starts installing Synapse.
 INTERRUPT_AT = "TASK [hearth_synapse : Install Synapse in its own virtual environment"
+# `systemd-analyze security` exposure each unit must not exceed (0 is the
+# most confined, 10 none; up to 2.5 is what systemd calls "OK" at its best).
+# Root's two oneshots keep the powers they use (reading every service's files,
+# changing the firewall); Synapse keeps writable executable memory for
+# pyOpenSSL's callbacks (see synapse.service.j2).
+EXPOSURE_TARGETS = {
+    "synapse.service": 1.5,
+    "hearth-agent.service": 1.5,
+    "hearth-bot@hearth-bot.service": 1.5,
+    "hearth-backup.service": 2.5,
+    "hearth-firewall.service": 2.0,
+}
+WORKER_EXPOSURE_TARGET = 1.5
 
 
 # --- set-up ------------------------------------------------------------------
@@ -128,8 +144,14 @@ def test_missing_and_misspelt_settings_are_named(volunteer: Volunteer) -> None:
     del settings["hearth_domain"], settings["hearth_admin_email"]
     settings["hearth_federation_enabeld"] = True
     settings["hearth_proxy_https_port"] = "443x"
+    # Without provisioning, nothing would tell the bots their moderators' room.
+    settings["hearth_provision_enabled"] = False
     out = refused(volunteer.play(volunteer.inventory(settings)))
     assert "hearth_domain is missing" in out
+    assert (
+        "hearth_app_moderators_room is empty and hearth_provision_enabled is false, "
+        "so the bots (hearth-bot) would have no moderators' room"
+    ) in out
     assert "hearth_admin_email is missing" in out
     assert "hearth_federation_enabeld is not a Hearth setting" in out
     assert "hearth_proxy_https_port is '443x'" in out
@@ -398,9 +420,12 @@ async def api(deployed: Deployed, member_login: tuple[str, str]) -> AsyncIterato
 
 
 async def ping_bot(deployed: Deployed, api: ClientAPI, user_id: str, password: str) -> str:
-    """A new room (not asked to be encrypted), the bot invited; `!ping` gets an encrypted pong."""
+    """A direct message with the bot (not asked to be encrypted); `!ping` gets an
+    encrypted pong. (The bot joins a member's DM, never a member's other rooms.)"""
     bot = f"@hearth-bot:{DOMAIN}"
-    room = await api.create_room({"name": "Deploy test", "preset": "private_chat", "invite": [bot]})
+    room = await api.create_room(
+        {"name": "Deploy test", "preset": "private_chat", "is_direct": True, "invite": [bot]}
+    )
     encryption = await api.state(room, "m.room.encryption")
     assert encryption["algorithm"] == "m.megolm.v1.aes-sha2"
     deadline = time.monotonic() + 60
@@ -487,9 +512,66 @@ def test_logs_are_kept_no_longer_than_synapse_keeps_ip_addresses(deployed: Deplo
     assert "MaxRetentionSec=7d" in journal
     # journald deletes whole files: a new one each day, so none outlives that.
     assert "MaxFileSec=1day" in journal
-    # Synapse's one line per request, naming the account and its IP address, is off.
+    # Synapse logs warnings and errors, and at INFO only what names nobody:
+    # not the line per request (the account and its IP address), nor logins.
     log = yaml.safe_load((root / "etc/synapse/log.yaml").read_text())
-    assert log["loggers"]["synapse.access.http"]["level"] == "WARNING"
+    assert log["root"]["level"] == "WARNING"
+    chatty = {name for name, logger in log["loggers"].items() if logger["level"] != "WARNING"}
+    assert chatty == set(SYNAPSE_INFO_LOGGERS)
+
+
+def exposure(c: Container, unit: str) -> float:
+    out = c.ssh(f"systemd-analyze security --no-pager {unit}").stdout
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out)
+    assert m, out[-2000:]
+    return float(m.group(1))
+
+
+def test_every_unit_is_confined(deployed: Deployed) -> None:
+    c = deployed.container
+    scores = {unit: exposure(c, unit) for unit in EXPOSURE_TARGETS}
+    print(f"\nsystemd-analyze security exposure: {scores}")
+    over = {u: (score, EXPOSURE_TARGETS[u]) for u, score in scores.items()}
+    assert all(score <= target for score, target in over.values()), over
+    for unit in EXPOSURE_TARGETS:
+        shown = c.ssh(
+            f"systemctl show {unit} -p UMask -p ProtectProc -p RestrictNamespaces"
+            " -p MemoryDenyWriteExecute -p RestrictAddressFamilies -p SystemCallFilter"
+        ).stdout
+        props = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+        assert props["UMask"] == "0077", (unit, props["UMask"])
+        assert props["ProtectProc"] == "invisible", unit
+        assert props["RestrictNamespaces"] == "yes", unit
+        assert props["RestrictAddressFamilies"], unit
+        assert props["SystemCallFilter"], unit
+        # Synapse's outgoing HTTPS needs writable executable memory (cffi).
+        assert props["MemoryDenyWriteExecute"] == ("no" if unit == "synapse.service" else "yes")
+
+
+async def test_bots_are_told_the_moderators_room_provisioning_made(deployed: Deployed) -> None:
+    """Nobody typed a room ID: `hearth provision --record` told the playbook."""
+    c = deployed.container
+    bot = yaml.safe_load((c.root / "etc/hearth/bots/hearth-bot.yaml").read_text())
+    room = bot["bot"]["moderators_room"]
+    record = c.root / "var/lib/hearth-agent/provisioned.json"
+    recorded = json.loads(record.read_text())
+    assert recorded["moderators_room"] == room
+    assert recorded["community"] == deployed.volunteer.community()["community"]["key"]
+    assert stat.S_IMODE(record.stat().st_mode) == 0o640
+    assert c.ssh(f"stat -c %U /{record.relative_to(c.root)}").stdout.strip() == "hearth-agent"
+    # The server agrees: the community's admin made that room as its moderators' room.
+    admin_token = (c.root / "etc/hearth/admin/admin.token").read_text().strip()
+    async with aiohttp.ClientSession() as http:
+        admin = ClientAPI(deployed.synapse, admin_token, http)
+        marker = await admin.state(room, "org.hearth.room")
+        create = await admin.request(
+            "GET",
+            f"/_matrix/client/v3/rooms/{quote(room, safe='')}/state/m.room.create/",
+            params={"format": "event"},
+        )
+    assert marker["kind"] == "moderators"
+    assert marker["community"] == recorded["community"]
+    assert create["sender"] == f"@hearth-admin:{DOMAIN}"
 
 
 def test_secrets_are_0600_and_never_printed(deployed: Deployed) -> None:
@@ -595,6 +677,9 @@ async def test_workers_can_be_switched_on_and_off(
     assert run.rc == 0, run.output[-6000:]
     state = c.ssh("systemctl is-active synapse synapse-worker@generic1 redis-server").stdout
     assert state.split() == ["active"] * 3
+    worker_exposure = exposure(c, "synapse-worker@generic1.service")
+    print(f"\nsynapse-worker@generic1.service exposure: {worker_exposure}")
+    assert worker_exposure <= WORKER_EXPOSURE_TARGET
     assert "pong" in await ping_bot(deployed, api, *member_login)
     caddy_routes = (c.root / "etc/caddy/hearth-workers.caddy").read_text()
     assert f"127.0.0.1:{on['hearth_synapse_workers_base_port']}" in caddy_routes
@@ -780,3 +865,44 @@ async def test_a_newcomer_with_a_group_token_is_welcomed(deployed: Deployed) -> 
     # Nothing about the newcomer is left in the spool once the bot took it.
     left = deployed.container.ssh("ls -A /var/lib/hearth-registrations").stdout.split()
     assert left == []
+
+
+async def test_synapse_journal_names_nobody_after_a_sign_up_and_a_login(
+    deployed: Deployed,
+) -> None:
+    """At INFO, Synapse wrote a sign-up's registration token and "Logging in
+    user @x on device D" to the journal; now neither it nor anything else does.
+    (Last: the account never verifies a device, so its spool entry waits for
+    the bot's ten minutes, which the newcomer test must not see.)"""
+    c = deployed.container
+    token = create_token(deployed)
+    localpart, password = f"quiet-{secrets.token_hex(5)}", secrets.token_urlsafe(16)
+    async with deployed.http() as http:
+        status, signed_up = await register(http, deployed.address, localpart, password, token)
+        assert status == 200, signed_up
+        user_id = signed_up["user_id"]
+        access = await ClientAPI.login(deployed.address, user_id, password, http, "Phone")
+        whoami = await ClientAPI(deployed.address, access, http).request(
+            "GET", "/_matrix/client/v3/account/whoami"
+        )
+    assert whoami["user_id"] == user_id
+    await asyncio.sleep(1)  # journald takes the last lines in
+    synapse = c.ssh("journalctl -u synapse --no-pager -o cat").stdout
+    everything = c.ssh("journalctl --no-pager -o cat").stdout
+    assert "Synapse now listening on TCP port" in synapse  # the log works
+    names = {
+        "the user ID": user_id,
+        "the localpart": localpart,
+        "the sign-up's device": signed_up["device_id"],
+        "the login's device": whoami["device_id"],
+    }
+    secrets_ = {
+        "the registration token": token,
+        "the sign-up's access token": signed_up["access_token"],
+        "the login's access token": access,
+        "the password": password,
+    }
+    found = [what for what, value in {**names, **secrets_}.items() if value in synapse]
+    assert found == [], f"Synapse's journal holds {', '.join(found)}"
+    found = [what for what, value in secrets_.items() if value in everything]
+    assert found == [], f"the journal holds {', '.join(found)}"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+import stat
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +20,8 @@ from tests.support.community import Community, make_community
 from tests.support.homeserver import Homeserver
 
 pytestmark = pytest.mark.integration
+
+HEARTH = str(Path(sys.executable).with_name("hearth"))
 
 GROUPS: list[dict[str, Any]] = [
     {
@@ -169,3 +175,51 @@ async def test_renaming_a_group_renames_its_rooms_without_duplicates(
     api = await homeserver.api(community.admin)
     state = await full_state(api, ids["group/research/general"])
     assert state[("m.room.name", "")]["name"] == "Research and trials"
+
+
+async def test_record_names_the_staff_rooms_after_each_run(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    """`--record` is how the playbook tells the bots their moderators' room."""
+    community = await make_community(homeserver, tmp_path, GROUPS[2:])
+    record = tmp_path / "deploy" / "provisioned.json"
+
+    async def provision_and_record(*extra: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            HEARTH,
+            "provision",
+            str(community.path),
+            "--record",
+            str(record),
+            *extra,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    code, out, err = await provision_and_record("--dry-run")
+    assert code == 2
+    assert "--record" in err
+    assert not record.parent.exists()
+
+    code, out, err = await provision_and_record()
+    assert code == 0, err
+    assert "Applied" in out
+    first = json.loads(record.read_text())
+    assert stat.S_IMODE(record.stat().st_mode) == 0o640
+    record.unlink()
+    # Nothing to change: the same rooms are recorded again.
+    code, out, err = await provision_and_record()
+    assert code == 0, err
+    assert "no changes" in out
+    assert json.loads(record.read_text()) == first
+    ids = (await run(community))[0].room_ids
+    assert first == {
+        "community": "circle",
+        "space": ids["space"],
+        "moderators_room": ids["moderators"],
+        "moderation_log": ids["moderation-log"],
+        "ban_list": None,
+    }
