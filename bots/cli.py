@@ -137,10 +137,31 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _uid_of(user: str) -> int:
+    """A user's id, by name or number, for the admin agent's --bots-user."""
+    import pwd
+
+    from bots.base.errors import ConfigError
+
+    if user.isdigit():
+        return int(user)
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise ConfigError(
+            "(command line)", "--bots-user", f"a user on this machine, not {user!r}"
+        ) from None
+
+
 def cmd_admin_agent(args: argparse.Namespace) -> int:
     from bots.adminagent.server import serve_agent
 
     configure_logging(args.log_level, "auto")
+    try:
+        bot_uids = [_uid_of(u) for u in args.bots_user] if args.bots_user else None
+    except HearthError as exc:
+        print(f"hearth: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return _run(
         _until_signalled(
             serve_agent(
@@ -148,6 +169,8 @@ def cmd_admin_agent(args: argparse.Namespace) -> int:
                 Path(args.socket),
                 Path(args.audit_log),
                 socket_mode=int(args.socket_mode, 8),
+                bot_uids=bot_uids,
+                admin_socket=Path(args.admin_socket) if args.admin_socket else None,
             )
         )
     )
@@ -200,15 +223,30 @@ def build_parser() -> argparse.ArgumentParser:
     agent = sub.add_parser(
         "admin-agent",
         help="run the admin agent: the one process that holds the Synapse admin token",
-        description="Serve the typed allow-list of admin requests (bot rate limits, "
-        "registration tokens, abuse reports, account erasure, new groups) on a Unix socket, "
-        "auditing each one. The bots ask it; they hold no admin token themselves.",
+        description="Serve the typed allow-list of admin requests on Unix sockets, auditing "
+        "each one: the bots' (which group a token is for, abuse reports, erasure at a "
+        "member's own request, new groups) on --socket, the operator's (registration "
+        "tokens, bot rate limits) on --admin-socket. The bots hold no admin token themselves.",
     )
     agent.add_argument("--community", required=True, help="the community YAML")
-    agent.add_argument("--socket", required=True, help="Unix socket to listen on")
+    agent.add_argument("--socket", required=True, help="the bots' Unix socket")
+    agent.add_argument(
+        "--bots-user",
+        action="append",
+        metavar="USER",
+        help="the user the bots run as (name or uid; repeat for more); only its processes "
+        "are served on --socket (default: the agent's own user, as in development)",
+    )
+    agent.add_argument(
+        "--admin-socket",
+        default=None,
+        help="the operator's Unix socket (0600; root and the agent's own user only)",
+    )
     agent.add_argument("--audit-log", required=True, help="append-only audit log (0600)")
     agent.add_argument(
-        "--socket-mode", default="660", help="socket permissions, octal (default: %(default)s)"
+        "--socket-mode",
+        default="660",
+        help="the bots' socket's permissions, octal (default: %(default)s)",
     )
     agent.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     agent.set_defaults(func=cmd_admin_agent)

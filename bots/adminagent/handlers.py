@@ -1,7 +1,8 @@
 """What the admin agent does for each allowed request, and what it refuses.
 
 Each check is against the community file: the agent acts on the community's
-own bots, members and groups, never on the admin account or staff.
+own bots, members and groups, never on the admin account or staff. Which
+socket may ask for what is the server's concern (:data:`requests.ALLOWED`).
 """
 
 from __future__ import annotations
@@ -95,6 +96,11 @@ class Agent:
             case EraseAccount():
                 return await self._erase(cfg, request)
             case CreateGroup():
+                # The bot checked the sender's power in the moderators' room;
+                # the agent holds it to the file too, so a bot misled about
+                # that room (or gone wrong) cannot open groups for anyone.
+                if request.requested_by not in cfg.community.moderators:
+                    raise Refused("only the community's moderators can open a group")
                 if not KEY_RE.match(request.key):
                     raise Refused(f"the key must be {KEY_HELP}")
                 async with self._groups:
@@ -105,11 +111,17 @@ class Agent:
     async def _erase(self, cfg: CommunityFile, request: EraseAccount) -> dict[str, Any]:
         if request.requested_by != request.user_id:
             raise Refused("an account can only be erased at its owner's own request")
-        if request.user_id in cfg.all_users():
+        if request.user_id in protected_accounts(cfg):
             # Staff and bots are removed from the community file first.
             raise Refused("this account is staff or a bot in the community file")
         if not request.user_id.endswith(":" + cfg.community.admin.user_id.split(":", 1)[1]):
             raise Refused("only accounts on this homeserver can be erased")
+        account = await self.api.request(
+            "GET", f"/_synapse/admin/v2/users/{quote(request.user_id, safe='')}"
+        )
+        if account.get("admin"):
+            # A server admin the file does not name (the operator's own, say).
+            raise Refused("this account is a server admin")
         if self.audit.count_ok("erase_account", within_s=86400) >= ERASURES_PER_DAY:
             raise Refused(
                 f"no more than {ERASURES_PER_DAY} accounts are erased a day; "
@@ -121,6 +133,12 @@ class Agent:
             {"erase": True},
         )
         return {"erased": request.user_id}
+
+
+def protected_accounts(cfg: CommunityFile) -> set[str]:
+    """Accounts never erased at a bot's request: the admin, the community's
+    and groups' moderators, the bots and the archive bot (the bridge)."""
+    return {*cfg.all_users(), cfg.bridge_user()}
 
 
 def _token_row(t: Any) -> dict[str, Any]:

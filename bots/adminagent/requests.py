@@ -1,12 +1,17 @@
-"""The allow-list: every request the admin agent accepts, typed.
+"""The allow-list: every request the admin agent accepts, typed, and who
+may make it.
 
 Anything that does not validate against exactly one of these models is
-refused before it reaches the admin API.
+refused before it reaches the admin API. Each of the agent's sockets serves
+one :class:`Role`, and takes only that role's requests (:data:`ALLOWED`):
+the bots' socket what the bots ask for, the administrators' socket what an
+operator does by hand.
 """
 
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
@@ -106,6 +111,32 @@ AgentRequest = Annotated[
     Field(discriminator="type"),
 ]
 REQUEST = TypeAdapter(AgentRequest)
+
+
+class Role(StrEnum):
+    """Who is behind a socket of the agent."""
+
+    # The bots' processes (the playbook's bots user): what features ask for.
+    BOT = "bot"
+    # An operator: root, or the agent's own user (`hearth-admin`).
+    ADMIN = "admin"
+
+
+# What each role may ask. The bots never see a registration token (only
+# which group a token's reference is for) and never lift a rate limit.
+ALLOWED: dict[Role, frozenset[str]] = {
+    Role.BOT: frozenset(
+        {
+            "token_groups",  # onboarding: the group of a newcomer's token
+            "list_reports",  # moderation: Element's reports, for the moderators
+            "erase_account",  # onboarding: !erase-me confirm
+            "create_group",  # roomkeeping: !group create
+        }
+    ),
+    Role.ADMIN: frozenset(
+        {"create_token", "list_tokens", "revoke_token", "exempt_from_rate_limits"}
+    ),
+}
 
 
 def parse_request(data: Any) -> AgentRequest:

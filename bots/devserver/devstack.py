@@ -315,17 +315,23 @@ async def run_dev(
 async def start_admin_agent(
     community: Path, socket_path: Path, audit_log: Path, timeout: float = 60.0
 ) -> asyncio.subprocess.Process:
-    """`hearth admin-agent` in a process of its own, once its socket is open
-    (0600: in development the bot runs as the same user)."""
-    with contextlib.suppress(FileNotFoundError):
-        socket_path.unlink()  # a previous run's, which would look ready
+    """`hearth admin-agent` in a process of its own, once its sockets are open
+    (0600: in development the bot runs as the same user). The operator's
+    socket sits beside the bots' one, as admin.sock."""
+    admin_socket = socket_path.with_name("admin.sock")
+    for old in (socket_path, admin_socket):
+        with contextlib.suppress(FileNotFoundError):
+            old.unlink()  # a previous run's, which would look ready
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bots.cli", "admin-agent", "--community", str(community),
         "--socket", str(socket_path), "--audit-log", str(audit_log), "--socket-mode", "600",
+        "--admin-socket", str(admin_socket),
     )  # fmt: skip
     deadline = time.monotonic() + timeout
-    # The socket is made with no access at all, then opened: ready at 0600.
-    while not (socket_path.exists() and socket_path.stat().st_mode & 0o777 == 0o600):
+    # Each socket is made with no access at all, then opened: ready at 0600.
+    while not all(
+        p.exists() and p.stat().st_mode & 0o777 == 0o600 for p in (socket_path, admin_socket)
+    ):
         if proc.returncode is not None or time.monotonic() > deadline:
             await stop_process(proc)
             raise HomeserverError(

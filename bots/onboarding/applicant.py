@@ -8,9 +8,14 @@ The stages::
 
     arrived ──agree──▶ (choosing ──choose──▶) answering ──last answer──▶ pending
        │                                          │                        │
-       └────────── remind / expire ───────────────┘               approve / deny
+       └────────── remind / expire ───────────────┘          approve / deny / expire
                                                                            ▼
     expired ──reopen──▶ where it stopped           approved · denied · withdrawn
+
+Nothing an applicant said is kept open-ended: an application the
+moderators never decide expires as a stalled one does, and what a closed
+application holds (answers, a knock's note) is forgotten `keep_answers_s`
+after it closed, at once if the applicant withdrew.
 """
 
 from __future__ import annotations
@@ -209,7 +214,7 @@ def choose(
 
 def _start_questions(app: Application, policy: Policy, now: float) -> Outcome:
     if app.next_question is None:
-        return _submit(app, now)
+        return _submit(app, policy, now)
     return Outcome(app, (Say("question", app.next_question), _timers(policy, now)))
 
 
@@ -222,13 +227,22 @@ def answer(app: Application, text: str, policy: Policy, now: float) -> Outcome:
     app = replace(app, answers=(*app.answers, cleaned), updated_at=now, reminded=False)
     if app.next_question is not None:
         return Outcome(app, (Say("question", app.next_question), _timers(policy, now)))
-    return _submit(app, now)
+    return _submit(app, policy, now)
 
 
-def _submit(app: Application, now: float) -> Outcome:
+def _submit(app: Application, policy: Policy, now: float) -> Outcome:
     pending = _moved(app, Stage.PENDING, now)
-    # The applicant now waits on the moderators: no reminder, no expiry.
-    return Outcome(pending, (Say("next_steps"), TellModerators("application"), STOP_TIMERS))
+    # The applicant now waits on the moderators: no reminder. But the
+    # answers (possibly health details) are not kept for ever: undecided,
+    # the application expires as a stalled one does.
+    return Outcome(
+        pending,
+        (
+            Say("next_steps"),
+            TellModerators("application"),
+            Timers(None, now + policy.expire_after_s),
+        ),
+    )
 
 
 def decide(
@@ -279,13 +293,16 @@ def timer_applies(app: Application, version: object) -> bool:
 
 
 def expire(app: Application, policy: Policy, now: float) -> Outcome:
-    """The expiry timer fired: close what the applicant did not finish."""
-    if app.stage not in WAITING_ON_APPLICANT:
+    """The expiry timer fired: close what the applicant did not finish, or
+    what the moderators did not decide."""
+    if app.stage not in OPEN:
         return Outcome(app)
     closed = replace(_moved(app, Stage.EXPIRED, now), resume=app.stage)
-    return Outcome(
-        closed, (Say("expired"), STOP_TIMERS, ForgetAnswersAt(now + policy.keep_answers_s))
-    )
+    forget = ForgetAnswersAt(now + policy.keep_answers_s)
+    if app.stage is Stage.PENDING:
+        told = (Say("expired_undecided"), TellModerators("expired"))
+        return Outcome(closed, (*told, STOP_TIMERS, forget))
+    return Outcome(closed, (Say("expired"), STOP_TIMERS, forget))
 
 
 def withdraw(app: Application, policy: Policy, now: float) -> Outcome:
@@ -293,7 +310,8 @@ def withdraw(app: Application, policy: Policy, now: float) -> Outcome:
     if app.stage not in OPEN:
         return Outcome(app)
     was_pending = app.stage is Stage.PENDING
-    gone = replace(_moved(app, Stage.WITHDRAWN, now), answers=())
+    # Nothing they said stays: not their answers, nor a knock's note.
+    gone = replace(_moved(app, Stage.WITHDRAWN, now), answers=(), note="")
     effects: tuple[Effect, ...] = (STOP_TIMERS,)
     if was_pending:
         effects += (TellModerators("withdrawn"),)
@@ -307,6 +325,16 @@ def reopen(app: Application, moderator: str, policy: Policy, now: float) -> Outc
     stage = app.resume or Stage.ARRIVED
     back = replace(_moved(app, stage, now), reminded=False, resume=None)
     resume: tuple[Effect, ...] = (Say("reopened"),)
+    if stage is Stage.PENDING and back.next_question is None:
+        # Expired undecided, its answers still kept: before the moderators again.
+        return Outcome(
+            back,
+            (*resume, TellModerators("application"), Timers(None, now + policy.expire_after_s)),
+        )
+    if stage is Stage.PENDING:
+        # Its answers were forgotten meanwhile: asked again, from the first.
+        back = replace(back, stage=Stage.ANSWERING, answers=())
+        stage = Stage.ANSWERING
     if stage is Stage.ARRIVED:
         resume += (Say("welcome"),)
     elif stage is Stage.CHOOSING:

@@ -26,7 +26,10 @@ ERASE_EXPLAINED = (
     "received them: nobody can take those back.\n"
     "• You leave every room of the community.\n\n"
     "If you only want to step away, {prefix}leave takes you out of the community's rooms and "
-    "keeps your account. To erase it, send: {prefix}erase-me confirm"
+    "keeps your account. To erase it, send: {prefix}erase-me confirm\n\n"
+    "I'll accept that only from a verified session (in Element: Settings → Sessions), so "
+    "that nobody who got hold of your login can erase your account. If you can't verify "
+    "one, a moderator can help."
 )
 ERASING = "Erasing your account now. Thank you for having been part of this community; take care."
 LEFT = (
@@ -73,12 +76,19 @@ async def leave(inv: Invocation) -> Sequence[Action]:
 
 
 async def erase_me(inv: Invocation) -> Sequence[Action]:
+    """`!erase-me`: what erasure does and does not do, and how to ask for it."""
     ctx = await _in_dm(inv)
     if ctx is None:
         return [Reply(inv.room_id, inv.event_id, DM_ONLY)]
-    prefix = ctx.bot.command_prefix
-    if str(inv.args.get("confirm") or "").strip().lower() != "confirm":
-        return [Reply(inv.room_id, inv.event_id, ERASE_EXPLAINED.format(prefix=prefix))]
+    return [Reply(inv.room_id, inv.event_id, ERASE_EXPLAINED.format(prefix=ctx.bot.command_prefix))]
+
+
+async def erase_me_confirmed(inv: Invocation) -> Sequence[Action]:
+    """`!erase-me confirm`, which the router runs only when it came from one
+    of the sender's verified devices (ERASE_CONFIRMED.verified_device)."""
+    ctx = await _in_dm(inv)
+    if ctx is None:
+        return [Reply(inv.room_id, inv.event_id, DM_ONLY)]
     return [
         # Said first: once the account is erased its owner reads nothing more.
         Reply(inv.room_id, inv.event_id, ERASING),
@@ -91,9 +101,28 @@ async def erase_me(inv: Invocation) -> Sequence[Action]:
 LEAVE = Command("leave", "Leave all the community's rooms (your account stays)", leave)
 ERASE = Command(
     "erase-me",
-    "Close and erase your account (I explain first)",
+    "What erasing your account does, and how to ask for it",
     erase_me,
-    (Arg("confirm", "the word confirm, once you have read what it does", required=False),),
+    # Anything after it but "confirm" (which is the next command) is explained.
+    (
+        Arg(
+            "confirm",
+            "the word confirm, once you have read what it does",
+            required=False,
+            rest=True,
+        ),
+    ),
+)
+# A stolen access token alone must not erase an account for good: the
+# member's own verified (cross-signed) session is needed, which Element sets
+# up at sign-up. A password typed into the chat was the other way; it would
+# sit in the bot's inbox and on the member's devices, and teach members to
+# type their password where someone asks for it.
+ERASE_CONFIRMED = Command(
+    "erase-me confirm",
+    "Close and erase your account for good (from a verified session)",
+    erase_me_confirmed,
+    verified_device=True,
 )
 
 

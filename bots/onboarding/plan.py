@@ -16,11 +16,13 @@ from bots.framework.actions import (
     SendDirect,
     SendNotice,
 )
+from bots.framework.community import CommunityRooms
 from bots.onboarding.applicant import (
     Admit,
     Application,
     ForgetAnswersAt,
     Outcome,
+    Policy,
     RejectKnock,
     Say,
     Stage,
@@ -29,7 +31,6 @@ from bots.onboarding.applicant import (
     Via,
 )
 from bots.onboarding.texts import to_applicant, to_moderators
-from provisioning.markers import CommunityRooms
 from provisioning.schema import CommunityFile
 
 FEATURE = "onboarding"
@@ -90,3 +91,23 @@ def actions_for(
                 key = f"forget:{user}:{effect.at}"
                 out.append(ScheduleJob(FEATURE, "forget", effect.at, key, {"user_id": user}))
     return out
+
+
+def catch_up(app: Application, policy: Policy, now: float) -> list[ScheduleJob]:
+    """The jobs an application stored before its stage had them needs, so
+    that nothing it holds is kept longer than the community file says: an
+    undecided (pending) one's expiry, and a withdrawn one's forgetting of
+    what it still holds (a knock's note). Only jobs, never the record: the
+    job reads the application afresh when it runs, so a decision taken
+    meanwhile is never overwritten. Each key is new to these jobs and the
+    same on every start, so scheduling them again adds nothing."""
+    user = app.user_id
+    if app.stage is Stage.PENDING:
+        due = max(app.updated_at + policy.expire_after_s, now)
+        key = f"expire:{user}:{app.updated_at}:catch-up"
+        payload = {"user_id": user, "version": app.updated_at}
+        return [ScheduleJob(FEATURE, "expire", due, key, payload)]
+    if app.stage is Stage.WITHDRAWN and (app.note or app.answers):
+        key = f"forget:{user}:{app.updated_at}:catch-up"
+        return [ScheduleJob(FEATURE, "forget", now, key, {"user_id": user})]
+    return []

@@ -69,6 +69,12 @@ def to_applicant(cfg: CommunityFile, app: Application, say: Say, prefix: str) ->
                 "As we haven't heard from you for a while, I've closed your application. "
                 "If you'd still like to join, ask a moderator to reopen it."
             )
+        case "expired_undecided":
+            return (
+                "I'm sorry: the moderators didn't get to your application in time, so I've "
+                "closed it, and your answers will be deleted. If you'd still like to join, ask "
+                "a moderator to reopen it."
+            )
         case "reopened":
             return "A moderator has reopened your application: let's carry on."
         case "not_now":
@@ -123,4 +129,9 @@ def to_moderators(cfg: CommunityFile, app: Application, tell: TellModerators, pr
             return f"Only an expired application can be reopened; {who}'s is {tell.detail}."
         case "withdrawn":
             return f"{who} withdrew their application to {group}."
+        case "expired":
+            return (
+                f"{who}'s application to {group} waited too long for a decision and is closed; "
+                f"its answers will be deleted. {prefix}reopen {who} puts it before you again."
+            )
     return ""

@@ -1,4 +1,6 @@
-"""The admin agent on a real Synapse: what it does, what it refuses, what it records."""
+"""The admin agent on a real Synapse: what it does, for whom, what it
+refuses, what it records. The bots ask on one socket, the operator on the
+other (here both are this process's user, as in `hearth dev`)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ import pytest
 
 from bots.adminagent.client import AgentClient, AgentError
 from bots.adminagent.requests import (
+    CreateGroup,
     CreateToken,
     EraseAccount,
     ExemptFromRateLimits,
     ListReports,
     ListTokens,
     RevokeToken,
+    TokenGroups,
 )
 from provisioning.provision import provision
 from tests.support.community import Community, make_community, running_agent
@@ -55,15 +59,19 @@ async def test_bots_are_exempted_from_rate_limits_and_nobody_else(
             "messages_per_second": 0,
             "burst_count": 0,
         }
-        client = AgentClient(agent.socket)
-        await client.ask(ExemptFromRateLimits(user_id=bot.user_id))
+        # By the operator: the bots cannot lift anyone's limits.
+        operator = AgentClient(agent.admin_socket)
+        await operator.ask(ExemptFromRateLimits(user_id=bot.user_id))
         with pytest.raises(AgentError, match="only the community's bots"):
-            await client.ask(ExemptFromRateLimits(user_id=alice.user_id))
+            await operator.ask(ExemptFromRateLimits(user_id=alice.user_id))
+        with pytest.raises(AgentError, match="not for this socket"):
+            await AgentClient(agent.socket).ask(ExemptFromRateLimits(user_id=alice.user_id))
     assert await override(homeserver, community.admin, alice) == {}
     lines = audit_lines(agent.audit)
     assert [(x["request"], x["outcome"]) for x in lines] == [
         ("exempt_from_rate_limits", "ok"),
         ("exempt_from_rate_limits", "ok"),
+        ("exempt_from_rate_limits", "refused"),
         ("exempt_from_rate_limits", "refused"),
     ]
     text = agent.audit.read_text()
@@ -77,7 +85,7 @@ async def test_registration_tokens_for_a_group_and_never_in_the_audit_log(
 ) -> None:
     community, *_ = await community_with(homeserver, state)
     async with running_agent(community, state) as agent:
-        client = AgentClient(agent.socket)
+        client = AgentClient(agent.admin_socket)
         made = await client.ask(CreateToken(uses=3, expires_s=3600, group="carers"))
         token = str(made["token"])
         # The homeserver is shared with other tests: look for this token only.
@@ -86,6 +94,12 @@ async def test_registration_tokens_for_a_group_and_never_in_the_audit_log(
         assert mine["group"] == "carers"
         with pytest.raises(AgentError, match="no group 'nobody'"):
             await client.ask(CreateToken(uses=1, expires_s=3600, group="nobody"))
+        # The bots learn a token's group by its reference, never the token.
+        bots = AgentClient(agent.socket)
+        for request in (ListTokens(), RevokeToken(token=token), CreateToken(uses=1, expires_s=60)):
+            with pytest.raises(AgentError, match="not for this socket"):
+                await bots.ask(request)
+        assert (await bots.ask(TokenGroups(refs=("0" * 24,))))["groups"] == {}
         assert (await client.ask(RevokeToken(token=token)))["revoked"] is True
         left = (await client.ask(ListTokens()))["tokens"]
         assert token not in {t["token"] for t in left}
@@ -96,17 +110,39 @@ async def test_an_account_is_erased_only_at_its_owners_request_and_never_staff(
     homeserver: Homeserver, state: Path
 ) -> None:
     community, mod, _bot, alice = await community_with(homeserver, state)
+    # A server admin the community file does not name (the operator's own).
+    other_admin = await homeserver.user("operator", admin=True)
     async with running_agent(community, state) as agent:
         client = AgentClient(agent.socket)
         with pytest.raises(AgentError, match="owner's own request"):
             await client.ask(EraseAccount(user_id=alice.user_id, requested_by=mod.user_id))
         with pytest.raises(AgentError, match="staff or a bot"):
             await client.ask(EraseAccount(user_id=mod.user_id, requested_by=mod.user_id))
+        with pytest.raises(AgentError, match="server admin"):
+            await client.ask(
+                EraseAccount(user_id=other_admin.user_id, requested_by=other_admin.user_id)
+            )
         await client.ask(EraseAccount(user_id=alice.user_id, requested_by=alice.user_id))
     admin_api = await homeserver.api(community.admin)
     user = await admin_api.request("GET", f"/_synapse/admin/v2/users/{quote(alice.user_id)}")
     assert user["deactivated"] is True
     assert user["erased"] is True
+    kept = await admin_api.request("GET", f"/_synapse/admin/v2/users/{quote(other_admin.user_id)}")
+    assert kept["deactivated"] is False
+
+
+async def test_a_group_is_opened_only_for_a_community_moderator(
+    homeserver: Homeserver, state: Path
+) -> None:
+    # (test_group_create opens one for a moderator, through the bot.)
+    community, _mod, bot, alice = await community_with(homeserver, state)
+    async with running_agent(community, state) as agent:
+        client = AgentClient(agent.socket)
+        for who in (alice, bot, community.admin):
+            with pytest.raises(AgentError, match="only the community's moderators"):
+                await client.ask(CreateGroup(key="sneaky", name="Sneaky", requested_by=who.user_id))
+    outcomes = [(x["request"], x["outcome"]) for x in audit_lines(agent.audit)]
+    assert outcomes.count(("create_group", "refused")) == 3
 
 
 async def test_abuse_reports_reach_the_moderators_through_the_agent(

@@ -63,19 +63,30 @@ async def make_community(
 
 @dataclass
 class RunningAgent:
-    socket: Path
+    socket: Path  # the bots'
+    admin_socket: Path  # the operator's
     audit: Path
 
 
 @contextlib.asynccontextmanager
 async def running_agent(community: Community, tmp: Path) -> AsyncIterator[RunningAgent]:
-    """The admin agent for *community*, on a socket in *tmp*, until the block ends."""
+    """The admin agent for *community*, on sockets in *tmp*, until the block
+    ends. As in `hearth dev`, the bots and the operator are this process's
+    user, each on their own socket."""
     from bots.adminagent.server import serve_agent
 
-    agent = RunningAgent(tmp / "agent" / "agent.sock", tmp / "agent" / "audit.log")
+    folder = tmp / "agent"
+    agent = RunningAgent(folder / "agent.sock", folder / "admin.sock", folder / "audit.log")
     ready = asyncio.Event()
     task = asyncio.create_task(
-        serve_agent(community.path, agent.socket, agent.audit, socket_mode=0o600, ready=ready)
+        serve_agent(
+            community.path,
+            agent.socket,
+            agent.audit,
+            socket_mode=0o600,
+            admin_socket=agent.admin_socket,
+            ready=ready,
+        )
     )
     try:
         await until_ready(task, ready, "the admin agent", timeout=30)

@@ -69,7 +69,12 @@ def test_the_token_path_from_welcome_to_approval() -> None:
     two = answer(one.application, "People who understand", POLICY, T0 + 3)
     assert two.application.stage is Stage.PENDING
     assert two.application.answers == ("A friend told me", "People who understand")
-    assert two.effects == (Say("next_steps"), TellModerators("application"), STOP_TIMERS)
+    # No reminder while the moderators decide, but an expiry all the same.
+    assert two.effects == (
+        Say("next_steps"),
+        TellModerators("application"),
+        Timers(None, T0 + 1003),
+    )
 
     approved = decide(two.application, MOD, True, None, POLICY, T0 + 10)
     assert approved.application.stage is Stage.APPROVED
@@ -193,11 +198,50 @@ def test_expiry_closes_and_a_reopening_resumes_where_it_stopped(stopped: Stage) 
     assert Timers(T0 + 1200, T0 + 2100) in back.effects
 
 
-def test_pending_applications_do_not_expire_and_only_expired_ones_reopen() -> None:
+def test_an_undecided_application_expires_and_its_answers_go_after_the_keeping_time() -> None:
     app = pending()
-    assert expire(app, POLICY, T0 + 5000).application == app
-    refused = reopen(app, MOD, POLICY, T0 + 5000)
+    expired = expire(app, POLICY, T0 + 1003)
+    assert expired.application.stage is Stage.EXPIRED
+    assert expired.application.resume is Stage.PENDING
+    # Not the stalled applicant's text: it was the moderators who did not answer.
+    assert said(expired.effects) == ["expired_undecided"]
+    assert TellModerators("expired") in expired.effects
+    assert STOP_TIMERS in expired.effects
+    assert ForgetAnswersAt(T0 + 1053) in expired.effects
+    assert forget_answers(expired.application, T0 + 1053).application.answers == ()
+
+
+def test_an_expiry_set_while_pending_is_stale_once_decided() -> None:
+    app = pending()
+    decided = decide(app, MOD, True, None, POLICY, T0 + 10).application
+    assert not timer_applies(decided, app.updated_at)
+    assert expire(decided, POLICY, T0 + 1003).application == decided
+
+
+def test_only_expired_applications_reopen() -> None:
+    refused = reopen(pending(), MOD, POLICY, T0 + 5000)
     assert refused.effects == (TellModerators("not_expired", Stage.PENDING),)
+
+
+def test_reopening_an_undecided_one_puts_it_before_the_moderators_again() -> None:
+    expired = expire(pending(), POLICY, T0 + 1003).application
+    back = reopen(expired, MOD, POLICY, T0 + 1100)
+    assert back.application.stage is Stage.PENDING
+    assert back.application.answers == ("A friend", "Company")
+    assert back.effects == (
+        Say("reopened"),
+        TellModerators("application"),
+        Timers(None, T0 + 2100),
+    )
+
+
+def test_reopening_an_undecided_one_whose_answers_went_asks_them_again() -> None:
+    expired = expire(pending(), POLICY, T0 + 1003).application
+    gone = forget_answers(expired, T0 + 1053).application
+    back = reopen(gone, MOD, POLICY, T0 + 1100)
+    assert back.application.stage is Stage.ANSWERING
+    assert Say("question", QUESTIONS[0]) in back.effects
+    assert Timers(T0 + 1200, T0 + 2100) in back.effects
 
 
 def test_reopened_after_the_answers_were_forgotten_asks_again() -> None:
@@ -216,6 +260,13 @@ def test_withdrawing_while_pending_tells_the_moderators_and_drops_the_answers() 
     assert gone.application.answers == ()
     assert TellModerators("withdrawn") in gone.effects
     assert withdraw(gone.application, POLICY, T0 + 11).effects == ()
+
+
+def test_a_withdrawn_knock_keeps_nothing_its_author_said() -> None:
+    knock = arrive(NEWCOMER, "carers", Via.KNOCK, QUESTIONS, POLICY, T0, note="My son has MS")
+    gone = withdraw(knock.application, POLICY, T0 + 10).application
+    assert gone.note == ""
+    assert gone.answers == ()
 
 
 def test_answers_are_forgotten_only_once_the_application_is_closed() -> None:
