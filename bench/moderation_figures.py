@@ -120,6 +120,7 @@ async def measure(hs: Homeserver, tmp: Path, rate: float, seconds: float) -> dic
     config = hs.bot_config(
         bot,
         tmp / "bot",
+        moderators_room=ids["moderators"],
         feature_sections={"moderation": ModerationConfig(community=community.path)},
         log={"level": "warning"},
     )

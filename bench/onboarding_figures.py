@@ -135,6 +135,7 @@ async def hearth_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
     config = hs.bot_config(
         bot,
         tmp / "bot",
+        moderators_room=mods_room,
         admin_socket=tmp / "agent-home" / "agent" / "agent.sock",
         feature_sections={"onboarding": section},
         log={"level": "warning"},

@@ -7,15 +7,18 @@ community runs one bot account (one device for members to trust).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bots import archives, core, meetings, moderation, onboarding, roomkeeping
 from bots.base.errors import ConfigError, raise_all
+from bots.framework.community import CommunityRoles
 from bots.framework.config import BotConfig, load_bot_config
 from bots.framework.feature import Feature
 from bots.framework.logging import get_logger
 from bots.framework.runtime import BotRuntime
+from provisioning.markers import roles_of
+from provisioning.schema import CommunityFile, cached_community
 
 log = get_logger(__name__)
 
@@ -79,8 +82,51 @@ def select_features(
     return chosen, notes
 
 
+def community_file(config: BotConfig, features: Sequence[Feature]) -> Path | None:
+    """The one community file the enabled features' sections name, if any.
+
+    Raises:
+        ConfigError: two sections name different files (one bot serves one community).
+    """
+    named: dict[Path, str] = {}
+    for feature in features:
+        path = getattr(config.feature_sections.get(feature.name), "community", None)
+        if isinstance(path, Path):
+            named.setdefault(path.resolve(), feature.name)
+    if len(named) > 1:
+        listed = ", ".join(f"{name}.community: {path}" for path, name in named.items())
+        raise ConfigError(
+            "bot config",
+            "community",
+            f"the features name different community files ({listed}); "
+            "expected one file: a bot serves one community",
+        )
+    return next(iter(named), None)
+
+
+def community_roles(path: Path | None) -> Callable[[], CommunityRoles | None]:
+    """Who is who in the community, read again when its file changes. A file
+    that breaks while the bot runs keeps the last good roles (and says so),
+    rather than stopping every handler."""
+    if path is None:
+        return lambda: None
+    last: list[tuple[CommunityFile, CommunityRoles]] = []
+
+    def roles() -> CommunityRoles | None:
+        try:
+            cfg = cached_community(path)
+        except (OSError, ConfigError) as exc:
+            log.error("community file unreadable; keeping what it said before", problem=str(exc))
+            return last[0][1] if last else None
+        if not last or last[0][0] is not cfg:
+            last[:] = [(cfg, roles_of(cfg))]
+        return last[0][1]
+
+    return roles
+
+
 def build_bot(config: BotConfig, available: Sequence[Feature] = FEATURES) -> BotRuntime:
     features, notes = select_features(config, available)
     for note in notes:
         log.warning(note)
-    return BotRuntime(config, features)
+    return BotRuntime(config, features, community_roles(community_file(config, features)))

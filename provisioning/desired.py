@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bots.framework.community import MARKER
 from provisioning.meetings import MEETING
 from provisioning.schema import CommunityFile, GroupDecl, JoinRule, RoomDecl, RoomKind
 
-MARKER = "org.hearth.room"
 ROOM_VERSION = "12"
 MODERATOR_LEVEL = 50
 # Group moderators in the moderators' room: they review applications to

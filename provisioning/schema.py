@@ -336,6 +336,19 @@ def section_problem(config: BotConfig, feature: str) -> str | None:
     return community_problem(path)
 
 
+def moderators_room_problem(config: BotConfig) -> str | None:
+    """Why a feature that routes by the community's moderators' room
+    (applications, alerts, reports) cannot run: the room is not configured.
+    The bot never takes it from a marker alone; the configured room is
+    checked against its marker and creator when the bot starts."""
+    if config.moderators_room is None:
+        return (
+            "it needs bot.moderators_room, the community's moderators' room "
+            "(`hearth provision --record FILE` writes its ID; hearth dev and the playbook set it)"
+        )
+    return None
+
+
 def load_community(path: Path) -> CommunityFile:
     """Load and validate *path*; duplicate group keys are named at their line."""
     loaded = load_model_with_lines(path, CommunityFile)

@@ -8,8 +8,6 @@ from bots.archives.config import ArchivesConfig
 from bots.archives.plan import archives, steps
 from bots.framework.config import BotConfig
 from bots.framework.feature import Feature, Service, ServiceContext
-from provisioning.desired import MARKER
-from provisioning.markers import CommunityRooms
 from provisioning.schema import cached_community, section_problem
 
 FEATURE = "archives"
@@ -22,8 +20,8 @@ async def keep_archives(sctx: ServiceContext) -> None:
     while True:
         ctx = sctx.context()
         cfg = cached_community(config.community)
-        markers = ctx.room_state(MARKER)
-        rooms = CommunityRooms.from_markers(markers, cfg)
+        rooms = ctx.community
+        markers = rooms.markers
         listed = ctx.keyed_state(SPACE_CHILD).get(rooms.space or "", {})
         for archive in archives(markers, cfg, ctx.creators):
             for key, actions in steps(archive, cfg, rooms, listed, ctx.members):
@@ -40,6 +38,6 @@ feature = Feature(
     summary="a group's imported history: listed in the Space, members invited with its keys",
     services=(Service("archive rooms", keep_archives),),
     config_model=ArchivesConfig,
-    state_types=(MARKER, SPACE_CHILD),
+    state_types=(SPACE_CHILD,),
     unavailable=_config_error,
 )

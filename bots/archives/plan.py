@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bots.framework.actions import Action, Invite, SetState
-from provisioning.markers import CommunityRooms
+from bots.framework.community import CommunityRooms
 from provisioning.schema import CommunityFile
 
 ARCHIVE_KIND = "archive"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bots.framework.actions import Action, JoinRoom, Reply
+from bots.framework.actions import Action, JoinRoom, LeaveRoom, Reply
 from bots.framework.commands.spec import Command, Invocation
+from bots.framework.community import accepts_invitation
 from bots.framework.events import Membership, MembershipChange
 from bots.framework.feature import Context
+from bots.framework.logging import get_logger
+
+log = get_logger(__name__)
 
 
 async def ping(inv: Invocation) -> Sequence[Action]:
@@ -17,15 +21,20 @@ async def ping(inv: Invocation) -> Sequence[Action]:
 PING = Command("ping", "Check that the bot is alive and can read this room", ping)
 
 
-def server_of(user_id: str) -> str:
-    return user_id.split(":", 1)[-1]
-
-
 async def accept_invite(event: Membership, ctx: Context) -> Sequence[Action]:
-    """Join rooms the bot is invited to, but only by people on its own
-    homeserver: nobody elsewhere may pull it into their rooms."""
+    """Join the rooms the community's staff invite the bot to, and members'
+    direct messages; decline the rest (bots/framework/community.py says why)."""
     if event.change is not MembershipChange.INVITE or event.target != ctx.me:
         return []
-    if server_of(event.sender) != server_of(ctx.me):
-        return []
-    return [JoinRoom(event.room_id)]
+    if accepts_invitation(
+        event.sender,
+        ctx.me,
+        event.room_id,
+        is_direct=event.is_direct,
+        roles=ctx.roles,
+        named=ctx.named_rooms,
+    ):
+        return [JoinRoom(event.room_id)]
+    # Who invited is not logged; the room is enough to look into it.
+    log.info("invitation declined", room_id=event.room_id)
+    return [LeaveRoom(event.room_id)]

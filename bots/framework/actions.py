@@ -93,6 +93,13 @@ class JoinRoom:
 
 
 @dataclass(frozen=True)
+class LeaveRoom:
+    """Leave a room, or decline an invitation to it."""
+
+    room_id: str
+
+
+@dataclass(frozen=True)
 class Invite:
     room_id: str
     user_id: str
@@ -254,6 +261,7 @@ Action = (
     | Redact
     | RedactRecent
     | JoinRoom
+    | LeaveRoom
     | Invite
     | Kick
     | Ban
@@ -280,6 +288,7 @@ BUILTIN: tuple[type[Any], ...] = (
     Redact,
     RedactRecent,
     JoinRoom,
+    LeaveRoom,
     Invite,
     Kick,
     Ban,

@@ -48,6 +48,7 @@ from bots.framework.actions import (
     Invite,
     JoinRoom,
     Kick,
+    LeaveRoom,
     PutRecord,
     React,
     Redact,
@@ -363,6 +364,8 @@ class Effector:
                 return await self._redact_recent(action, txn)
             case JoinRoom():
                 return await c.join(action.room_id)
+            case LeaveRoom():
+                return await c.room_leave(action.room_id)
             case Invite():
                 return await self._invite(action)
             case Kick():

@@ -255,6 +255,8 @@ class PowerSnapshot:
 
     in_room: int
     in_moderators_room: int | None = None
+    # Whether the command was typed in the moderators' room itself.
+    typed_in_moderators_room: bool = False
 
 
 # Room creators' power in room version 12 and later (MSC4289): above any

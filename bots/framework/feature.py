@@ -13,7 +13,7 @@ before the effector performs them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bots.framework.actions import Action, DeleteRecord, Extension, PutRecord
 from bots.framework.commands.spec import Command
+from bots.framework.community import NO_ROOMS, CommunityRoles, CommunityRooms
 from bots.framework.config import BotConfig
 from bots.framework.events import PowerSnapshot
 from bots.framework.storage import Migration
@@ -94,6 +95,14 @@ class Context:
     # Who created a room (m.room.create's sender and additional creators):
     # unlike any other state, nobody can change it afterwards.
     creators: Callable[[str], frozenset[str]] = field(default=lambda _room: frozenset(), repr=False)
+    # The community's rooms, each checked against the staff who made it
+    # (bots/framework/community.py); empty for a bot without a community.
+    community: CommunityRooms = field(default=NO_ROOMS, repr=False)
+    # Who is who in the community, from its file; None without one.
+    roles: CommunityRoles | None = field(default=None, repr=False)
+    # Rooms the bot's operator named in its config (the moderators' room,
+    # followed ban lists): their invitations are accepted whoever sends them.
+    named_rooms: frozenset[str] = field(default=frozenset(), repr=False)
 
     async def record(self, kind: str, key: str) -> dict[str, Any] | None:
         assert self.store is not None
@@ -187,11 +196,15 @@ class Feature:
     config_model: type[FeatureConfig] = FeatureConfig
     performers: Mapping[type[Extension], PerformerFactory] = field(default_factory=dict)
     services: tuple[Service, ...] = ()
-    # State event types (empty state key) whose content the feature reads
-    # with Context.room_state, e.g. the community's room markers.
+    # State event types whose content the feature reads with
+    # Context.room_state and keyed_state (the community's markers are read
+    # through Context.community, verified, whatever is declared here).
     state_types: tuple[str, ...] = ()
     # Why this feature cannot run with a given bot config, or None if it can.
     unavailable: Callable[[BotConfig], str | None] | None = None
+    # Rooms its config section names for the bot to be in (ban lists to
+    # follow): the bot accepts their invitations, whoever sends them.
+    named_rooms: Callable[[Any], Collection[str]] | None = None
 
     def __post_init__(self) -> None:
         for m in self.migrations:

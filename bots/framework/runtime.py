@@ -36,19 +36,19 @@ from nio import (
     MatrixRoom,
     MegolmEvent,
     MessageDirection,
-    RoomCreateEvent,
     RoomMessagesResponse,
-    RoomResolveAliasResponse,
     SyncResponse,
 )
 
 from bots.base.backoff import Backoff
-from bots.base.errors import ConfigError, StateError
+from bots.base.errors import StateError
+from bots.framework import moderators_room
 from bots.framework.actions import (
     Action,
     ActionTypes,
     CancelJob,
     DeleteRecord,
+    LeaveRoom,
     PutRecord,
     RecordWrite,
     Reply,
@@ -67,15 +67,24 @@ from bots.framework.commands.spec import (
     Invocation,
     Scope,
 )
+from bots.framework.community import (
+    MARKER,
+    NO_ROOMS,
+    CommunityRoles,
+    Verdict,
+    shared_members_rooms,
+    verify,
+)
+from bots.framework.community import STATE_TYPES as COMMUNITY_STATE
 from bots.framework.config import BotConfig
 from bots.framework.cross_signing import api_of
+from bots.framework.decrypted_state import ForgedState, guard_decryption
 from bots.framework.effector import Effector, Performer
 from bots.framework.events import (
     CREATOR_POWER,
     Message,
     PowerSnapshot,
     creators_outrank_power_levels,
-    room_creators,
 )
 from bots.framework.feature import (
     Context,
@@ -87,8 +96,10 @@ from bots.framework.feature import (
     ServiceContext,
     Setup,
 )
+from bots.framework.forgery import Alarm, AlarmBook
 from bots.framework.intake import to_event, with_sender_keys
 from bots.framework.logging import get_logger, use_salt_file
+from bots.framework.room_state import ServerState
 from bots.framework.router import Ignore, Respond, Run, needs_device_trust, route
 from bots.framework.scheduler import Job as StoredJob
 from bots.framework.scheduler import JobKind, Problem, Scheduler, SystemClock
@@ -111,6 +122,9 @@ from bots.framework.undecryptable import RETRY_INTERVAL_S, notice_key, undecrypt
 
 log = get_logger(__name__)
 
+# The framework's own records: forgery attempts already reported.
+SECURITY = "security"
+
 # At most this many pages of 100 events are fetched back per room after a
 # downtime; a room busier than that for longer than the bot was away has its
 # oldest events left out (logged).
@@ -119,6 +133,12 @@ BACKFILL_PAGES = 20
 # Handled-event and finished-action records older than this are pruned; the
 # maximum event age keeps anything older from being acted on again.
 RETENTION_S = 7 * 24 * 3600
+
+# Said before leaving a member's direct message that others were added to.
+NO_LONGER_DIRECT = (
+    "This conversation now has more people in it than you and me, so I'm leaving it: "
+    "what you tell me should stay between us. Send me a direct message instead."
+)
 
 APOLOGY = (
     "Sorry, something went wrong while I was handling that, and I couldn't finish it. "
@@ -174,9 +194,11 @@ def add_help(table: CommandTable, prefix: str) -> None:
 
 
 def add_trust(
-    table: CommandTable, prefix: str, identities: Callable[[], Identities | None], community: bool
+    table: CommandTable, prefix: str, identities: Callable[[], Identities | None]
 ) -> None:
-    """Declare `trust`: a moderator confirms another's changed identity."""
+    """Declare `trust`: a moderator confirms another's changed identity.
+    Only in the moderators' room: the trust it gives holds everywhere, so a
+    room any member could make and hold power in must not carry it."""
 
     async def trust_handler(inv: Invocation) -> list[Action]:
         target = str(inv.args["user"])
@@ -200,7 +222,7 @@ def add_trust(
             trust_handler,
             (Arg("user", "The moderator, as @name:server", type=ArgType.USER),),
             power_level=MODERATOR,
-            scope=Scope.COMMUNITY if community else Scope.ROOM,
+            scope=Scope.MODERATORS_ROOM,
             details=(
                 "When a moderator resets their identity (a new recovery key, or an account "
                 "taken over), I stop accepting their moderator commands and tell this room. "
@@ -245,8 +267,16 @@ class StateLock:
 
 
 class BotRuntime:
-    def __init__(self, config: BotConfig, features: Sequence[Feature]) -> None:
+    def __init__(
+        self,
+        config: BotConfig,
+        features: Sequence[Feature],
+        roles: Callable[[], CommunityRoles | None] | None = None,
+    ) -> None:
+        """*roles*: who is who in the bot's community, read afresh from its
+        file when it changes; None for a bot without a community."""
         self.config = config
+        self.roles: Callable[[], CommunityRoles | None] = roles or (lambda: None)
         self.features = tuple(features)
         self.table = CommandTable()
         self._command_feature: dict[str, Feature] = {}
@@ -254,12 +284,7 @@ class BotRuntime:
             for command in feature.commands:
                 self.table.add(command)
                 self._command_feature[command.name] = feature
-        add_trust(
-            self.table,
-            config.command_prefix,
-            lambda: self.identities,
-            community=config.moderators_room is not None,
-        )
+        add_trust(self.table, config.command_prefix, lambda: self.identities)
         add_help(self.table, config.command_prefix)
         self._handlers: list[tuple[Feature, EventHandler[Any]]] = [
             (f, h) for f in self.features for h in f.handlers
@@ -270,15 +295,18 @@ class BotRuntime:
         self.effector: Effector | None = None
         self.scheduler: Scheduler | None = None
         self.identities: Identities | None = None
-        # Each room's creators, from its m.room.create (nio keeps only the version).
-        self._creators: dict[str, frozenset[str]] = {}
         # The bot's DM rooms, with the member each is with.
         self._dm_with: dict[str, str] = {}
-        # The state the features asked for: type → room → content.
-        self._state_types = frozenset(t for f in self.features for t in f.state_types)
-        self._room_state: dict[str, dict[str, dict[str, Any]]] = {}
-        # The same types' events with a state key: type → room → key → content.
-        self._keyed_state: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+        # Room state as the server holds it: what the features asked for,
+        # the community's markers, and every room's creators.
+        self.state = ServerState(
+            {*COMMUNITY_STATE, *(t for f in self.features for t in f.state_types)}
+        )
+        self._verdict: tuple[tuple[int, CommunityRoles | None], Verdict] | None = None
+        # Forged state and markers seen, and the alarms raised.
+        self.alarms = AlarmBook()
+        # Members' rooms the bot is leaving (no longer direct messages).
+        self._leaving: set[str] = set()
         self.keys: KeySharer | None = None
         self.history: HistorySharer | None = None
         self.warmer: SessionWarmer | None = None
@@ -308,8 +336,8 @@ class BotRuntime:
 
     def level_in(self, room: MatrixRoom, user_id: str) -> int:
         """*user_id*'s power in *room*, counting v12 creators (nio does not)."""
-        if creators_outrank_power_levels(room.room_version) and user_id in self._creators.get(
-            room.room_id, ()
+        if creators_outrank_power_levels(room.room_version) and user_id in self.state.creators(
+            room.room_id
         ):
             return CREATOR_POWER
         return int(room.power_levels.get_user_level(user_id))
@@ -324,28 +352,37 @@ class BotRuntime:
             mods = client.rooms.get(mods_id)
             if mods is not None and user_id in mods.users:
                 in_mods = self.level_in(mods, user_id)
-        return PowerSnapshot(in_room, in_mods)
+        return PowerSnapshot(in_room, in_mods, typed_in_moderators_room=room_id == mods_id)
 
     def _note_state(self, resp: SyncResponse) -> None:
-        """Room creators, and the state types features read (in event order)."""
+        """Each joined room's state as the server served it, in event order."""
         for room_id, info in resp.rooms.join.items():
-            for event in (*info.state, *info.timeline.events):
-                if isinstance(event, RoomCreateEvent):
-                    self._creators[room_id] = room_creators(event.source)
-                source = getattr(event, "source", None)
-                if not isinstance(source, dict) or not isinstance(source.get("state_key"), str):
-                    continue
-                event_type, content = source.get("type"), source.get("content")
-                if event_type not in self._state_types or not isinstance(content, dict):
-                    continue
-                if source["state_key"] == "":
-                    self._room_state.setdefault(event_type, {})[room_id] = content
-                else:
-                    by_room = self._keyed_state.setdefault(event_type, {})
-                    by_room.setdefault(room_id, {})[source["state_key"]] = content
+            self.state.take(room_id, (*info.state, *info.timeline.events))
         for room_id in resp.rooms.leave:
-            for by_room in (*self._room_state.values(), *self._keyed_state.values()):
-                by_room.pop(room_id, None)
+            self.state.forget(room_id)
+
+    def verdict(self) -> Verdict:
+        """The community's rooms, verified, and the forgeries among the
+        markers: worked out again only when the state or the file changed."""
+        roles = self.roles()
+        key = (self.state.version, roles)
+        if self._verdict is None or self._verdict[0] != key:
+            found = verify(self.state, roles, self.config.user_id) if roles else Verdict(NO_ROOMS)
+            self._verdict = (key, found)
+        return self._verdict[1]
+
+    def _named_rooms(self) -> frozenset[str]:
+        named = {self._moderators_room_id} if self._moderators_room_id else set()
+        for feature in self.features:
+            if feature.named_rooms is not None:
+                named.update(feature.named_rooms(self.section(feature)))
+        return frozenset(named)
+
+    def _room_state_of(self, event_type: str) -> Mapping[str, Mapping[str, Any]]:
+        if event_type == MARKER:
+            # Features read markers only as verified (Context.community).
+            return self.verdict().rooms.markers
+        return self.state.content(event_type)
 
     def context(self, feature: Feature | None) -> Context | None:
         if feature is None:
@@ -361,12 +398,15 @@ class BotRuntime:
             power=self.power_of,
             moderators_room=self._moderators_room_id,
             store=self.storage,
-            room_state=lambda event_type: self._room_state.get(event_type, {}),
-            keyed_state=lambda event_type: self._keyed_state.get(event_type, {}),
+            room_state=self._room_state_of,
+            keyed_state=self.state.keyed_content,
             direct_room=self.storage.direct_room,
             verified_devices=self._verified_devices,
             members=self._members,
-            creators=lambda room_id: self._creators.get(room_id, frozenset()),
+            creators=self.state.creators,
+            community=self.verdict().rooms,
+            roles=self.roles(),
+            named_rooms=self._named_rooms(),
         )
 
     def wants(self, event: object) -> bool:
@@ -602,15 +642,74 @@ class BotRuntime:
         held, self._held_reports = self._held_reports, []
         for text in held:
             await self._tell_moderators(text)
+        self._note_alarms()
 
     async def _tell_moderators(self, text: str) -> None:
         if self._moderators_room_id is None or self.effector is None:
+            # Not silently: the operator should know the moderators miss it.
+            log.warning("a report for the moderators has nowhere to go: no bot.moderators_room")
             return
         if not self._synced:
             # nio can send to the room only once it has synced it.
             self._held_reports.append(text)
             return
         await self.effector.perform([SendNotice(self._moderators_room_id, text)])
+
+    # --- forgeries ---
+
+    def _note_alarms(self) -> None:
+        """Report new forgery attempts to the moderators, once per sender
+        and room: decided here, at once (so no attempt is reported twice),
+        sent in the background. Held until the moderators' room is known."""
+        mods = self._moderators_room_id
+        if mods is None or not self._synced or self.storage is None:
+            return
+        if new := self.alarms.due(self.verdict()):
+            self._spawn(self._raise_alarms(mods, new))
+
+    def _leave_shared_rooms(self, position: str) -> None:
+        """Leave members' direct messages that others were added to: the bot
+        joined them as direct messages, and a room of a member's with more
+        people in it is no place for what members tell the bot."""
+        client = self.session.client
+        if client is None or self.storage is None or self.roles() is None:
+            return
+        members = {room_id: frozenset(room.users) for room_id, room in client.rooms.items()}
+        for room in shared_members_rooms(
+            members,
+            self.state.create_sender,
+            self.verdict().rooms,
+            self.roles(),
+            self.config.user_id,
+            self._named_rooms(),
+        ):
+            if room not in self._leaving:
+                self._leaving.add(room)
+                log.info("leaving a member's room that is no longer a direct message")
+                actions: list[Action] = [
+                    SendNotice(room, NO_LONGER_DIRECT, mentions=()),
+                    LeaveRoom(room),
+                ]
+                self._spawn(self._perform_new(f"leave-shared:{room}:{position}", actions))
+
+    async def _perform_new(self, key: str, actions: Sequence[Action]) -> None:
+        assert self.storage is not None
+        await self.perform_queued(await self.storage.enqueue(records_for(key, actions)))
+
+    async def _raise_alarms(self, mods: str, alarms: Sequence[Alarm]) -> None:
+        storage = self.storage
+        assert storage is not None
+        for alarm in alarms:
+            if await storage.record(SECURITY, "alarm", alarm.key) is not None:
+                continue  # reported before a restart
+            # The log says what happened, never who (nor what they sent).
+            log.warning(alarm.what)
+            notice = SendNotice(mods, alarm.text, mentions=())
+            queued = await storage.enqueue(
+                records_for(f"alarm:{alarm.key}", [notice]),
+                [PutRecord(SECURITY, "alarm", alarm.key, {"at": self.clock()})],
+            )
+            await self.perform_queued(queued)
 
     # --- identities ---
 
@@ -645,6 +744,7 @@ class BotRuntime:
 
     async def _report_identity_change(self, user_id: str) -> None:
         if self._moderators_room_id is None or self.effector is None:
+            log.warning("an identity change has nowhere to be reported: no bot.moderators_room")
             return
         prefix = self.config.command_prefix
         text = (
@@ -675,6 +775,7 @@ class BotRuntime:
                 decrypted = client.decrypt_event(event)
             except EncryptionError:
                 continue
+            self._note_alarms()  # if the guard found it forged
             source = getattr(decrypted, "source", None)
             if isinstance(source, dict):
                 source = with_sender_keys(source, sender_device_of(client, room.room_id, decrypted))
@@ -766,7 +867,7 @@ class BotRuntime:
                 except TRANSIENT:
                     log.warning("events of a busy downtime could not be fetched", room_id=room_id)
             for event in events:
-                if getattr(event, "sender", None) == me:
+                if getattr(event, "sender", None) == me or isinstance(event, ForgedState):
                     continue
                 if isinstance(event, MegolmEvent):
                     if event.server_timestamp >= self.oldest_ms() and room_id in client.rooms:
@@ -785,11 +886,16 @@ class BotRuntime:
             for event in invited.invite_state:
                 if isinstance(event, InviteMemberEvent) and event.state_key == me:
                     # Stripped invite state has no event id or timestamp.
+                    content = event.content if isinstance(event.content, dict) else {}
                     source = {
                         "type": "m.room.member",
                         "state_key": me,
                         "sender": event.sender,
-                        "content": {"membership": event.membership},
+                        "content": {
+                            "membership": event.membership,
+                            # A direct message's invitation says so.
+                            "is_direct": content.get("is_direct") is True,
+                        },
                         "event_id": f"invite:{room_id}:{resp.next_batch}",
                         "origin_server_ts": int(time.time() * 1000),
                     }
@@ -817,30 +923,14 @@ class BotRuntime:
 
     # --- lifecycle ---
 
-    async def _resolve_moderators_room(self, client: AsyncClient) -> None:
-        alias = self.config.moderators_room
-        if alias is None or not alias.startswith("#"):
-            self._moderators_room_id = alias
-            return
-        backoff = Backoff()
-        while True:
-            try:
-                resp = await client.room_resolve_alias(alias)
-            except TRANSIENT:
-                resp = None
-            if isinstance(resp, RoomResolveAliasResponse):
-                self._moderators_room_id = resp.room_id
-                return
-            status = getattr(resp, "status_code", None)
-            if status == "M_NOT_FOUND":
-                raise ConfigError(
-                    "bot config", "bot.moderators_room", f"the alias {alias} does not exist"
-                )
-            # A 5xx or a refused connection at start is the homeserver's
-            # trouble, not the config's: wait it out.
-            delay = backoff.next_delay()
-            log.warning("moderators' room not resolved yet, retrying", retry_in_s=round(delay, 1))
-            await asyncio.sleep(delay)
+    async def _find_moderators_room(self, client: AsyncClient) -> None:
+        """The configured moderators' room, resolved and, for a community,
+        checked against the staff who must have made it."""
+        room = await moderators_room.resolve(client, self.config.moderators_room)
+        roles = self.roles()
+        if room is not None and roles is not None:
+            await moderators_room.check(client, room, roles, self.config.user_id)
+        self._moderators_room_id = room
 
     def _performers(self) -> dict[type, Performer]:
         out: dict[type, Performer] = {}
@@ -874,7 +964,9 @@ class BotRuntime:
         self.storage = await self._open_storage()
         try:
             client: AsyncClient = await self.session.connect()
-            await self._resolve_moderators_room(client)
+            # From here on, no decrypted payload is taken for room state.
+            guard_decryption(client.olm, self.alarms.seen, lambda: self.state.types)
+            await self._find_moderators_room(client)
             self.identities = Identities(
                 lambda: api_of(client),
                 self.storage,
@@ -987,6 +1079,8 @@ class BotRuntime:
                 self._dispatch(item)
             for event_id, room_id, source in awaiting:
                 await self._start_waiting(event_id, room_id, source)
+            self._note_alarms()
+            self._leave_shared_rooms(resp.next_batch)
             if not self.ready.is_set():
                 self.ready.set()
                 log.info("bot ready", commands=len(self.table.names()))

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bots.framework.actions import Action, SetPower
+from bots.framework.community import CommunityRooms
 from bots.framework.config import BotConfig
 from bots.framework.events import Membership, MembershipChange, Message
 from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec, Service
@@ -29,10 +30,14 @@ from bots.moderation.protections.guard import Guard
 from bots.moderation.protections.respond import FEATURE, Where, respond
 from bots.moderation.protections.seen import Joined, seen_of
 from bots.moderation.reports import REPORT, room_label, watch_reports
-from provisioning.desired import MARKER
-from provisioning.markers import CommunityRooms
 from provisioning.protections import OVERRIDES
-from provisioning.schema import CommunityFile, GroupDecl, cached_community, section_problem
+from provisioning.schema import (
+    CommunityFile,
+    GroupDecl,
+    cached_community,
+    moderators_room_problem,
+    section_problem,
+)
 
 POWER_LEVELS = "m.room.power_levels"
 
@@ -58,7 +63,7 @@ def _group(ctx: Context, room_id: str) -> Group | None:
     config = ctx.config
     assert isinstance(config, ModerationConfig)
     cfg = cached_community(config.community)
-    rooms = CommunityRooms.from_markers(ctx.room_state(MARKER), cfg)
+    rooms = ctx.community
     key = rooms.group_of(room_id)
     decl = cfg.group(key) if key else None
     return Group(cfg, decl, rooms) if decl is not None else None
@@ -76,7 +81,7 @@ def _exempt(ctx: Context, cfg: CommunityFile, room_id: str, user: str) -> bool:
 def _where(ctx: Context, g: Group, room_id: str) -> Where:
     return Where(
         room_id,
-        room_label(ctx.room_state(MARKER), g.cfg, room_id) or g.decl.name,
+        room_label(g.rooms.markers, g.cfg, room_id) or g.decl.name,
         ctx.room_state(POWER_LEVELS).get(room_id, {}),
         ctx.moderators_room or g.rooms.moderators,
         g.cfg.community.crisis_resources,
@@ -127,7 +132,7 @@ def _parse_unmute(payload: object) -> tuple[str, str, int | None]:
 
 
 def _config_error(config: BotConfig) -> str | None:
-    return section_problem(config, FEATURE)
+    return section_problem(config, FEATURE) or moderators_room_problem(config)
 
 
 feature = Feature(
@@ -142,6 +147,7 @@ feature = Feature(
         JobSpec("unban", unban, grace_s=365 * 86400, parse=parse_unban),
     ),
     config_model=ModerationConfig,
-    state_types=(MARKER, POWER_LEVELS, OVERRIDES, *RULE_TYPES),
+    state_types=(POWER_LEVELS, OVERRIDES, *RULE_TYPES),
     unavailable=_config_error,
+    named_rooms=lambda config: config.follow,
 )

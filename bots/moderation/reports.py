@@ -20,8 +20,6 @@ from bots.framework.feature import Context, ServiceContext
 from bots.framework.logging import get_logger
 from bots.moderation.commands.handlers import ModerationConfig
 from bots.moderation.protections.respond import FEATURE, link
-from provisioning.desired import MARKER
-from provisioning.markers import CommunityRooms
 from provisioning.schema import CommunityFile, cached_community
 
 log = get_logger(__name__)
@@ -83,8 +81,8 @@ async def watch_reports(sctx: ServiceContext) -> None:
         seen_record = await ctx.record("reports", "seen")
         seen = seen_record.get("id") if seen_record else None
         cfg = cached_community(config.community)
-        markers = ctx.room_state(MARKER)
-        mods = ctx.moderators_room or CommunityRooms.from_markers(markers, cfg).moderators
+        markers = ctx.community.markers
+        mods = ctx.moderators_room or ctx.community.moderators
         for report in new_reports(reports, seen if isinstance(seen, int) else None, ctx.now * 1000):
             label = room_label(markers, cfg, str(report.get("room_id")))
             actions: list[Action] = [PutRecord(FEATURE, "reports", "seen", {"id": report["id"]})]
@@ -103,14 +101,14 @@ async def _report(inv: Invocation) -> Sequence[Action]:
     config = ctx.config
     assert isinstance(config, ModerationConfig)
     cfg = cached_community(config.community)
-    markers = ctx.room_state(MARKER)
+    markers = ctx.community.markers
     label = room_label(markers, cfg, inv.room_id)
     quiet = Redact(inv.room_id, inv.event_id, "A report, sent to the moderators")
     if label is None:
         return [SendDirect(inv.sender, "Reports are for the community's rooms.")]
     if inv.reply_to is None:
         return [quiet, SendDirect(inv.sender, HOW)]
-    mods = ctx.moderators_room or CommunityRooms.from_markers(markers, cfg).moderators
+    mods = ctx.moderators_room or ctx.community.moderators
     reason = inv.args.get("reason")
     out: list[Action] = [quiet, SendDirect(inv.sender, THANKS)]
     if mods is not None:

@@ -39,12 +39,16 @@ from bots.framework.feature import (
 from bots.framework.logging import get_logger
 from bots.onboarding import applicant as machine
 from bots.onboarding.applicant import Outcome, Stage, Via
-from bots.onboarding.leaving import ERASE, LEAVE, EraseMe, erase_performer
-from bots.onboarding.plan import FEATURE, KIND, from_record
+from bots.onboarding.leaving import ERASE, ERASE_CONFIRMED, LEAVE, EraseMe, erase_performer
+from bots.onboarding.plan import FEATURE, KIND, catch_up, from_record
 from bots.onboarding.scene import OnboardingConfig, Scene
 from bots.onboarding.texts import choices, group_name
-from provisioning.desired import MARKER
-from provisioning.schema import CommunityFile, GroupDecl, section_problem
+from provisioning.schema import (
+    CommunityFile,
+    GroupDecl,
+    moderators_room_problem,
+    section_problem,
+)
 
 log = get_logger(__name__)
 
@@ -359,6 +363,7 @@ COMMANDS = (
     Command("agree", "Accept the code of conduct (in your DM with me)", _agree),
     LEAVE,
     ERASE,
+    ERASE_CONFIRMED,
     Command(
         "join",
         "Ask to join a group",
@@ -398,13 +403,29 @@ async def _timer(job: Job, ctx: Context) -> Sequence[Action]:
 JOBS = tuple(JobSpec(kind, _timer, grace_s=7 * 86400) for kind in ("remind", "expire", "forget"))
 
 
+async def catch_up_retention(sctx: ServiceContext) -> None:
+    """Once at start: give applications stored before their stage had an
+    expiry (pending ones) or a forgetting (withdrawn ones) the jobs they
+    lack, so what they hold goes when the community file says."""
+    ctx = sctx.context()
+    policy = Scene.of(ctx).policy
+    records = await ctx.records(KIND)
+    jobs = [
+        job for data in records.values() for job in catch_up(from_record(data), policy, ctx.now)
+    ]
+    if jobs:
+        await sctx.submit(f"retention:{ctx.now:.0f}", jobs)
+
+
 def _erase_performer(setup: Setup) -> Callable[[EraseMe], Awaitable[Sequence[Action]]]:
     assert setup.bot.admin_socket is not None
     return erase_performer(setup.bot.admin_socket)
 
 
 def _config_error(config: BotConfig) -> str | None:
-    return unavailable(config) or section_problem(config, FEATURE)
+    return (
+        unavailable(config) or section_problem(config, FEATURE) or moderators_room_problem(config)
+    )
 
 
 feature = Feature(
@@ -420,8 +441,10 @@ feature = Feature(
     ),
     jobs=JOBS,
     config_model=OnboardingConfig,
-    services=(Service("registrations", watch_registrations),),
+    services=(
+        Service("registrations", watch_registrations),
+        Service("retention", catch_up_retention),
+    ),
     performers={EraseMe: _erase_performer},
-    state_types=(MARKER,),
     unavailable=_config_error,
 )

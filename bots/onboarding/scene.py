@@ -10,11 +10,10 @@ from pathlib import Path
 from pydantic import Field
 
 from bots.framework.actions import Action
+from bots.framework.community import CommunityRooms
 from bots.framework.feature import Context, FeatureConfig
 from bots.onboarding.applicant import Application, Outcome, Policy
 from bots.onboarding.plan import KIND, actions_for, from_record
-from provisioning.desired import MARKER
-from provisioning.markers import CommunityRooms
 from provisioning.schema import CommunityFile, cached_community
 
 
@@ -57,7 +56,7 @@ class Scene:
 
     @property
     def rooms(self) -> CommunityRooms:
-        return CommunityRooms.from_markers(self.ctx.room_state(MARKER), self.cfg)
+        return self.ctx.community
 
     @property
     def moderators_room(self) -> str | None:

@@ -66,6 +66,7 @@ async def set_up(
     config = hs.bot_config(
         bot,
         state / "bot",
+        moderators_room=ids["moderators"],
         feature_sections={"moderation": ModerationConfig(community=community.path)},
     )
     return Scene(community, ids, bot, mod, config)
@@ -456,11 +457,17 @@ async def test_a_ban_published_by_one_community_is_applied_by_anothers_bot(
     troll_api = await homeserver.api(troll)
     await troll_api.request("POST", f"/_matrix/client/v3/join/{b_room}", {})
     config_a = homeserver.bot_config(
-        bot_a, state / "bot-a", feature_sections={"moderation": ModerationConfig(community=a.path)}
+        bot_a,
+        state / "bot-a",
+        moderators_room=ids_a["moderators"],
+        feature_sections={"moderation": ModerationConfig(community=a.path)},
     )
     following = ModerationConfig(community=b.path, follow=(ban_list,), policy_poll_s=1)
     config_b = homeserver.bot_config(
-        bot_b, state / "bot-b", feature_sections={"moderation": following}
+        bot_b,
+        state / "bot-b",
+        moderators_room=ids_b["moderators"],
+        feature_sections={"moderation": following},
     )
     async with (
         running_bot(config_a),

@@ -73,11 +73,12 @@ async def set_up(
     for left in spool.glob("*.json"):  # other tests' newcomers: not this community's
         left.unlink()
     section = OnboardingConfig(community=community.path, registrations=spool, poll_s=0.2)
-    # No moderators_room: as on a fresh server, the bot finds the room
-    # provisioning marked as the community's moderators'.
+    # The moderators' room as `hearth provision --record` gives it; the
+    # bot checks it is the room provisioning made before routing anything there.
     config = hs.bot_config(
         bot,
         state / "bot",
+        moderators_room=ids["moderators"],
         admin_socket=state / "agent-home" / "agent" / "agent.sock",
         feature_sections={"onboarding": section},
     )

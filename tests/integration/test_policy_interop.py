@@ -79,6 +79,7 @@ async def test_draupnir_reads_hearths_ban_list_and_hearth_follows_draupnirs(
     config = hs.bot_config(
         bot,
         state / "bot",
+        moderators_room=ids["moderators"],
         feature_sections={"moderation": following},
     )
     async with running_bot(config), member(hs, mod, state / "mod") as m:

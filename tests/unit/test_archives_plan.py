@@ -7,7 +7,7 @@ from typing import Any
 
 from bots.archives.plan import Archive, archives, steps
 from bots.framework.actions import Invite, SetState
-from provisioning.markers import CommunityRooms
+from bots.framework.community import CommunityRooms
 from provisioning.schema import CommunityFile
 
 BRIDGE = "@hearth-bridge:care.example"

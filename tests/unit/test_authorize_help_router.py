@@ -144,6 +144,24 @@ def test_community_scope_refused_outside_the_moderators_room() -> None:
     assert not is_allowed(BAN, NOT_IN_MODS_ROOM)
 
 
+TRUST = dataclasses.replace(BAN, name="trust", scope=Scope.MODERATORS_ROOM)
+
+
+def test_moderators_room_scope_needs_the_command_typed_there() -> None:
+    there = PowerSnapshot(
+        in_room=MODERATOR, in_moderators_room=MODERATOR, typed_in_moderators_room=True
+    )
+    assert is_allowed(TRUST, there)
+    # A community moderator typing it elsewhere, even where they hold all power.
+    assert not is_allowed(TRUST, PowerSnapshot(in_room=100, in_moderators_room=MODERATOR))
+    # In the moderators' room without the level.
+    assert not is_allowed(
+        TRUST, PowerSnapshot(in_room=0, in_moderators_room=0, typed_in_moderators_room=True)
+    )
+    # No moderators' room at all: refused everywhere.
+    assert not is_allowed(TRUST, PowerSnapshot(in_room=100))
+
+
 def test_refusal_names_no_power_level() -> None:
     assert not re.search(r"\d", REFUSAL)
 

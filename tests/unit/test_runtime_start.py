@@ -10,7 +10,7 @@ from nio import RoomResolveAliasError, RoomResolveAliasResponse
 
 from bots import core
 from bots.base.errors import ConfigError, StateError
-from bots.framework import runtime as runtime_module
+from bots.framework import moderators_room
 from bots.framework.config import BotConfig
 from bots.framework.runtime import BotRuntime, StateLock
 
@@ -37,7 +37,7 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    monkeypatch.setattr(runtime_module.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr(moderators_room.asyncio, "sleep", fake_sleep)
     return slept
 
 
@@ -61,7 +61,7 @@ async def test_a_homeserver_error_while_resolving_the_moderators_room_is_retried
         ConnectionRefusedError("refused"),
         RoomResolveAliasResponse(MODS, "!mods:example.org", ["example.org"]),
     )
-    await rt._resolve_moderators_room(client)  # type: ignore[arg-type]
+    await rt._find_moderators_room(client)  # type: ignore[arg-type]
     assert rt._moderators_room_id == "!mods:example.org"
     assert client.calls == 3
     assert len(no_sleep) == 2
@@ -73,7 +73,7 @@ async def test_a_moderators_alias_that_does_not_exist_is_a_config_error(
     rt = runtime(tmp_path)
     client = FakeClient(RoomResolveAliasError("no such alias", "M_NOT_FOUND"))
     with pytest.raises(ConfigError, match=r"bot\.moderators_room"):
-        await rt._resolve_moderators_room(client)  # type: ignore[arg-type]
+        await rt._find_moderators_room(client)  # type: ignore[arg-type]
 
 
 def test_a_second_lock_on_a_state_folder_is_refused_and_freed_on_release(tmp_path: Path) -> None:

@@ -26,7 +26,9 @@ IDENTITY_CHANGED_REFUSAL = (
 
 
 def is_allowed(command: Command, power: PowerSnapshot) -> bool:
-    if command.scope is Scope.COMMUNITY:
+    if command.scope is Scope.MODERATORS_ROOM and not power.typed_in_moderators_room:
+        return False
+    if command.scope in (Scope.COMMUNITY, Scope.MODERATORS_ROOM):
         level = power.in_moderators_room
         return level is not None and level >= command.power_level
     return power.in_room >= command.power_level
@@ -34,8 +36,9 @@ def is_allowed(command: Command, power: PowerSnapshot) -> bool:
 
 def needs_verified_device(command: Command) -> bool:
     """Commands that need power are accepted only from a verified device:
-    a stolen password plus a new login must not be enough to moderate."""
-    return command.power_level > MEMBER
+    a stolen password plus a new login must not be enough to moderate. So
+    are a member's commands that say so (what cannot be undone)."""
+    return command.power_level > MEMBER or command.verified_device
 
 
 def device_refusal(command: Command, device: DeviceTrust, prefix: str, sender: str) -> str | None:

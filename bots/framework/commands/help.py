@@ -23,4 +23,6 @@ def detail(command: Command, prefix: str) -> str:
         lines.append(f"  {arg.name}{kind}: {arg.help}{optional}")
     if command.scope is Scope.COMMUNITY:
         lines.append("Works in any room; only community moderators may use it.")
+    elif command.scope is Scope.MODERATORS_ROOM:
+        lines.append("Only in the moderators' room, by community moderators.")
     return "\n".join(lines)

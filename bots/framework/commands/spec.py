@@ -32,6 +32,9 @@ class Scope(Enum):
     ROOM = "room"
     # Authorised by the sender's power level in the community moderators' room.
     COMMUNITY = "community"
+    # Authorised there, and typed there only (`!trust`): what it changes
+    # holds community-wide, so no other room may carry it.
+    MODERATORS_ROOM = "moderators room"
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ class Command:
     args: tuple[Arg, ...] = ()
     power_level: int = MEMBER
     scope: Scope = Scope.ROOM
+    # Accepted only from a verified (cross-signed) device even at a member's
+    # level: what cannot be undone (`!erase-me confirm`) must not follow
+    # from a stolen access token alone.
+    verified_device: bool = False
     # Longer text for `!help <command>`; the one-line help is used if empty.
     details: str = ""
 

@@ -17,6 +17,7 @@ from pydantic import Field
 from bots.framework.actions import Action, Reply, SendNotice, Unban
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import Arg, ArgType, Command, Handler, Invocation
+from bots.framework.community import CommunityRooms
 from bots.framework.config import Strict
 from bots.framework.feature import Context, FeatureConfig, Job
 from bots.moderation.commands.sanctions import (
@@ -28,8 +29,6 @@ from bots.moderation.commands.sanctions import (
     plan,
     split_duration,
 )
-from provisioning.desired import MARKER
-from provisioning.markers import CommunityRooms
 from provisioning.schema import CommunityFile, cached_community
 
 POWER_LEVELS = "m.room.power_levels"
@@ -71,7 +70,8 @@ class ModerationConfig(FeatureConfig):
 
 
 def community_rooms(ctx: Context, cfg: CommunityFile) -> CommunityRooms:
-    return CommunityRooms.from_markers(ctx.room_state(MARKER), cfg)
+    """The community's rooms, as the runtime verified them (never an unchecked marker)."""
+    return ctx.community
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from typing import Any
 
 from bots.framework.actions import Action, Reply, SetState
 from bots.framework.commands.spec import Arg, Command, Invocation
+from bots.framework.community import CommunityRooms
 from bots.framework.feature import Context
 from bots.moderation.commands.handlers import (
     community_rooms,
     refusal,
     typed,
 )
-from provisioning.markers import CommunityRooms
 from provisioning.protections import OVERRIDES, Protections, change, effective
 from provisioning.schema import CommunityFile, GroupDecl
 
