@@ -41,11 +41,10 @@ from typing import Any
 from urllib.parse import quote
 
 import yaml
-from rich.console import Console
-from rich.table import Table
 
 from bench.bot_figures import BIN, Children, install_echo, med_p90, sees_member
 from bench.harness import cpu_s, err, private_homeserver, run_bench, versions
+from bench.report import Row, print_report, ratio
 from bots.base.errors import HearthError
 from bots.framework.logging import configure_logging
 from bots.framework.secrets import write_secret
@@ -332,43 +331,51 @@ async def measure(
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 110))
-    table = Table(title=f"!ping while a member sends the worst inputs ({r['date']})")
-    for col in ("Figure", "Bot", "Beside", "Ratio", "Target", "Met"):
-        table.add_column(col, justify="left" if col == "Figure" else "right")
+    def row(
+        figure: str, bot: float, beside: float, what: str, goal: str = "", met: bool | None = None
+    ) -> Row:
+        shown = (f"{bot:.1f} ms", f"{beside:.1f} ms ({what})")
+        return Row(figure, *shown, ratio(bot, beside), goal, met)
+
     bot, quiet = r["attacked_median_ms"], r["quiet_median_ms"]
-    table.add_row(
-        f"!ping under attack, median (n={r['attacked_n']})", f"{bot:.1f} ms",
-        f"{quiet:.1f} ms (quiet)", f"{bot / quiet:.2f}×", f"≤ {TARGET}× quiet",
-        "yes" if bot / quiet <= TARGET else "NO",
-    )  # fmt: skip
-    bot, quiet = r["attacked_p90_ms"], r["quiet_p90_ms"]
-    table.add_row(
-        "!ping under attack, p90", f"{bot:.1f} ms", f"{quiet:.1f} ms (quiet)",
-        f"{bot / quiet:.2f}×", "", "",
-    )  # fmt: skip
-    table.add_row("!ping under attack, slowest", f"{r['attacked_max_ms']:.1f} ms", "", "", "", "")
-    bot, floor = r["attacked_median_ms"], r["floor_attacked_median_ms"]
-    table.add_row(
-        "!ping under attack vs floor under attack, median", f"{bot:.1f} ms",
-        f"{floor:.1f} ms (client floor)", f"{bot / floor:.2f}×", "", "",
-    )  # fmt: skip
+    rows = [
+        row(
+            f"!ping under attack, median (n={r['attacked_n']})",
+            bot,
+            quiet,
+            "quiet",
+            f"≤ {TARGET}× quiet",
+            bot / quiet <= TARGET,
+        ),
+        row("!ping under attack, p90", r["attacked_p90_ms"], r["quiet_p90_ms"], "quiet"),
+        Row("!ping under attack, slowest", f"{r['attacked_max_ms']:.1f} ms"),
+        row(
+            "!ping under attack vs floor under attack, median",
+            bot,
+            r["floor_attacked_median_ms"],
+            "client floor",
+        ),
+    ]
     for stat in ("median", "p90"):
-        bot, floor = r[f"quiet_{stat}_ms"], r[f"floor_{stat}_ms"]
-        table.add_row(
-            f"!ping, quiet, {stat} (n={r['quiet_n']})", f"{bot:.1f} ms",
-            f"{floor:.1f} ms (client floor)", f"{bot / floor:.2f}×", "", "",
-        )  # fmt: skip
-    out.print(table)
+        rows.append(
+            row(
+                f"!ping, quiet, {stat} (n={r['quiet_n']})",
+                r[f"quiet_{stat}_ms"],
+                r[f"floor_{stat}_ms"],
+                "client floor",
+            )
+        )
     kinds = "; ".join(f"{n}× {name}" for name, n in ATTACK)
-    out.print(
-        f"  A pings every {r['ping_every_s']:g} s, answered or not. Inputs: {kinds}. "
+    note = (
+        f"A pings every {r['ping_every_s']:g} s, answered or not. Inputs: {kinds}. "
         f"Sent over {r['attack_s']:.1f} s (one every {r['every_s']:g} s, then until "
         f"answered); {r['attacker_answered']}/{r['attacker_commands']} of the "
         f"attacker's commands answered, {r['attacker_refused_sends']} inputs refused by the "
         f"server; the attacker's membership after: "
         f"{r['attacker_membership']}. Bot CPU meanwhile: {r['cpu_share_bot']:.0%} of a core."
     )
+    title = f"!ping while a member sends the worst inputs ({r['date']})"
+    print_report(title, rows, [note], value="Bot", floor="Beside")
 
 
 async def run(

@@ -30,9 +30,9 @@ import aiohttp
 import yaml
 from nio import MatrixRoom, RoomMessageText
 from rich.console import Console
-from rich.table import Table
 
 from bench.harness import run_bench
+from bench.report import Row, print_report, ratio
 from bots.devserver.supervisor import SynapseProcess, stop_process
 from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
 from bots.framework.logging import configure_logging
@@ -272,29 +272,27 @@ ROWS = (  # label, bot key, floor key, unit, target
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 110))
-    table = Table(title=f"Hearth bot figures ({r['pings']} pings per series, {r['date']})")
-    for col in ("Figure", "Hearth bot", "Floor / reference", "Bot ÷ floor", "Target", "Met"):
-        table.add_column(col, justify="left" if col == "Figure" else "right")
+    rows = []
     for label, bot_key, floor_key, unit, target in ROWS:
         bot, floor = r[bot_key], r[floor_key]
-        goal, met = "", ""
-        if target is not None:
-            ok = bot / floor <= target if unit == "ms" else bot < target
+        goal, met = "", None
+        if target is not None:  # round trips against the floor, the rest absolute
+            met = bot / floor <= target if unit == "ms" else bot < target
             goal = f"≤ {target}× floor" if unit == "ms" else f"< {target} {unit}"
-            met = "yes" if ok else "NO"
-        table.add_row(
-            label, f"{bot:.1f} {unit}", f"{floor:.1f} {unit}", f"{bot / floor:.2f}×", goal, met
-        )
-    out.print(table)
-    for name in ("first", "restart"):
-        marks = ", ".join(f"{k} +{v:.2f} s" for k, v in r[f"marks_{name}_s"].items())
-        out.print(f"  `hearth run` log, {name} start, after spawn: {marks}")
-    out.print(
-        "  Floors: ping = client-to-client encrypted round trip (member B echoes A), alternated "
+        shown = (f"{bot:.1f} {unit}", f"{floor:.1f} {unit}")
+        rows.append(Row(label, *shown, ratio(bot, floor), goal, met))
+    notes = [
+        f"`hearth run` log, {name} start, after spawn: "
+        + ", ".join(f"{k} +{v:.2f} s" for k, v in r[f"marks_{name}_s"].items())
+        for name in ("first", "restart")
+    ]
+    notes.append(
+        "Floors: ping = client-to-client encrypted round trip (member B echoes A), alternated "
         "with the bot's; RSS = idle `python -c 'import nio'`; start = `python -c 'import nio, "
         "structlog, aiosqlite'`, spawn to exit, median of 3."
     )
+    title = f"Hearth bot figures ({r['pings']} pings per series, {r['date']})"
+    print_report(title, rows, notes, value="Hearth bot", floor="Floor / reference")
 
 
 async def run(pings: int, warmup: int, keep: bool) -> dict[str, Any]:

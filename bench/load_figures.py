@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console
-from rich.table import Table
 
 from bench.bot_figures import BIN, Children, install_echo, med_p90, sees_member
 from bench.harness import cpu_s, err, private_homeserver, run_bench, versions
+from bench.report import Row, print_report, ratio
 from bots.framework.logging import configure_logging
 from bots.framework.secrets import write_secret
 from tests.support.homeserver import Homeserver, member
@@ -139,39 +138,37 @@ async def measure(
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 110))
-    table = Table(title=f"!ping under load ({r['pings']} per series, {r['date']})")
-    for col in ("Figure", "Bot", "Quiet floor", "Ratio", "Target", "Met"):
-        table.add_column(col, justify="left" if col == "Figure" else "right")
+    rows = []
     for stat in ("median", "p90"):
         bot, floor = r[f"loaded_{stat}_ms"], r[f"floor_{stat}_ms"]
-        ok = bot / floor <= 1.2
-        table.add_row(
-            f"!ping under load, {stat}", f"{bot:.1f} ms", f"{floor:.1f} ms",
-            f"{bot / floor:.2f}×", "≤ 1.2× floor", "yes" if ok else "NO",
-        )  # fmt: skip
+        shown = (f"{bot:.1f} ms", f"{floor:.1f} ms", ratio(bot, floor))
+        rows.append(Row(f"!ping under load, {stat}", *shown, "≤ 1.2× floor", bot / floor <= 1.2))
     for stat in ("median", "p90"):
         bot, floor = r[f"quiet_{stat}_ms"], r[f"floor_{stat}_ms"]
-        table.add_row(
-            f"!ping, no load, {stat}", f"{bot:.1f} ms", f"{floor:.1f} ms", f"{bot / floor:.2f}×",
-            "", "",
-        )  # fmt: skip
+        rows.append(
+            Row(f"!ping, no load, {stat}", f"{bot:.1f} ms", f"{floor:.1f} ms", ratio(bot, floor))
+        )
     bot, floor = r["loaded_median_ms"], r["floor_loaded_median_ms"]
-    table.add_row(
-        "!ping under load vs floor under load, median", f"{bot:.1f} ms", f"{floor:.1f} ms",
-        f"{bot / floor:.2f}×", "", "",
-    )  # fmt: skip
-    out.print(table)
+    rows.append(
+        Row(
+            "!ping under load vs floor under load, median",
+            f"{bot:.1f} ms",
+            f"{floor:.1f} ms",
+            ratio(bot, floor),
+        )
+    )
     shares = ", ".join(
         f"{name} {r[f'cpu_share_{name}']:.0%}" for name in ("synapse", "bot", "chatter", "bench")
     )
-    out.print(f"  CPU while loaded, share of one core: {shares} (of {r['cpus']} cores).")
-    out.print(
-        f"  Background: {r['background_sent']} messages at {r['background_rate']:.1f}/s into 4 "
+    notes = (
+        f"CPU while loaded, share of one core: {shares} (of {r['cpus']} cores).",
+        f"Background: {r['background_sent']} messages at {r['background_rate']:.1f}/s into 4 "
         "rooms the bot is in, from a member in its own process. Floor: member B answers A's "
         "encrypted message in another room, measured before the load (and, last row, "
-        "alternated with the bot's under the same load)."
+        "alternated with the bot's under the same load).",
     )
+    title = f"!ping under load ({r['pings']} per series, {r['date']})"
+    print_report(title, rows, notes, value="Bot", floor="Quiet floor")
 
 
 async def run(pings: int, warmup: int, rate: float, gap_s: float, keep: bool) -> dict[str, Any]:

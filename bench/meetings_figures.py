@@ -40,10 +40,9 @@ from typing import Any
 
 import aiosqlite
 from nio import AsyncClient, RoomSendError
-from rich.console import Console
-from rich.table import Table
 
 from bench.harness import device, err, private_homeserver, run_bench, versions
+from bench.report import Row, print_report, ratio
 from bots.dates.recurrence import Schedule, occurrences
 from bots.framework.actions import PutRecord
 from bots.framework.logging import configure_logging
@@ -256,85 +255,48 @@ async def measure(hs: Homeserver, tmp: Path, args: argparse.Namespace) -> dict[s
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 110))
-    table = Table(
-        title=(
-            f"{r['rooms'] * r['per_room']} meeting reminders in {r['rooms']} rooms, "
-            f"{r['firing']} due over {r['window_s']:g} s ({r['date']}, {r['cpus']} CPUs)"
-        )
-    )
-    for col in ("Figure", "Hearth", "Floor", "Ratio", "Target"):
-        table.add_column(col, justify="left" if col in ("Figure", "Target") else "right")
-
-    def row(name: str, ours: float, floor: float, unit: str, what: str, target: str) -> None:
+    def row(
+        name: str,
+        ours: float,
+        floor: float,
+        unit: str,
+        what: str,
+        target: str = "",
+        met: bool | None = None,
+    ) -> Row:
         scale = 1000 if unit == "ms" else 1
-        ratio = f"{ours / floor:.2f}×" if floor else ""
-        table.add_row(
-            name,
-            f"{ours * scale:.1f} {unit}",
-            f"{floor * scale:.1f} {unit} ({what})",
-            ratio,
-            target,
-        )
+        shown = (f"{ours * scale:.1f} {unit}", f"{floor * scale:.1f} {unit} ({what})")
+        return Row(name, *shown, ratio(ours, floor), target, met)
 
-    row(
-        "Reminder sent, lateness median",
-        r["delivered_median_s"],
-        r["floor_median_s"],
-        "ms",
-        "bare client",
-        "",
+    p99 = r["delivered_p99_s"]
+    rows = (
+        row("Reminder sent, lateness median", r["delivered_median_s"], r["floor_median_s"], "ms",
+            "bare client"),
+        row("Reminder sent, lateness p99", p99, r["floor_p99_s"], "ms", "bare client",
+            "p99 < 1 s", p99 < 1),
+        row("Job ran, lateness median", r["ran_median_s"], r["floor_median_s"], "ms", "bare send"),
+        row("Job ran, lateness p99", r["ran_p99_s"], r["floor_p99_s"], "ms", "bare send"),
+        row(f"A burst of {r['burst']} due at once, median", r["burst_delivered_median_s"],
+            r["burst_floor_median_s"], "ms", "bare client"),
+        row("  …the last of the burst sent", r["burst_delivered_max_s"], r["burst_floor_max_s"],
+            "ms", "bare client"),
+        row("CPU over the idle window", r["idle_cpu_s"], r["idle_floor_cpu_s"], "ms",
+            "idle Python", "near idle Python"),
+        row("  …the bot with no jobs", r["idle_empty_cpu_s"], r["idle_floor_cpu_s"], "ms",
+            "idle Python"),
+        row("  …against a client", r["idle_cpu_s"], r["idle_nio_cpu_s"], "ms", "nio syncing"),
+        row("Start-up, to ready", r["start_full_s"], r["start_empty_s"], "s", "no jobs"),
+    )  # fmt: skip
+    title = (
+        f"{r['rooms'] * r['per_room']} meeting reminders in {r['rooms']} rooms, "
+        f"{r['firing']} due over {r['window_s']:g} s ({r['date']}, {r['cpus']} CPUs)"
     )
-    row(
-        "Reminder sent, lateness p99",
-        r["delivered_p99_s"],
-        r["floor_p99_s"],
-        "ms",
-        "bare client",
-        "p99 < 1 s",
-    )
-    row("Job ran, lateness median", r["ran_median_s"], r["floor_median_s"], "ms", "bare send", "")
-    row("Job ran, lateness p99", r["ran_p99_s"], r["floor_p99_s"], "ms", "bare send", "")
-    row(
-        f"A burst of {r['burst']} due at once, median",
-        r["burst_delivered_median_s"],
-        r["burst_floor_median_s"],
-        "ms",
-        "bare client",
-        "",
-    )
-    row(
-        "  …the last of the burst sent",
-        r["burst_delivered_max_s"],
-        r["burst_floor_max_s"],
-        "ms",
-        "bare client",
-        "",
-    )
-    row(
-        "CPU over the idle window",
-        r["idle_cpu_s"],
-        r["idle_floor_cpu_s"],
-        "ms",
-        "idle Python",
-        "near idle Python",
-    )
-    row(
-        "  …the bot with no jobs",
-        r["idle_empty_cpu_s"],
-        r["idle_floor_cpu_s"],
-        "ms",
-        "idle Python",
-        "",
-    )
-    row("  …against a client", r["idle_cpu_s"], r["idle_nio_cpu_s"], "ms", "nio syncing", "")
-    row("Start-up, to ready", r["start_full_s"], r["start_empty_s"], "s", "no jobs", "")
-    out.print(table)
-    out.print(
-        f"  {r['delivered_n'] + r['burst_delivered_n']} of {r['firing']} reminders sent "
+    note = (
+        f"{r['delivered_n'] + r['burst_delivered_n']} of {r['firing']} reminders sent "
         f"({r['ran_n'] + r['burst_ran_n']} jobs ran); "
         f"the floor sent {r['floor_n']}. Writing the rows took {r['fill_s']:.1f} s."
     )
+    print_report(title, rows, [note])
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from nio import AsyncClient, RoomMessage, RoomSendError, UnknownEvent
-from rich.console import Console
-from rich.table import Table
 
 from bench.harness import device, err, private_homeserver, run_bench, versions
+from bench.report import Row, print_report, ratio
 from bots.framework.logging import configure_logging
 from bots.moderation.commands.handlers import ModerationConfig
 from provisioning.provision import provision
@@ -170,27 +169,24 @@ async def measure(hs: Homeserver, tmp: Path, rate: float, seconds: float) -> dic
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 100))
-    table = Table(
-        title=f"A flood of {r['rate']:g}/s for {r['seconds']:g} s ({r['date']}, {r['cpus']} CPUs)"
-    )
-    for col in ("Figure", "Hearth", "Floor", "Ratio"):
-        table.add_column(col, justify="left" if col == "Figure" else "right")
     muted, floor = r["muted_s"], r["floor_s"]
-    table.add_row(
-        "From the flood's start to the flooder muted",
-        "never" if muted is None else f"{muted:.2f} s",
-        "n/a" if floor is None else f"{floor:.2f} s (12th message seen)",
-        "" if muted is None or not floor else f"{muted / floor:.2f}×",
+    rows = (
+        Row(
+            "From the flood's start to the flooder muted",
+            "never" if muted is None else f"{muted:.2f} s",
+            "n/a" if floor is None else f"{floor:.2f} s (12th message seen)",
+            "" if muted is None else ratio(muted, floor),
+        ),
+        Row(
+            "A moderator's !ping answered, during the flood",
+            f"{r['flood_ping_ms']:.0f} ms",
+            f"{r['quiet_ping_ms']:.0f} ms (quiet room)",
+            ratio(r["flood_ping_ms"], r["quiet_ping_ms"]),
+        ),
     )
-    table.add_row(
-        "A moderator's !ping answered, during the flood",
-        f"{r['flood_ping_ms']:.0f} ms",
-        f"{r['quiet_ping_ms']:.0f} ms (quiet room)",
-        f"{r['flood_ping_ms'] / r['quiet_ping_ms']:.2f}×",
-    )
-    out.print(table)
-    out.print(f"  The flooder's messages: {r['sent']} accepted, then {r['refused']} refused.")
+    title = f"A flood of {r['rate']:g}/s for {r['seconds']:g} s ({r['date']}, {r['cpus']} CPUs)"
+    note = f"The flooder's messages: {r['sent']} accepted, then {r['refused']} refused."
+    print_report(title, rows, [note])
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from nio import RoomSendError
-from rich.console import Console
-from rich.table import Table
 
 from bench.bot_figures import rss_mb
 from bench.harness import device, err, private_homeserver, run_bench, versions
+from bench.report import Row, print_report, ratio
 from bots.devserver.synapse_config import registrations_dir
 from bots.framework.logging import configure_logging
 from bots.onboarding.scene import OnboardingConfig
@@ -251,32 +250,31 @@ async def floor_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 110))
-    table = Table(
-        title=f"Migration day: {r['applicants']} newcomers ({r['date']}, {r['cpus']} CPUs)"
+    rows = [
+        Row(name, f"{r[ours]:.1f} s", f"{r[floor]:.1f} s", ratio(r[ours], r[floor]))
+        for name, ours, floor in (
+            ("Until every newcomer is welcomed", "welcomed_s", "floor_welcomed_s"),
+            ("Until every approval has its invites", "approved_s", "floor_invites_s"),
+        )
+    ]
+    rows.append(
+        Row("Newcomers with a message doubled / lost", f"{r['doubled']} / {r['lost']}", "0")
     )
-    for col in ("Figure", "Hearth", "Floor (bare client)", "Ratio"):
-        table.add_column(col, justify="left" if col == "Figure" else "right")
-    for name, ours, floor in (
-        ("Until every newcomer is welcomed", "welcomed_s", "floor_welcomed_s"),
-        ("Until every approval has its invites", "approved_s", "floor_invites_s"),
-    ):
-        h, f = r[ours], r[floor]
-        table.add_row(name, f"{h:.1f} s", f"{f:.1f} s", f"{h / f:.2f}×")
-    table.add_row(
-        "Newcomers with a message doubled / lost", f"{r['doubled']} / {r['lost']}", "0", ""
+    rows.append(
+        Row(
+            "RSS with all in flight (bot and bench share it)",
+            f"{r['rss_mb']:.0f} MB",
+            f"{r['rss_before_mb']:.0f} MB before the bot",
+            # The bot's own share: the difference, not a ratio of two processes' totals.
+            f"+{r['rss_mb'] - r['rss_before_mb']:.0f} MB",
+        )
     )
-    table.add_row(
-        "RSS with all in flight (bot and bench share it)",
-        f"{r['rss_mb']:.0f} MB",
-        f"{r['rss_before_mb']:.0f} MB before the bot",
-        f"+{r['rss_mb'] - r['rss_before_mb']:.0f} MB",
-    )
-    out.print(table)
-    out.print(
-        f"  Registration of all {r['applicants']} took {r['register_s']:.1f} s; the last"
+    title = f"Migration day: {r['applicants']} newcomers ({r['date']}, {r['cpus']} CPUs)"
+    note = (
+        f"Registration of all {r['applicants']} took {r['register_s']:.1f} s; the last"
         f" was welcomed {r['welcome_lag_s']:.1f} s after the last registration."
     )
+    print_report(title, rows, [note], floor="Floor (bare client)")
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -22,10 +22,8 @@ import sys
 import time
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from bench.harness import run_bench, versions
+from bench.report import Row, print_report
 from bots.framework.events import Message
 from bots.framework.intake import to_event
 from bots.moderation.protections.guard import Guard
@@ -123,18 +121,21 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 100))
-    table = Table(
-        title=f"Protection checks, {r['messages']} messages ({r['date']}, {r['cpus']} CPUs)"
+    rows = (
+        Row("Median", f"{r['median_ms']:.3f} ms", f"{r['floor_median_ms']:.3f} ms",
+            target="< 0.5 ms", met=r["median_ms"] < 0.5),
+        Row("99th percentile", f"{r['p99_ms']:.3f} ms", f"{r['floor_p99_ms']:.3f} ms"),
+    )  # fmt: skip
+    title = (
+        f"Protection checks per message, {r['messages']} messages ({r['date']}, {r['cpus']} CPUs)"
     )
-    for col in ("Per message", "All protections", "Floor (typing the event)", "Target"):
-        table.add_column(col, justify="left" if col == "Per message" else "right")
-    table.add_row(
-        "Median", f"{r['median_ms']:.3f} ms", f"{r['floor_median_ms']:.3f} ms", "< 0.5 ms"
+    print_report(
+        title,
+        rows,
+        [f"Messages the protections acted on: {r['acted_on']}."],
+        value="All protections",
+        floor="Floor (typing the event)",
     )
-    table.add_row("99th percentile", f"{r['p99_ms']:.3f} ms", f"{r['floor_p99_ms']:.3f} ms", "")
-    out.print(table)
-    out.print(f"  Messages the protections acted on: {r['acted_on']}.")
 
 
 def main() -> int:

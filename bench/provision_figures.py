@@ -36,6 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import cpu_s, run_bench
+from bench.report import Row, console, print_report, ratio
 from bots.devserver.supervisor import SynapseProcess
 from bots.devserver.synapse_config import configured_port, free_port, write_dev_config
 from bots.framework.logging import configure_logging
@@ -333,82 +334,72 @@ async def figures(hs: Homeserver, tmp: Path, groups: int, rooms: int) -> dict[st
 # --- report ---
 
 
-def ratio_row(label: str, got: int, least: int, target: float | None) -> tuple[str, ...]:
-    r = got / least if least else float("nan")
-    met = "" if target is None else ("yes" if r <= target else "NO")
+def ratio_row(label: str, got: int, least: int, target: float | None) -> Row:
+    met = None if target is None else bool(least) and got / least <= target
     goal = "" if target is None else f"≤ {target}×"
-    return (label, str(got), str(least), f"{r:.2f}×", goal, met)
+    return Row(label, str(got), str(least), ratio(got, least), goal, met)
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 110))
+    total_min = r["min_writes"] + r["min_reads"]
+
+    def beside(label: str, ours: float, floor: float, shown: str) -> Row:
+        return Row(label, shown.format(ours), shown.format(floor), ratio(ours, floor))
+
+    rows = (
+        ratio_row("From nothing: writes", r["prov_writes"], r["min_writes"], 1.2),
+        ratio_row("From nothing: reads", r["prov_reads"], r["min_reads"], None),
+        ratio_row("From nothing: all requests", r["prov_requests"], total_min, 1.2),
+        Row(
+            "From nothing: wall time",
+            f"{r['prov_s']:.2f} s",
+            f"{r['floor_s']:.2f} s",
+            f"{r['prov_over_floor']:.2f}×",
+        ),
+        beside(
+            "  createRoom, median",
+            r["prov_create_median_ms"],
+            r["floor_create_median_ms"],
+            "{:.1f} ms",
+        ),
+        beside("  state events created", r["prov_state_events"], r["floor_state_events"], "{}"),
+        beside(
+            "  wall time per state event",
+            r["prov_ms_per_event"],
+            r["floor_ms_per_event"],
+            "{:.1f} ms",
+        ),
+        beside("  Synapse CPU", r["synapse_cpu_prov_s"], r["synapse_cpu_floor_s"], "{:.2f} s"),
+        Row(
+            "No-op re-run: writes",
+            str(r["noop_writes"]),
+            "0",
+            target="= 0",
+            met=r["noop_writes"] == 0,
+        ),
+        ratio_row("No-op re-run: reads", r["noop_reads"], r["min_noop_reads"], None),
+        Row("No-op re-run: wall time", f"{r['noop_s']:.2f} s"),
+    )
     title = (
         f"Hearth provisioning figures ({r['groups']} groups x {r['rooms_per_group']} rooms = "
         f"{r['rooms_declared']} rooms with Space and staff rooms, {r['date']})"
     )
-    table = Table(title=title)
-    for col in ("Figure", "Hearth", "Minimum / floor", "Ratio", "Target", "Met"):
-        table.add_column(col, justify="left" if col == "Figure" else "right")
-    total_min = r["min_writes"] + r["min_reads"]
-    table.add_row(*ratio_row("From nothing: writes", r["prov_writes"], r["min_writes"], 1.2))
-    table.add_row(*ratio_row("From nothing: reads", r["prov_reads"], r["min_reads"], None))
-    table.add_row(*ratio_row("From nothing: all requests", r["prov_requests"], total_min, 1.2))
-    table.add_row(
-        "From nothing: wall time",
-        f"{r['prov_s']:.2f} s",
-        f"{r['floor_s']:.2f} s",
-        f"{r['prov_over_floor']:.2f}×",
-        "",
-        "",
-    )
-    table.add_row(
-        "  createRoom, median",
-        f"{r['prov_create_median_ms']:.1f} ms",
-        f"{r['floor_create_median_ms']:.1f} ms",
-        f"{r['prov_create_median_ms'] / r['floor_create_median_ms']:.2f}×",
-        "",
-        "",
-    )
-    table.add_row(
-        "  state events created",
-        f"{r['prov_state_events']}",
-        str(r["floor_state_events"]),
-        f"{r['prov_state_events'] / r['floor_state_events']:.2f}×",
-        "",
-        "",
-    )
-    table.add_row(
-        "  wall time per state event",
-        f"{r['prov_ms_per_event']:.1f} ms",
-        f"{r['floor_ms_per_event']:.1f} ms",
-        f"{r['prov_ms_per_event'] / r['floor_ms_per_event']:.2f}×",
-        "",
-        "",
-    )
-    table.add_row(
-        "  Synapse CPU",
-        f"{r['synapse_cpu_prov_s']:.2f} s",
-        f"{r['synapse_cpu_floor_s']:.2f} s",
-        f"{r['synapse_cpu_prov_s'] / r['synapse_cpu_floor_s']:.2f}×",
-        "",
-        "",
-    )
-    table.add_row(
-        "No-op re-run: writes", str(r["noop_writes"]), "0", "", "= 0", _yes(r["noop_writes"] == 0)
-    )
-    table.add_row(*ratio_row("No-op re-run: reads", r["noop_reads"], r["min_noop_reads"], None))
-    table.add_row("No-op re-run: wall time", f"{r['noop_s']:.2f} s", "", "", "", "")
-    out.print(table)
-    out.print(
-        f"  Minimum = {r['min_writes']} plan actions ({r['creates']} createRoom, {r['puts']} PUT "
+    notes = (
+        f"Minimum = {r['min_writes']} plan actions ({r['creates']} createRoom, {r['puts']} PUT "
         f"state, {r['invites']} invites) + reads: whoami, admin check, {r['declared_users']} "
-        "account checks, 1 filtered /sync, 1 override_ratelimit GET (not on a no-op).\n"
-        f"  Floor = {r['rooms_declared']} bare encrypted createRoom calls (room version "
+        "account checks, 1 filtered /sync, 1 override_ratelimit GET (not on a no-op).",
+        f"Floor = {r['rooms_declared']} bare encrypted createRoom calls (room version "
         f"{ROOM_VERSION}, no invites) by the same admin, sequential: mean of one series before "
-        f"({r['floor_a_s']:.2f} s) and one after ({r['floor_b_s']:.2f} s) the provisioning.\n"
-        f"  Requests retried after a 429: {r['retries_429']} (ClientAPI); 429s in Synapse's "
-        f"access log: {r['synapse_429s']}."
+        f"({r['floor_a_s']:.2f} s) and one after ({r['floor_b_s']:.2f} s) the provisioning.",
+        f"Requests retried after a 429: {r['retries_429']} (ClientAPI); 429s in Synapse's "
+        f"access log: {r['synapse_429s']}.",
     )
+    print_report(title, rows, notes, floor="Minimum / floor")
+    console().print(where_the_time_goes(r))
+
+
+def where_the_time_goes(r: dict[str, Any]) -> Table:
+    """Not a figure beside a floor: the seconds of each run, by request kind."""
     where = Table(title="Where the time goes")
     for col in ("Run", "Request kind", "Count", "Seconds", "Mean ms", "Share of wall"):
         where.add_column(col, justify="left" if col in ("Run", "Request kind") else "right")
@@ -430,11 +421,7 @@ def report(r: dict[str, Any]) -> None:
             "",
             end_section=True,
         )
-    out.print(where)
-
-
-def _yes(ok: bool) -> str:
-    return "yes" if ok else "NO"
+    return where
 
 
 async def run(groups: int, rooms: int, keep: bool) -> dict[str, Any]:

@@ -30,9 +30,9 @@ from typing import Any
 
 import aiosqlite
 from rich.console import Console
-from rich.table import Table
 
 from bench.harness import run_bench
+from bench.report import Row, print_report, ratio
 from bots.framework.logging import configure_logging
 from bots.framework.scheduler import SCHEMA, Job, JobKind, Scheduler, SystemClock, connect
 
@@ -257,36 +257,29 @@ async def run(jobs: int, window_s: float, idle_s: float, seed: int) -> dict[str,
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 110))
-    title = f"Scheduler figures ({r['jobs']} jobs over {r['window_s']:g} s, {r['date']})"
-    table = Table(title=title)
-    for col in ("Figure", "Scheduler", "Floor", "Ratio", "Target", "Met"):
-        table.add_column(col, justify="left" if col == "Figure" else "right")
+    def row(label: str, ours: float, floor: float, goal: str = "", met: bool | None = None) -> Row:
+        return Row(label, f"{ours:.3f} ms", f"{floor:.3f} ms", ratio(ours, floor), goal, met)
 
-    def row(label: str, ours: float, floor: float, goal: str, met: bool | None) -> None:
-        ratio = f"{ours / floor:.2f}×" if floor > 0 else "n/a"
-        shown = (f"{ours:.3f} ms", f"{floor:.3f} ms")
-        table.add_row(label, *shown, ratio, goal, "" if met is None else "yes" if met else "NO")
-
-    row("Start: connect, start(), next_due()", r["start_ms"], r["start_floor_ms"], "< 1 s",
-        r["start_ms"] < MS)  # fmt: skip
-    row("Firing lateness, median", r["late_median_ms"], r["late_floor_median_ms"], "", None)
-    row("Firing lateness, p99", r["late_p99_ms"], r["late_floor_p99_ms"], "p99 < 1 s",
-        r["late_p99_ms"] < MS)  # fmt: skip
-    row(f"CPU over {r['idle_s']:g} s idle", r["idle_cpu_ms"], r["idle_floor_cpu_ms"],
-        "≤ 2× floor", r["idle_cpu_ms"] <= 2 * r["idle_floor_cpu_ms"])  # fmt: skip
-    out.print(table)
-    out.print(
-        f"  Fired {r['fired']}/{r['jobs']} (latest {r['late_max_ms']:.1f} ms late); "
+    rows = (
+        row("Start: connect, start(), next_due()", r["start_ms"], r["start_floor_ms"], "< 1 s",
+            r["start_ms"] < MS),
+        row("Firing lateness, median", r["late_median_ms"], r["late_floor_median_ms"]),
+        row("Firing lateness, p99", r["late_p99_ms"], r["late_floor_p99_ms"], "p99 < 1 s",
+            r["late_p99_ms"] < MS),
+        row(f"CPU over {r['idle_s']:g} s idle", r["idle_cpu_ms"], r["idle_floor_cpu_ms"],
+            "≤ 2× floor", r["idle_cpu_ms"] <= 2 * r["idle_floor_cpu_ms"]),
+    )  # fmt: skip
+    notes = (
+        f"Fired {r['fired']}/{r['jobs']} (latest {r['late_max_ms']:.1f} ms late); "
         f"CPU while firing {r['firing_cpu_ms_per_job']:.3f} ms per job; add() "
-        f"{r['add_ms_per_job']:.3f} ms per job; {r['idle_loop_passes']} loop passes while idle."
-    )
-    out.print(
-        "  Floors: start = aiosqlite.connect + SELECT count(*) on the same file (median of "
+        f"{r['add_ms_per_job']:.3f} ms per job; {r['idle_loop_passes']} loop passes while idle.",
+        "Floors: start = aiosqlite.connect + SELECT count(*) on the same file (median of "
         f"{START_ROUNDS}, ABBA with ours); lateness = a separate process whose one loop "
         "asyncio.sleeps to each due time in turn, over the same seconds; idle CPU = a "
-        "separate `asyncio.sleep` process over the same seconds (process_time)."
+        "separate `asyncio.sleep` process over the same seconds (process_time).",
     )
+    title = f"Scheduler figures ({r['jobs']} jobs over {r['window_s']:g} s, {r['date']})"
+    print_report(title, rows, notes, value="Scheduler")
 
 
 def main() -> int:

@@ -37,10 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from nio import AsyncClient, RoomSendError
-from rich.console import Console
-from rich.table import Table
 
 from bench.harness import device, err, private_homeserver, run_bench, versions
+from bench.report import Row, print_report, ratio
 from bots.framework.cross_signing import api_of
 from bots.framework.logging import configure_logging
 from bots.framework.storage import Storage
@@ -224,30 +223,37 @@ async def bundle_figures(hs: Homeserver, tmp: Path, messages: int, rounds: int) 
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 110))
-    table = Table(title=f"Trust and history ({r['date']}, {r['cpus']} CPUs)")
-    for col in ("Figure", "Hearth", "Floor", "Ratio", "Extra"):
-        table.add_column(col, justify="left" if col == "Figure" else "right")
+    def row(figure: str, ours: float, floor: float) -> Row:
+        # The difference beside the ratio: what the extra work costs, in ms.
+        extra = f"{ratio(ours, floor)} ({ours - floor:+.0f} ms)"
+        return Row(figure, f"{ours:.0f} ms", f"{floor:.0f} ms", extra)
+
+    rows = []
     if "share_hearth_median_ms" in r:
-        h, f = r["share_hearth_median_ms"], r["share_floor_median_ms"]
-        table.add_row(
-            f"First message, {r['members']} members, median (floor: nio, every device)",
-            f"{h:.0f} ms", f"{f:.0f} ms", f"{h / f:.2f}×", f"{h - f:+.0f} ms",
-        )  # fmt: skip
+        rows.append(
+            row(
+                f"First message, {r['members']} members, median (floor: nio, every device)",
+                r["share_hearth_median_ms"],
+                r["share_floor_median_ms"],
+            )
+        )
     if "bundle_median_ms" in r:
-        h, f = r["bundle_median_ms"], r["upload_floor_median_ms"]
-        table.add_row(
-            f"History bundle, {r['bundle_sessions']} sessions ({r['messages']} messages), "
-            "median (floor: the upload alone)",
-            f"{h:.0f} ms", f"{f:.0f} ms", f"{h / f:.2f}×", f"{h - f:+.0f} ms",
-        )  # fmt: skip
-    out.print(table)
+        rows.append(
+            row(
+                f"History bundle, {r['bundle_sessions']} sessions ({r['messages']} messages), "
+                "median (floor: the upload alone)",
+                r["bundle_median_ms"],
+                r["upload_floor_median_ms"],
+            )
+        )
+    notes = []
     if "bundle_bytes" in r:
-        out.print(
-            f"  Bundle: {r['bundle_bytes']:,} bytes before encryption, {r['bundle_sessions']} "
+        notes.append(
+            f"Bundle: {r['bundle_bytes']:,} bytes before encryption, {r['bundle_sessions']} "
             f"sessions shared, {r['bundle_withheld']} withheld, sent to "
             f"{r['bundle_devices']} device(s)."
         )
+    print_report(f"Trust and history ({r['date']}, {r['cpus']} CPUs)", rows, notes)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
