@@ -29,6 +29,7 @@ the guard still sees what nio would have applied.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,15 @@ STATE_PREFIXES = ("m.policy.rule.", "m.room.rule.", "org.matrix.mjolnir.rule.", 
 ENCRYPTED_ROOM_TYPES = frozenset({"m.room.message", "m.room.redaction"})
 
 FORGED_TYPE = "io.hearth.forged_state"
+# The claimed type is the sender's own text, quoted to the moderators: kept
+# to what an event type is made of, and short.
+_NOT_TYPE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+CLAIMED_MAX = 80
+
+
+def plain_type(claimed: str) -> str:
+    """*claimed* as the moderators may read it: no link, no markup, short."""
+    return _NOT_TYPE_CHARS.sub("?", claimed)[:CLAIMED_MAX]
 
 
 def claimed_state(payload: Mapping[str, Any], extra_types: Collection[str] = ()) -> str | None:
@@ -105,6 +115,7 @@ class ForgedState(UnknownBadEvent):
 
 def forged(event: Any, claimed: str, room_id: str) -> ForgedState:
     """The :class:`ForgedState` standing in for a decrypted *event*."""
+    claimed = plain_type(claimed)
     event_id = str(getattr(event, "event_id", ""))
     sender = str(getattr(event, "sender", ""))
     ts = getattr(event, "server_timestamp", 0)

@@ -28,6 +28,7 @@ class Alarm:
     key: str  # once per key, ever
     text: str
     what: str  # for the log, without any user ID
+    sender: str = ""  # who tried, for the cap per sender
 
 
 def forged_state_alarm(seen: ForgedState, where: str | None) -> Alarm:
@@ -40,6 +41,7 @@ def forged_state_alarm(seen: ForgedState, where: str | None) -> Alarm:
         "a room's settings, so I ignored it and nothing changed. An ordinary app never sends "
         "this: their account or device may be misused. I report this once per person and room.",
         "forged state ignored",
+        seen.sender,
     )
 
 
@@ -52,6 +54,7 @@ def forged_marker_alarm(found: Forgery) -> Alarm:
         "is sent there, and commands typed there have no power in the community. "
         "I report this once per person and room.",
         "forged room marker ignored",
+        found.sender,
     )
 
 
@@ -64,6 +67,23 @@ def room_name(verdict: Verdict, room_id: str) -> str | None:
     return f"the {group} group's room" if kind == "group" else KIND_NAMES.get(str(kind))
 
 
+# A member can make rooms without end: this many alarms name a sender's
+# rooms one by one, then one more counts the rest, and later ones are only
+# logged (each still ignored).
+ALARMS_PER_SENDER = 5
+
+
+def more_alarm(sender: str, count: int) -> Alarm:
+    return Alarm(
+        f"forged-more:{sender}",
+        f"Security: {sender} tried {count} more times to forge a room's settings or a "
+        "community room, in rooms I don't list here. I ignored every attempt; I won't "
+        "report theirs one by one any more.",
+        "forgery attempts no longer reported one by one",
+        sender,
+    )
+
+
 class AlarmBook:
     """Forgery attempts seen and not yet reported, and the alarms raised in
     this run (the database keeps them across runs)."""
@@ -71,6 +91,7 @@ class AlarmBook:
     def __init__(self) -> None:
         self._seen: list[ForgedState] = []
         self._raised: set[str] = set()
+        self._per_sender: dict[str, int] = {}
 
     def seen(self, forged: ForgedState) -> None:
         self._seen.append(forged)
@@ -83,6 +104,18 @@ class AlarmBook:
             *(forged_state_alarm(f, room_name(verdict, f.room_id)) for f in seen),
             *(forged_marker_alarm(f) for f in verdict.forgeries),
         ]
-        new = list({a.key: a for a in alarms if a.key not in self._raised}.values())
-        self._raised.update(a.key for a in new)
+        new: list[Alarm] = []
+        over: dict[str, int] = {}  # sender → alarms past the cap in this call
+        for alarm in {a.key: a for a in alarms if a.key not in self._raised}.values():
+            self._raised.add(alarm.key)
+            count = self._per_sender.get(alarm.sender, 0)
+            self._per_sender[alarm.sender] = count + 1
+            if count < ALARMS_PER_SENDER:
+                new.append(alarm)
+            else:
+                over[alarm.sender] = over.get(alarm.sender, 0) + 1
+        for sender, count in over.items():
+            # Counted once, when the sender first goes past the cap.
+            if self._per_sender[sender] - count <= ALARMS_PER_SENDER:
+                new.append(more_alarm(sender, count))
         return new

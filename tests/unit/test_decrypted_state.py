@@ -219,3 +219,18 @@ def test_server_state_skips_anything_decrypted_and_keeps_senders() -> None:
     state.forget(ROOM)
     assert state.entry("m.room.power_levels", ROOM) is None
     assert state.creators(ROOM) == frozenset()
+
+
+def test_the_claimed_type_is_kept_short_and_plain() -> None:
+    """The type is the attacker's own text, quoted to the moderators: a
+    link or 60 KB of it must not reach their room."""
+    long = "m.room.power_levels " + "[click](https://evil.example/) " * 2000
+    olm = nio_olm({"type": long, "state_key": "", "room_id": ROOM, "content": {}})
+    seen: list[ForgedState] = []
+    guard_decryption(olm, seen.append)
+    olm.decrypt_megolm_event(megolm(), ROOM)
+    (forged,) = seen
+    assert len(forged.claimed) <= 80
+    assert forged.claimed.startswith("m.room.power_levels")
+    assert "/" not in forged.claimed  # no link: "https?evil.example" is plain text
+    assert "[" not in forged.claimed

@@ -48,3 +48,24 @@ def test_a_forged_marker_is_reported_once_naming_who_made_the_room() -> None:
     assert MALLORY in alarm.text
     assert "the moderators' room" in alarm.text
     assert book.due(verdict) == []
+
+
+def test_one_sender_s_many_forged_rooms_are_reported_a_few_times_then_counted() -> None:
+    """A member can make rooms without end: the moderators' room must not
+    fill with one alarm per room."""
+    book = AlarmBook()
+    rooms = [Forgery(f"!fake{i}:example.org", MALLORY, "moderators") for i in range(40)]
+    first = book.due(Verdict(CommunityRooms(), tuple(rooms)))
+    named = [a for a in first if "!fake" in a.text]
+    assert len(named) == 5
+    (summary,) = [a for a in first if "!fake" not in a.text]
+    assert MALLORY in summary.text
+    assert "35 more" in summary.text
+    # Later attempts by the same sender are no longer reported one by one.
+    more = (*rooms, Forgery("!fake-late:example.org", MALLORY, "moderators"))
+    assert book.due(Verdict(CommunityRooms(), more)) == []
+    # Another sender is reported as usual.
+    other = Forgery("!x:example.org", "@eve:example.org", "group")
+    assert [a.key for a in book.due(Verdict(CommunityRooms(), (other,)))] == [
+        "forged-marker:@eve:example.org:!x:example.org"
+    ]
