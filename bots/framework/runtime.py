@@ -667,19 +667,25 @@ class BotRuntime:
         if new := self.alarms.due(self.verdict()):
             self._spawn(self._raise_alarms(mods, new))
 
-    def _leave_shared_rooms(self, position: str) -> None:
+    def _leave_shared_rooms(self, resp: SyncResponse) -> None:
         """Leave members' direct messages that others were added to: the bot
         joined them as direct messages, and a room of a member's with more
-        people in it is no place for what members tell the bot."""
-        client = self.session.client
-        if client is None or self.storage is None or self.roles() is None:
+        people in it is no place for what members tell the bot. Only the
+        rooms this sync brought are looked at: a membership changes nowhere
+        else."""
+        client, roles = self.session.client, self.roles()
+        if client is None or self.storage is None or roles is None:
             return
-        members = {room_id: frozenset(room.users) for room_id, room in client.rooms.items()}
+        members = {
+            room_id: frozenset(client.rooms[room_id].users)
+            for room_id in resp.rooms.join
+            if room_id in client.rooms
+        }
         for room in shared_members_rooms(
             members,
             self.state.create_sender,
             self.verdict().rooms,
-            self.roles(),
+            roles,
             self.config.user_id,
             self._named_rooms(),
         ):
@@ -690,7 +696,8 @@ class BotRuntime:
                     SendNotice(room, NO_LONGER_DIRECT, mentions=()),
                     LeaveRoom(room),
                 ]
-                self._spawn(self._perform_new(f"leave-shared:{room}:{position}", actions))
+                key = f"leave-shared:{room}:{resp.next_batch}"
+                self._spawn(self._perform_new(key, actions))
 
     async def _perform_new(self, key: str, actions: Sequence[Action]) -> None:
         assert self.storage is not None
@@ -1080,7 +1087,7 @@ class BotRuntime:
             for event_id, room_id, source in awaiting:
                 await self._start_waiting(event_id, room_id, source)
             self._note_alarms()
-            self._leave_shared_rooms(resp.next_batch)
+            self._leave_shared_rooms(resp)
             if not self.ready.is_set():
                 self.ready.set()
                 log.info("bot ready", commands=len(self.table.names()))
