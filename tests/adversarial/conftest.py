@@ -3,11 +3,12 @@ by an attack module's tests; each test brings its own attacker."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.support.homeserver import Homeserver, User, member, running_bot, wait
 from tests.support.member_client import MemberClient
 
 GROUP_ROOM = "group/carers/general"
+M = TypeVar("M", bound=MemberClient)
 
 
 @dataclass
@@ -39,11 +41,6 @@ class Stage:
     @property
     def mods_room(self) -> str:
         return self.ids["moderators"]
-
-
-def body(ev: Any) -> str:
-    text = ev.content.get("body", "")
-    return text if isinstance(text, str) else ""
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +67,15 @@ async def stage(
         yield Stage(hs, community, ids, bot, mod, m, runtime, state)
 
 
-async def join_group(stage: Stage, user: User, client: MemberClient) -> None:
-    """*user*, invited by the community's admin, joins the group's room."""
-    await (await stage.hs.api(stage.community.admin)).invite(stage.room, user.user_id)
-    await client.join(stage.room)
+@contextlib.asynccontextmanager
+async def in_group(
+    stage: Stage,
+    user: User,
+    kind: type[M] = MemberClient,  # type: ignore[assignment]
+) -> AsyncIterator[M]:
+    """*user*'s client (an attacker's, with *kind*), invited by the
+    community's admin and joined to the group's room."""
+    async with member(stage.hs, user, stage.dir / user.localpart, kind=kind) as client:
+        await (await stage.hs.api(stage.community.admin)).invite(stage.room, user.user_id)
+        await client.join(stage.room)
+        yield client

@@ -15,7 +15,6 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -32,7 +31,7 @@ from tests.support.homeserver import (
     until_membership,
     wait_joined,
 )
-from tests.support.member_client import MemberClient
+from tests.support.member_client import MemberClient, body
 
 pytestmark = [pytest.mark.integration, pytest.mark.adversarial]
 
@@ -63,11 +62,6 @@ class Arena:
     @property
     def mods_room(self) -> str:
         return self.ids["moderators"]
-
-
-def body(ev: Any) -> str:
-    text = ev.content.get("body", "")
-    return text if isinstance(text, str) else ""
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,9 @@ from bots.app import build_bot
 from bots.base.errors import ConfigError
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.runtime import BotRuntime
-from tests.adversarial.conftest import Stage, body, join_group
+from tests.adversarial.conftest import Stage, in_group
 from tests.support.homeserver import User, member, running_bot, wait_joined
+from tests.support.member_client import body
 
 pytestmark = [pytest.mark.integration, pytest.mark.adversarial]
 
@@ -77,9 +78,8 @@ async def test_a_member_s_direct_message_claiming_a_group_gets_no_power_over_it(
     mallory, victim = await stage.hs.users("mallory", "victim")
     async with (
         member(stage.hs, mallory, stage.dir / "mallory-dm") as m,
-        member(stage.hs, victim, stage.dir / "victim-dm") as v,
+        in_group(stage, victim),
     ):
-        await join_group(stage, victim, v)
         # A direct message is the one kind of member's room the bot joins.
         room = await members_room(
             stage,

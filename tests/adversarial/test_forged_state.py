@@ -16,9 +16,10 @@ import pytest
 from nio import EncryptionError, MegolmEvent
 
 from bots.framework.commands.authorize import REFUSAL
-from tests.adversarial.conftest import Stage, body, join_group
-from tests.support.attacker import AttackerClient, attacker
+from tests.adversarial.conftest import Stage, in_group
+from tests.support.attacker import AttackerClient
 from tests.support.homeserver import member
+from tests.support.member_client import body
 
 pytestmark = [pytest.mark.integration, pytest.mark.adversarial]
 
@@ -78,11 +79,9 @@ async def test_forged_power_levels_give_no_power_and_the_moderators_hear_of_it(
 ) -> None:
     mallory, victim = await stage.hs.users("mallory", "victim")
     async with (
-        attacker(stage.hs, mallory, stage.dir / "mallory") as a,
-        member(stage.hs, victim, stage.dir / "victim") as v,
+        in_group(stage, mallory, AttackerClient) as a,
+        in_group(stage, victim),
     ):
-        await join_group(stage, mallory, a)
-        await join_group(stage, victim, v)
         before = await levels(stage)
         forged = {"users": {mallory.user_id: 100, stage.bot.user_id: 100}, "events_default": 0}
         await forge_then(stage, a, "m.room.power_levels", forged)
@@ -103,11 +102,9 @@ async def test_forged_power_levels_give_no_power_and_the_moderators_hear_of_it(
 async def test_a_forged_create_event_makes_no_creator(stage: Stage) -> None:
     mallory, victim = await stage.hs.users("mallory", "victim")
     async with (
-        attacker(stage.hs, mallory, stage.dir / "mallory-c") as a,
-        member(stage.hs, victim, stage.dir / "victim-c") as v,
+        in_group(stage, mallory, AttackerClient) as a,
+        in_group(stage, victim),
     ):
-        await join_group(stage, mallory, a)
-        await join_group(stage, victim, v)
         # Room version 12 gives creators power above any level.
         await forge_then(
             stage,
@@ -124,10 +121,9 @@ async def test_a_forged_create_event_makes_no_creator(stage: Stage) -> None:
 async def test_a_forged_membership_gets_an_outsider_no_room_key(stage: Stage) -> None:
     mallory, outsider = await stage.hs.users("mallory", "outsider")
     async with (
-        attacker(stage.hs, mallory, stage.dir / "mallory-m") as a,
+        in_group(stage, mallory, AttackerClient) as a,
         member(stage.hs, outsider, stage.dir / "outsider") as o,
     ):
-        await join_group(stage, mallory, a)
         # The outsider never joins; the forgery says they did.
         await forge_then(stage, a, "m.room.member", {"membership": "join"}, key=outsider.user_id)
         pong = await a.wait_for_reply(await a.send(stage.room, "!ping"))
@@ -146,8 +142,7 @@ async def test_a_forged_membership_gets_an_outsider_no_room_key(stage: Stage) ->
 
 async def test_forged_protections_do_not_switch_off_crisis_alerts(stage: Stage) -> None:
     mallory = await stage.hs.user("mallory")
-    async with attacker(stage.hs, mallory, stage.dir / "mallory-p") as a:
-        await join_group(stage, mallory, a)
+    async with in_group(stage, mallory, AttackerClient) as a:
         await forge_then(
             stage, a, "org.hearth.protections", {"crisis.enabled": False}, key="carers"
         )
@@ -164,11 +159,9 @@ async def test_a_forged_marker_does_not_take_the_group_s_room_away(stage: Stage)
     moderators' room: the group's moderator can still act there."""
     mallory, victim = await stage.hs.users("mallory", "victim")
     async with (
-        attacker(stage.hs, mallory, stage.dir / "mallory-r") as a,
-        member(stage.hs, victim, stage.dir / "victim-r") as v,
+        in_group(stage, mallory, AttackerClient) as a,
+        in_group(stage, victim),
     ):
-        await join_group(stage, mallory, a)
-        await join_group(stage, victim, v)
         key = stage.community.data["community"]["key"]
         await forge_then(stage, a, "org.hearth.room", {"community": key, "kind": "moderators"})
         # The forgery is taken in before the moderator's command.
@@ -186,8 +179,7 @@ async def test_forged_history_visibility_shares_no_history(stage: Stage) -> None
     """The group hides history from newcomers ("joined"); a forged "shared"
     would have the bot mark its room keys shareable with later members."""
     mallory = await stage.hs.user("mallory")
-    async with attacker(stage.hs, mallory, stage.dir / "mallory-h") as a:
-        await join_group(stage, mallory, a)
+    async with in_group(stage, mallory, AttackerClient) as a:
         await forge_then(stage, a, "m.room.history_visibility", {"history_visibility": "shared"})
         pong = await a.wait_for_reply(await a.send(stage.room, "!ping"))
         assert body(pong) == "pong"

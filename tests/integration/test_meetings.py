@@ -34,7 +34,7 @@ from tests.integration.test_moderation import Scene
 from tests.support.community import make_community
 from tests.support.homeserver import Homeserver, User, member, running_bot, wait_joined
 from tests.support.js_client import JsMember
-from tests.support.member_client import MemberClient, Received
+from tests.support.member_client import MemberClient, Received, body
 
 pytestmark = pytest.mark.integration
 
@@ -94,11 +94,6 @@ async def know_bot(scene: Scene, device: str, *clients: MemberClient) -> None:
     before that would carry its room key to the others only."""
     for m in clients:
         await m.knows_device(scene.bot.user_id, device)
-
-
-def body(ev: Received) -> str:
-    text = ev.content.get("body", "")
-    return text if isinstance(text, str) else ""
 
 
 def from_bot(scene: Scene, predicate: Callable[[Received], bool]) -> Callable[[Received], bool]:

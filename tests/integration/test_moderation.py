@@ -30,7 +30,7 @@ from tests.support.homeserver import (
     until_membership,
     wait_joined,
 )
-from tests.support.member_client import MemberClient
+from tests.support.member_client import MemberClient, body
 
 pytestmark = pytest.mark.integration
 
@@ -91,11 +91,6 @@ async def in_group(
     async with member(hs, user, store) as m:
         await m.join(scene.room)
         yield m
-
-
-def body(ev: Any) -> str:
-    text = ev.content.get("body", "")
-    return text if isinstance(text, str) else ""
 
 
 async def content_of(hs: Homeserver, scene: Scene, event_id: str) -> dict[str, Any]:

@@ -2,20 +2,17 @@
 plaintext it likes, including what no honest client sends (a room's state
 inside an encrypted message). It is otherwise an ordinary member: its own
 device, cross-signed by its own identity like a person who set up Element,
-so the bot shares keys with it and accepts its commands' device.
+so the bot shares keys with it and accepts its commands' device. Start one
+with ``member(hs, user, store, kind=AttackerClient)``.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from nio import RoomSendError
 
 from bots.base.errors import HomeserverError
-from tests.support.homeserver import Homeserver, User
 from tests.support.member_client import MemberClient
 
 
@@ -43,13 +40,3 @@ class AttackerClient(MemberClient):
         if isinstance(resp, RoomSendError):
             raise HomeserverError(f"send failed: {resp.status_code}")
         return str(resp.event_id)
-
-
-@contextlib.asynccontextmanager
-async def attacker(hs: Homeserver, user: User, store: Path) -> AsyncIterator[AttackerClient]:
-    client = AttackerClient(hs.base_url, user.user_id, store)
-    await client.login(user.password, cross_sign=True)
-    try:
-        yield client
-    finally:
-        await client.close()

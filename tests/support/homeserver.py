@@ -8,7 +8,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -176,11 +176,21 @@ async def running_bot(
         await asyncio.gather(task, return_exceptions=True)
 
 
+M = TypeVar("M", bound=MemberClient)
+
+
 @contextlib.asynccontextmanager
 async def member(
-    hs: Homeserver, user: User, store: Path, *, cross_sign: bool = True
-) -> AsyncIterator[MemberClient]:
-    client = MemberClient(hs.base_url, user.user_id, store)
+    hs: Homeserver,
+    user: User,
+    store: Path,
+    *,
+    cross_sign: bool = True,
+    kind: type[M] = MemberClient,  # type: ignore[assignment]
+) -> AsyncIterator[M]:
+    """*user*'s client, logged in with a new device; *kind*: a modified one
+    (tests/support/attacker.py)."""
+    client = kind(hs.base_url, user.user_id, store)
     await client.login(user.password, cross_sign=cross_sign)
     try:
         yield client

@@ -223,3 +223,9 @@ def reply_target(content: dict[str, Any]) -> str | None:
     rel = content.get("m.relates_to") or {}
     target = (rel.get("m.in_reply_to") or {}).get("event_id")
     return str(target) if target else None
+
+
+def body(ev: Received) -> str:
+    """A received event's text, or "" (a poll, a malformed body)."""
+    text = ev.content.get("body", "")
+    return text if isinstance(text, str) else ""

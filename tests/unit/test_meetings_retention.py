@@ -6,16 +6,13 @@ planning, and the feature's own announcement job with records in memory."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import aiosqlite
-import pytest
 
 from bots.framework.actions import DeleteRecord, PutRecord
-from bots.framework.scheduler import SCHEMA, connect
 from bots.framework.storage import MIGRATIONS, Storage
 from bots.meetings import feature as meetings_feature
 from bots.meetings.model import FEATURE, answered_kind, meetings_kind, rsvp_kind
@@ -34,16 +31,6 @@ from tests.unit.test_meetings_schedule import (
 from tests.unit.test_scheduler import FakeClock
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=BERLIN)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    path = tmp_path / "bot.db"
-    async with aiosqlite.connect(path) as setup:
-        await setup.executescript(SCHEMA)
-    conn = await connect(path)
-    yield conn
-    await conn.close()
 
 
 def deleted(actions: object) -> set[tuple[str, str]]:

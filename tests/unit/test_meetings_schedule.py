@@ -6,7 +6,6 @@ after a move. The feature's own job handlers decide; records live in memory.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,8 +29,8 @@ from bots.framework.config import BotConfig
 from bots.framework.events import PowerSnapshot
 from bots.framework.feature import Context
 from bots.framework.feature import Job as FeatureJob
-from bots.framework.scheduler import SCHEMA, JobKind, Scheduler, connect
 from bots.framework.scheduler import Job as StoredJob
+from bots.framework.scheduler import JobKind, Scheduler
 from bots.meetings import feature as meetings_feature
 from bots.meetings.config import MeetingsConfig
 from bots.meetings.model import FEATURE, Meeting, meetings_kind, rsvp_kind
@@ -134,16 +133,6 @@ class Bot:
             text = a.question if isinstance(a, SendPoll) else getattr(a, "body", "") or a.text  # type: ignore[union-attr]
             out.append((when, type(a).__name__, text))
         return out
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    path = tmp_path / "bot.db"
-    async with aiosqlite.connect(path) as setup:
-        await setup.executescript(SCHEMA)
-    conn = await connect(path)
-    yield conn
-    await conn.close()
 
 
 def tuesday_check_in(**kw: Any) -> Meeting:
