@@ -38,6 +38,7 @@ from bots.devserver.synapse_config import configured_port, free_port, write_dev_
 from bots.framework.logging import configure_logging
 from bots.framework.secrets import write_secret
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 from tests.support.homeserver import SERVER_NAME, Homeserver, User, member, running_bot
 from tests.support.member_client import MemberClient, reply_target
 
@@ -201,8 +202,10 @@ async def start_until_pong(
 async def join_without_device(hs: Homeserver, user: User, room_id: str) -> None:
     """Put the bot account in the room before its first start, leaving no device behind."""
     assert hs.http is not None
-    token = await ClientAPI.login(hs.base_url, user.user_id, user.password, hs.http, "bench")
-    api = ClientAPI(hs.base_url, token, hs.http)
+    token = await ClientAPI.login(
+        hs.base_url, user.user_id, user.password, Transport(hs.http), "bench"
+    )
+    api = ClientAPI(hs.base_url, token, Transport(hs.http))
     await api.join(room_id)
     await api.request("POST", "/_matrix/client/v3/logout", {})
 

@@ -36,7 +36,7 @@ from nio import AsyncClient, RoomMessage, RoomSendError, UnknownEvent
 from bench.harness import device, err, private_homeserver, run_bench, versions
 from bench.report import Row, print_report, ratio
 from bots.framework.logging import configure_logging
-from bots.moderation.commands.handlers import ModerationConfig
+from bots.moderation.config import ModerationConfig
 from provisioning.provision import provision
 from tests.support.community import make_community
 from tests.support.homeserver import Homeserver, running_bot, wait_joined

@@ -43,7 +43,7 @@ from bench.harness import device, err, private_homeserver, run_bench, versions
 from bench.report import Row, print_report, ratio
 from bots.devserver.synapse_config import registrations_dir
 from bots.framework.logging import configure_logging
-from bots.onboarding.scene import OnboardingConfig
+from bots.onboarding.config import OnboardingConfig
 from provisioning.provision import provision
 from provisioning.tokens import Tokens
 from tests.support.community import make_community, running_agent

@@ -25,7 +25,7 @@ from typing import Any
 from bench.harness import run_bench, versions
 from bench.report import Row, print_report
 from bots.framework.events import Message
-from bots.framework.intake import to_event
+from bots.framework.intake.parse import to_event
 from bots.moderation.protections.guard import Guard
 from bots.moderation.protections.seen import Joined, seen_of
 from provisioning.protections import Protections

@@ -40,9 +40,9 @@ from nio import AsyncClient, RoomSendError
 
 from bench.harness import device, err, private_homeserver, run_bench, versions
 from bench.report import Row, print_report, ratio
-from bots.framework.cross_signing import api_of
 from bots.framework.logging import configure_logging
 from bots.framework.storage import Storage
+from bots.framework.trust.channel import CryptoChannel
 from bots.framework.trust.identities import Identities
 from bots.framework.trust.policy import KeySharing
 from bots.framework.trust.sharing import KeySharer
@@ -64,7 +64,7 @@ async def bot_identities(client: AsyncClient, db: Path) -> AsyncIterator[Identit
     storage = await Storage.open(db)
     try:
         yield Identities(
-            lambda: api_of(client), storage, holds_power=lambda _: False, report_change=_nothing
+            CryptoChannel(client), storage, holds_power=lambda _: False, report_change=_nothing
         )
     finally:
         await storage.close()
@@ -167,7 +167,7 @@ async def bundle_figures(hs: Homeserver, tmp: Path, messages: int, rounds: int) 
     await hs.exempt_from_rate_limits(poster)
     room = await hs.encrypted_room(mod, [bot, poster], power={bot.user_id: 100}, history="shared")
     config = hs.bot_config(bot, tmp / "bot", log={"level": "warning"})
-    from bots.core import feature as core
+    from bots.core.feature import FEATURE as core
 
     async with (
         running_bot(config, [core, doorkeeper_feature()], timeout=60) as runtime,

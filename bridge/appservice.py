@@ -5,7 +5,7 @@ service's token (``as_token``): Synapse then keeps each event's original
 time (``?ts=``, the spec's "timestamp massaging", accepted only from an
 application service) and does not rate-limit the registration
 (``rate_limited: false``). A 429 is still waited out, as every Hearth call
-is (`bots.matrix.http`).
+is (`bots.matrix.transport`).
 
 Calls that belong to the bot's encryption device (key upload, key queries,
 to-device messages) go through nio with the device's own token instead:
@@ -23,7 +23,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bots.matrix.client_api import ClientAPI
-from bots.matrix.http import RequestError
+from bots.matrix.transport import RequestError, Transport
 
 JsonDict = dict[str, Any]
 
@@ -38,7 +38,7 @@ class AppService:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.sender = sender
-        self._api = ClientAPI(self.base_url, as_token, http)
+        self._api = ClientAPI(self.base_url, as_token, Transport(http))
 
     async def register(self) -> None:
         """Make the sender an account of its own, once: Synapse keeps no

@@ -40,13 +40,15 @@ from nio import (
 )
 
 from bots.base.errors import HomeserverError
-from bots.framework.cross_signing import api_of, ensure_cross_signed
+from bots.framework.cross_signing import ensure_cross_signed
 from bots.framework.logging import get_logger, register_secrets
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.framework.session import encrypted_client
+from bots.framework.trust.channel import CryptoChannel
 from bots.framework.trust.identities import Identities
 from bots.framework.trust.policy import KeySharing
 from bots.framework.trust.sharing import KeySharer
+from bots.matrix.transport import UNREACHABLE_RETRIES
 from bridge.appservice import AppService
 from bridge.progress import Progress
 
@@ -87,6 +89,7 @@ class Archivist:
             saved["device_id"] if saved else None,
             self.state_dir,
             pickle_key,
+            unreachable_retries=UNREACHABLE_RETRIES,
         )
         self.client = client
         if saved is not None:
@@ -103,7 +106,7 @@ class Archivist:
         # cross-signing keys needs none (MSC3967); replacing them would.
         await ensure_cross_signed(client, "", self.state_dir / "cross_signing.json")
         identities = Identities(
-            lambda: api_of(client),
+            CryptoChannel(client),
             self.progress,
             holds_power=lambda _user: False,
             report_change=_nothing,

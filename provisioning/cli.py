@@ -19,6 +19,7 @@ from bots.framework.commands.parse import parse_duration
 from bots.framework.logging import configure_logging, install_asyncio_handler, use_salt_file
 from bots.framework.secrets import read_secret, write_file
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 from provisioning.schema import CommunityFile, load_community
 from provisioning.tokens import Tokens
 
@@ -115,7 +116,7 @@ async def _with_tokens(cfg: CommunityFile, args: argparse.Namespace) -> None:
     token = read_secret(cfg.community.admin.access_token_file, what="admin access token")
     async with aiohttp.ClientSession() as http:
         tokens = Tokens(
-            ClientAPI(cfg.community.homeserver, token, http), cfg.community.admin.user_id
+            ClientAPI(cfg.community.homeserver, token, Transport(http)), cfg.community.admin.user_id
         )
         if args.action == "create":
             info = await tokens.create(args.uses, args.expires, args.group)

@@ -16,13 +16,8 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from bots.dates.reading import (
-    Unclear,
-    parse_length,
-    parse_link,
-    parse_reminders,
-    parse_when,
-)
+from bots.dates.reading import parse_when
+from bots.dates.words import Unclear, parse_length, parse_link, parse_reminders
 from bots.framework.config import Strict
 
 MEETING = "org.hearth.meeting"

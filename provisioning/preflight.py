@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from bots.base.errors import ConfigError
 from bots.matrix.client_api import ClientAPI
-from bots.matrix.http import RequestError
+from bots.matrix.transport import RequestError
 from provisioning.schema import CommunityFile
 
 

@@ -13,6 +13,7 @@ import aiohttp
 from bots.base.errors import HearthError
 from bots.framework.secrets import read_secret
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 from provisioning.applier import apply
 from provisioning.desired import BAN_LIST, MODERATION_LOG, MODERATORS, SPACE
 from provisioning.planner import Action, Plan, plan, render
@@ -62,7 +63,7 @@ async def provision(
 ) -> Outcome:
     token = read_secret(cfg.community.admin.access_token_file, what="admin access token")
     async with aiohttp.ClientSession() as http:
-        api = ClientAPI(cfg.community.homeserver, token, http)
+        api = ClientAPI(cfg.community.homeserver, token, Transport(http))
         await check_admin(api, cfg, path)
         await check_users_exist(api, cfg, path)
         server = server_name_of(cfg.community.admin.user_id)

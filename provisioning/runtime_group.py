@@ -15,6 +15,7 @@ import aiohttp
 from bots.base.errors import HearthError
 from bots.framework.secrets import read_secret
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 from provisioning.applier import apply
 from provisioning.desired import MODERATION_LOG, SPACE, group_label, placeholder
 from provisioning.planner import Plan, PutState, plan
@@ -55,7 +56,7 @@ async def create_group(cfg: CommunityFile, key: str, name: str) -> NewGroup:
     group = GroupDecl(key=key, name=name)
     token = read_secret(cfg.community.admin.access_token_file, what="admin access token")
     async with aiohttp.ClientSession() as http:
-        api = ClientAPI(cfg.community.homeserver, token, http)
+        api = ClientAPI(cfg.community.homeserver, token, Transport(http))
         current = parse_sync(await api.sync(sync_filter()), cfg.community.key)
         if SPACE not in current.rooms:
             raise NotProvisioned("the community has not been provisioned yet")

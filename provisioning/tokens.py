@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bots.matrix.client_api import ClientAPI
-from bots.matrix.http import RequestError
+from bots.matrix.transport import RequestError
 
 GROUPS_ACCOUNT_DATA = "org.hearth.registration_token_groups"
 

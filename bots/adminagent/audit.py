@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from bots.framework.logging import REDACTOR
+from bots.framework.redaction import REDACTOR
 
 
 class AuditLog:

@@ -9,6 +9,7 @@ import aiohttp
 
 from bots.adminagent.requests import AgentRequest
 from bots.base.errors import HearthError
+from bots.matrix.transport import open_session
 
 
 class AgentError(HearthError):
@@ -29,7 +30,7 @@ class AgentClient:
         connector = aiohttp.UnixConnector(path=str(self.socket_path))
         try:
             async with (
-                aiohttp.ClientSession(connector=connector, timeout=self.timeout) as http,
+                open_session(connector=connector, timeout=self.timeout) as http,
                 http.post("http://agent/request", json=request.model_dump()) as resp,
             ):
                 body = await resp.json(content_type=None)

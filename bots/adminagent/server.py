@@ -28,7 +28,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -39,6 +38,7 @@ from bots.base.errors import HearthError
 from bots.framework.logging import get_logger, register_secrets, use_salt_file
 from bots.framework.secrets import read_secret
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 from provisioning.preflight import exempt_from_rate_limits
 from provisioning.schema import load_community
 
@@ -179,8 +179,8 @@ async def serve_agent(
     ]
     if admin_socket is not None:
         doors.append(Door(Role.ADMIN, admin_socket, 0o600, operator_uids()))
-    async with aiohttp.ClientSession() as http:
-        api = ClientAPI(cfg.community.homeserver, token, http)
+    async with Transport() as transport:
+        api = ClientAPI(cfg.community.homeserver, token, transport)
         bots = [b.user_id for b in cfg.bots]
         if bots:
             await exempt_from_rate_limits(api, bots)

@@ -1,6 +1,2 @@
 """Archives: a group's imported history (the Facebook bridge's archive rooms)
 listed in the Space and handed to the group's members."""
-
-from bots.archives.feature import feature
-
-__all__ = ["feature"]

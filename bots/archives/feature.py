@@ -7,34 +7,32 @@ import asyncio
 from bots.archives.config import ArchivesConfig
 from bots.archives.plan import archives, steps
 from bots.framework.config import BotConfig
-from bots.framework.feature import Feature, Service, ServiceContext
-from provisioning.schema import cached_community, section_problem
+from bots.framework.event_types import SPACE_CHILD
+from bots.framework.feature import Context, Feature, Running, Service
+from provisioning.schema import CommunityFile, section_problem
 
-FEATURE = "archives"
-SPACE_CHILD = "m.space.child"
+NAME = "archives"
 
 
-async def keep_archives(sctx: ServiceContext) -> None:
-    config = sctx.config
-    assert isinstance(config, ArchivesConfig)
+async def keep_archives(run: Running[ArchivesConfig], ctx: Context[ArchivesConfig]) -> None:
     while True:
-        ctx = sctx.context()
-        cfg = cached_community(config.community)
-        rooms = ctx.community
+        ctx = run.fresh()
+        community = ctx.community()
+        cfg, rooms = community.file(CommunityFile), community.rooms
         markers = rooms.markers
         listed = ctx.keyed_state(SPACE_CHILD).get(rooms.space or "", {})
         for archive in archives(markers, cfg, ctx.creators):
             for key, actions in steps(archive, cfg, rooms, listed, ctx.members):
-                await sctx.submit(key, actions)
-        await asyncio.sleep(config.poll_s)
+                await run.submit(key, actions)
+        await asyncio.sleep(ctx.config.poll_s)
 
 
 def _config_error(config: BotConfig) -> str | None:
-    return section_problem(config, FEATURE)
+    return section_problem(config, NAME)
 
 
-feature = Feature(
-    name=FEATURE,
+FEATURE = Feature(
+    name=NAME,
     summary="a group's imported history: listed in the Space, members invited with its keys",
     services=(Service("archive rooms", keep_archives),),
     config_model=ArchivesConfig,

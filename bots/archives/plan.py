@@ -20,6 +20,7 @@ from typing import Any
 
 from bots.framework.actions import Action, Invite, SetState
 from bots.framework.community import CommunityRooms
+from bots.framework.event_types import SPACE_CHILD
 from provisioning.schema import CommunityFile
 
 ARCHIVE_KIND = "archive"
@@ -75,7 +76,7 @@ def steps(
             (
                 f"archive-listed:{room}",
                 [
-                    SetState(rooms.space, "m.space.child", child, state_key=room),
+                    SetState(rooms.space, SPACE_CHILD, child, state_key=room),
                     SetState(room, "m.space.parent", parent, state_key=rooms.space),
                 ],
             )

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import yaml
 
 from bots.archives.config import ArchivesConfig
@@ -32,9 +31,10 @@ from bots.framework.config import BotConfig
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.matrix.admin import register_user
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 from bots.meetings.config import MeetingsConfig
-from bots.moderation.feature import ModerationConfig
-from bots.onboarding.scene import OnboardingConfig
+from bots.moderation.config import ModerationConfig
+from bots.onboarding.config import OnboardingConfig
 from bridge.registration import DEFAULT_SENDER
 from provisioning.desired import MODERATORS, SPACE
 from provisioning.provision import provision
@@ -131,31 +131,37 @@ async def ensure_account(
     hs_dir: Path,
     secrets_dir: Path,
     localpart: str,
-    http: aiohttp.ClientSession,
+    transport: Transport,
     admin: bool = False,
 ) -> Account:
     password = ensure_secret(secrets_dir / f"{localpart}.password", nbytes=12)
     shared = read_secret(hs_dir / "registration_shared_secret", what="registration shared secret")
     await register_user(
-        base_url, shared, localpart, password, server_name=SERVER_NAME, admin=admin, http=http
+        base_url,
+        shared,
+        localpart,
+        password,
+        server_name=SERVER_NAME,
+        admin=admin,
+        transport=transport,
     )
     return Account(localpart, password)
 
 
 async def _api_for(
-    base_url: str, account: Account, state_dir: Path, http: aiohttp.ClientSession
+    base_url: str, account: Account, state_dir: Path, transport: Transport
 ) -> ClientAPI:
     token_file = state_dir / "secrets" / f"{account.localpart}.setup-token"
     if token_file.exists():
-        api = ClientAPI(base_url, read_secret(token_file), http)
+        api = ClientAPI(base_url, read_secret(token_file), transport)
         with contextlib.suppress(HomeserverError):
             await api.whoami()
             return api
     token = await ClientAPI.login(
-        base_url, account.user_id, account.password, http, "Hearth set-up"
+        base_url, account.user_id, account.password, transport, "Hearth set-up"
     )
     write_secret(token_file, token)
-    return ClientAPI(base_url, token, http)
+    return ClientAPI(base_url, token, transport)
 
 
 EXAMPLE_COMMUNITY = Path(__file__).resolve().parents[2] / "config" / "community.example.yaml"
@@ -219,7 +225,7 @@ async def start_dev_stack(
     hs_dir = state_dir / "synapse"
     url = synapse.base_url
     try:
-        async with aiohttp.ClientSession() as http:
+        async with Transport() as http:
             admin = await ensure_account(url, hs_dir, secrets_dir, ADMIN, http, admin=True)
             bot, moderator, member = [
                 await ensure_account(url, hs_dir, secrets_dir, name, http)

@@ -14,6 +14,7 @@ import aiohttp
 
 from bots.base.errors import HomeserverError
 from bots.framework.logging import get_logger
+from bots.matrix.transport import open_session
 
 log = get_logger(__name__)
 
@@ -23,7 +24,7 @@ async def wait_until_ready(
 ) -> None:
     """Poll ``/_matrix/client/versions`` until it answers 200."""
     deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
+    async with open_session() as http:
         while time.monotonic() < deadline:
             if proc is not None and proc.returncode is not None:
                 raise HomeserverError(f"Synapse exited with status {proc.returncode}")

@@ -1,5 +1,10 @@
 """What handlers decide to do, as data. Only the effector performs these.
 
+A built-in action is declared once, here, as a subclass of :class:`Effect`
+(or, for the scheduler's, :class:`Scheduling`); the outbox's performer of
+each registers itself for its class (:mod:`bots.framework.outbox.registry`),
+and :data:`BUILTIN` and :data:`Action` follow from the declarations.
+
 Every action is a frozen dataclass of plain values (strings, numbers,
 tuples, mappings), so the outbox can store it as JSON before it is performed
 and rebuild it after a crash (:func:`to_record`, :func:`from_record`).
@@ -14,8 +19,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class Builtin:
+    """Base of the built-in actions an outbox record may name. Each subclass
+    is listed in :data:`BUILTIN` by being declared."""
+
+    declared: typing.ClassVar[list[type[Builtin]]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__ and cls.__name__ not in ("Effect", "Scheduling"):
+            Builtin.declared.append(cls)
+
+
+class Effect(Builtin):
+    """An action performed on the homeserver, by the performer registered
+    for its class in :mod:`bots.framework.outbox`."""
+
+
+class Scheduling(Builtin):
+    """An action the runtime applies to its own scheduler."""
+
+
 @dataclass(frozen=True)
-class Reply:
+class Reply(Effect):
     """An ``m.notice`` in reply to *in_reply_to*; in its thread if *thread_root* is set.
 
     *mentions* are the user IDs the notice intentionally pings
@@ -31,7 +57,7 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class SendNotice:
+class SendNotice(Effect):
     """An ``m.notice`` that replies to nothing."""
 
     room_id: str
@@ -42,7 +68,7 @@ class SendNotice:
 
 
 @dataclass(frozen=True)
-class SendDirect:
+class SendDirect(Effect):
     """A notice in the bot's one encrypted DM with *user_id*, opened or reused."""
 
     user_id: str
@@ -51,14 +77,14 @@ class SendDirect:
 
 
 @dataclass(frozen=True)
-class React:
+class React(Effect):
     room_id: str
     event_id: str
     key: str
 
 
 @dataclass(frozen=True)
-class Edit:
+class Edit(Effect):
     """Replace the text of one of the bot's own notices (``m.replace``)."""
 
     room_id: str
@@ -68,14 +94,14 @@ class Edit:
 
 
 @dataclass(frozen=True)
-class Redact:
+class Redact(Effect):
     room_id: str
     event_id: str
     reason: str | None = None
 
 
 @dataclass(frozen=True)
-class RedactRecent:
+class RedactRecent(Effect):
     """Redact *user_id*'s latest messages in a room: at most *limit*, and
     none older than *since_ms* if given. The effector pages back through
     the room's history for them when it performs this."""
@@ -88,47 +114,47 @@ class RedactRecent:
 
 
 @dataclass(frozen=True)
-class JoinRoom:
+class JoinRoom(Effect):
     room_id: str
 
 
 @dataclass(frozen=True)
-class LeaveRoom:
+class LeaveRoom(Effect):
     """Leave a room, or decline an invitation to it."""
 
     room_id: str
 
 
 @dataclass(frozen=True)
-class Invite:
+class Invite(Effect):
     room_id: str
     user_id: str
     reason: str | None = None
 
 
 @dataclass(frozen=True)
-class Kick:
+class Kick(Effect):
     room_id: str
     user_id: str
     reason: str | None = None
 
 
 @dataclass(frozen=True)
-class Ban:
+class Ban(Effect):
     room_id: str
     user_id: str
     reason: str | None = None
 
 
 @dataclass(frozen=True)
-class Unban:
+class Unban(Effect):
     room_id: str
     user_id: str
     reason: str | None = None
 
 
 @dataclass(frozen=True)
-class SetState:
+class SetState(Effect):
     """Any state event: power levels, join rules, a feature's own state."""
 
     room_id: str
@@ -138,7 +164,7 @@ class SetState:
 
 
 @dataclass(frozen=True)
-class SetPower:
+class SetPower(Effect):
     """One user's power level in a room; None puts them back to the room's
     default. Read and written back at the moment it is performed, so two
     changes in a row never undo each other (a SetState of power levels
@@ -150,7 +176,7 @@ class SetPower:
 
 
 @dataclass(frozen=True)
-class SetPostingLevel:
+class SetPostingLevel(Effect):
     """The level a room's members need to post (``events_default``), read
     and written back when performed, as :class:`SetPower` is."""
 
@@ -159,7 +185,7 @@ class SetPostingLevel:
 
 
 @dataclass(frozen=True)
-class SendPoll:
+class SendPoll(Effect):
     """An Element poll (``org.matrix.msc3381.poll.start``).
 
     *answer_ids* name the answers in the votes that come back (``a0``,
@@ -178,7 +204,7 @@ class SendPoll:
 
 
 @dataclass(frozen=True)
-class EndPoll:
+class EndPoll(Effect):
     """Close a poll (``org.matrix.msc3381.poll.end``): clients show the
     results and take no more votes."""
 
@@ -188,7 +214,7 @@ class EndPoll:
 
 
 @dataclass(frozen=True)
-class UploadFile:
+class UploadFile(Effect):
     """Encrypt *data_path*'s file with nio's attachment encryption, upload the
     ciphertext and post it as ``m.file`` (or ``m.image``) in *room_id*.
 
@@ -205,7 +231,7 @@ class UploadFile:
 
 
 @dataclass(frozen=True)
-class ScheduleJob:
+class ScheduleJob(Scheduling):
     """Run *feature*'s job *kind* at *due* (UTC epoch seconds). The key makes
     scheduling idempotent: the same key twice schedules once."""
 
@@ -217,7 +243,7 @@ class ScheduleJob:
 
 
 @dataclass(frozen=True)
-class CancelJob:
+class CancelJob(Scheduling):
     key: str
 
 
@@ -252,56 +278,12 @@ class Extension:
     follow-up actions, typically a reply saying how it went."""
 
 
-Action = (
-    Reply
-    | SendNotice
-    | SendDirect
-    | React
-    | Edit
-    | Redact
-    | RedactRecent
-    | JoinRoom
-    | LeaveRoom
-    | Invite
-    | Kick
-    | Ban
-    | Unban
-    | SetState
-    | SetPower
-    | SetPostingLevel
-    | SendPoll
-    | EndPoll
-    | UploadFile
-    | ScheduleJob
-    | CancelJob
-    | PutRecord
-    | DeleteRecord
-    | Extension
-)
+# Any action a handler may return. The built-in ones are the subclasses of
+# Effect and Scheduling; a feature's own are Extensions.
+Action = Effect | Scheduling | PutRecord | DeleteRecord | Extension
 
-BUILTIN: tuple[type[Any], ...] = (
-    Reply,
-    SendNotice,
-    SendDirect,
-    React,
-    Edit,
-    Redact,
-    RedactRecent,
-    JoinRoom,
-    LeaveRoom,
-    Invite,
-    Kick,
-    Ban,
-    Unban,
-    SetState,
-    SetPower,
-    SetPostingLevel,
-    SendPoll,
-    EndPoll,
-    UploadFile,
-    ScheduleJob,
-    CancelJob,
-)
+# Every built-in action class, in the order declared.
+BUILTIN: tuple[type[Builtin], ...] = tuple(Builtin.declared)
 
 
 def room_of(action: Any) -> str | None:

@@ -13,9 +13,11 @@ it and invite the bot. A marker therefore counts only when:
 - for a group's room, the community's (verified) Space lists it as a child.
 
 :func:`verify` applies these rules once, for everything the bot does:
-features get the verified :class:`CommunityRooms` in their Context and
-never see an unchecked marker. A marker naming this community that fails
-the staff checks is a :class:`Forgery`, reported to the moderators.
+features read the community through one accessor, ``ctx.community()``
+(a :class:`Community`: the verified rooms, who is who, the rooms the
+operator named, the community file), and never see an unchecked marker.
+A marker naming this community that fails the staff checks is a
+:class:`Forgery`, reported to the moderators.
 """
 
 from __future__ import annotations
@@ -23,12 +25,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from bots.framework.event_types import MARKER, SPACE_CHILD
 from bots.framework.room_state import StateEntry
 
-MARKER = "org.hearth.room"
-SPACE_CHILD = "m.space.child"
 # What verify reads, beyond every room's m.room.create.
 STATE_TYPES = (MARKER, SPACE_CHILD)
 ARCHIVE = "archive"
@@ -98,6 +99,52 @@ class CommunityRooms:
 
 
 NO_ROOMS = CommunityRooms()
+
+D = TypeVar("D")
+
+
+@dataclass(frozen=True)
+class Community:
+    """The community as a feature reads it, through ``ctx.community()``.
+
+    *rooms* holds only the rooms :func:`verify` accepted; *roles* and the
+    file come from the same read of the community file (the last good one,
+    if it has since broken), so they never disagree.
+    """
+
+    # The community's rooms, each checked against the staff who made it;
+    # empty for a bot without a community.
+    rooms: CommunityRooms = NO_ROOMS
+    # Who is who in the community, from its file; None without one.
+    roles: CommunityRoles | None = None
+    # Rooms the bot's operator named in its config (the moderators' room,
+    # followed ban lists): their invitations are accepted whoever sends them.
+    named_rooms: frozenset[str] = frozenset()
+    # The community file as loaded (provisioning.schema.CommunityFile: this
+    # layer is below it, so the type is checked where it is read, by file()).
+    document: object = field(default=None, repr=False)
+
+    def file(self, kind: type[D]) -> D:
+        """The community file, as *kind* (``CommunityFile``).
+
+        Raises:
+            LookupError: the bot has no community file (a feature that needs
+                one is not started without it, so this is a programming error).
+        """
+        if not isinstance(self.document, kind):
+            raise LookupError(f"this bot has no community file (wanted {kind.__name__})")
+        return self.document
+
+
+NO_COMMUNITY = Community()
+
+
+@dataclass(frozen=True)
+class CommunitySource:
+    """The bot's community file as last read well: who is who, and the file."""
+
+    roles: CommunityRoles
+    document: object = field(repr=False)
 
 
 @dataclass(frozen=True)

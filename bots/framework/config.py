@@ -92,6 +92,10 @@ class BotConfig(Strict):
     features: tuple[str, ...] | None = None
     # How many rooms' events are handled at once (each room stays in order).
     max_concurrent_rooms: int = Field(default=8, ge=1, le=256)
+    # At most this many requests a second to the homeserver (its reads
+    # aside). None: as fast as the homeserver accepts, slowing down only when
+    # it answers 429. For a server that rate-limits the bot's account.
+    send_rate_limit: float | None = Field(default=None, gt=0, le=1000)
     # How long SIGTERM waits for handlers in flight and the outbox.
     stop_timeout_s: float = Field(default=20.0, ge=0, le=600)
     # Which devices get the bot's room keys: only those their owner has

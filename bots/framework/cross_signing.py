@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from bots.base.errors import HomeserverError, SecretFileError
 from bots.framework.logging import get_logger
 from bots.framework.secrets import read_secret, write_secret
-from bots.matrix.client_api import ClientAPI
-from bots.matrix.http import RequestError
+from bots.framework.trust.channel import CryptoChannel
+from bots.matrix.transport import RequestError
 
 log = get_logger(__name__)
 
@@ -159,19 +159,10 @@ def device_is_signed(device: JsonDict, user_id: str, self_signing_public: str) -
     return verify(device, user_id, self_signing_public)
 
 
-def api_of(client: nio.AsyncClient) -> ClientAPI:
-    """Hearth's one HTTP layer on nio's own session (created at login), so
-    these calls keep nio's proxy and timeout."""
-    if client.client_session is None or not client.access_token:
-        raise HomeserverError("cross-signing needs a logged-in client")
-    return ClientAPI(client.homeserver, client.access_token, client.client_session)
-
-
 async def _upload_signing_keys(client: nio.AsyncClient, password: str, body: JsonDict) -> None:
-    api, path = api_of(client), "/_matrix/client/v3/keys/device_signing/upload"
-    what = "uploading cross-signing keys"
+    channel, what = CryptoChannel(client), "uploading cross-signing keys"
     try:
-        await api.request("POST", path, body, what=what)
+        await channel.upload_signing_keys(body, what)
         return  # first set-up needs no UIA (MSC3967)
     except RequestError as exc:
         if exc.status != 401:
@@ -185,7 +176,7 @@ async def _upload_signing_keys(client: nio.AsyncClient, password: str, body: Jso
         "password": password,
         "session": session,
     }
-    await api.request("POST", path, {**body, "auth": auth}, what=what)
+    await channel.upload_signing_keys({**body, "auth": auth}, what)
 
 
 async def ensure_cross_signed(client: nio.AsyncClient, password: str, keys_path: Path) -> None:
@@ -198,14 +189,12 @@ async def ensure_cross_signed(client: nio.AsyncClient, password: str, keys_path:
     """
     if client.olm is None or not client.user_id or not client.device_id:
         raise HomeserverError("cross-signing needs a logged-in client with encryption enabled")
-    if client.should_upload_keys and isinstance(await client.keys_upload(), nio.KeysUploadError):
+    channel = CryptoChannel(client)
+    if client.should_upload_keys and isinstance(await channel.upload_keys(), nio.KeysUploadError):
         raise HomeserverError("uploading device keys failed")
     user_id, device_id = client.user_id, client.device_id
 
-    query_body = {"device_keys": {user_id: [device_id]}}
-    query = await api_of(client).request(
-        "POST", "/_matrix/client/v3/keys/query", query_body, what="keys query"
-    )
+    query = await channel.query_devices({user_id: [device_id]})
     device = query.get("device_keys", {}).get(user_id, {}).get(device_id)
     ours = client.olm.account.identity_keys["ed25519"]
     if not device or device.get("keys", {}).get(f"ed25519:{device_id}") != ours:
@@ -229,12 +218,7 @@ async def ensure_cross_signed(client: nio.AsyncClient, password: str, keys_path:
         return
     signed = sign_with(device, user_id, keys.self_signing)
     signed["signatures"] = {user_id: signed["signatures"][user_id]}
-    reply = await api_of(client).request(
-        "POST",
-        "/_matrix/client/v3/keys/signatures/upload",
-        {user_id: {device_id: signed}},
-        what="uploading device signature",
-    )
+    reply = await channel.upload_signatures({user_id: {device_id: signed}})
     if reply.get("failures"):
         codes = sorted(
             str(f.get("errcode")) for fs in reply["failures"].values() for f in fs.values()

@@ -6,6 +6,11 @@ typed event handlers, its own migrations, its scheduled job kinds, the
 actions only it knows how to perform, and its validated config section. The
 runtime composes the enabled features and never names one.
 
+Every handler, whether a command's, an event's, a job's or a service's,
+takes ``(input, ctx)``: what happened, and a :class:`Context` typed by the
+feature's own config model, so ``ctx.config`` needs no check and mypy
+refuses a handler declared for another feature's config.
+
 Handlers decide; they do not act. They read what they need from the
 :class:`Context` and return actions, which the runtime writes to the outbox
 before the effector performs them.
@@ -21,18 +26,21 @@ from pydantic import BaseModel, ConfigDict
 
 from bots.framework.actions import Action, DeleteRecord, Extension, PutRecord
 from bots.framework.commands.spec import Command
-from bots.framework.community import NO_ROOMS, CommunityRoles, CommunityRooms
+from bots.framework.community import NO_COMMUNITY, Community
 from bots.framework.config import BotConfig
 from bots.framework.events import PowerSnapshot
 from bots.framework.storage import Migration
-
-E = TypeVar("E")
 
 
 class FeatureConfig(BaseModel):
     """Base of a feature's config section: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+E = TypeVar("E")
+# A feature's config model: what its handlers' Context carries.
+C = TypeVar("C", bound=FeatureConfig)
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class FeatureTables(Protocol):
 
 
 @dataclass(frozen=True)
-class Context:
+class Context(Generic[C]):
     """What a handler may read while deciding.
 
     A feature keeps its state as records: read them here, and change them by
@@ -68,7 +76,7 @@ class Context:
 
     me: str
     feature: str
-    config: FeatureConfig
+    config: C
     bot: BotConfig
     now: float
     db: FeatureTables = field(repr=False)
@@ -95,14 +103,11 @@ class Context:
     # Who created a room (m.room.create's sender and additional creators):
     # unlike any other state, nobody can change it afterwards.
     creators: Callable[[str], frozenset[str]] = field(default=lambda _room: frozenset(), repr=False)
-    # The community's rooms, each checked against the staff who made it
-    # (bots/framework/community.py); empty for a bot without a community.
-    community: CommunityRooms = field(default=NO_ROOMS, repr=False)
-    # Who is who in the community, from its file; None without one.
-    roles: CommunityRoles | None = field(default=None, repr=False)
-    # Rooms the bot's operator named in its config (the moderators' room,
-    # followed ban lists): their invitations are accepted whoever sends them.
-    named_rooms: frozenset[str] = field(default=frozenset(), repr=False)
+    # The community: its rooms, each checked against the staff who made it,
+    # who is who, the rooms the operator named and the community file
+    # (bots/framework/community.py). The one way a feature reads them; read
+    # when asked, as the server and the file say now.
+    community: Callable[[], Community] = field(default=lambda: NO_COMMUNITY, repr=False)
 
     async def record(self, kind: str, key: str) -> dict[str, Any] | None:
         assert self.store is not None
@@ -120,7 +125,7 @@ class Context:
 
 
 @dataclass(frozen=True)
-class EventHandler(Generic[E]):
+class EventHandler(Generic[E, C]):
     """Called with every event of *event_type* (an intake dataclass).
 
     *direct_only*: only events its sender sends in the bot's DM with them.
@@ -130,7 +135,7 @@ class EventHandler(Generic[E]):
     """
 
     event_type: type[E]
-    handle: Callable[[E, Context], Awaitable[Sequence[Action]]]
+    handle: Callable[[E, Context[C]], Awaitable[Sequence[Action]]]
     direct_only: bool = False
 
 
@@ -147,64 +152,64 @@ class Job:
 
 
 @dataclass(frozen=True)
-class JobSpec:
+class JobSpec(Generic[C]):
     """A kind of scheduled job. *grace_s*: how late it may still run after a
     downtime; past that it is recorded as missed and reported. *parse*
     validates the payload and raises if it no longer fits."""
 
     kind: str
-    run: Callable[[Job, Context], Awaitable[Sequence[Action]]]
+    run: Callable[[Job, Context[C]], Awaitable[Sequence[Action]]]
     grace_s: float = 3600.0
     parse: Callable[[Mapping[str, Any]], Any] | None = None
 
 
 @dataclass(frozen=True)
-class ServiceContext:
-    """What a feature's service works with."""
+class Running(Generic[C]):
+    """A service's input: the Context of now whenever it looks again (its
+    clock, power levels, community and records), and the way to act."""
 
-    feature: str
-    config: FeatureConfig
-    bot: BotConfig
-    # A fresh Context for deciding (its clock, power levels and records).
-    context: Callable[[], Context] = field(repr=False)
+    fresh: Callable[[], Context[C]] = field(repr=False)
     # Durably queue *actions* (and apply their record writes) under an
     # idempotency *key*: the same key again is not acted on twice.
     submit: Callable[[str, Sequence[Action]], Awaitable[None]] = field(repr=False)
 
 
 @dataclass(frozen=True)
-class Service:
+class Service(Generic[C]):
     """A feature's long-running task, e.g. watching for new registrations.
     It starts once the bot has synced, stops with the bot, and is started
-    again (with backoff) if it fails."""
+    again (with backoff) if it fails. *run* gets the Context of its start."""
 
     name: str
-    run: Callable[[ServiceContext], Awaitable[None]]
+    run: Callable[[Running[C], Context[C]], Awaitable[None]]
 
 
 PerformerFactory = Callable[[Setup], Callable[[Any], Awaitable[Sequence[Action]]]]
 
 
 @dataclass(frozen=True)
-class Feature:
+class Feature(Generic[C]):
+    """A feature, declared as data. Every handler it declares takes a
+    ``Context[C]`` of its own *config_model*: mypy checks that they agree."""
+
     name: str
     summary: str
-    commands: tuple[Command, ...] = ()
-    handlers: tuple[EventHandler[Any], ...] = ()
+    config_model: type[C]
+    commands: tuple[Command[Context[C]], ...] = ()
+    handlers: tuple[EventHandler[Any, C], ...] = ()
     migrations: tuple[Migration, ...] = ()
-    jobs: tuple[JobSpec, ...] = ()
-    config_model: type[FeatureConfig] = FeatureConfig
+    jobs: tuple[JobSpec[C], ...] = ()
     performers: Mapping[type[Extension], PerformerFactory] = field(default_factory=dict)
-    services: tuple[Service, ...] = ()
+    services: tuple[Service[C], ...] = ()
     # State event types whose content the feature reads with
     # Context.room_state and keyed_state (the community's markers are read
-    # through Context.community, verified, whatever is declared here).
+    # through Context.community(), verified, whatever is declared here).
     state_types: tuple[str, ...] = ()
     # Why this feature cannot run with a given bot config, or None if it can.
     unavailable: Callable[[BotConfig], str | None] | None = None
     # Rooms its config section names for the bot to be in (ban lists to
     # follow): the bot accepts their invitations, whoever sends them.
-    named_rooms: Callable[[Any], Collection[str]] | None = None
+    named_rooms: Callable[[C], Collection[str]] | None = None
 
     def __post_init__(self) -> None:
         for m in self.migrations:

@@ -12,11 +12,11 @@ from nio import AsyncClient, RoomResolveAliasResponse
 from bots.base.backoff import Backoff
 from bots.base.errors import ConfigError, HomeserverError
 from bots.framework.community import STATE_TYPES, CommunityRoles, verify
-from bots.framework.cross_signing import api_of
 from bots.framework.logging import get_logger
 from bots.framework.room_state import ServerState
 from bots.framework.session import TRANSIENT
-from bots.matrix.http import RequestError
+from bots.matrix.nio_client import api_of
+from bots.matrix.transport import RequestError
 
 log = get_logger(__name__)
 KEY = "bot.moderators_room"

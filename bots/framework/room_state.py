@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from bots.framework.event_types import CREATE
 from bots.framework.events import room_creators
-
-CREATE = "m.room.create"
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,10 @@ from bots.framework.config import BotConfig
 from bots.framework.cross_signing import ensure_cross_signed
 from bots.framework.logging import get_logger, register_secrets
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
+from bots.framework.trust.channel import CryptoChannel
 from bots.framework.trust.store import RoundStore
+from bots.matrix.nio_client import TransportClient
+from bots.matrix.transport import Transport
 
 log = get_logger(__name__)
 
@@ -50,15 +53,29 @@ TRANSIENT = (ClientConnectionError, TimeoutError, asyncio.TimeoutError, OSError)
 
 
 def encrypted_client(
-    homeserver: str, user_id: str, device_id: str | None, state_dir: Path, pickle_key: str
-) -> AsyncClient:
+    homeserver: str,
+    user_id: str,
+    device_id: str | None,
+    state_dir: Path,
+    pickle_key: str,
+    *,
+    ceiling: float | None = None,
+    unreachable_retries: int = 0,
+) -> TransportClient:
     """A nio client with encryption on and its crypto store in
-    ``state_dir/crypto``, encrypted with *pickle_key*."""
+    ``state_dir/crypto``, encrypted with *pickle_key*. Every request it
+    makes goes through the account's one transport, as fast as the
+    homeserver accepts, or at most *ceiling* a second.
+
+    The bot's own loops wait out an outage (the effector, sync, login), so
+    its transport does not retry an unreachable server too; a one-shot
+    tool (the archive bot's import) asks for the transport's brief retries."""
     store = state_dir / "crypto"
     store.mkdir(exist_ok=True)
-    return AsyncClient(
+    return TransportClient(
         homeserver,
         user_id,
+        transport=Transport(ceiling=ceiling, unreachable_retries=unreachable_retries),
         device_id=device_id,
         store_path=str(store),
         config=AsyncClientConfig(
@@ -67,10 +84,11 @@ def encrypted_client(
             # it covers; nio's own copy is saved before they are handled.
             store_sync_tokens=False,
             pickle_key=pickle_key,
-            # Our loops own retrying; nio should report failures promptly.
+            # The transport owns retrying; nio reports failures promptly.
             max_timeouts=0,
-            # nio would otherwise sleep on every 429 forever, holding up
-            # every room: the effector honours Retry-After itself.
+            # nio would otherwise sleep on every 429 itself, inside the
+            # transport's wait: the transport honours Retry-After, once,
+            # for the whole account.
             max_limit_exceeded=0,
             request_timeout=30,
             # Saves Olm sessions a round at a time (trust/store.py).
@@ -137,6 +155,7 @@ class BotSession:
             creds.device_id if creds else None,
             self.state_dir,
             pickle_key,
+            ceiling=self.config.send_rate_limit,
         )
         self.client = client
         backoff = Backoff()
@@ -163,7 +182,7 @@ class BotSession:
         while True:
             try:
                 if client.should_upload_keys:
-                    await client.keys_upload()
+                    await CryptoChannel(client).upload_keys()
                 await ensure_cross_signed(client, password, self.state_dir / "cross_signing.json")
                 break
             except TRANSIENT:
@@ -245,19 +264,8 @@ class BotSession:
 
     @staticmethod
     async def _crypto_housekeeping(client: AsyncClient, resp: SyncResponse) -> None:
-        # nio takes the server's one-time key count only when it is non-zero.
-        # A server that holds none of ours (a restore leaves them out of the
-        # dump; every key claimed while we were down) would then never get
-        # new ones, and no new device could start an Olm session with the bot.
-        if client.olm is not None and resp.device_key_count.signed_curve25519 == 0:
-            client.olm.uploaded_key_count = 0
-        await client.send_to_device_messages()
-        if client.should_upload_keys:
-            await client.keys_upload()
-        if client.should_query_keys:
-            await client.keys_query()
-        if client.should_claim_keys:
-            await client.keys_claim(client.get_users_for_key_claiming())
+        no_keys_left = resp.device_key_count.signed_curve25519 == 0
+        await CryptoChannel(client).housekeeping(zero_one_time_keys_on_server=no_keys_left)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -1,1 +1,1 @@
-"""Hearth's HTTP calls to the homeserver outside nio, all through `http.call`."""
+"""Hearth's way to the homeserver: every request goes through `transport.py`."""

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass
 
-import aiohttp
-
-from bots.matrix.http import RequestError, call
+from bots.matrix.transport import RequestError, Transport
 
 
 @dataclass(frozen=True)
@@ -36,14 +33,13 @@ async def register_user(
     *,
     server_name: str,
     admin: bool = False,
-    http: aiohttp.ClientSession | None = None,
+    transport: Transport | None = None,
 ) -> Registered:
     """Create *username*, or report that it already exists. Idempotent."""
     url = f"{base_url}/_synapse/admin/v1/register"
-    async with contextlib.AsyncExitStack() as stack:
-        if http is None:
-            http = await stack.enter_async_context(aiohttp.ClientSession())
-        nonce = (await call(http, "GET", url, what="shared-secret registration"))["nonce"]
+    async with Transport() as own:
+        t = transport or own
+        nonce = (await t.call("GET", url, what="shared-secret registration"))["nonce"]
         body = {
             "nonce": nonce,
             "username": username,
@@ -52,7 +48,7 @@ async def register_user(
             "mac": registration_mac(shared_secret, nonce, username, password, admin),
         }
         try:
-            data = await call(http, "POST", url, what=f"registering {username}", body=body)
+            data = await t.call("POST", url, what=f"registering {username}", body=body)
         except RequestError as exc:
             if exc.errcode == "M_USER_IN_USE":
                 return Registered(f"@{username}:{server_name}", created=False)

@@ -1,10 +1,12 @@
 """A minimal client-server API caller for set-up and admin work (rooms,
-invites, joins, state, registration tokens, cross-signing keys).
+invites, joins, state, registration tokens, cross-signing keys), through
+the account's :class:`~bots.matrix.transport.Transport`.
 
 Bots send and receive through nio in their session; this is for steps where
 no encryption session is needed because nothing is sent in a room:
-provisioning, `hearth tokens`, `hearth dev`, the playbook's account helper
-and the bot's cross-signing uploads.
+provisioning, `hearth tokens`, `hearth dev`, the playbook's account helper,
+and the bot's own calls nio has no method for (its crypto channel's, an
+invite with a reason, ``m.direct``), on the bot's transport.
 """
 
 from __future__ import annotations
@@ -14,16 +16,14 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
-from bots.matrix.http import call
+from bots.matrix.transport import Transport
 
 
 class ClientAPI:
-    def __init__(self, base_url: str, access_token: str, http: aiohttp.ClientSession) -> None:
+    def __init__(self, base_url: str, access_token: str, transport: Transport) -> None:
         self.base_url = base_url
         self._token = access_token
-        self._http = http
+        self.transport = transport
         # Calls made, by HTTP method: reads are GETs and the filtered sync.
         self.requests: Counter[str] = Counter()
 
@@ -33,7 +33,7 @@ class ClientAPI:
 
     @staticmethod
     async def login(
-        base_url: str, user_id: str, password: str, http: aiohttp.ClientSession, device_name: str
+        base_url: str, user_id: str, password: str, transport: Transport, device_name: str
     ) -> str:
         body = {
             "type": "m.login.password",
@@ -42,7 +42,7 @@ class ClientAPI:
             "initial_device_display_name": device_name,
         }
         url = f"{base_url}/_matrix/client/v3/login"
-        data = await call(http, "POST", url, what="login", body=body)
+        data = await transport.call("POST", url, what="login", body=body)
         return str(data["access_token"])
 
     async def request(
@@ -55,7 +55,7 @@ class ClientAPI:
         what: str | None = None,
         upload: tuple[bytes, str] | None = None,
     ) -> Any:
-        """One API call, retried as `bots.matrix.http` says; the reply's JSON.
+        """One API call, retried as `bots.matrix.transport` says; the reply's JSON.
         *what* names it in errors (default: the method and path).
 
         Raises:
@@ -63,8 +63,7 @@ class ClientAPI:
             HomeserverError: the server could not be reached.
         """
         self.requests[method] += 1
-        return await call(
-            self._http,
+        return await self.transport.call(
             method,
             f"{self.base_url}{path}",
             what=what or f"{method} {path.split('?')[0]}",

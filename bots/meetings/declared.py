@@ -23,10 +23,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bots.dates.reading import Unclear, parse_length, parse_link, parse_reminders, parse_when
+from bots.dates.reading import parse_when
 from bots.dates.recurrence import occurrences
+from bots.dates.words import Unclear, parse_length, parse_link, parse_reminders
 from bots.framework.actions import Action, PutRecord, SendNotice
-from bots.framework.feature import ServiceContext
+from bots.framework.feature import Context, Running
 from bots.framework.logging import get_logger
 from bots.meetings import texts
 from bots.meetings.config import MeetingsConfig
@@ -133,12 +134,10 @@ def _saved(m: Meeting, now: datetime, said: str, tag: str) -> tuple[Action, ...]
     )
 
 
-async def keep_declared(sctx: ServiceContext) -> None:
-    config = sctx.config
-    assert isinstance(config, MeetingsConfig)
+async def keep_declared(run: Running[MeetingsConfig], ctx: Context[MeetingsConfig]) -> None:
     while True:
-        ctx = sctx.context()
-        rooms = ctx.community
+        ctx = run.fresh()
+        rooms = ctx.community().rooms
         now = datetime.fromtimestamp(ctx.now, UTC)
         for room, declared in ctx.keyed_state(MEETING).items():
             if rooms.group_of(room) is None:
@@ -151,7 +150,7 @@ async def keep_declared(sctx: ServiceContext) -> None:
                     where = ctx.moderators_room or rooms.moderators
                     if where is not None:
                         text = f"The community file's {d.problem}. Fix it and run hearth provision."
-                        await sctx.submit(d.key, [SendNotice(where, text, mentions=())])
+                        await run.submit(d.key, [SendNotice(where, text, mentions=())])
                     continue
-                await sctx.submit(d.key, list(d.actions))
-        await asyncio.sleep(config.declared_poll_s)
+                await run.submit(d.key, list(d.actions))
+        await asyncio.sleep(ctx.config.declared_poll_s)

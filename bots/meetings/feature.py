@@ -14,11 +14,12 @@ from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec,
 from bots.framework.logging import get_logger
 from bots.framework.storage import Migration
 from bots.meetings import plan
-from bots.meetings.commands import COMMANDS, answered, dated, goers
+from bots.meetings.commands import COMMANDS
 from bots.meetings.config import MeetingsConfig
 from bots.meetings.declared import keep_declared
+from bots.meetings.here import answered, dated, goers
+from bots.meetings.model import FEATURE as NAME
 from bots.meetings.model import (
-    FEATURE,
     INDEX_ANSWERS,
     Meeting,
     answered_kind,
@@ -34,7 +35,7 @@ from provisioning.schema import section_problem
 log = get_logger(__name__)
 
 
-async def _meeting(ctx: Context, room: str, number: int) -> Meeting | None:
+async def _meeting(ctx: Context[MeetingsConfig], room: str, number: int) -> Meeting | None:
     found = await ctx.record(meetings_kind(room), str(number))
     return Meeting.from_record(found) if found else None
 
@@ -43,7 +44,7 @@ def _parse_announce(p: Mapping[str, Any]) -> tuple[str, int]:
     return str(p["room"]), int(p["number"])
 
 
-async def run_announce(job: Job, ctx: Context) -> Sequence[Action]:
+async def run_announce(job: Job, ctx: Context[MeetingsConfig]) -> Sequence[Action]:
     room, number = job.parsed
     m = await _meeting(ctx, room, number)
     if m is None:
@@ -56,7 +57,7 @@ async def run_announce(job: Job, ctx: Context) -> Sequence[Action]:
     return plan.announce(m, plan.utc(ctx.now), announced, polls, who, answers)
 
 
-async def run_remind(job: Job, ctx: Context) -> Sequence[Action]:
+async def run_remind(job: Job, ctx: Context[MeetingsConfig]) -> Sequence[Action]:
     r: plan.Remind = job.parsed
     m = await _meeting(ctx, r.room, r.number)
     now = plan.utc(ctx.now)
@@ -71,7 +72,7 @@ async def run_remind(job: Job, ctx: Context) -> Sequence[Action]:
     return plan.reminder(m, occ, r, now, job.late, await goers(ctx, m, r.occ))
 
 
-async def on_poll_response(ev: PollResponse, ctx: Context) -> Sequence[Action]:
+async def on_poll_response(ev: PollResponse, ctx: Context[MeetingsConfig]) -> Sequence[Action]:
     """A tap on a meeting poll. Counted only from someone in the room, on
     the poll the bot posted for that date while it is open, for a date
     still ahead (as of the vote) of a meeting not cancelled; a later vote
@@ -102,11 +103,11 @@ async def on_poll_response(ev: PollResponse, ctx: Context) -> Sequence[Action]:
 
 
 def _config_error(config: BotConfig) -> str | None:
-    return section_problem(config, FEATURE)
+    return section_problem(config, NAME)
 
 
-feature = Feature(
-    name=FEATURE,
+FEATURE = Feature(
+    name=NAME,
     summary="a group's meetings: polls to RSVP, reminders and a calendar file",
     commands=COMMANDS,
     handlers=(EventHandler(PollResponse, on_poll_response),),
@@ -129,7 +130,7 @@ feature = Feature(
             1,
             "the dates that have answers, so a date never polled loses them too",
             INDEX_ANSWERS,
-            namespace=FEATURE,
+            namespace=NAME,
         ),
     ),
     config_model=MeetingsConfig,

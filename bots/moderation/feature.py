@@ -17,36 +17,35 @@ from dataclasses import dataclass
 from bots.framework.actions import Action, SetPower
 from bots.framework.community import CommunityRooms
 from bots.framework.config import BotConfig
+from bots.framework.event_types import POWER_LEVELS
 from bots.framework.events import Membership, MembershipChange, Message
 from bots.framework.feature import Context, EventHandler, Feature, Job, JobSpec, Service
-from bots.moderation.commands.handlers import COMMANDS, ModerationConfig, parse_unban, unban
+from bots.moderation.commands.handlers import COMMANDS, parse_unban, unban
 from bots.moderation.commands.protections import PROTECTIONS, settings_of
 from bots.moderation.commands.redact import REDACT
 from bots.moderation.commands.rooms import COMMANDS as ROOM_COMMANDS
 from bots.moderation.commands.undo import UNDO
+from bots.moderation.config import ModerationConfig
 from bots.moderation.following import follow_lists
 from bots.moderation.policy import RULE_TYPES
 from bots.moderation.protections.guard import Guard
-from bots.moderation.protections.respond import FEATURE, Where, respond
+from bots.moderation.protections.respond import FEATURE as NAME
+from bots.moderation.protections.respond import Where, respond
 from bots.moderation.protections.seen import Joined, seen_of
 from bots.moderation.reports import REPORT, room_label, watch_reports
 from provisioning.protections import OVERRIDES
 from provisioning.schema import (
     CommunityFile,
     GroupDecl,
-    cached_community,
     moderators_room_problem,
     section_problem,
 )
-
-POWER_LEVELS = "m.room.power_levels"
-
 
 # One guard per bot account (tests run several bots in one process).
 _guards: dict[str, Guard] = {}
 
 
-def _guard(ctx: Context) -> Guard:
+def _guard(ctx: Context[ModerationConfig]) -> Guard:
     return _guards.setdefault(ctx.me, Guard())
 
 
@@ -59,17 +58,15 @@ class Group:
     rooms: CommunityRooms
 
 
-def _group(ctx: Context, room_id: str) -> Group | None:
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    cfg = cached_community(config.community)
-    rooms = ctx.community
+def _group(ctx: Context[ModerationConfig], room_id: str) -> Group | None:
+    community = ctx.community()
+    cfg, rooms = community.file(CommunityFile), community.rooms
     key = rooms.group_of(room_id)
     decl = cfg.group(key) if key else None
     return Group(cfg, decl, rooms) if decl is not None else None
 
 
-def _exempt(ctx: Context, cfg: CommunityFile, room_id: str, user: str) -> bool:
+def _exempt(ctx: Context[ModerationConfig], cfg: CommunityFile, room_id: str, user: str) -> bool:
     """Moderators (anyone who may kick here) and the community's bots."""
     if user == ctx.me or any(b.user_id == user for b in cfg.bots):
         return True
@@ -78,7 +75,7 @@ def _exempt(ctx: Context, cfg: CommunityFile, room_id: str, user: str) -> bool:
     return ctx.power(room_id, user).in_room >= (kick if isinstance(kick, int) else 50)
 
 
-def _where(ctx: Context, g: Group, room_id: str) -> Where:
+def _where(ctx: Context[ModerationConfig], g: Group, room_id: str) -> Where:
     return Where(
         room_id,
         room_label(g.rooms.markers, g.cfg, room_id) or g.decl.name,
@@ -88,21 +85,21 @@ def _where(ctx: Context, g: Group, room_id: str) -> Where:
     )
 
 
-async def on_message(event: Message, ctx: Context) -> Sequence[Action]:
+async def on_message(event: Message, ctx: Context[ModerationConfig]) -> Sequence[Action]:
     g = _group(ctx, event.room_id)
     if g is None:
         return []
     exempt = _exempt(ctx, g.cfg, event.room_id, event.sender)
     slow = await ctx.record("slowmode", event.room_id)
     slow_s = float(slow.get("seconds", 0)) if slow else 0.0
-    settings = settings_of(ctx, g.cfg, g.decl, g.rooms)
+    settings = settings_of(ctx, g.decl, g.rooms)
     decision = _guard(ctx).message(seen_of(event), settings, exempt, slow_s)
     where = _where(ctx, g, event.room_id)
     ts = event.server_ts_ms / 1000
     return respond(decision, where, event.sender, event.event_id, ts, settings)
 
 
-async def on_membership(event: Membership, ctx: Context) -> Sequence[Action]:
+async def on_membership(event: Membership, ctx: Context[ModerationConfig]) -> Sequence[Action]:
     if event.change is not MembershipChange.JOIN:
         return []
     g = _group(ctx, event.room_id)
@@ -110,13 +107,13 @@ async def on_membership(event: Membership, ctx: Context) -> Sequence[Action]:
         return []
     exempt = _exempt(ctx, g.cfg, event.room_id, event.target)
     joined = Joined(event.room_id, event.target, event.server_ts_ms / 1000)
-    settings = settings_of(ctx, g.cfg, g.decl, g.rooms)
+    settings = settings_of(ctx, g.decl, g.rooms)
     decision = _guard(ctx).join(joined, settings, exempt)
     where = _where(ctx, g, event.room_id)
     return respond(decision, where, event.target, None, joined.ts, settings)
 
 
-async def unmute(job: Job, ctx: Context) -> Sequence[Action]:
+async def unmute(job: Job, ctx: Context[ModerationConfig]) -> Sequence[Action]:
     room, user, level = job.parsed
     return [SetPower(room, user, level)]
 
@@ -132,11 +129,11 @@ def _parse_unmute(payload: object) -> tuple[str, str, int | None]:
 
 
 def _config_error(config: BotConfig) -> str | None:
-    return section_problem(config, FEATURE) or moderators_room_problem(config)
+    return section_problem(config, NAME) or moderators_room_problem(config)
 
 
-feature = Feature(
-    name=FEATURE,
+FEATURE = Feature(
+    name=NAME,
     summary="moderators' commands, and protections for the groups' rooms",
     commands=(*COMMANDS, *ROOM_COMMANDS, REDACT, UNDO, PROTECTIONS, REPORT),
     services=(Service("reports", watch_reports), Service("ban lists", follow_lists)),

@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bots.framework.actions import Action, Ban, JoinRoom, RedactRecent, SendNotice
-from bots.framework.feature import Context, ServiceContext
+from bots.framework.feature import Context, Running
 from bots.framework.logging import get_logger
-from bots.moderation.commands.handlers import ModerationConfig, community_rooms
 from bots.moderation.commands.sanctions import MAX_REDACT
+from bots.moderation.config import ModerationConfig
 from bots.moderation.policy import (
     RULE_TYPES,
     Refused,
@@ -28,7 +28,7 @@ from bots.moderation.policy import (
     banned_by,
     refused_rules,
 )
-from provisioning.schema import cached_community
+from provisioning.schema import CommunityFile
 
 log = get_logger(__name__)
 
@@ -48,7 +48,7 @@ def bans_due(
     return due
 
 
-def _rules(ctx: Context, follow: Sequence[str]) -> list[Rule]:
+def _rules(ctx: Context[ModerationConfig], follow: Sequence[str]) -> list[Rule]:
     state: dict[str, Any] = {t: ctx.keyed_state(t) for t in RULE_TYPES}
     return ban_rules(follow, state)
 
@@ -88,7 +88,10 @@ def refusal_notes(refused: Sequence[Refused]) -> list[tuple[str, str, str, str]]
 
 
 async def _tell_refused(
-    sctx: ServiceContext, ctx: Context, follow: Sequence[str], told: set[str]
+    run: Running[ModerationConfig],
+    ctx: Context[ModerationConfig],
+    follow: Sequence[str],
+    told: set[str],
 ) -> None:
     """The followed lists' refused rules: logged (without their entities,
     which may name someone) and told to the moderators' room, once."""
@@ -99,22 +102,21 @@ async def _tell_refused(
         told.add(key)
         log.warning("ban list rule refused", list_room=room, why=code)
         if ctx.moderators_room is not None:
-            await sctx.submit(key, [SendNotice(ctx.moderators_room, text, mentions=())])
+            await run.submit(key, [SendNotice(ctx.moderators_room, text, mentions=())])
 
 
-async def follow_lists(sctx: ServiceContext) -> None:
-    config = sctx.config
-    assert isinstance(config, ModerationConfig)
+async def follow_lists(run: Running[ModerationConfig], ctx: Context[ModerationConfig]) -> None:
+    config = ctx.config
     if not config.follow:
         return
     for room in config.follow:  # joined once; an invitation is accepted by core
-        await sctx.submit(f"follow:{room}", [JoinRoom(room)])
+        await run.submit(f"follow:{room}", [JoinRoom(room)])
     told: set[str] = set()
     while True:
-        ctx = sctx.context()
-        await _tell_refused(sctx, ctx, config.follow, told)
-        cfg = cached_community(config.community)
-        rooms = community_rooms(ctx, cfg)
+        ctx = run.fresh()
+        await _tell_refused(run, ctx, config.follow, told)
+        community = ctx.community()
+        cfg, rooms = community.file(CommunityFile), community.rooms
         ours = (*([rooms.space] if rooms.space else []), *rooms.group_rooms())
         members = {room: ctx.members(room) for room in ours}
         exempt = frozenset({ctx.me, *cfg.all_users()})
@@ -131,5 +133,5 @@ async def follow_lists(sctx: ServiceContext) -> None:
                 text = f"Banned {user} across the community: {reason}."
                 actions.append(SendNotice(rooms.moderation_log, text, mentions=()))
             log.info("ban list applied", rooms=len(where))
-            await sctx.submit(f"policy:{rule.room_id}:{rule.entity}:{user}", actions)
+            await run.submit(f"policy:{rule.room_id}:{rule.entity}:{user}", actions)
         await asyncio.sleep(config.policy_poll_s)

@@ -16,11 +16,11 @@ from bots.adminagent.client import AgentClient
 from bots.adminagent.requests import ListReports
 from bots.framework.actions import Action, PutRecord, Redact, SendDirect, SendNotice
 from bots.framework.commands.spec import Arg, Command, Invocation
-from bots.framework.feature import Context, ServiceContext
+from bots.framework.feature import Context, Running
 from bots.framework.logging import get_logger
-from bots.moderation.commands.handlers import ModerationConfig
+from bots.moderation.config import ModerationConfig
 from bots.moderation.protections.respond import FEATURE, link
-from provisioning.schema import CommunityFile, cached_community
+from provisioning.schema import CommunityFile
 
 log = get_logger(__name__)
 
@@ -68,21 +68,20 @@ def new_reports(
     return sorted(filter(is_new, reports), key=lambda r: int(r["id"]))
 
 
-async def watch_reports(sctx: ServiceContext) -> None:
-    config = sctx.config
-    assert isinstance(config, ModerationConfig)
-    if sctx.bot.admin_socket is None:
+async def watch_reports(run: Running[ModerationConfig], ctx: Context[ModerationConfig]) -> None:
+    config = ctx.config
+    if ctx.bot.admin_socket is None:
         log.info("reports from Element are not forwarded: the bot has no admin_socket")
         return
-    agent = AgentClient(sctx.bot.admin_socket)
+    agent = AgentClient(ctx.bot.admin_socket)
     while True:
-        ctx = sctx.context()
+        ctx = run.fresh()
         reports = (await agent.ask(ListReports(limit=100))).get("reports") or []
         seen_record = await ctx.record("reports", "seen")
         seen = seen_record.get("id") if seen_record else None
-        cfg = cached_community(config.community)
-        markers = ctx.community.markers
-        mods = ctx.moderators_room or ctx.community.moderators
+        community = ctx.community()
+        cfg, markers = community.file(CommunityFile), community.rooms.markers
+        mods = ctx.moderators_room or community.rooms.moderators
         for report in new_reports(reports, seen if isinstance(seen, int) else None, ctx.now * 1000):
             label = room_label(markers, cfg, str(report.get("room_id")))
             actions: list[Action] = [PutRecord(FEATURE, "reports", "seen", {"id": report["id"]})]
@@ -91,24 +90,20 @@ async def watch_reports(sctx: ServiceContext) -> None:
                     label, str(report.get("reason") or ""), report["room_id"], report["event_id"]
                 )
                 actions.append(SendNotice(mods, text, mentions=()))
-            await sctx.submit(f"report:{report['id']}", actions)
+            await run.submit(f"report:{report['id']}", actions)
         await asyncio.sleep(config.reports_poll_s)
 
 
-async def _report(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    cfg = cached_community(config.community)
-    markers = ctx.community.markers
+async def _report(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+    community = ctx.community()
+    cfg, markers = community.file(CommunityFile), community.rooms.markers
     label = room_label(markers, cfg, inv.room_id)
     quiet = Redact(inv.room_id, inv.event_id, "A report, sent to the moderators")
     if label is None:
         return [SendDirect(inv.sender, "Reports are for the community's rooms.")]
     if inv.reply_to is None:
         return [quiet, SendDirect(inv.sender, HOW)]
-    mods = ctx.moderators_room or ctx.community.moderators
+    mods = ctx.moderators_room or community.rooms.moderators
     reason = inv.args.get("reason")
     out: list[Action] = [quiet, SendDirect(inv.sender, THANKS)]
     if mods is not None:

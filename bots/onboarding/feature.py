@@ -32,16 +32,18 @@ from bots.framework.feature import (
     Feature,
     Job,
     JobSpec,
+    Running,
     Service,
-    ServiceContext,
     Setup,
 )
 from bots.framework.logging import get_logger
 from bots.onboarding import applicant as machine
 from bots.onboarding.applicant import Outcome, Stage, Via
+from bots.onboarding.config import OnboardingConfig
 from bots.onboarding.leaving import ERASE, ERASE_CONFIRMED, LEAVE, EraseMe, erase_performer
-from bots.onboarding.plan import FEATURE, KIND, catch_up, from_record
-from bots.onboarding.scene import OnboardingConfig, Scene
+from bots.onboarding.plan import FEATURE as NAME
+from bots.onboarding.plan import KIND, catch_up, from_record
+from bots.onboarding.scene import Scene
 from bots.onboarding.texts import choices, group_name
 from provisioning.schema import (
     CommunityFile,
@@ -107,14 +109,16 @@ async def arrival(scene: Scene, reg: Registration, group: str | None) -> list[Ac
     return scene.actions(outcome)
 
 
-async def ready_for_welcome(ctx: Context, reg: Registration, wait_s: float) -> bool:
+async def ready_for_welcome(
+    ctx: Context[OnboardingConfig], reg: Registration, wait_s: float
+) -> bool:
     if ctx.now - reg.registered_at >= wait_s or ctx.verified_devices is None:
         return True
     return await ctx.verified_devices(reg.user_id) > 0
 
 
 async def welcome_all(
-    sctx: ServiceContext,
+    run: Running[OnboardingConfig],
     scene: Scene,
     ready: Sequence[tuple[Path, Registration]],
     groups: dict[str, str],
@@ -126,23 +130,24 @@ async def welcome_all(
     async def welcome(path: Path, reg: Registration) -> None:
         group = groups.get(reg.token_ref) if reg.token_ref else None
         async with slots:
-            await sctx.submit(f"registered:{reg.user_id}", await arrival(scene, reg, group))
+            await run.submit(f"registered:{reg.user_id}", await arrival(scene, reg, group))
         path.unlink(missing_ok=True)
 
     await asyncio.gather(*(welcome(path, reg) for path, reg in ready))
 
 
-async def watch_registrations(sctx: ServiceContext) -> None:
-    config = sctx.config
-    assert isinstance(config, OnboardingConfig)
+async def watch_registrations(
+    run: Running[OnboardingConfig], ctx: Context[OnboardingConfig]
+) -> None:
+    config = ctx.config
     folder = config.registrations
-    if folder is None or sctx.bot.admin_socket is None:
+    if folder is None or ctx.bot.admin_socket is None:
         return
-    agent = AgentClient(sctx.bot.admin_socket)
+    agent = AgentClient(ctx.bot.admin_socket)
     while True:
         paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
         if paths:
-            ctx = sctx.context()
+            ctx = run.fresh()
             ready: list[tuple[Path, Registration]] = []
             for path in paths:
                 reg = read_registration(path)
@@ -156,7 +161,7 @@ async def watch_registrations(sctx: ServiceContext) -> None:
             groups: dict[str, str] = {}
             if refs:
                 groups = (await agent.ask(TokenGroups(refs=refs))).get("groups") or {}
-            await welcome_all(sctx, Scene.of(ctx), ready, groups)
+            await welcome_all(run, Scene.of(ctx), ready, groups)
         await asyncio.sleep(config.poll_s)
 
 
@@ -167,9 +172,7 @@ def _reply(inv: Invocation, text: str) -> list[Action]:
     return [Reply(inv.room_id, inv.event_id, text)]
 
 
-async def _agree(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
+async def _agree(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     scene = Scene.of(ctx)
     app = await scene.application(inv.sender)
     dm = await ctx.direct_room(inv.sender) if ctx.direct_room is not None else None
@@ -178,7 +181,7 @@ async def _agree(inv: Invocation) -> Sequence[Action]:
     return scene.actions(machine.agree(app, scene.policy, ctx.now))
 
 
-async def on_direct_message(event: Message, ctx: Context) -> Sequence[Action]:
+async def on_direct_message(event: Message, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     """An applicant's answer, or the group they are looking for."""
     if event.body.lstrip().startswith(ctx.bot.command_prefix):
         return []
@@ -197,7 +200,7 @@ async def on_direct_message(event: Message, ctx: Context) -> Sequence[Action]:
     return []
 
 
-async def on_direct_reaction(event: Reaction, ctx: Context) -> Sequence[Action]:
+async def on_direct_reaction(event: Reaction, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     if event.key not in AGREE_REACTIONS:
         return []
     scene = Scene.of(ctx)
@@ -207,7 +210,7 @@ async def on_direct_reaction(event: Reaction, ctx: Context) -> Sequence[Action]:
     return scene.actions(machine.agree(app, scene.policy, ctx.now))
 
 
-async def on_direct_leave(event: Membership, ctx: Context) -> Sequence[Action]:
+async def on_direct_leave(event: Membership, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     """An applicant who leaves their DM with the bot withdraws."""
     if event.change is not MembershipChange.LEAVE or event.target != event.sender:
         return []
@@ -218,7 +221,7 @@ async def on_direct_leave(event: Membership, ctx: Context) -> Sequence[Action]:
     return scene.actions(machine.withdraw(app, scene.policy, ctx.now))
 
 
-async def on_knock(event: Membership, ctx: Context) -> Sequence[Action]:
+async def on_knock(event: Membership, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     """Someone asks to join a group's room (Element X's "ask to join"): the
     same welcome and screening, with the knock's reason shown to moderators."""
     if event.change is not MembershipChange.KNOCK:
@@ -242,10 +245,8 @@ async def on_knock(event: Membership, ctx: Context) -> Sequence[Action]:
     return scene.actions(outcome)
 
 
-async def _join(inv: Invocation) -> Sequence[Action]:
+async def _join(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     """`!join <group>`: a member asks for another group."""
-    ctx = inv.context
-    assert isinstance(ctx, Context)
     scene = Scene.of(ctx)
     wanted = str(inv.args["group"])
     group = find_group(scene.cfg, wanted)
@@ -261,7 +262,7 @@ async def _join(inv: Invocation) -> Sequence[Action]:
     return scene.actions(outcome)
 
 
-async def on_join(event: Membership, ctx: Context) -> Sequence[Action]:
+async def on_join(event: Membership, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     """Greet an approved newcomer when they join their group's main room."""
     if event.change is not MembershipChange.JOIN:
         return []
@@ -274,7 +275,7 @@ async def on_join(event: Membership, ctx: Context) -> Sequence[Action]:
     if await ctx.record("greeted", app.user_id) is not None:
         return []
     return [
-        PutRecord(FEATURE, "greeted", app.user_id, {"at": ctx.now}),
+        PutRecord(NAME, "greeted", app.user_id, {"at": ctx.now}),
         SendNotice(
             event.room_id,
             f"Please welcome {app.user_id}, who has just joined us!",
@@ -286,9 +287,9 @@ async def on_join(event: Membership, ctx: Context) -> Sequence[Action]:
 # --- the moderators' side, in the moderators' room ---
 
 
-async def _decision(inv: Invocation, approve: bool | None) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
+async def _decision(
+    inv: Invocation, ctx: Context[OnboardingConfig], approve: bool | None
+) -> Sequence[Action]:
     scene = Scene.of(ctx)
     user = str(inv.args["user"])
     app = await scene.application(user)
@@ -307,21 +308,19 @@ async def _decision(inv: Invocation, approve: bool | None) -> Sequence[Action]:
     return scene.actions(outcome)
 
 
-async def _approve(inv: Invocation) -> Sequence[Action]:
-    return await _decision(inv, True)
+async def _approve(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
+    return await _decision(inv, ctx, True)
 
 
-async def _deny(inv: Invocation) -> Sequence[Action]:
-    return await _decision(inv, False)
+async def _deny(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
+    return await _decision(inv, ctx, False)
 
 
-async def _reopen(inv: Invocation) -> Sequence[Action]:
-    return await _decision(inv, None)
+async def _reopen(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
+    return await _decision(inv, ctx, None)
 
 
-async def _pending(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
+async def _pending(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     scene = Scene.of(ctx)
     if inv.room_id != scene.moderators_room:
         return _reply(inv, REFUSAL)
@@ -336,9 +335,7 @@ async def _pending(inv: Invocation) -> Sequence[Action]:
     return _reply(inv, "Waiting for a decision:\n" + "\n".join(lines))
 
 
-async def _stats(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
+async def _stats(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     if inv.room_id != Scene.of(ctx).moderators_room:
         return _reply(inv, REFUSAL)
     counts: dict[Stage, int] = dict.fromkeys(Stage, 0)
@@ -351,7 +348,12 @@ async def _stats(inv: Invocation) -> Sequence[Action]:
 USER = Arg("user", "the applicant, as @name:server", type=ArgType.USER)
 
 
-def deciding(name: str, help: str, handler: Handler, args: tuple[Arg, ...] = ()) -> Command:
+def deciding(
+    name: str,
+    help: str,
+    handler: Handler[Context[OnboardingConfig]],
+    args: tuple[Arg, ...] = (),
+) -> Command[Context[OnboardingConfig]]:
     """A moderators' command, typed in the moderators' room: the reviewer's
     level there (which groups' own moderators hold, and community moderators
     exceed), and the handler checks that the sender moderates the
@@ -386,7 +388,7 @@ COMMANDS = (
 # --- timers ---
 
 
-async def _timer(job: Job, ctx: Context) -> Sequence[Action]:
+async def _timer(job: Job, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     scene = Scene.of(ctx)
     user = job.payload.get("user_id")
     app = await scene.application(user) if isinstance(user, str) else None
@@ -403,18 +405,19 @@ async def _timer(job: Job, ctx: Context) -> Sequence[Action]:
 JOBS = tuple(JobSpec(kind, _timer, grace_s=7 * 86400) for kind in ("remind", "expire", "forget"))
 
 
-async def catch_up_retention(sctx: ServiceContext) -> None:
+async def catch_up_retention(
+    run: Running[OnboardingConfig], ctx: Context[OnboardingConfig]
+) -> None:
     """Once at start: give applications stored before their stage had an
     expiry (pending ones) or a forgetting (withdrawn ones) the jobs they
     lack, so what they hold goes when the community file says."""
-    ctx = sctx.context()
     policy = Scene.of(ctx).policy
     records = await ctx.records(KIND)
     jobs = [
         job for data in records.values() for job in catch_up(from_record(data), policy, ctx.now)
     ]
     if jobs:
-        await sctx.submit(f"retention:{ctx.now:.0f}", jobs)
+        await run.submit(f"retention:{ctx.now:.0f}", jobs)
 
 
 def _erase_performer(setup: Setup) -> Callable[[EraseMe], Awaitable[Sequence[Action]]]:
@@ -423,13 +426,11 @@ def _erase_performer(setup: Setup) -> Callable[[EraseMe], Awaitable[Sequence[Act
 
 
 def _config_error(config: BotConfig) -> str | None:
-    return (
-        unavailable(config) or section_problem(config, FEATURE) or moderators_room_problem(config)
-    )
+    return unavailable(config) or section_problem(config, NAME) or moderators_room_problem(config)
 
 
-feature = Feature(
-    name=FEATURE,
+FEATURE = Feature(
+    name=NAME,
     summary="welcomes and screens newcomers, and lets moderators decide",
     commands=COMMANDS,
     handlers=(

@@ -13,6 +13,7 @@ from bots.framework.actions import Action, DeleteRecord, Extension, Kick, Reply,
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.feature import Context
 from bots.framework.logging import get_logger
+from bots.onboarding.config import OnboardingConfig
 from bots.onboarding.plan import FEATURE, KIND
 from bots.onboarding.scene import Scene
 
@@ -47,14 +48,12 @@ class EraseMe(Extension):
     room_id: str
 
 
-async def _in_dm(inv: Invocation) -> Context | None:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
+async def _in_dm(inv: Invocation, ctx: Context[OnboardingConfig]) -> bool:
     dm = await ctx.direct_room(inv.sender) if ctx.direct_room is not None else None
-    return ctx if dm == inv.room_id else None
+    return dm == inv.room_id
 
 
-def _out_of_rooms(ctx: Context, user: str, reason: str) -> list[Action]:
+def _out_of_rooms(ctx: Context[OnboardingConfig], user: str, reason: str) -> list[Action]:
     """Kicks from every community room *user* is in (groups first, the Space last)."""
     rooms = Scene.of(ctx).rooms
     targets = [r for group in rooms.groups.values() for r in group]
@@ -63,9 +62,8 @@ def _out_of_rooms(ctx: Context, user: str, reason: str) -> list[Action]:
     return [Kick(room, user, reason) for room in targets if user in ctx.members(room)]
 
 
-async def leave(inv: Invocation) -> Sequence[Action]:
-    ctx = await _in_dm(inv)
-    if ctx is None:
+async def leave(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
+    if not await _in_dm(inv, ctx):
         return [Reply(inv.room_id, inv.event_id, DM_ONLY)]
     prefix = ctx.bot.command_prefix
     return [
@@ -75,19 +73,17 @@ async def leave(inv: Invocation) -> Sequence[Action]:
     ]
 
 
-async def erase_me(inv: Invocation) -> Sequence[Action]:
+async def erase_me(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     """`!erase-me`: what erasure does and does not do, and how to ask for it."""
-    ctx = await _in_dm(inv)
-    if ctx is None:
+    if not await _in_dm(inv, ctx):
         return [Reply(inv.room_id, inv.event_id, DM_ONLY)]
     return [Reply(inv.room_id, inv.event_id, ERASE_EXPLAINED.format(prefix=ctx.bot.command_prefix))]
 
 
-async def erase_me_confirmed(inv: Invocation) -> Sequence[Action]:
+async def erase_me_confirmed(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     """`!erase-me confirm`, which the router runs only when it came from one
     of the sender's verified devices (ERASE_CONFIRMED.verified_device)."""
-    ctx = await _in_dm(inv)
-    if ctx is None:
+    if not await _in_dm(inv, ctx):
         return [Reply(inv.room_id, inv.event_id, DM_ONLY)]
     return [
         # Said first: once the account is erased its owner reads nothing more.

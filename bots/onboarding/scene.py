@@ -1,46 +1,31 @@
 """What every onboarding handler works with: the feature's config, the
-community file (read again only when it changes), and the applicant's
-record, rooms and moderators' room."""
+community file and rooms (``ctx.community()``), and the applicant's
+record and moderators' room."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
-from pydantic import Field
 
 from bots.framework.actions import Action
 from bots.framework.community import CommunityRooms
-from bots.framework.feature import Context, FeatureConfig
+from bots.framework.feature import Context
 from bots.onboarding.applicant import Application, Outcome, Policy
+from bots.onboarding.config import OnboardingConfig
 from bots.onboarding.plan import KIND, actions_for, from_record
-from provisioning.schema import CommunityFile, cached_community
-
-
-class OnboardingConfig(FeatureConfig):
-    # The community file: texts, questions, groups and who moderates them.
-    community: Path
-    # Where the Synapse module (hearth_synapse) leaves word of new accounts.
-    registrations: Path | None = None
-    poll_s: float = Field(default=1.0, ge=0.1, le=60)
-    # The welcome waits until the newcomer's client has a verified
-    # (cross-signed) device, which Element sets up right after sign-up: the
-    # bot's keys go only to such devices, so an earlier welcome would stay
-    # unreadable. After this long it is sent all the same.
-    wait_for_verification_s: float = Field(default=600, ge=0, le=86400)
+from provisioning.schema import CommunityFile
 
 
 @dataclass(frozen=True)
 class Scene:
-    ctx: Context
+    ctx: Context[OnboardingConfig]
     cfg: CommunityFile
+    rooms: CommunityRooms
     policy: Policy
 
     @classmethod
-    def of(cls, ctx: Context) -> Scene:
-        config = ctx.config
-        assert isinstance(config, OnboardingConfig)
-        cfg = cached_community(config.community)
+    def of(cls, ctx: Context[OnboardingConfig]) -> Scene:
+        community = ctx.community()
+        cfg = community.file(CommunityFile)
         ob = cfg.onboarding
         policy = Policy(
             answer_max_chars=ob.answer_max_chars,
@@ -48,15 +33,11 @@ class Scene:
             expire_after_s=ob.expire_after_days * 86400,
             keep_answers_s=ob.keep_answers_days * 86400,
         )
-        return cls(ctx, cfg, policy)
+        return cls(ctx, cfg, community.rooms, policy)
 
     async def application(self, user_id: str) -> Application | None:
         data = await self.ctx.record(KIND, user_id)
         return from_record(data) if data else None
-
-    @property
-    def rooms(self) -> CommunityRooms:
-        return self.ctx.community
 
     @property
     def moderators_room(self) -> str | None:

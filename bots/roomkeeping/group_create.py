@@ -10,7 +10,9 @@ from bots.adminagent.client import AgentClient, AgentError
 from bots.adminagent.requests import CreateGroup as AgentCreateGroup
 from bots.framework.actions import Action, Extension, Reply, SendNotice
 from bots.framework.commands.spec import MODERATOR, Arg, Command, Invocation, Scope
+from bots.framework.feature import Context
 from bots.framework.logging import get_logger
+from bots.roomkeeping.config import RoomkeepingConfig
 
 log = get_logger(__name__)
 
@@ -24,7 +26,7 @@ class CreateGroup(Extension):
     event_id: str
 
 
-async def decide(inv: Invocation) -> Sequence[Action]:
+async def decide(inv: Invocation, ctx: Context[RoomkeepingConfig]) -> Sequence[Action]:
     from provisioning.schema import KEY_HELP, KEY_RE
 
     key = str(inv.args["key"]).lower()

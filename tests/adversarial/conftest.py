@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 
 from bots.framework.runtime import BotRuntime
-from bots.moderation.commands.handlers import ModerationConfig
+from bots.moderation.config import ModerationConfig
 from provisioning.provision import provision
 from tests.support.community import Community, make_community
 from tests.support.homeserver import Homeserver, User, member, running_bot, wait_joined

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 
 from bots.meetings.config import MeetingsConfig
-from bots.moderation.commands.handlers import ModerationConfig
+from bots.moderation.config import ModerationConfig
 from provisioning.provision import provision
 from tests.support.community import Community, make_community
 from tests.support.homeserver import (

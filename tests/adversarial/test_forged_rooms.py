@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from bots import core
 from bots.app import build_bot
 from bots.base.errors import ConfigError
+from bots.core.feature import FEATURE as CORE
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.runtime import BotRuntime
 from tests.adversarial.conftest import Stage, in_group
@@ -137,7 +137,7 @@ async def test_trust_is_refused_in_a_member_s_room(stage: Stage) -> None:
     # so the room is the member's own, with all power theirs.
     config = stage.hs.bot_config(bot, stage.dir / "plainbot")
     async with (
-        running_bot(config, [core.feature]),
+        running_bot(config, [CORE]),
         member(stage.hs, mallory, stage.dir / "mallory-t") as m,
     ):
         room = await stage.hs.encrypted_room(mallory, [bot])

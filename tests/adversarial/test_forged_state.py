@@ -187,5 +187,5 @@ async def test_forged_history_visibility_shares_no_history(stage: Stage) -> None
         visibility = await api.state(stage.room, "m.room.history_visibility")
         assert visibility["history_visibility"] == "joined"
         # The bot's view, which decides whether its keys go to later members.
-        assert not stage.runtime._history_shared(stage.room)
+        assert not stage.runtime.facts.history_shared(stage.room)
         await one_alarm(stage, mallory.user_id, "m.room.history_visibility")

@@ -35,8 +35,8 @@ from bots.adminagent.requests import (
 from bots.framework.commands.authorize import REFUSAL, UNVERIFIED_REFUSAL
 from bots.framework.commands.spec import REVIEWER
 from bots.matrix.client_api import ClientAPI
-from bots.moderation.commands.handlers import ModerationConfig
-from bots.onboarding.scene import OnboardingConfig
+from bots.moderation.config import ModerationConfig
+from bots.onboarding.config import OnboardingConfig
 from provisioning.provision import provision
 from provisioning.tokens import Tokens
 from tests.support.community import Community, RunningAgent, make_community, running_agent

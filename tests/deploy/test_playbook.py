@@ -42,6 +42,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from bots.base.errors import HomeserverError
 from bots.devserver.synapse_config import SYNAPSE_INFO_LOGGERS
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 from tests.deploy.container import Container, free_port, port_is_free
 from tests.deploy.volunteer import DEPLOY_VENV, DOMAIN, PLAYBOOK_DIR, REPO, Ports, Run, Volunteer
 from tests.support.member_client import MemberClient
@@ -415,8 +416,10 @@ async def test_registration_needs_a_token(member_login: tuple[str, str]) -> None
 @pytest.fixture
 async def api(deployed: Deployed, member_login: tuple[str, str]) -> AsyncIterator[ClientAPI]:
     async with deployed.http() as http:
-        token = await ClientAPI.login(deployed.address, member_login[0], member_login[1], http, "t")
-        yield ClientAPI(deployed.address, token, http)
+        token = await ClientAPI.login(
+            deployed.address, member_login[0], member_login[1], Transport(http), "t"
+        )
+        yield ClientAPI(deployed.address, token, Transport(http))
 
 
 async def ping_bot(deployed: Deployed, api: ClientAPI, user_id: str, password: str) -> str:
@@ -562,7 +565,7 @@ async def test_bots_are_told_the_moderators_room_provisioning_made(deployed: Dep
     # The server agrees: the community's admin made that room as its moderators' room.
     admin_token = (c.root / "etc/hearth/admin/admin.token").read_text().strip()
     async with aiohttp.ClientSession() as http:
-        admin = ClientAPI(deployed.synapse, admin_token, http)
+        admin = ClientAPI(deployed.synapse, admin_token, Transport(http))
         marker = await admin.state(room, "org.hearth.room")
         create = await admin.request(
             "GET",
@@ -726,7 +729,7 @@ async def test_backup_restores_into_an_empty_database(
 
     async def make_user(name: str) -> str:
         password = secrets.token_urlsafe(12)
-        await ClientAPI(deployed.synapse, admin_token, http).request(
+        await ClientAPI(deployed.synapse, admin_token, Transport(http)).request(
             "PUT", f"/_synapse/admin/v2/users/@{name}:{DOMAIN}", {"password": password}
         )
         return password
@@ -881,8 +884,10 @@ async def test_synapse_journal_names_nobody_after_a_sign_up_and_a_login(
         status, signed_up = await register(http, deployed.address, localpart, password, token)
         assert status == 200, signed_up
         user_id = signed_up["user_id"]
-        access = await ClientAPI.login(deployed.address, user_id, password, http, "Phone")
-        whoami = await ClientAPI(deployed.address, access, http).request(
+        access = await ClientAPI.login(
+            deployed.address, user_id, password, Transport(http), "Phone"
+        )
+        whoami = await ClientAPI(deployed.address, access, Transport(http)).request(
             "GET", "/_matrix/client/v3/account/whoami"
         )
     assert whoami["user_id"] == user_id

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bots import core
+from bots.core.feature import FEATURE as CORE
 from bots.framework.actions import Action, Reply
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import MODERATOR, Arg, Command, Invocation, Scope
-from bots.framework.feature import Feature
+from bots.framework.feature import Context, Feature, FeatureConfig
 from tests.support.homeserver import (
     Homeserver,
     bot_and_member,
@@ -23,10 +24,10 @@ from tests.support.homeserver import (
 pytestmark = pytest.mark.integration
 
 
-def with_moderation() -> list[Feature]:
+def with_moderation() -> list[Feature[Any]]:
     """The core feature plus one defined only here, with moderator commands."""
 
-    async def secret(inv: Invocation) -> Sequence[Action]:
+    async def secret(inv: Invocation, ctx: Context[FeatureConfig]) -> Sequence[Action]:
         return [Reply(inv.room_id, inv.event_id, f"done for {inv.args['who']}")]
 
     warn = Command("warn", "Warn a member", secret, (Arg("who", "member"),), power_level=MODERATOR)
@@ -38,7 +39,8 @@ def with_moderation() -> list[Feature]:
         power_level=MODERATOR,
         scope=Scope.COMMUNITY,
     )
-    return [core.feature, Feature("testmod", "moderation for tests", commands=(warn, lockdown))]
+    testmod = Feature("testmod", "moderation for tests", FeatureConfig, commands=(warn, lockdown))
+    return [CORE, testmod]
 
 
 async def test_ping_and_help_in_encrypted_room(homeserver: Homeserver, state: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bots import core
+from bots.core.feature import FEATURE as CORE
 from tests.support.features import MailboxConfig, mailbox_feature, tally_feature
 from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
 from tests.support.member_client import MemberClient
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 async def test_a_features_records_outlive_a_restart(homeserver: Homeserver, state: Path) -> None:
     c = await cast(homeserver, state)
-    features = [core.feature, tally_feature()]
+    features = [CORE, tally_feature()]
     async with member(homeserver, c.alice, state / "alice") as m:
         async with running_bot(c.config, features):
             await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
@@ -39,7 +39,7 @@ async def test_a_service_acts_once_on_each_thing_it_sees(
     c = await cast(homeserver, state)
     section = MailboxConfig(folder=str(folder), room_id=c.room)
     config = c.config.model_copy(update={"feature_sections": {"mailbox": section}})
-    features = [core.feature, mailbox_feature()]
+    features = [CORE, mailbox_feature()]
 
     def notices(m: MemberClient, text: str) -> int:
         return sum(1 for ev in m.received if ev.content.get("body") == text)

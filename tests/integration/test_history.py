@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bots.framework.effector import HISTORY_NOT_SHARED_NOTE
 from bots.framework.feature import Feature
+from bots.framework.outbox.membership import HISTORY_NOT_SHARED_NOTE
 from bots.framework.runtime import BotRuntime
 from bots.framework.trust.history import HistoryOutcome, HistorySharer
 from tests.support.features import doorkeeper_feature
@@ -28,7 +28,7 @@ POSTS = 20
 
 
 def features() -> list[Feature]:
-    from bots.core import feature as core
+    from bots.core.feature import FEATURE as core
 
     return [core, doorkeeper_feature()]
 

@@ -19,7 +19,8 @@ import pytest
 from bots.base.errors import HomeserverError
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.config import BotConfig
-from bots.moderation.commands.handlers import OUTRANKED, ModerationConfig
+from bots.moderation.commands.handlers import OUTRANKED
+from bots.moderation.config import ModerationConfig
 from provisioning.provision import provision
 from tests.support.community import Community, make_community, running_agent
 from tests.support.homeserver import (

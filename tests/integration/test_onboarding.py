@@ -22,8 +22,8 @@ from bots.devserver.synapse_config import registrations_dir
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import MODERATOR, REVIEWER
 from bots.framework.config import BotConfig
+from bots.onboarding.config import OnboardingConfig
 from bots.onboarding.leaving import DM_ONLY, ERASING
-from bots.onboarding.scene import OnboardingConfig
 from bots.onboarding.texts import AGREE_HINT
 from provisioning.provision import provision
 from provisioning.tokens import Tokens

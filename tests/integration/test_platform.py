@@ -16,14 +16,15 @@ import aiosqlite
 import pytest
 from nio.crypto.attachments import decrypt_attachment
 
-from bots import core
 from bots.app import build_bot
 from bots.base.errors import StateError
+from bots.core.feature import FEATURE as CORE
 from bots.framework.actions import SendNotice, to_record
 from bots.framework.config import BotConfig
-from bots.framework.runtime import APOLOGY
+from bots.framework.dispatch.decide import APOLOGY
 from bots.framework.session import TIMELINE_LIMIT
 from bots.framework.storage import Storage
+from bots.matrix.nio_client import TransportClient
 from tests.support.bot_process import bot_process
 from tests.support.features import GadgetsConfig, NotesConfig, gadgets_feature, notes_feature
 from tests.support.homeserver import (
@@ -55,7 +56,7 @@ async def test_a_feature_defined_only_in_the_tests_runs_unchanged(
         update={"feature_sections": {"notes": NotesConfig(greeting="hi there")}}
     )
     async with (
-        running_bot(config, [core.feature, notes_feature()]),
+        running_bot(config, [CORE, notes_feature()]),
         member(homeserver, c.alice, state / "alice") as m,
     ):
         await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
@@ -82,7 +83,7 @@ async def test_a_feature_defined_only_in_the_tests_runs_unchanged(
 async def test_a_failing_handler_gets_the_member_an_apology_and_the_bot_goes_on(
     homeserver: Homeserver, state: Path
 ) -> None:
-    async with bot_and_member(homeserver, state, [core.feature, notes_feature()]) as s:
+    async with bot_and_member(homeserver, state, [CORE, notes_feature()]) as s:
         failed = await s.member.wait_for_reply(await s.member.send(s.room, "!boom my words"))
         assert failed.content["body"] == APOLOGY
         pong = await s.member.wait_for_reply(await s.member.send(s.room, "!ping"))
@@ -92,7 +93,7 @@ async def test_a_failing_handler_gets_the_member_an_apology_and_the_bot_goes_on(
 async def test_the_bot_keeps_one_encrypted_dm_per_member(
     homeserver: Homeserver, state: Path
 ) -> None:
-    async with bot_and_member(homeserver, state, [core.feature, notes_feature()]) as s:
+    async with bot_and_member(homeserver, state, [CORE, notes_feature()]) as s:
         m, room, bot, alice = s.member, s.room, s.bot, s.alice
         await m.send(room, "!whisper")
         dm = await wait_for_invite(m)
@@ -233,8 +234,9 @@ async def test_rate_limited_bot_answers_everything_once_and_quiet_rooms_first(
             await asyncio.sleep(2)
             counts = Counter(reply_target(ev.content) for ev in m.received)
             assert all(counts[e] == 1 for e in sent), "a reply was missing or doubled"
-            assert runtime.effector is not None
-            assert runtime.effector.rate_limited > 0, "the limit was never reached"
+            client = runtime.session.client
+            assert isinstance(client, TransportClient)
+            assert client.transport.rate_limited > 0, "the limit was never reached"
             # The quiet room's reply did not wait for the busy rooms' queues.
             order = [reply_target(ev.content) for ev in m.received]
             last_busy = max(order.index(e) for e in sent[:-1])
@@ -277,7 +279,7 @@ async def test_polls_files_kicks_state_and_reactions_reach_members(
         update={"feature_sections": {"gadgets": GadgetsConfig(attachment=str(attachment))}}
     )
     async with (
-        running_bot(config, [core.feature, gadgets_feature()]),
+        running_bot(config, [CORE, gadgets_feature()]),
         member(homeserver, c.alice, state / "alice") as m,
     ):
         await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)

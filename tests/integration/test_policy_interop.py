@@ -19,7 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from bots.base.errors import HomeserverError
-from bots.moderation.commands.handlers import ModerationConfig
+from bots.moderation.config import ModerationConfig
 from provisioning.provision import provision
 from tests.support.community import make_community
 from tests.support.homeserver import (

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bots import core
+from bots.core.feature import FEATURE as CORE
 from bots.framework.logging import configure_logging
 from tests.integration.test_moderation import (
     body,
@@ -50,7 +50,7 @@ async def test_marker_in_bodies_names_and_args_never_logged(
     )
     room = await homeserver.encrypted_room(mod, [bot, alice], power={bot.user_id: 100})
     config = homeserver.bot_config(bot, state / "bot")
-    features = [core.feature, notes_feature()]
+    features = [CORE, notes_feature()]
     async with running_bot(config, features), member(homeserver, alice, state / "alice") as m:
         await wait_joined(homeserver, mod, room, bot.user_id)
         await m.join(room)

@@ -14,7 +14,7 @@ import pytest
 from bots.base.errors import ConfigError, SecretFileError
 from bots.framework.secrets import write_secret
 from bots.matrix.client_api import ClientAPI
-from bots.matrix.http import RequestError
+from bots.matrix.transport import RequestError
 from provisioning.applier import ApplyError
 from provisioning.provision import provision
 from provisioning.state import parse_sync, sync_filter

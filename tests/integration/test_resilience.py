@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bots import core
 from bots.base.errors import LoginError
+from bots.core.feature import FEATURE as CORE
 from bots.framework.runtime import BotRuntime
 from bots.framework.secrets import write_secret
 from bots.matrix.client_api import ClientAPI
@@ -91,7 +91,7 @@ async def test_homeserver_down_at_start_and_mid_run(tmp_path: Path) -> None:
             await m.join(room)
             # Down at start: the bot waits it out and logs in once it is back.
             await hs.process.stop()
-            runtime = BotRuntime(c.config, [core.feature])
+            runtime = BotRuntime(c.config, [CORE])
             task = asyncio.create_task(runtime.run())
             await asyncio.sleep(3)
             assert not task.done(), "the bot gave up while the homeserver was down"

@@ -8,6 +8,7 @@ import secrets
 import pytest
 
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 from tests.support.homeserver import Homeserver
 from tests.support.registration import register
 
@@ -30,9 +31,9 @@ async def test_sign_up_with_a_token_and_login_leave_no_name_token_or_device_in_s
     assert user is not None
     assert homeserver.http is not None
     access = await ClientAPI.login(
-        homeserver.base_url, user.user_id, user.password, homeserver.http, "Phone"
+        homeserver.base_url, user.user_id, user.password, Transport(homeserver.http), "Phone"
     )
-    api = ClientAPI(homeserver.base_url, access, homeserver.http)
+    api = ClientAPI(homeserver.base_url, access, Transport(homeserver.http))
     whoami = await api.request("GET", "/_matrix/client/v3/account/whoami")
     assert whoami["user_id"] == user.user_id
     # Synapse writes a request's lines as it finishes it: give the last one a moment.

@@ -9,8 +9,8 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from bots import core
 from bots.base.errors import HearthError
+from bots.core.feature import FEATURE as CORE
 from bots.framework.config import load_bot_config
 from bots.framework.logging import configure_logging
 from bots.framework.runtime import BotRuntime
@@ -18,7 +18,7 @@ from tests.support.features import notes_feature, slow_feature
 
 
 def main(path: str) -> int:
-    features = [core.feature, slow_feature(), notes_feature()]
+    features = [CORE, slow_feature(), notes_feature()]
     config = load_bot_config(Path(path), {f.name: f.config_model for f in features})
     configure_logging("info", "json")
     from bots.cli import _serve_bot

@@ -29,23 +29,24 @@ from bots.framework.feature import (
     FeatureConfig,
     Job,
     JobSpec,
+    Running,
     Service,
-    ServiceContext,
 )
 from bots.framework.storage import Migration
 
 
-async def _slow(inv: Invocation) -> Sequence[Action]:
+async def _slow(inv: Invocation, ctx: Context[FeatureConfig]) -> Sequence[Action]:
     seconds = inv.args.get("seconds")
     await asyncio.sleep(float(seconds) if isinstance(seconds, int) else 3.0)
     return [Reply(inv.room_id, inv.event_id, "slow done")]
 
 
-def slow_feature() -> Feature:
+def slow_feature() -> Feature[FeatureConfig]:
     """`!slow [seconds]`: a handler that takes its time, to stop the bot in."""
     return Feature(
         "slow",
         "a slow command",
+        FeatureConfig,
         commands=(
             Command(
                 "slow",
@@ -62,11 +63,8 @@ class NotesConfig(FeatureConfig):
     nudge_after_s: float = 1.0
 
 
-async def _remind(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
+async def _remind(inv: Invocation, ctx: Context[NotesConfig]) -> Sequence[Action]:
     config = ctx.config
-    assert isinstance(config, NotesConfig)
     await ctx.db.write("INSERT OR IGNORE INTO notes_asked VALUES (?)", (inv.sender,))
     return [
         Reply(inv.room_id, inv.event_id, f"{config.greeting}: I'll nudge you"),
@@ -80,15 +78,15 @@ async def _remind(inv: Invocation) -> Sequence[Action]:
     ]
 
 
-async def _boom(inv: Invocation) -> Sequence[Action]:
+async def _boom(inv: Invocation, ctx: Context[NotesConfig]) -> Sequence[Action]:
     raise RuntimeError(f"handler bug while reading {inv.args}")
 
 
-async def _whisper(inv: Invocation) -> Sequence[Action]:
+async def _whisper(inv: Invocation, ctx: Context[NotesConfig]) -> Sequence[Action]:
     return [SendDirect(inv.sender, "a private word")]
 
 
-async def _on_reaction(event: Reaction, ctx: Context) -> Sequence[Action]:
+async def _on_reaction(event: Reaction, ctx: Context[NotesConfig]) -> Sequence[Action]:
     return [Reply(event.room_id, event.relates_to, f"you reacted with {event.key}")]
 
 
@@ -99,14 +97,14 @@ def _parse_nudge(payload: Mapping[str, Any]) -> tuple[str, str]:
     return room, user
 
 
-async def _nudge(job: Job, ctx: Context) -> Sequence[Action]:
+async def _nudge(job: Job, ctx: Context[NotesConfig]) -> Sequence[Action]:
     room, user = job.parsed
     rows = await ctx.db.fetch("SELECT COUNT(*) FROM notes_asked")
     asked = rows[0][0] if rows else 0
     return [SendNotice(room, f"nudge for {user} ({asked} asked)", mentions=(user,))]
 
 
-def notes_feature() -> Feature:
+def notes_feature() -> Feature[NotesConfig]:
     """Commands, an event handler, a scheduled job, a migration and a config
     section, none of which the runtime knows about."""
     return Feature(
@@ -132,22 +130,19 @@ class GadgetsConfig(FeatureConfig):
     attachment: str = ""
 
 
-async def _poll(inv: Invocation) -> Sequence[Action]:
+async def _poll(inv: Invocation, ctx: Context[GadgetsConfig]) -> Sequence[Action]:
     return [SendPoll(inv.room_id, "Which day suits you?", ("Monday", "Tuesday"))]
 
 
-async def _on_vote(event: PollResponse, ctx: Context) -> Sequence[Action]:
+async def _on_vote(event: PollResponse, ctx: Context[GadgetsConfig]) -> Sequence[Action]:
     return [Reply(event.room_id, event.poll_id, f"vote counted: {', '.join(event.answers)}")]
 
 
-async def _file(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
-    assert isinstance(ctx.config, GadgetsConfig)
+async def _file(inv: Invocation, ctx: Context[GadgetsConfig]) -> Sequence[Action]:
     return [UploadFile(inv.room_id, ctx.config.attachment, "notes.txt", "text/plain")]
 
 
-async def _tidy(inv: Invocation) -> Sequence[Action]:
+async def _tidy(inv: Invocation, ctx: Context[GadgetsConfig]) -> Sequence[Action]:
     who = str(inv.args["who"])
     return [
         Kick(inv.room_id, who, "tidy test"),
@@ -156,7 +151,7 @@ async def _tidy(inv: Invocation) -> Sequence[Action]:
     ]
 
 
-def gadgets_feature() -> Feature:
+def gadgets_feature() -> Feature[GadgetsConfig]:
     """Polls, encrypted files, kicks, state and reactions, end to end."""
     return Feature(
         "gadgets",
@@ -171,17 +166,18 @@ def gadgets_feature() -> Feature:
     )
 
 
-async def _invite(inv: Invocation) -> Sequence[Action]:
+async def _invite(inv: Invocation, ctx: Context[FeatureConfig]) -> Sequence[Action]:
     user = str(inv.args["user"])
     return [Invite(inv.room_id, user), Reply(inv.room_id, inv.event_id, f"Invited {user}.")]
 
 
-def doorkeeper_feature() -> Feature:
+def doorkeeper_feature() -> Feature[FeatureConfig]:
     """`!invite @user`: a moderator has the bot invite someone into the room
     (what onboarding's approval and moderation's invite will do)."""
     return Feature(
         "doorkeeper",
         "invites on a moderator's word",
+        FeatureConfig,
         commands=(
             Command(
                 "invite",
@@ -194,9 +190,7 @@ def doorkeeper_feature() -> Feature:
     )
 
 
-async def _tally(inv: Invocation) -> Sequence[Action]:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
+async def _tally(inv: Invocation, ctx: Context[FeatureConfig]) -> Sequence[Action]:
     count = int(((await ctx.record("tally", inv.sender)) or {}).get("count", 0)) + 1
     return [
         ctx.put("tally", inv.sender, {"count": count}),
@@ -204,9 +198,11 @@ async def _tally(inv: Invocation) -> Sequence[Action]:
     ]
 
 
-def tally_feature() -> Feature:
+def tally_feature() -> Feature[FeatureConfig]:
     """`!tally`: a count per member, kept as a record written with the reply."""
-    return Feature("tally", "counts", commands=(Command("tally", "Count one more", _tally),))
+    return Feature(
+        "tally", "counts", FeatureConfig, commands=(Command("tally", "Count one more", _tally),)
+    )
 
 
 class MailboxConfig(FeatureConfig):
@@ -215,20 +211,19 @@ class MailboxConfig(FeatureConfig):
     poll_s: float = 0.2
 
 
-async def _watch_mailbox(sctx: ServiceContext) -> None:
+async def _watch_mailbox(run: Running[MailboxConfig], ctx: Context[MailboxConfig]) -> None:
     """Each file dropped in the folder becomes one notice, even if the file
     is dropped again or the bot restarts before deleting it."""
-    config = sctx.config
-    assert isinstance(config, MailboxConfig)
+    config = ctx.config
     folder = Path(config.folder)
     while True:
         for path in sorted(folder.glob("*.txt")):
-            await sctx.submit(path.stem, [SendNotice(config.room_id, path.read_text())])
+            await run.submit(path.stem, [SendNotice(config.room_id, path.read_text())])
             path.unlink()
         await asyncio.sleep(config.poll_s)
 
 
-def mailbox_feature() -> Feature:
+def mailbox_feature() -> Feature[MailboxConfig]:
     """A service: watches a folder (as onboarding watches for registrations)."""
     return Feature(
         "mailbox",

@@ -24,6 +24,7 @@ from bots.framework.runtime import BotRuntime
 from bots.framework.secrets import read_secret, write_secret
 from bots.matrix.admin import register_user
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 from tests.support.member_client import MemberClient
 
 SERVER_NAME = "localhost"
@@ -77,7 +78,7 @@ class Homeserver:
             password,
             server_name=SERVER_NAME,
             admin=admin,
-            http=self.http,
+            transport=Transport(self.http),
         )
         return User(reg.user_id, localpart, password)
 
@@ -100,9 +101,9 @@ class Homeserver:
         assert self.http is not None
         if user.user_id not in self._apis:
             token = await ClientAPI.login(
-                self.base_url, user.user_id, user.password, self.http, "test set-up"
+                self.base_url, user.user_id, user.password, Transport(self.http), "test set-up"
             )
-            self._apis[user.user_id] = ClientAPI(self.base_url, token, self.http)
+            self._apis[user.user_id] = ClientAPI(self.base_url, token, Transport(self.http))
         return self._apis[user.user_id]
 
     async def encrypted_room(

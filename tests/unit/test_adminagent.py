@@ -33,6 +33,7 @@ from bots.adminagent.requests import (
 )
 from bots.adminagent.server import AgentServer, Door, open_door
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 from provisioning.schema import load_community
 
 
@@ -132,7 +133,7 @@ async def agent_on(
     audit = AuditLog(tmp / "audit.log")
     door = Door(role, tmp / "agent.sock", 0o600, uids)
     async with aiohttp.ClientSession() as http:
-        agent = Agent(community, ClientAPI("http://127.0.0.1:9", "unused", http), audit)
+        agent = Agent(community, ClientAPI("http://127.0.0.1:9", "unused", Transport(http)), audit)
         runner = await open_door(door, AgentServer(agent, audit, door))
         try:
             yield door.path, audit

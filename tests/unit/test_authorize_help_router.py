@@ -38,7 +38,7 @@ COMMUNITY_MOD = PowerSnapshot(in_room=MEMBER, in_moderators_room=MODERATOR)
 NOT_IN_MODS_ROOM = PowerSnapshot(in_room=100, in_moderators_room=None)
 
 
-async def _noop(inv: Invocation) -> Sequence[Action]:
+async def _noop(inv: Invocation, ctx: object) -> Sequence[Action]:
     return []
 
 

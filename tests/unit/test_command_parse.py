@@ -27,7 +27,7 @@ from bots.framework.commands.spec import (
 PREFIX = "!"
 
 
-async def _noop(inv: Invocation) -> Sequence[Action]:
+async def _noop(inv: Invocation, ctx: object) -> Sequence[Action]:
     return []
 
 
@@ -354,7 +354,7 @@ def test_decorator_declares_the_command() -> None:
     table = CommandTable()
 
     @table.command("hello", "Say hello", args=[Arg("who", "someone", required=False)])
-    async def hello(inv: Invocation) -> Sequence[Action]:
+    async def hello(inv: Invocation, ctx: object) -> Sequence[Action]:
         return []
 
     cmd = table.get("hello")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bots import core
 from bots.app import FEATURES, load_config, select_features
 from bots.base.errors import ConfigError, ConfigProblems
 from bots.cli import main
+from bots.core.feature import FEATURE as CORE
 from bots.framework.config import load_bot_config
 from bots.framework.feature import Feature, FeatureConfig
 
@@ -321,8 +321,8 @@ class NotesConfig(FeatureConfig):
     nudge_after_s: float = 1.0
 
 
-NOTES = Feature("notes", "notes for the tests", config_model=NotesConfig)
-SECTIONS = {"core": core.feature.config_model, "notes": NotesConfig}
+NOTES = Feature("notes", "notes for the tests", NotesConfig)
+SECTIONS = {"core": CORE.config_model, "notes": NotesConfig}
 
 
 def chosen(path: Path, available: tuple[Feature, ...] = FEATURES) -> tuple[list[str], list[str]]:
@@ -510,7 +510,7 @@ def test_feature_sections_belong_at_the_top_level(tmp_path: Path) -> None:
 def test_a_section_of_a_feature_not_enabled_is_a_note(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + "  features: [core]\nnotes:\n  greeting: hi\n")
     config = load_bot_config(path, SECTIONS)
-    features, notes = select_features(config, (core.feature, NOTES))
+    features, notes = select_features(config, (CORE, NOTES))
     assert [f.name for f in features] == ["core"]
     (note,) = notes
     assert "'notes'" in note
@@ -520,7 +520,7 @@ def test_a_section_of_a_feature_not_enabled_is_a_note(tmp_path: Path) -> None:
 def test_a_section_of_an_enabled_feature_is_no_note(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + "notes:\n  greeting: hi\n")
     config = load_bot_config(path, SECTIONS)
-    assert select_features(config, (core.feature, NOTES)) == ([core.feature, NOTES], [])
+    assert select_features(config, (CORE, NOTES)) == ([CORE, NOTES], [])
 
 
 # --- several problems at once ---

@@ -1,6 +1,6 @@
 """The bot's m.direct: its own DMs added, nobody else's entry lost."""
 
-from bots.framework.effector import merged_direct
+from bots.framework.outbox.direct import merged_direct
 
 
 def test_the_bot_s_dms_go_first_and_other_entries_stay() -> None:

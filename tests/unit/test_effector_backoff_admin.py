@@ -1,4 +1,4 @@
-"""Outgoing events, rate limiting, retry delays and Synapse's registration MAC."""
+"""Outgoing events, retry delays and Synapse's registration MAC."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from nio import RoomSendError, RoomSendResponse
 
 from bots.base import backoff as backoff_module
 from bots.base.backoff import Backoff
-from bots.framework import effector as effector_module
 from bots.framework.actions import JoinRoom, Reply, SendNotice
-from bots.framework.effector import Effector, TokenBucket, message_content, transaction_id
+from bots.framework.content import message_content
+from bots.framework.outbox import effector as effector_module
+from bots.framework.outbox.effector import Effector, transaction_id
 from bots.matrix.admin import registration_mac
 
 ROOM = "!lounge:example.org"
@@ -40,7 +41,6 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(effector_module, "time", SimpleNamespace(monotonic=fake.monotonic))
     monkeypatch.setattr(effector_module, "asyncio", SimpleNamespace(sleep=fake.sleep))
     return fake
 
@@ -90,53 +90,6 @@ def test_transaction_ids_are_unique_so_repeated_notices_both_arrive() -> None:
     ids = {transaction_id() for _ in range(100)}
     assert len(ids) == 100
     assert all(i.startswith("hearth-") for i in ids)
-
-
-# --- token bucket ---
-
-
-async def test_bucket_allows_a_burst_without_waiting(clock: FakeClock) -> None:
-    bucket = TokenBucket(rate=2.0, burst=5)
-    for _ in range(5):
-        await bucket.take()
-    assert clock.slept == []
-
-
-async def test_bucket_throttles_after_the_burst(clock: FakeClock) -> None:
-    bucket = TokenBucket(rate=2.0, burst=5)
-    for _ in range(5):
-        await bucket.take()
-    await bucket.take()
-    assert sum(clock.slept) == pytest.approx(1 / 2.0)
-
-
-async def test_bucket_sustains_its_rate(clock: FakeClock) -> None:
-    bucket = TokenBucket(rate=4.0, burst=3)
-    start = clock.now
-    for _ in range(3 + 20):
-        await bucket.take()
-    assert clock.now - start == pytest.approx(20 / 4.0)
-
-
-async def test_bucket_refills_while_idle_but_not_beyond_the_burst(clock: FakeClock) -> None:
-    bucket = TokenBucket(rate=2.0, burst=3)
-    for _ in range(3):
-        await bucket.take()
-    clock.now += 3600
-    for _ in range(3):
-        await bucket.take()
-    assert clock.slept == []
-    await bucket.take()
-    assert sum(clock.slept) == pytest.approx(1 / 2.0)
-
-
-async def test_bucket_refills_partially(clock: FakeClock) -> None:
-    bucket = TokenBucket(rate=2.0, burst=3)
-    for _ in range(3):
-        await bucket.take()
-    clock.now += 1 / 2.0
-    await bucket.take()
-    assert clock.slept == []
 
 
 # --- effector retries (fake client, fake clock) ---

@@ -137,7 +137,7 @@ class SlowKeysQuery:
         self.calls = 0
         self.during: list[Identities] = identities
 
-    async def request(self, method: str, path: str, body: Any = None, *, what: str = "") -> Any:
+    async def query(self, users: Sequence[str], what: str = "keys query") -> Any:
         self.calls += 1
         for identities in self.during:
             identities.forget(["@alice:x"])  # her devices change while we ask
@@ -152,7 +152,7 @@ async def test_answer_to_a_query_overtaken_by_a_device_change_is_not_cached() ->
     async def report(_: str) -> None:
         return None
 
-    identities = Identities(lambda: api, Pins(), holds_power=lambda _: False, report_change=report)
+    identities = Identities(api, Pins(), holds_power=lambda _: False, report_change=report)
     holder.append(identities)
     await identities.get(["@alice:x"])
     assert identities.cached("@alice:x") is None  # stale: asked again next time

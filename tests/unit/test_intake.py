@@ -27,7 +27,7 @@ from bots.framework.events import (
     Reaction,
     Redaction,
 )
-from bots.framework.intake import classify_membership, to_event
+from bots.framework.intake.parse import classify_membership, to_event
 
 DATA = Path(__file__).parent / "data" / "events"
 ROOM = "!pQwGtKzLhVbNcXeRyU:example.org"

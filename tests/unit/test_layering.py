@@ -223,3 +223,114 @@ def test_the_synapse_module_imports_nothing_else_of_hearth() -> None:
             ]
     assert (ROOT / "hearth_synapse" / "__init__.py").exists()
     assert bad == []
+
+
+# --- one way to the homeserver ---
+
+TRANSPORT = "bots/matrix/transport.py"
+# nio's methods that change something on the homeserver (or in its crypto
+# state there). Only the outbox performs them, and the crypto channel.
+NIO_WRITES = frozenset(
+    {
+        "room_send",
+        "room_redact",
+        "room_put_state",
+        "room_kick",
+        "room_ban",
+        "room_unban",
+        "room_invite",
+        "join",
+        "room_leave",
+        "room_forget",
+        "room_create",
+        "upload",
+        "keys_upload",
+        "keys_query",
+        "keys_claim",
+        "send_to_device_messages",
+        "to_device",
+        "request_room_key",
+        "share_group_session",
+        "set_displayname",
+        "set_avatar",
+        "room_typing",
+        "room_read_markers",
+        "update_receipt_marker",
+    }
+)
+MAY_WRITE_THROUGH_NIO = ("bots/framework/outbox/", "bots/framework/trust/channel.py")
+
+
+def bots_files() -> list[tuple[str, ast.AST]]:
+    out = []
+    for path in sorted((ROOT / "bots").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        out.append((rel, ast.parse(path.read_text(encoding="utf-8"), rel)))
+    return out
+
+
+def sessions_made(tree: ast.AST) -> list[int]:
+    """Lines naming aiohttp's ClientSession (or its one-shot ``aiohttp.request``)."""
+
+    def names_one(node: ast.AST) -> bool:
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            return node.value.id == "aiohttp" and node.attr in ("ClientSession", "request")
+        if isinstance(node, ast.Name):
+            return node.id == "ClientSession"
+        return isinstance(node, ast.alias) and node.name == "ClientSession"
+
+    return [getattr(node, "lineno", 0) for node in ast.walk(tree) if names_one(node)]
+
+
+def nio_writes(tree: ast.AST) -> list[tuple[int, str]]:
+    """Calls of nio's writing methods on something called ``client``."""
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        receiver = node.func.value
+        name = receiver.id if isinstance(receiver, ast.Name) else getattr(receiver, "attr", "")
+        if name == "client" and node.func.attr in NIO_WRITES:
+            found.append((node.lineno, node.func.attr))
+    return found
+
+
+def test_only_the_transport_opens_http_sessions() -> None:
+    bad = [
+        f"{rel}:{line}"
+        for rel, tree in bots_files()
+        if rel != TRANSPORT
+        for line in sessions_made(tree)
+    ]
+    assert bad == [], "HTTP outside bots/matrix/transport.py: " + ", ".join(bad)
+
+
+def test_only_the_outbox_and_the_crypto_channel_write_through_nio() -> None:
+    bad = [
+        f"{rel}:{line} {name}"
+        for rel, tree in bots_files()
+        if not rel.startswith(MAY_WRITE_THROUGH_NIO)
+        for line, name in nio_writes(tree)
+    ]
+    assert bad == [], "nio writes outside the outbox and the crypto channel: " + ", ".join(bad)
+
+
+def test_the_effect_checks_find_effects() -> None:
+    """The two checks above would pass vacuously if they found nothing."""
+    made = ast.parse(
+        "import aiohttp\nasync def f():\n    async with aiohttp.ClientSession():\n        pass"
+    )
+    assert sessions_made(made) == [3]
+    sent = ast.parse("async def f(self):\n    await self.client.room_send('!r', 't', {})")
+    assert nio_writes(sent) == [(2, "room_send")]
+    assert nio_writes(ast.parse("', '.join(['a'])")) == []
+
+
+def test_each_built_in_effect_has_exactly_one_performer() -> None:
+    from bots.framework.actions import BUILTIN, Effect
+    from bots.framework.outbox.effector import PERFORMER_MODULES
+    from bots.framework.outbox.registry import PERFORMERS
+
+    assert PERFORMER_MODULES
+    effects = {t for t in BUILTIN if issubclass(t, Effect)}
+    assert effects == set(PERFORMERS), "an effect without a performer, or the reverse"

@@ -29,16 +29,13 @@ from nio.schemas import Schemas
 from bots.base.errors import HomeserverError
 from bots.framework.events import IncomingMessage
 from bots.framework.logging import (
-    MAX_FIELD_CHARS,
-    REDACTED,
-    REDACTOR,
-    Redactor,
     configure_logging,
     get_logger,
     install_asyncio_handler,
     register_secrets,
     use_salt_file,
 )
+from bots.framework.redaction import MAX_FIELD_CHARS, REDACTED, REDACTOR, Redactor
 from provisioning.cli import LOG_SALT_FILE, use_install_salt
 from provisioning.schema import load_community
 

@@ -16,14 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil import rrule
 
-from bots.dates.reading import (
-    Unclear,
-    horizon_problem,
-    parse_add,
-    parse_date,
-    parse_day,
-    parse_move,
-)
+from bots.dates.reading import parse_add, parse_day, parse_move
 from bots.dates.recurrence import (
     Freq,
     Repeat,
@@ -33,7 +26,8 @@ from bots.dates.recurrence import (
     on_day,
     steps_to,
 )
-from bots.meetings.commands import _find
+from bots.dates.words import Unclear, horizon_problem, parse_date
+from bots.meetings.changes import find_date
 from bots.meetings.model import Meeting
 
 HOUR = timedelta(hours=1)
@@ -200,10 +194,10 @@ def test_the_date_a_moderator_means_is_found_from_near_it() -> None:
     moved = {date(2027, 6, 1): datetime(2027, 6, 2, 8, 0)}
     m = Meeting("!r:x", 1, "Daily", Schedule(s.start, s.zone, HOUR, s.repeat, moves=moved), ())
     now = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
-    far = _find(m, date(2028, 3, 1), now)
+    far = find_date(m, date(2028, 3, 1), now)
     assert (far.key, far.moved) == ("20280301", False)
     # 2 June 2027 holds its own date and the one moved there: the moved one
     # starts first, so it is the one meant; its own date is found by its key.
-    on_the_second = _find(m, date(2027, 6, 2), now)
+    on_the_second = find_date(m, date(2027, 6, 2), now)
     assert (on_the_second.key, on_the_second.moved) == ("20270601", True)
-    assert _find(m, date(2027, 6, 1), now).key == "20270601"
+    assert find_date(m, date(2027, 6, 1), now).key == "20270601"

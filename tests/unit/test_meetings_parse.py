@@ -6,15 +6,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from bots.dates.reading import (
-    Unclear,
-    parse_add,
-    parse_changes,
-    parse_date,
-    parse_move,
-    zone_name,
-)
+from bots.dates.reading import parse_add, parse_changes, parse_move
 from bots.dates.recurrence import Freq
+from bots.dates.words import Unclear, parse_date, zone_name
 
 MONTHLY = Freq.MONTHLY
 # Friday 27 November 2026, 10:00 UTC.

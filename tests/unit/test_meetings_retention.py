@@ -14,7 +14,7 @@ import aiosqlite
 
 from bots.framework.actions import DeleteRecord, PutRecord
 from bots.framework.storage import MIGRATIONS, Storage
-from bots.meetings import feature as meetings_feature
+from bots.meetings.feature import FEATURE as meetings_feature
 from bots.meetings.model import FEATURE, answered_kind, meetings_kind, rsvp_kind
 from bots.meetings.plan import announce_job, close_polls, forget_unpolled
 from tests.unit.test_meetings_schedule import (

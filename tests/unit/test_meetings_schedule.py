@@ -31,8 +31,8 @@ from bots.framework.feature import Context
 from bots.framework.feature import Job as FeatureJob
 from bots.framework.scheduler import Job as StoredJob
 from bots.framework.scheduler import JobKind, Scheduler
-from bots.meetings import feature as meetings_feature
 from bots.meetings.config import MeetingsConfig
+from bots.meetings.feature import FEATURE as meetings_feature
 from bots.meetings.model import FEATURE, Meeting, meetings_kind, rsvp_kind
 from bots.meetings.plan import announce_job
 from tests.unit.test_scheduler import FakeClock

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from nio import RoomSendError, RoomSendResponse
 
-from bots import core
+from bots.core.feature import FEATURE as CORE
 from bots.framework.actions import (
     BUILTIN,
     Action,
@@ -46,10 +46,12 @@ from bots.framework.actions import (
     to_record,
 )
 from bots.framework.config import BotConfig
-from bots.framework.effector import Effector, transaction_id
-from bots.framework.runtime import BotRuntime, records_for
+from bots.framework.outbox.effector import Effector, transaction_id
+from bots.framework.outbox.queue import records_for
+from bots.framework.runtime import BotRuntime
 from bots.framework.scheduler import JobKind, Scheduler
 from bots.framework.scheduler import connect as connect_scheduler_db
+from bots.framework.scheduler.features import report_kept_jobs
 from bots.framework.storage import InboxItem, Storage
 from tests.unit.test_effector_backoff_admin import FakeClient
 
@@ -336,7 +338,7 @@ def runtime(tmp_path: Path) -> BotRuntime:
         password_file=tmp_path / "bot.password",
         state_dir=tmp_path / "state",
     )
-    return BotRuntime(config, [core.feature])
+    return BotRuntime(config, [CORE])
 
 
 async def test_the_runtime_performs_a_crashed_run_s_actions_once(
@@ -347,10 +349,10 @@ async def test_the_runtime_performs_a_crashed_run_s_actions_once(
     await store.close()
 
     client = FakeClient(SENT)
-    runtime.storage = await open_storage()
-    runtime.effector = Effector(client)
-    await runtime.perform_queued(await runtime.storage.pending_outbox())
-    await runtime.storage.close()
+    runtime.outbox.storage = await open_storage()
+    runtime.outbox.effector = Effector(client)
+    await runtime.outbox.perform_queued(await runtime.outbox.storage.pending_outbox())
+    await runtime.outbox.storage.close()
 
     assert [s["tx_id"] for s in client.sends] == [
         transaction_id("$ping/0"),
@@ -364,9 +366,9 @@ async def test_the_runtime_does_not_retry_a_refused_action_forever(
     open_storage: Opener, runtime: BotRuntime
 ) -> None:
     client = FakeClient(RoomSendError("not allowed", "M_FORBIDDEN"))
-    runtime.storage = store = await open_storage()
-    runtime.effector = Effector(client)
-    await runtime.perform_queued(await store.settle(await received(store), decision()[:1]))
+    runtime.outbox.storage = store = await open_storage()
+    runtime.outbox.effector = Effector(client)
+    await runtime.outbox.perform_queued(await store.settle(await received(store), decision()[:1]))
     assert len(client.sends) == 1
     assert await store.pending_outbox() == []
 
@@ -375,10 +377,10 @@ async def test_the_runtime_drops_a_record_it_can_no_longer_read(
     open_storage: Opener, runtime: BotRuntime
 ) -> None:
     client = FakeClient(SENT)
-    runtime.storage = store = await open_storage()
-    runtime.effector = Effector(client)
+    runtime.outbox.storage = store = await open_storage()
+    runtime.outbox.effector = Effector(client)
     unreadable = [("$ping/0", ROOM, {"type": "RemovedAction", "fields": {}})]
-    await runtime.perform_queued(await store.settle(await received(store), unreadable))
+    await runtime.outbox.perform_queued(await store.settle(await received(store), unreadable))
     assert client.sends == []
     assert await store.pending_outbox() == []
 
@@ -396,13 +398,13 @@ async def test_an_adapter_that_raises_cannot_stop_the_next_start(
     async def broken(action: OpenGroup) -> Sequence[Action]:
         raise ValueError("the homeserver answered 502 with an HTML page")
 
-    runtime.action_types = ActionTypes((OpenGroup,))
+    runtime.outbox.action_types = ActionTypes((OpenGroup,))
     client = FakeClient(SENT)
-    runtime.storage = store = await open_storage()
-    runtime.effector = Effector(client, performers={OpenGroup: broken})
+    runtime.outbox.storage = store = await open_storage()
+    runtime.outbox.effector = Effector(client, performers={OpenGroup: broken})
     actions = [OpenGroup(ROOM, "$cmd", "Parents"), Reply(ROOM, "$cmd", "On it")]
     records = records_for("$cmd", actions)
-    await runtime.perform_queued(await store.settle(await received(store, "$cmd"), records))
+    await runtime.outbox.perform_queued(await store.settle(await received(store, "$cmd"), records))
     # The reply after it is still sent, and nothing is left to fail again.
     assert [s["content"]["body"] for s in client.sends] == ["On it"]
     assert await store.pending_outbox() == []
@@ -421,12 +423,12 @@ async def test_a_job_for_a_feature_no_longer_enabled_is_kept_and_the_next_start_
     await store.close()  # crash; the next start runs without the notes feature
 
     client = FakeClient(SENT)
-    runtime.storage = store = await open_storage()
-    runtime.effector = Effector(client)
+    runtime.outbox.storage = store = await open_storage()
+    runtime.outbox.effector = Effector(client)
     scheduler_db = await connect_scheduler_db(tmp_path / "state" / "bot.db")
     try:
-        runtime.scheduler = Scheduler(scheduler_db, [])  # no feature has a "nudge" job now
-        await runtime.perform_queued(await store.pending_outbox())
+        runtime.outbox.scheduler = Scheduler(scheduler_db, [])  # no feature has a "nudge" job now
+        await runtime.outbox.perform_queued(await store.pending_outbox())
         # The job is kept for when the feature is back, not lost.
         async with scheduler_db.execute("SELECT feature, kind, state FROM scheduled_jobs") as cur:
             jobs = await cur.fetchall()
@@ -477,11 +479,11 @@ async def test_the_moderators_hear_of_jobs_kept_for_a_feature_left_out(
     runtime: BotRuntime,
 ) -> None:
     client = FakeClient(RoomSendResponse("$sent", "!mods:example.org"))
-    runtime.effector = Effector(client)
-    runtime._moderators_room_id = "!mods:example.org"
-    await runtime._report_kept_jobs({"meetings": 2, "onboarding": 1})
+    runtime.reports.effector = Effector(client)
+    runtime.facts.moderators_room_id = "!mods:example.org"
+    await report_kept_jobs(runtime.reports.tell, {"meetings": 2, "onboarding": 1})
     assert client.sends == []  # held until the first sync has the room
-    await runtime._synced_now()
+    await runtime.reports.synced_now()
     bodies = [s["content"]["body"] for s in client.sends]
     assert bodies[0].startswith("2 scheduled jobs of the meetings feature are kept but not run")
     assert bodies[1].startswith("1 scheduled job of the onboarding feature is kept")

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from bots.framework.events import Message
-from bots.framework.intake import to_event
+from bots.framework.intake.parse import to_event
 from bots.moderation.commands.protections import describe
 from bots.moderation.commands.rooms import slow_seconds
 from bots.moderation.protections.checks import Rule, check_join, check_message

@@ -1,27 +1,32 @@
-"""Events are handled in order within a room, with at most
-``max_concurrent_rooms`` rooms handled at once (the runtime's room workers;
-what one handling does is replaced here by a step the test controls)."""
+"""The room workers: events are decided one at a time within a room, in the
+order :mod:`bots.framework.dispatch.order` picks, with at most
+``max_concurrent_rooms`` rooms at once (what one decision does is replaced
+here by a step the test controls)."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-from bots import core
-from bots.framework.config import BotConfig
-from bots.framework.runtime import BotRuntime
+from bots.base.errors import StateError
+from bots.framework.dispatch.order import Queued
+from bots.framework.dispatch.rooms import RoomWorkers
 from bots.framework.storage import InboxItem
 
 
-async def test_rooms_run_side_by_side_up_to_the_bound_and_each_in_order(tmp_path: Path) -> None:
-    config = BotConfig(
-        homeserver="https://matrix.example.org",
-        user_id="@hearth-bot:example.org",
-        password_file=tmp_path / "bot.password",
-        state_dir=tmp_path / "state",
-        max_concurrent_rooms=2,
-    )
-    runtime = BotRuntime(config, [core.feature])
+def no_fatal(exc: StateError) -> None:
+    raise AssertionError(f"stopped: {exc}")
+
+
+def plain(item: InboxItem) -> Queued:
+    return Queued(item.source.get("sender"), state=False, urgent=False)
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_rooms_run_side_by_side_up_to_the_bound_and_each_in_order() -> None:
     gate = asyncio.Event()
     active: set[str] = set()
     most = 0
@@ -37,17 +42,60 @@ async def test_rooms_run_side_by_side_up_to_the_bound_and_each_in_order(tmp_path
         active.discard(item.room_id)
         done.append(item.event_id)
 
-    runtime.handle = handle  # type: ignore[method-assign]
+    workers = RoomWorkers(handle, plain, 2, no_fatal)
     items = [("!a", "$a1"), ("!a", "$a2"), ("!b", "$b1"), ("!a", "$a3"), ("!c", "$c1")]
     for seq, (room, event) in enumerate(items):
-        runtime._dispatch(InboxItem(seq, event, room, {}, encrypted=True))
-    for _ in range(20):
-        await asyncio.sleep(0)
+        workers.dispatch(InboxItem(seq, event, room, {"sender": "@m:x"}, encrypted=True))
+    await settle()
     assert len(active) == 2  # the third room waits for a slot
     gate.set()
-    await asyncio.wait_for(asyncio.gather(*(q.join() for q in runtime._queues.values())), 5)
-    for worker in runtime._workers.values():
-        worker.cancel()
+    await asyncio.wait_for(workers.drain(), 5)
+    for task in workers.tasks():
+        task.cancel()
     assert most == 2
     assert sorted(done) == sorted(e for _, e in items)
     assert [e for e in done if e.startswith("$a")] == ["$a1", "$a2", "$a3"]
+
+
+async def test_a_staff_command_queued_behind_a_flood_is_decided_next_and_each_once() -> None:
+    """The first flood message is being decided when the rest and the
+    moderator's command arrive: the command goes next, the flood after it
+    in its own order, and every event is decided exactly once."""
+    gate = asyncio.Event()
+    done: list[str] = []
+
+    async def handle(item: InboxItem) -> None:
+        await gate.wait()
+        done.append(item.event_id)
+
+    def classify(item: InboxItem) -> Queued:
+        return Queued(item.source["sender"], False, urgent=item.event_id == "$ping")
+
+    workers = RoomWorkers(handle, classify, 4, no_fatal)
+    flood = [f"$f{i}" for i in range(5)]
+    for seq, event in enumerate([*flood, "$ping"]):
+        sender = "@mod:x" if event == "$ping" else "@flooder:x"
+        workers.dispatch(InboxItem(seq, event, "!room", {"sender": sender}, encrypted=True))
+        await settle()  # the worker takes the first one at once
+    gate.set()
+    await asyncio.wait_for(workers.drain(), 5)
+    for task in workers.tasks():
+        task.cancel()
+    assert done == ["$f0", "$ping", "$f1", "$f2", "$f3", "$f4"]
+
+
+async def test_a_failing_event_does_not_stop_its_room() -> None:
+    done: list[str] = []
+
+    async def handle(item: InboxItem) -> None:
+        if item.event_id == "$bad":
+            raise ValueError("a handler's bug")
+        done.append(item.event_id)
+
+    workers = RoomWorkers(handle, plain, 1, no_fatal)
+    for seq, event in enumerate(["$bad", "$good"]):
+        workers.dispatch(InboxItem(seq, event, "!room", {"sender": "@m:x"}, encrypted=True))
+    await asyncio.wait_for(workers.drain(), 5)
+    for task in workers.tasks():
+        task.cancel()
+    assert done == ["$good"]

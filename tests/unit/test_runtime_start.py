@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from nio import RoomResolveAliasError, RoomResolveAliasResponse
 
-from bots import core
 from bots.base.errors import ConfigError, StateError
+from bots.core.feature import FEATURE as CORE
 from bots.framework import moderators_room
 from bots.framework.config import BotConfig
-from bots.framework.runtime import BotRuntime, StateLock
+from bots.framework.runtime import BotRuntime
+from bots.framework.state_lock import StateLock
 
 MODS = "#mods:example.org"
 
@@ -49,7 +50,7 @@ def runtime(tmp_path: Path) -> BotRuntime:
         state_dir=tmp_path / "state",
         moderators_room=MODS,
     )
-    return BotRuntime(config, [core.feature])
+    return BotRuntime(config, [CORE])
 
 
 async def test_a_homeserver_error_while_resolving_the_moderators_room_is_retried(
@@ -62,7 +63,7 @@ async def test_a_homeserver_error_while_resolving_the_moderators_room_is_retried
         RoomResolveAliasResponse(MODS, "!mods:example.org", ["example.org"]),
     )
     await rt._find_moderators_room(client)  # type: ignore[arg-type]
-    assert rt._moderators_room_id == "!mods:example.org"
+    assert rt.facts.moderators_room_id == "!mods:example.org"
     assert client.calls == 3
     assert len(no_sleep) == 2
 

@@ -12,10 +12,10 @@ import aiosqlite
 import pytest
 
 from bots.base.errors import SecretFileError, StateError
-from bots.framework import storage as storage_module
 from bots.framework.actions import DeleteRecord, PutRecord
 from bots.framework.secrets import ensure_secret, read_secret, write_secret
 from bots.framework.storage import MIGRATIONS, Migration, Storage
+from bots.framework.storage import migrations as opening
 from bots.framework.trust.policy import Pin, SessionFlag
 
 
@@ -217,7 +217,7 @@ def opened_connections(monkeypatch: pytest.MonkeyPatch) -> list[aiosqlite.Connec
         opened.append(conn)
         return conn
 
-    monkeypatch.setattr(storage_module.aiosqlite, "connect", spy)
+    monkeypatch.setattr(opening.aiosqlite, "connect", spy)
     return opened
 
 

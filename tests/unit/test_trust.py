@@ -15,7 +15,7 @@ from bots.framework.cross_signing import (
     unpadded_b64,
 )
 from bots.framework.events import SenderDevice, creators_outrank_power_levels, room_creators
-from bots.framework.intake import sender_device, to_event, with_sender_keys
+from bots.framework.intake.parse import sender_device, to_event, with_sender_keys
 from bots.framework.trust.identity import identity_of
 from bots.framework.trust.policy import (
     DeviceTrust,

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from bots.framework.commands.authorize import REFUSAL
-from bots.moderation.commands.handlers import OUTRANKED, CommandLevels
+from bots.moderation.commands.handlers import OUTRANKED
 from bots.moderation.commands.sanctions import Scope
 from bots.moderation.commands.undo import undo_refusal
+from bots.moderation.config import CommandLevels
 
 SPACE, CARERS, PARENTS = "!space:x", "!carers:x", "!parents:x"
 MOD, TROLL = "@mod:x", "@troll:x"

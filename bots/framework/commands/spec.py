@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bots.framework.actions import Action
 from bots.framework.events import PowerSnapshot
@@ -60,20 +60,23 @@ class Invocation:
     room_id: str
     event_id: str
     power: PowerSnapshot
-    # The owning feature's Context (bots.framework.feature), set by the runtime.
-    context: Any = field(default=None, compare=False, repr=False)
     # The event the command was sent in reply to (`!report` names the message so).
     reply_to: str | None = None
 
 
-Handler = Callable[[Invocation], Awaitable[Sequence[Action]]]
+# What a handler reads besides the invocation: the owning feature's
+# Context (bots.framework.feature), which this pure layer does not name.
+X = TypeVar("X")
+Handler = Callable[[Invocation, X], Awaitable[Sequence[Action]]]
 
 
 @dataclass(frozen=True)
-class Command:
+class Command(Generic[X]):
+    """A command, declared once. Its handler takes ``(inv, ctx)``."""
+
     name: str
     help: str
-    handler: Handler = field(compare=False, repr=False)
+    handler: Handler[X] = field(compare=False, repr=False)
     args: tuple[Arg, ...] = ()
     power_level: int = MEMBER
     scope: Scope = Scope.ROOM
@@ -92,9 +95,9 @@ class CommandTable:
     """The commands one bot answers, in declaration order."""
 
     def __init__(self) -> None:
-        self._commands: dict[str, Command] = {}
+        self._commands: dict[str, Command[Any]] = {}
 
-    def add(self, command: Command, *, first: bool = False) -> Command:
+    def add(self, command: Command[X], *, first: bool = False) -> Command[X]:
         name = command.name
         if name in self._commands:
             raise ValueError(f"command {name!r} declared twice")
@@ -117,20 +120,20 @@ class CommandTable:
 
     def command(
         self, name: str, help: str, *, args: Sequence[Arg] = (), **kw: Any
-    ) -> Callable[[Handler], Handler]:
+    ) -> Callable[[Handler[X]], Handler[X]]:
         """Decorator form of :meth:`add`."""
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: Handler[X]) -> Handler[X]:
             self.add(Command(name=name, help=help, handler=handler, args=tuple(args), **kw))
             return handler
 
         return register
 
-    def get(self, name: str) -> Command | None:
+    def get(self, name: str) -> Command[Any] | None:
         return self._commands.get(name)
 
     def names(self) -> list[str]:
         return list(self._commands)
 
-    def __iter__(self) -> Iterator[Command]:
+    def __iter__(self) -> Iterator[Command[Any]]:
         return iter(self._commands.values())

@@ -21,14 +21,13 @@ Reads nio's inbound session store (matrix-nio 0.26.0, constraints.txt).
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from nio import AsyncClient, RoomKeyEvent, UploadResponse
+from nio import AsyncClient, RoomKeyEvent
 
 from bots.base.errors import HomeserverError
 from bots.framework.logging import get_logger
@@ -39,6 +38,7 @@ from bots.framework.trust.bundle import (
     bundle_event_content,
     marked_shareable,
 )
+from bots.framework.trust.channel import CryptoChannel
 from bots.framework.trust.identities import Identities
 from bots.framework.trust.policy import Recipient, SessionFlag, history_is_shared
 from bots.framework.trust.sharing import KeySharer
@@ -164,13 +164,4 @@ class HistorySharer:
         return out
 
     async def upload(self, plaintext: bytes) -> dict[str, Any]:
-        resp, keys = await self.client.upload(
-            io.BytesIO(plaintext),
-            "application/octet-stream",
-            "room-key-bundle",
-            encrypt=True,
-            filesize=len(plaintext),
-        )
-        if not isinstance(resp, UploadResponse) or not keys:
-            raise HomeserverError("uploading the history bundle failed")
-        return {"url": resp.content_uri, **keys}
+        return await CryptoChannel(self.client).upload_encrypted(plaintext, "room-key-bundle")

@@ -15,15 +15,14 @@ from bots.framework.trust.policy import DeviceTrust, Pin, device_trust, on_ident
 
 log = get_logger(__name__)
 
-KEYS_QUERY = "/_matrix/client/v3/keys/query"
 # Users per /keys/query: a community-sized room in a handful of requests.
 QUERY_CHUNK = 250
 
 
-class Requester(Protocol):
-    async def request(
-        self, method: str, path: str, body: Any = None, *, what: str | None = None
-    ) -> Any: ...
+class KeyQuery(Protocol):
+    """``/keys/query`` (:class:`bots.framework.trust.channel.CryptoChannel`)."""
+
+    async def query(self, users: Sequence[str], what: str = "keys query") -> Any: ...
 
 
 class Pins(Protocol):
@@ -34,13 +33,13 @@ class Pins(Protocol):
 class Identities:
     def __init__(
         self,
-        api: Callable[[], Requester],
+        channel: KeyQuery,
         pins: Pins,
         *,
         holds_power: Callable[[str], bool],
         report_change: Callable[[str], Awaitable[None]],
     ) -> None:
-        self._api = api
+        self._channel = channel
         self._pins = pins
         self._holds_power = holds_power
         self._report_change = report_change
@@ -66,9 +65,7 @@ class Identities:
         for start in range(0, len(missing), QUERY_CHUNK):
             chunk = missing[start : start + QUERY_CHUNK]
             generations = {u: self._generation.get(u, 0) for u in chunk}
-            reply = await self._api().request(
-                "POST", KEYS_QUERY, {"device_keys": {u: [] for u in chunk}}, what="keys query"
-            )
+            reply = await self._channel.query(chunk)
             found = identities_of(chunk, reply if isinstance(reply, dict) else {})
             await self._observe(list(found.values()))
             for user, identity in found.items():

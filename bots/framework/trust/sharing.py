@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -40,9 +39,10 @@ from nio import (
 )
 
 from bots.base.errors import HomeserverError
-from bots.framework.cross_signing import api_of, unpadded_b64
+from bots.framework.cross_signing import unpadded_b64
 from bots.framework.logging import get_logger
 from bots.framework.trust.bundle import MEGOLM, SHARED_HISTORY
+from bots.framework.trust.channel import CryptoChannel
 from bots.framework.trust.identities import Identities
 from bots.framework.trust.policy import KeySharing, Recipient, SessionFlag, split_recipients
 from bots.framework.trust.store import saving_in_rounds
@@ -137,6 +137,7 @@ class KeySharer:
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self.channel = CryptoChannel(client)
         self.now = now
         self.unreachable = Unreachable()
         self.devices_per_request = DEVICES_PER_REQUEST
@@ -264,7 +265,7 @@ class KeySharer:
             await client.joined_members(room_id), JoinedMembersError
         ):
             raise HomeserverError("reading the room's members failed")
-        if client.should_query_keys and isinstance(await client.keys_query(), KeysQueryError):
+        if client.should_query_keys and isinstance(await self.channel.query_keys(), KeysQueryError):
             raise HomeserverError("querying members' device keys failed")
         self._recheck.discard(room_id)
         users = list(room.users)
@@ -359,7 +360,7 @@ class KeySharer:
         if unknown:
             olm.users_for_key_query.update(unknown)
         if self.client.should_query_keys and isinstance(
-            await self.client.keys_query(), KeysQueryError
+            await self.channel.query_keys(), KeysQueryError
         ):
             raise HomeserverError("querying device keys failed")
 
@@ -422,9 +423,7 @@ class KeySharer:
                 missing.setdefault(device.user_id, {})[device.device_id] = "signed_curve25519"
         if not missing:
             return
-        reply = await api_of(self.client).request(
-            "POST", "/_matrix/client/v3/keys/claim", {"one_time_keys": missing}, what="keys claim"
-        )
+        reply = await self.channel.claim(missing)
         claimed = KeysClaimResponse.from_dict(reply if isinstance(reply, dict) else {})
         if isinstance(claimed, KeysClaimError):
             raise HomeserverError("claiming one-time keys failed")
@@ -475,8 +474,6 @@ class KeySharer:
         }
 
     async def _send_to_devices(self, event_type: str, messages: dict[str, dict[str, Any]]) -> None:
-        api = api_of(self.client)
         for chunk in chunks(messages, self.devices_per_request):
             # One transaction id per chunk: a retried request is not delivered twice.
-            path = f"/_matrix/client/v3/sendToDevice/{event_type}/{uuid.uuid4().hex}"
-            await api.request("PUT", path, {"messages": chunk}, what="sending room keys")
+            await self.channel.send_to_device(event_type, chunk)

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-
-from pydantic import Field
 
 from bots.framework.actions import Action, Reply, SendNotice, Unban
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import Arg, ArgType, Command, Handler, Invocation
 from bots.framework.community import CommunityRooms
-from bots.framework.config import Strict
-from bots.framework.feature import Context, FeatureConfig, Job
+from bots.framework.event_types import POWER_LEVELS
+from bots.framework.feature import Context, Job
 from bots.moderation.commands.sanctions import (
     Levels,
     Request,
@@ -29,56 +26,17 @@ from bots.moderation.commands.sanctions import (
     plan,
     split_duration,
 )
-from provisioning.schema import CommunityFile, cached_community
+from bots.moderation.config import ModerationConfig
+from provisioning.schema import CommunityFile
 
-POWER_LEVELS = "m.room.power_levels"
 OUTRANKED = "You can't act on someone whose power level is at or above yours."
-
-
-class CommandLevels(Strict):
-    """The power level each command needs where it is typed."""
-
-    ban: int = Field(default=50, ge=1, le=100)
-    kick: int = Field(default=50, ge=1, le=100)
-    mute: int = Field(default=50, ge=1, le=100)
-    warn: int = Field(default=50, ge=1, le=100)
-    lock: int = Field(default=50, ge=1, le=100)
-    audit: int = Field(default=50, ge=1, le=100)
-    redact: int = Field(default=50, ge=1, le=100)
-
-    def needed(self, sanction: Sanction) -> int:
-        match sanction:
-            case Sanction.BAN | Sanction.UNBAN:
-                return self.ban
-            case Sanction.KICK:
-                return self.kick
-            case Sanction.MUTE | Sanction.UNMUTE:
-                return self.mute
-        return self.warn
-
-
-class ModerationConfig(FeatureConfig):
-    # The community file: its groups' protections and crisis resources.
-    community: Path
-    levels: CommandLevels = Field(default_factory=CommandLevels)
-    # How often Synapse's reports (Element's "Report") are looked at.
-    reports_poll_s: float = Field(default=30, ge=5, le=3600)
-    # Policy rooms (ban lists) whose m.ban rules this bot applies across the
-    # community: other communities' ban-list rooms, or Draupnir's lists.
-    follow: tuple[str, ...] = ()
-    policy_poll_s: float = Field(default=10, ge=1, le=3600)
-
-
-def community_rooms(ctx: Context, cfg: CommunityFile) -> CommunityRooms:
-    """The community's rooms, as the runtime verified them (never an unchecked marker)."""
-    return ctx.community
 
 
 @dataclass(frozen=True)
 class Typed:
     """Where a moderators' command was typed, and the community it acts in."""
 
-    ctx: Context
+    ctx: Context[ModerationConfig]
     config: ModerationConfig
     cfg: CommunityFile
     rooms: CommunityRooms
@@ -93,15 +51,11 @@ class Typed:
         return [SendNotice(log, said, mentions=())] if log is not None else []
 
 
-def typed(inv: Invocation) -> Typed:
-    ctx = inv.context
-    assert isinstance(ctx, Context)
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    cfg = cached_community(config.community)
-    rooms = community_rooms(ctx, cfg)
+def typed(inv: Invocation, ctx: Context[ModerationConfig]) -> Typed:
+    community = ctx.community()
+    cfg, rooms = community.file(CommunityFile), community.rooms
     scope = scope_of(inv.room_id, rooms, ctx.moderators_room or rooms.moderators, cfg)
-    return Typed(ctx, config, cfg, rooms, scope)
+    return Typed(ctx, ctx.config, cfg, rooms, scope)
 
 
 def refusal(inv: Invocation) -> list[Action]:
@@ -122,9 +76,11 @@ def scope_of(
     return Scope((room_id,), (room_id,), decl.name)
 
 
-async def _sanction(inv: Invocation, sanction: Sanction) -> Sequence[Action]:
-    t = typed(inv)
-    ctx, cfg, rooms, scope = t.ctx, t.cfg, t.rooms, t.scope
+async def _sanction(
+    inv: Invocation, ctx: Context[ModerationConfig], sanction: Sanction
+) -> Sequence[Action]:
+    t = typed(inv, ctx)
+    cfg, rooms, scope = t.cfg, t.rooms, t.scope
     if scope is None or t.refused(inv, t.config.levels.needed(sanction)):
         return refusal(inv)
     target = str(inv.args["user"])
@@ -166,9 +122,9 @@ async def _sanction(inv: Invocation, sanction: Sanction) -> Sequence[Action]:
     return [*actions, Reply(inv.room_id, inv.event_id, said)]
 
 
-def _handler(sanction: Sanction) -> Handler:
-    async def handle(inv: Invocation) -> Sequence[Action]:
-        return await _sanction(inv, sanction)
+def _handler(sanction: Sanction) -> Handler[Context[ModerationConfig]]:
+    async def handle(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+        return await _sanction(inv, ctx, sanction)
 
     return handle
 
@@ -225,11 +181,9 @@ COMMANDS = (
 )
 
 
-async def unban(job: Job, ctx: Context) -> Sequence[Action]:
+async def unban(job: Job, ctx: Context[ModerationConfig]) -> Sequence[Action]:
     rooms, user = job.parsed
-    config = ctx.config
-    assert isinstance(config, ModerationConfig)
-    log = community_rooms(ctx, cached_community(config.community)).moderation_log
+    log = ctx.community().rooms.moderation_log
     out: list[Action] = [Unban(room, user) for room in rooms]
     if log is not None:
         out.append(SendNotice(log, f"The ban on {user} ended, as set.", mentions=()))

@@ -16,28 +16,24 @@ from bots.framework.actions import Action, Reply, SetState
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.community import CommunityRooms
 from bots.framework.feature import Context
-from bots.moderation.commands.handlers import (
-    community_rooms,
-    refusal,
-    typed,
-)
+from bots.moderation.commands.handlers import refusal, typed
+from bots.moderation.config import ModerationConfig
 from provisioning.protections import OVERRIDES, Protections, change, effective
-from provisioning.schema import CommunityFile, GroupDecl
+from provisioning.schema import GroupDecl
 
 USAGE = "Use !protections, !protections set <setting> <value>, or !protections reset."
 
 
-def overrides_of(ctx: Context, main_room: str, group: str) -> Mapping[str, Any]:
+def overrides_of(ctx: Context[ModerationConfig], main_room: str, group: str) -> Mapping[str, Any]:
     return ctx.keyed_state(OVERRIDES).get(main_room, {}).get(group, {})
 
 
 def settings_of(
-    ctx: Context, cfg: CommunityFile, group: GroupDecl, rooms: CommunityRooms | None = None
+    ctx: Context[ModerationConfig], group: GroupDecl, rooms: CommunityRooms
 ) -> Protections:
     """The group's protections as they apply now: the file's, with the changes
-    moderators made in chat over them. *rooms*: the community's rooms, if
-    already read for this event."""
-    main = (rooms or community_rooms(ctx, cfg)).main_room(group.key)
+    moderators made in chat over them. *rooms*: the community's rooms."""
+    main = rooms.main_room(group.key)
     changed = overrides_of(ctx, main, group.key) if main else {}
     return effective(group.protections, changed)
 
@@ -68,9 +64,9 @@ def describe(p: Protections, changed: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def _protections(inv: Invocation) -> Sequence[Action]:
-    t = typed(inv)
-    ctx, rooms = t.ctx, t.rooms
+async def _protections(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+    t = typed(inv, ctx)
+    rooms = t.rooms
     key = rooms.group_of(inv.room_id)
     group = t.cfg.group(key) if key else None
     main = rooms.main_room(key) if key else None

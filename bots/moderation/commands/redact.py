@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from bots.framework.actions import Action, RedactRecent, Reply
 from bots.framework.commands.parse import parse_duration
 from bots.framework.commands.spec import Arg, ArgType, Command, Invocation
+from bots.framework.feature import Context
 from bots.moderation.commands.handlers import (
     OUTRANKED,
     refusal,
     typed,
 )
 from bots.moderation.commands.sanctions import MAX_REDACT
+from bots.moderation.config import ModerationConfig
 
 DEFAULT_REDACT = 20
 USAGE = "Use !redact <user> [number | since <duration>], e.g. !redact @x:server 50 or since 2h."
@@ -43,9 +45,9 @@ def redact_amount(text: str) -> tuple[int, float | None, str] | str:
     return USAGE
 
 
-async def _redact(inv: Invocation) -> Sequence[Action]:
-    t = typed(inv)
-    ctx, scope = t.ctx, t.scope
+async def _redact(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+    t = typed(inv, ctx)
+    scope = t.scope
     if scope is None or t.refused(inv, t.config.levels.redact):
         return refusal(inv)
     target = str(inv.args["user"])

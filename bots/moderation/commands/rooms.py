@@ -18,11 +18,13 @@ from bots.framework.actions import (
     SetPostingLevel,
 )
 from bots.framework.commands.spec import MODERATOR, Arg, ArgType, Command, Invocation
+from bots.framework.event_types import POWER_LEVELS
+from bots.framework.feature import Context
 from bots.moderation.commands.handlers import (
-    POWER_LEVELS,
     refusal,
     typed,
 )
+from bots.moderation.config import ModerationConfig
 from bots.moderation.protections.respond import FEATURE
 
 AUDIT_LINES = 15
@@ -54,9 +56,9 @@ def lock_plan(
     return out
 
 
-async def _lock(inv: Invocation, lock: bool) -> Sequence[Action]:
-    t = typed(inv)
-    ctx, scope = t.ctx, t.scope
+async def _lock(inv: Invocation, ctx: Context[ModerationConfig], lock: bool) -> Sequence[Action]:
+    t = typed(inv, ctx)
+    scope = t.scope
     if scope is None or t.refused(inv, t.config.levels.lock):
         return refusal(inv)
     actions = lock_plan(
@@ -77,12 +79,12 @@ async def _lock(inv: Invocation, lock: bool) -> Sequence[Action]:
     return [*actions, Reply(inv.room_id, inv.event_id, said)]
 
 
-async def _lock_room(inv: Invocation) -> Sequence[Action]:
-    return await _lock(inv, True)
+async def _lock_room(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+    return await _lock(inv, ctx, True)
 
 
-async def _unlock_room(inv: Invocation) -> Sequence[Action]:
-    return await _lock(inv, False)
+async def _unlock_room(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+    return await _lock(inv, ctx, False)
 
 
 MAX_SLOW_S = 3600
@@ -98,9 +100,9 @@ def slow_seconds(text: str) -> int | str:
     return f"Use !slowmode <seconds> (1 to {MAX_SLOW_S}) or !slowmode off."
 
 
-async def _slowmode(inv: Invocation) -> Sequence[Action]:
-    t = typed(inv)
-    ctx, scope = t.ctx, t.scope
+async def _slowmode(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+    t = typed(inv, ctx)
+    scope = t.scope
     if scope is None or t.refused(inv, t.config.levels.lock):
         return refusal(inv)
     seconds = slow_seconds(str(inv.args.get("seconds") or ""))
@@ -133,9 +135,8 @@ def audit_lines(records: Mapping[str, Mapping[str, Any]], who: str | None) -> li
     return lines
 
 
-async def _audit(inv: Invocation) -> Sequence[Action]:
-    t = typed(inv)
-    ctx = t.ctx
+async def _audit(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+    t = typed(inv, ctx)
     # The trail is read in the moderators' room only: it names members.
     if t.scope is None or not t.scope.community or t.refused(inv, t.config.levels.audit):
         return refusal(inv)

@@ -26,15 +26,16 @@ from bots.framework.actions import (
 )
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import Command, Invocation
+from bots.framework.event_types import POWER_LEVELS
+from bots.framework.feature import Context
 from bots.moderation.commands.handlers import (
     OUTRANKED,
-    POWER_LEVELS,
-    CommandLevels,
     refusal,
     typed,
 )
 from bots.moderation.commands.rooms import lock_plan
 from bots.moderation.commands.sanctions import Scope
+from bots.moderation.config import CommandLevels, ModerationConfig
 from bots.moderation.policy import PUBLISHED, rule_key
 from bots.moderation.protections.respond import FEATURE, muted_level
 
@@ -133,9 +134,8 @@ def undo_plan(
     return said, [*cancel, *done, DeleteRecord(FEATURE, "last", moderator)]
 
 
-async def _undo(inv: Invocation) -> Sequence[Action]:
-    t = typed(inv)
-    ctx = t.ctx
+async def _undo(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+    t = typed(inv, ctx)
     last = await ctx.record("last", inv.sender)
     refused = undo_refusal(
         inv.sender,

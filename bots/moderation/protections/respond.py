@@ -22,6 +22,7 @@ from bots.framework.actions import (
     SetPower,
     SetState,
 )
+from bots.framework.event_types import JOIN_RULES
 from bots.moderation.protections.checks import Rule
 from bots.moderation.protections.decide import Decision
 from provisioning.protections import Protections, Step
@@ -90,7 +91,7 @@ def respond(
         return out
     details = "; ".join(f.detail for f in decision.findings)
     if decision.close_room:
-        out.append(SetState(where.room_id, "m.room.join_rules", {"join_rule": "knock"}))
+        out.append(SetState(where.room_id, JOIN_RULES, {"join_rule": "knock"}))
         if tell:
             out.append(
                 SendNotice(

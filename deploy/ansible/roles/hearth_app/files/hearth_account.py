@@ -24,6 +24,7 @@ from bots.base.errors import HearthError, HomeserverError
 from bots.framework.secrets import read_secret, write_secret
 from bots.matrix.admin import register_user
 from bots.matrix.client_api import ClientAPI
+from bots.matrix.transport import Transport
 
 NO_LIMIT = {"messages_per_second": 0, "burst_count": 0}
 
@@ -47,7 +48,7 @@ async def ensure(args: argparse.Namespace) -> dict[str, object]:
             password,
             server_name=args.server_name,
             admin=args.admin,
-            http=http,
+            transport=Transport(http),
         )
         if reg.created:
             changed.append("account created")
@@ -56,10 +57,11 @@ async def ensure(args: argparse.Namespace) -> dict[str, object]:
             ok = False
             if args.token_file.exists():
                 token = read_secret(args.token_file, what="access token")
-                ok = await valid_token(ClientAPI(args.homeserver, token, http), reg.user_id)
+                api = ClientAPI(args.homeserver, token, Transport(http))
+                ok = await valid_token(api, reg.user_id)
             if not ok:
                 token = await ClientAPI.login(
-                    args.homeserver, reg.user_id, password, http, args.device_name
+                    args.homeserver, reg.user_id, password, Transport(http), args.device_name
                 )
                 write_secret(args.token_file, token)
                 owner = pwd.getpwnam(args.owner)
@@ -70,7 +72,7 @@ async def ensure(args: argparse.Namespace) -> dict[str, object]:
             admin = ClientAPI(
                 args.homeserver,
                 read_secret(args.no_rate_limit_with, what="admin access token"),
-                http,
+                Transport(http),
             )
             path = f"/_synapse/admin/v1/users/{quote(reg.user_id)}/override_ratelimit"
             current = await admin.request("GET", path)

@@ -1,195 +1,41 @@
-"""One durable scheduler that every bot feature shares.
-
-Jobs live in SQLite; the loop sleeps until the next one is due or add()
-wakes it. A job is claimed in the database before it runs, so two
-schedulers never both run it. Across a crash it is at least once: a job
-interrupted while running runs again at the next start.
-
-Give it a connection of its own (:func:`connect`): Storage holds explicit
-transactions across awaits, which would take in the scheduler's commits.
-Logs name jobs by id, feature and kind; never payloads or keys (keys often
-hold user IDs).
-"""
+"""The scheduler's loop: claims each due job in the database, runs it,
+and reports what was missed or failed (see :mod:`bots.framework.scheduler`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import secrets
 import socket
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any
 
 import aiosqlite
 
 from bots.framework.logging import get_logger
+from bots.framework.scheduler.jobs import (
+    CLOCK_JUMP_S,
+    COLUMNS,
+    ERROR_PAUSE_S,
+    MAX_ATTEMPTS,
+    MAX_SLEEP_S,
+    Clock,
+    Job,
+    JobKind,
+    Problem,
+    Row,
+    StartReport,
+    SystemClock,
+    What,
+    epoch,
+    parse_payload,
+    why_not_run,
+)
 
 log = get_logger(__name__)
-
-# Registered as a storage migration, which splits on semicolons: none inside.
-SCHEMA = """
-CREATE TABLE scheduled_jobs (
-    id INTEGER PRIMARY KEY,
-    due REAL NOT NULL,
-    feature TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    key TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL DEFAULT 'pending'
-        CHECK (state IN ('pending', 'running', 'done', 'missed', 'failed')),
-    claimed_by TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    late INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    finished_at REAL,
-    problem TEXT
-);
-CREATE INDEX scheduled_jobs_state_due ON scheduled_jobs (state, due);
-"""
-
-# The longest single sleep. Sleeps run on the monotonic clock but due times
-# are wall-clock times: a clock step or a suspend is noticed within this.
-MAX_SLEEP_S = 60.0
-# A job interrupted this often (it may be what kills the process) is failed
-# rather than run again, so it cannot become a crash loop.
-MAX_ATTEMPTS = 3
-# After a database error, wait this long (or for add()) before trying again.
-ERROR_PAUSE_S = 5.0
-# A wall clock that moved this much more (or less) than the loop slept has
-# jumped: look at the table again rather than trust the due times in hand.
-CLOCK_JUMP_S = 2.0
-What = Literal["missed", "failed"]
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...  # wall clock, epoch seconds UTC
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The wall clock, or *wall* in its place (the runtime's own clock, so
-    jobs fall due by the same "now" their handlers see)."""
-
-    def __init__(self, wall: Callable[[], float] = time.time) -> None:
-        self._wall = wall
-
-    def now(self) -> float:
-        return self._wall()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    feature: str
-    kind: str
-    due: float
-    payload: Mapping[str, Any]
-    key: str
-    late: bool  # ran after a downtime (or a stalled loop): the runner may say so
-    parsed: Any  # what the kind's parse() returned; None without one
-
-
-@dataclass(frozen=True)
-class JobKind:
-    feature: str
-    name: str
-    run: Callable[[Job], Awaitable[None]]
-    grace_s: float = 3600.0  # how late the job is still worth running
-    parse: Callable[[Mapping[str, Any]], Any] | None = None  # raise to reject a payload
-
-
-@dataclass(frozen=True)
-class Problem:
-    job_id: int
-    feature: str
-    kind: str
-    key: str
-    what: What
-    detail: str
-
-
-@dataclass(frozen=True)
-class StartReport:
-    recovered: int  # jobs left running by a dead process, to run again
-    late: int  # overdue jobs within their grace, to run now
-    missed: tuple[Problem, ...]
-    failed: tuple[Problem, ...]
-    disabled: Mapping[str, int]  # feature -> pending jobs kept for it
-
-
-class _Row(NamedTuple):
-    id: int
-    feature: str
-    kind: str
-    due: float
-    payload: str
-    key: str
-    late: int
-    state: str
-    attempts: int
-
-
-_COLUMNS = ", ".join(_Row._fields)
-
-
-def _epoch(due: float | datetime) -> float:
-    if isinstance(due, datetime):
-        if due.utcoffset() is None:
-            raise ValueError("a job's due time must be timezone-aware")
-        return due.timestamp()
-    when = float(due)
-    if not math.isfinite(when):
-        raise ValueError("a job's due time must be a finite epoch time")
-    return when
-
-
-def _parse(kind: JobKind, text: str) -> tuple[dict[str, Any], Any]:
-    payload = json.loads(text)
-    if not isinstance(payload, dict):
-        raise TypeError("payload is not a JSON object")
-    return payload, kind.parse(payload) if kind.parse is not None else None
-
-
-def _verdict(row: _Row, kind: JobKind, now: float) -> tuple[What, str] | None:
-    """Why the job must not run, if it must not."""
-    try:
-        _parse(kind, row.payload)
-    except Exception as exc:  # only the type: a validation error's text quotes the payload
-        return "failed", f"payload does not parse ({type(exc).__name__})"
-    if now - row.due > kind.grace_s:
-        return "missed", f"{now - row.due:.0f} s past due, grace {kind.grace_s:.0f} s"
-    return None
-
-
-async def connect(path: Path) -> aiosqlite.Connection:
-    """A connection for the scheduler alone, set up like Storage's."""
-    db = await aiosqlite.connect(path)
-    try:
-        # busy_timeout: the room workers write through Storage's connection;
-        # wait for them rather than fail with "database is locked".
-        pragmas = (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "secure_delete=ON",
-            "busy_timeout=10000",
-        )
-        for pragma in pragmas:
-            await db.execute(f"PRAGMA {pragma}")
-    except BaseException:
-        await db.close()  # its thread would keep the process alive
-        raise
-    return db
 
 
 class Scheduler:
@@ -232,10 +78,11 @@ class Scheduler:
         job_kind = self._kinds.get((feature, kind))
         if job_kind is None and any(f == feature for f, _ in self._kinds):
             raise ValueError(f"unknown job kind {feature}/{kind}")
-        when = _epoch(due)
+        when = epoch(due)
         text = json.dumps(dict(payload), sort_keys=True, separators=(",", ":"), allow_nan=False)
         if job_kind is not None:
-            _parse(job_kind, text)  # the caller learns of a bad payload now, not when it is due
+            # The caller learns of a bad payload now, not when it is due.
+            parse_payload(job_kind, text)
         else:
             # Decided before a restart that left its feature out (an outbox
             # replayed): kept, like the feature's other jobs, and reported
@@ -264,9 +111,9 @@ class Scheduler:
         self._started = True
         now = self._clock.now()
         rows = [
-            _Row(*r)
+            Row(*r)
             for r in await self._read(
-                f"SELECT {_COLUMNS} FROM scheduled_jobs WHERE state IN ('pending', 'running')", ()
+                f"SELECT {COLUMNS} FROM scheduled_jobs WHERE state IN ('pending', 'running')", ()
             )
         ]
         disabled: Counter[str] = Counter()
@@ -285,7 +132,7 @@ class Scheduler:
                 continue
             # Every payload is checked now, so a change of format shows up at
             # start, not at the hour the job falls due.
-            verdict = _verdict(row, kind, now)
+            verdict = why_not_run(row, kind, now)
             if verdict is not None:
                 problems.append(await self._finish(row, *verdict))
             elif row.due <= now:
@@ -315,12 +162,12 @@ class Scheduler:
     async def run_due(self) -> int:
         """Claim and run every job due now, late ones first; return how many ran."""
         found = await self._read(
-            f"SELECT {_COLUMNS} FROM scheduled_jobs"
+            f"SELECT {COLUMNS} FROM scheduled_jobs"
             f" WHERE state = 'pending' AND due <= ? AND {self._enabled}"
             " ORDER BY late DESC, due, id",
             (self._clock.now(), *self._enabled_args),
         )
-        rows = [_Row(*r) for r in found]
+        rows = [Row(*r) for r in found]
         ran = 0
         for row in rows:
             if self._stopping:
@@ -328,13 +175,13 @@ class Scheduler:
             ran += await self._run_one(row, self._kinds[(row.feature, row.kind)])
         return ran
 
-    async def _run_one(self, row: _Row, kind: JobKind) -> int:
+    async def _run_one(self, row: Row, kind: JobKind) -> int:
         now = self._clock.now()
-        verdict = _verdict(row, kind, now)  # past grace: a suspended machine, a clock step
+        verdict = why_not_run(row, kind, now)  # past grace: a suspended machine, a clock step
         if verdict is not None:
             await self._finish(row, *verdict)
             return 0
-        payload, parsed = _parse(kind, row.payload)
+        payload, parsed = parse_payload(kind, row.payload)
         # Later than one capped sleep explains: the loop was not there on time.
         late = bool(row.late) or now - row.due > self._max_sleep
         # The claim is one conditional UPDATE: of two schedulers (or a run
@@ -464,7 +311,7 @@ class Scheduler:
                 await self._db.executemany(sql, rows)
                 await self._db.commit()
 
-    async def _finish(self, row: _Row, what: What, detail: str) -> Problem | None:
+    async def _finish(self, row: Row, what: What, detail: str) -> Problem | None:
         """Record and report a job that ended without running to completion."""
         changed = await self._write(
             "UPDATE scheduled_jobs SET state = ?, finished_at = ?, problem = ?, claimed_by = NULL"

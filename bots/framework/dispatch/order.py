@@ -1,0 +1,83 @@
+"""Which of a room's queued events is decided next. Pure.
+
+A room's events are decided in the order the server gave them, with one
+exception: staff first. A command from someone with power in the room, or
+anyone's ``!ping``, goes ahead of other members' ordinary messages queued
+before it, so a moderator is not kept waiting behind a flood. It never
+passes:
+
+- an earlier event from its own sender (what one person sends is decided
+  in the order they sent it);
+- an earlier state change, or anything with no sender (membership, power
+  levels and the like keep their place relative to everything).
+
+Whether an event is urgent is read from the server's state (the sender's
+power) and the decrypted body (whether it is a command); it only moves the
+event forward: authorising the command is still done when it is decided.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bots.framework.events import Message
+
+# How far into a room's queue an urgent event is looked for: keeps a long
+# queue from costing a scan of all of it at every step. An urgent event
+# further back waits until it is within reach.
+LOOKAHEAD = 1000
+
+# Answered ahead of the queue from anyone: it is how people check the bot.
+PING = "ping"
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What the order needs of one queued event."""
+
+    sender: str | None
+    state: bool  # carries a state_key: keeps its place relative to everything
+    urgent: bool  # a staff command or a !ping: may go ahead
+
+
+def next_index(queue: Iterable[Queued], lookahead: int = LOOKAHEAD) -> int:
+    """The place in *queue* (oldest first, not empty) of the event to decide
+    next: the first urgent event that passes only other senders' ordinary
+    events, else the oldest."""
+    passed: set[str] = set()
+    for index, queued in enumerate(itertools.islice(queue, lookahead)):
+        if queued.state or queued.sender is None:
+            return 0
+        if queued.urgent and queued.sender not in passed:
+            return index
+        passed.add(queued.sender)
+    return 0
+
+
+def command_name(event: object, prefix: str) -> str | None:
+    """The command *event* asks for (lower case), if it is a text message
+    starting with *prefix*; edits are never run, so they are none."""
+    if not isinstance(event, Message) or event.msgtype != "m.text" or event.replaces:
+        return None
+    text = event.body.lstrip()
+    if not text.startswith(prefix):
+        return None
+    words = text[len(prefix) :].split(maxsplit=1)
+    return words[0].lower() if words else None
+
+
+def classify(
+    source: Mapping[str, Any], event: object, *, prefix: str, staff: Callable[[str], bool]
+) -> Queued:
+    """*source*: the event as queued; *event*: it typed (None if it could
+    not be); *staff*: whether a sender holds power in the room, by the
+    server's state (asked only about the sender of a command)."""
+    sender = source.get("sender")
+    sender = sender if isinstance(sender, str) else None
+    state = "state_key" in source
+    name = None if state or sender is None else command_name(event, prefix)
+    urgent = name is not None and sender is not None and (name == PING or staff(sender))
+    return Queued(sender, state, urgent)

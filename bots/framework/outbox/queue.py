@@ -1,0 +1,145 @@
+"""Performing what was queued in the outbox: each action through the
+effector with its idempotency key, a job scheduled or cancelled locally,
+and the follow-ups an action asks for queued and performed in turn.
+
+What a scheduled job decides is handed off (:meth:`Outbox.hand_off`): once
+it is in the outbox, the scheduler goes on to the next job while it is
+performed in the background, in order within its room and at most
+:data:`IN_FLIGHT` at once across rooms. A burst of reminders due together
+then goes out as fast as the homeserver takes it, not one after another;
+what a crash interrupts is performed on the next start, with the same
+transaction ids."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any
+
+from bots.framework.actions import (
+    Action,
+    ActionTypes,
+    CancelJob,
+    DeleteRecord,
+    PutRecord,
+    RecordWrite,
+    ScheduleJob,
+    room_of,
+    to_record,
+)
+from bots.framework.logging import get_logger
+from bots.framework.outbox.effector import Effector
+from bots.framework.scheduler import Scheduler
+from bots.framework.storage import OutboxItem, Storage
+
+log = get_logger(__name__)
+
+# Rooms whose handed-off actions are performed at once.
+IN_FLIGHT = 16
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+
+
+def records_for(
+    key: str, actions: Iterable[Action]
+) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """Outbox rows for what one event or job decided: each action's
+    idempotency key is its decider's key and its place in the decision."""
+    return [(f"{key}/{i}", room_of(a), to_record(a)) for i, a in enumerate(actions)]
+
+
+def split_writes(actions: Iterable[Action]) -> tuple[list[Action], list[RecordWrite]]:
+    """(actions for the outbox, record writes for the deciding transaction)."""
+    queued: list[Action] = []
+    writes: list[RecordWrite] = []
+    for action in actions:
+        if isinstance(action, PutRecord | DeleteRecord):
+            writes.append(action)
+        else:
+            queued.append(action)
+    return queued, writes
+
+
+class Outbox:
+    def __init__(self, action_types: ActionTypes, spawn: Spawn | None = None) -> None:
+        self.action_types = action_types
+        # The runtime's background tasks (drained on stop); without them,
+        # what is handed off is performed at once.
+        self._spawn = spawn
+        self._lanes: dict[str | None, asyncio.Lock] = {}
+        self._in_flight = asyncio.Semaphore(IN_FLIGHT)
+        # Set once the bot has opened its state and connected.
+        self.storage: Storage | None = None
+        self.effector: Effector | None = None
+        self.scheduler: Scheduler | None = None
+
+    async def submit(self, key: str, actions: Sequence[Action]) -> None:
+        """Queue what a job, a service or the bot itself decided under
+        *key*, with its record writes, and perform it."""
+        assert self.storage is not None
+        queued, writes = split_writes(actions)
+        await self.perform_queued(await self.storage.enqueue(records_for(key, queued), writes))
+
+    async def hand_off(self, key: str, actions: Sequence[Action]) -> None:
+        """Queue what *key* decided, with its record writes, and return:
+        it is performed in the background, after what its room was handed
+        before."""
+        assert self.storage is not None
+        queued, writes = split_writes(actions)
+        items = await self.storage.enqueue(records_for(key, queued), writes)
+        if self._spawn is None:
+            await self.perform_queued(items)
+            return
+        rooms: dict[str | None, list[OutboxItem]] = {}
+        for item in items:
+            rooms.setdefault(item.room_id, []).append(item)
+        for room, in_room in rooms.items():
+            # Spawned in order, each lane's lock taken first thing: FIFO.
+            self._spawn(self._in_lane(room, in_room))
+
+    async def _in_lane(self, room: str | None, items: list[OutboxItem]) -> None:
+        async with self._lanes.setdefault(room, asyncio.Lock()), self._in_flight:
+            await self.perform_queued(items)
+
+    async def perform_queued(self, items: Iterable[OutboxItem]) -> None:
+        assert self.storage is not None
+        assert self.effector is not None
+        for item in items:
+            try:
+                action = self.action_types.from_record(item.action)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("queued action no longer readable", problem=type(exc).__name__)
+                await self.storage.finish(item, "unreadable")
+                continue
+            try:
+                if isinstance(action, ScheduleJob | CancelJob):
+                    await self._perform_locally(action)
+                    await self.storage.finish(item)
+                    continue
+                outcome = await self.effector.perform_one(action, item.key)
+            except sqlite3.Error:
+                raise
+            except Exception as exc:
+                # A job of a feature no longer enabled, or an adapter that
+                # raises, would raise again on every start: record it as
+                # failed rather than leave it pending to stop the bot.
+                log.exception("queued action failed", action=type(action).__name__)
+                await self.storage.finish(item, type(exc).__name__)
+                continue
+            then, writes = split_writes(outcome.followups)
+            followups = records_for(item.key, then)
+            queued = await self.storage.enqueue(followups, writes) if then or writes else []
+            await self.storage.finish(item, None if outcome.ok else outcome.problem or "failed")
+            if not outcome.ok:
+                log.error("action failed", action=type(action).__name__, problem=outcome.problem)
+            await self.perform_queued(queued)
+
+    async def _perform_locally(self, action: ScheduleJob | CancelJob) -> None:
+        assert self.scheduler is not None
+        if isinstance(action, ScheduleJob):
+            await self.scheduler.add(
+                action.feature, action.kind, action.due, action.payload, action.key
+            )
+        else:
+            await self.scheduler.cancel(action.key)

@@ -1,0 +1,36 @@
+"""Roomkeeping: community moderators open peer groups at runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from bots.framework.actions import Action
+from bots.framework.config import BotConfig
+from bots.framework.feature import Feature, Setup
+from bots.roomkeeping.config import RoomkeepingConfig
+from bots.roomkeeping.group_create import GROUP_CREATE, CreateGroup, group_create_performer
+
+
+def _unavailable(bot: BotConfig) -> str | None:
+    if bot.admin_socket is None:
+        return (
+            "it needs bot.admin_socket (the admin agent opens groups; the bot holds no admin token)"
+        )
+    if bot.moderators_room is None:
+        return "it needs bot.moderators_room (only community moderators may open groups)"
+    return None
+
+
+def _performer(setup: Setup) -> Callable[[CreateGroup], Awaitable[Sequence[Action]]]:
+    assert setup.bot.admin_socket is not None
+    return group_create_performer(setup.bot.admin_socket)
+
+
+FEATURE = Feature(
+    name="roomkeeping",
+    summary="!group create: moderators open a new peer group with its encrypted room",
+    config_model=RoomkeepingConfig,
+    commands=(GROUP_CREATE,),
+    performers={CreateGroup: _performer},
+    unavailable=_unavailable,
+)

@@ -1,0 +1,1 @@
+"""Thanks (bots/thanks/feature.py): the example feature of docs/writing-a-feature.md."""

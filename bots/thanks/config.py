@@ -1,0 +1,12 @@
+"""The thanks section of the bot's config."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bots.framework.feature import FeatureConfig
+
+
+class ThanksConfig(FeatureConfig):
+    # How long after a room's first thank-you its count is told (a week).
+    week_s: float = Field(default=7 * 86400, ge=1, le=366 * 86400)

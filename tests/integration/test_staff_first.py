@@ -1,0 +1,75 @@
+"""Staff first, on a real Synapse: a moderator's `!ping` sent while a
+member's messages are still queued in the room is answered before the bot
+has got through them, and the member's messages are still each handled
+once, in the order sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bots.core.feature import FEATURE as CORE
+from bots.framework.actions import Action, Reply
+from bots.framework.events import Message
+from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig
+from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
+from tests.support.member_client import body, reply_target
+
+pytestmark = pytest.mark.integration
+
+FLOOD = 10
+# Each ordinary message keeps the room's worker busy this long, so the
+# flood is still queued when the moderator's command arrives.
+HANDLING_S = 0.4
+
+
+async def _seen(event: Message, ctx: Context[FeatureConfig]) -> Sequence[Action]:
+    if event.body.startswith("!"):
+        return []
+    await asyncio.sleep(HANDLING_S)
+    return [Reply(event.room_id, event.event_id, f"seen {event.body}")]
+
+
+def slow_reader() -> Feature[FeatureConfig]:
+    """Answers every ordinary message, slowly (as moderation's checks and
+    removals do during a flood)."""
+    return Feature(
+        "reader",
+        "answers every message, slowly",
+        FeatureConfig,
+        handlers=(EventHandler(Message, _seen),),
+    )
+
+
+async def test_a_moderator_s_ping_is_answered_ahead_of_a_queued_flood(
+    homeserver: Homeserver, state: Path
+) -> None:
+    c = await cast(homeserver, state)
+    async with (
+        running_bot(c.config, [CORE, slow_reader()]),
+        member(homeserver, c.alice, state / "alice") as alice,
+        member(homeserver, c.mod, state / "mod") as mod,
+    ):
+        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+        await alice.join(c.room)
+        await mod.sync_until_joined(c.room)
+        # The bot reads the room before the flood (its keys are shared).
+        warm = await alice.send(c.room, "hello")
+        await alice.wait_for_reply(warm)
+
+        flood = [await alice.send(c.room, f"flood {i}") for i in range(FLOOD)]
+        ping = await mod.send(c.room, "!ping")
+        pong = await mod.wait_for_reply(ping, timeout=60)
+        await mod.wait_for_reply(flood[-1], timeout=60)
+
+        # What the room shows, in its order: the bot's answer to the
+        # moderator comes before its answer to the flood's last message...
+        answers = [ev for ev in mod.received if ev.sender == c.bot.user_id]
+        order = [reply_target(ev.content) for ev in answers]
+        assert "pong" in body(pong).lower()
+        assert order.index(ping) < order.index(flood[-1])
+        # ...and the flood's messages were each answered once, in the order sent.
+        assert [t for t in order if t in flood] == flood
