@@ -27,6 +27,7 @@ from bots.moderation.commands.rooms import COMMANDS as ROOM_COMMANDS
 from bots.moderation.commands.undo import UNDO
 from bots.moderation.config import ModerationConfig
 from bots.moderation.following import follow_lists
+from bots.moderation.performers import PERFORMERS
 from bots.moderation.policy import RULE_TYPES
 from bots.moderation.protections.guard import Guard
 from bots.moderation.protections.respond import FEATURE as NAME
@@ -147,4 +148,5 @@ FEATURE = Feature(
     state_types=(POWER_LEVELS, OVERRIDES, *RULE_TYPES),
     unavailable=_config_error,
     named_rooms=lambda config: config.follow,
+    performers=PERFORMERS,
 )

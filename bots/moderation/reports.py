@@ -4,17 +4,23 @@ Two ways in: Element's own "Report" (the homeserver keeps it; the admin
 agent reads Synapse's event reports for the bot, without the reporter),
 and `!report <reason>` sent in reply to the message, which the bot removes
 from the room at once and confirms to the reporter by DM.
+
+The bot asks the agent for the reports with an action (:class:`FetchReports`),
+as it reaches the agent for anything; the performer
+(:mod:`bots.moderation.performers`) leaves the new ones in a record, which
+the service reads and forwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from bots.adminagent.client import AgentClient
-from bots.adminagent.requests import ListReports
-from bots.framework.actions import Action, PutRecord, Redact, SendDirect, SendNotice
+from bots.base.errors import HearthError
+from bots.framework.actions import Action, Extension, PutRecord, Redact, SendDirect, SendNotice
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.feature import Context, Running
 from bots.framework.logging import get_logger
@@ -31,6 +37,28 @@ THANKS = (
     "and I've removed your !report from the room."
 )
 HOW = "To report a message, reply to it with !report and, if you like, a reason."
+# Records holding the admin agent's answers, each under its asker's key:
+# read once, right after the asking action is performed, and deleted.
+ANSWERS = "agent-answer"
+# What a report keeps of the agent's row: never who sent it (the agent
+# does not say), and nothing the forwarding does not use.
+REPORT_FIELDS = ("id", "received_ts", "room_id", "event_id", "reason")
+
+
+@dataclass(frozen=True)
+class FetchReports(Extension):
+    """Ask the admin agent for the newest reports. The performer keeps those
+    :func:`new_reports` picks (after *seen*, or of the day before *now_ms*)
+    in the record (:data:`ANSWERS`, *answer_key*) as ``{"reports": [...]}``,
+    and writes nothing when the agent could not answer."""
+
+    seen: int | None
+    now_ms: float
+    answer_key: str
+
+
+class AgentUnanswered(HearthError):
+    """The admin agent gave no answer (the performer logged why)."""
 
 
 def room_label(
@@ -68,21 +96,44 @@ def new_reports(
     return sorted(filter(is_new, reports), key=lambda r: int(r["id"]))
 
 
+async def fetch_reports(
+    run: Running[ModerationConfig], seen: int | None, now_ms: float
+) -> list[Mapping[str, Any]]:
+    """The reports to forward, oldest first, from the admin agent.
+
+    ``run.submit`` performs the fetch before it returns, so its answer is
+    in the records by then; it is deleted at once, with any a restart left.
+
+    Raises:
+        AgentUnanswered: so the service is restarted with backoff.
+    """
+    key = uuid.uuid4().hex
+    await run.submit(f"fetch-reports:{key}", [FetchReports(seen, now_ms, key)])
+    ctx = run.fresh()
+    answers = await ctx.records(ANSWERS)
+    if answers:
+        await run.submit(f"fetch-reports:{key}:read", [ctx.delete(ANSWERS, k) for k in answers])
+    answer = answers.get(key)
+    if answer is None:
+        raise AgentUnanswered("the admin agent did not give the reports")
+    reports = answer.get("reports")
+    return [r for r in reports if isinstance(r, dict)] if isinstance(reports, list) else []
+
+
 async def watch_reports(run: Running[ModerationConfig], ctx: Context[ModerationConfig]) -> None:
     config = ctx.config
     if ctx.bot.admin_socket is None:
         log.info("reports from Element are not forwarded: the bot has no admin_socket")
         return
-    agent = AgentClient(ctx.bot.admin_socket)
     while True:
         ctx = run.fresh()
-        reports = (await agent.ask(ListReports(limit=100))).get("reports") or []
         seen_record = await ctx.record("reports", "seen")
         seen = seen_record.get("id") if seen_record else None
+        new = await fetch_reports(run, seen if isinstance(seen, int) else None, ctx.now * 1000)
         community = ctx.community()
         cfg, markers = community.file(CommunityFile), community.rooms.markers
         mods = ctx.moderators_room or community.rooms.moderators
-        for report in new_reports(reports, seen if isinstance(seen, int) else None, ctx.now * 1000):
+        for report in new:
             label = room_label(markers, cfg, str(report.get("room_id")))
             actions: list[Action] = [PutRecord(FEATURE, "reports", "seen", {"id": report["id"]})]
             if label is not None and mods is not None:

@@ -3,21 +3,15 @@ the bot."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from bots.adminagent.client import AgentClient, AgentError
-from bots.adminagent.requests import EraseAccount as AgentErase
-from bots.framework.actions import Action, DeleteRecord, Extension, Kick, Reply, SendNotice
+from bots.framework.actions import Action, DeleteRecord, Extension, Kick, Reply
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.feature import Context
-from bots.framework.logging import get_logger
 from bots.onboarding.config import OnboardingConfig
 from bots.onboarding.plan import FEATURE, KIND
 from bots.onboarding.scene import Scene
-
-log = get_logger(__name__)
 
 ERASE_EXPLAINED = (
     "Erasing your account cannot be undone. Here is exactly what it does and does not do:\n"
@@ -42,7 +36,8 @@ DM_ONLY = "Please ask me that in our direct conversation, so nobody else sees it
 
 @dataclass(frozen=True)
 class EraseMe(Extension):
-    """Ask the admin agent to deactivate and erase the sender's own account."""
+    """Ask the admin agent to deactivate and erase the sender's own account
+    (performed in :mod:`bots.onboarding.performers`)."""
 
     user_id: str
     room_id: str
@@ -120,17 +115,3 @@ ERASE_CONFIRMED = Command(
     erase_me_confirmed,
     verified_device=True,
 )
-
-
-def erase_performer(admin_socket: Path) -> Callable[[EraseMe], Awaitable[Sequence[Action]]]:
-    async def perform(action: EraseMe) -> Sequence[Action]:
-        request = AgentErase(user_id=action.user_id, requested_by=action.user_id)
-        try:
-            await AgentClient(admin_socket).ask(request)
-        except AgentError as exc:
-            log.warning("account not erased", reason=exc.__class__.__name__)
-            return [SendNotice(action.room_id, f"I couldn't erase your account: {exc}.")]
-        log.info("account erased at its owner's request")
-        return []
-
-    return perform

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-
-from bots.framework.actions import Action
 from bots.framework.config import BotConfig
-from bots.framework.feature import Feature, Setup
+from bots.framework.feature import Feature
 from bots.roomkeeping.config import RoomkeepingConfig
-from bots.roomkeeping.group_create import GROUP_CREATE, CreateGroup, group_create_performer
+from bots.roomkeeping.group_create import GROUP_CREATE
+from bots.roomkeeping.performers import PERFORMERS
 
 
 def _unavailable(bot: BotConfig) -> str | None:
@@ -21,16 +19,11 @@ def _unavailable(bot: BotConfig) -> str | None:
     return None
 
 
-def _performer(setup: Setup) -> Callable[[CreateGroup], Awaitable[Sequence[Action]]]:
-    assert setup.bot.admin_socket is not None
-    return group_create_performer(setup.bot.admin_socket)
-
-
 FEATURE = Feature(
     name="roomkeeping",
     summary="!group create: moderators open a new peer group with its encrypted room",
     config_model=RoomkeepingConfig,
     commands=(GROUP_CREATE,),
-    performers={CreateGroup: _performer},
+    performers=PERFORMERS,
     unavailable=_unavailable,
 )

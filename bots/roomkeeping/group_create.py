@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from bots.adminagent.client import AgentClient, AgentError
-from bots.adminagent.requests import CreateGroup as AgentCreateGroup
-from bots.framework.actions import Action, Extension, Reply, SendNotice
+from bots.framework.actions import Action, Extension, Reply
 from bots.framework.commands.spec import MODERATOR, Arg, Command, Invocation, Scope
 from bots.framework.feature import Context
-from bots.framework.logging import get_logger
 from bots.roomkeeping.config import RoomkeepingConfig
-
-log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class CreateGroup(Extension):
+    """Open the group, through the admin agent (:mod:`bots.roomkeeping.performers`)."""
+
     key: str
     name: str
     sender: str
@@ -52,42 +48,3 @@ GROUP_CREATE = Command(
     "in the Space. Add the group to the community YAML later to manage it with "
     "`hearth provision`.",
 )
-
-
-def group_create_performer(
-    admin_socket: Path,
-) -> Callable[[CreateGroup], Awaitable[Sequence[Action]]]:
-    """The adapter that performs CreateGroup through the admin agent, which
-    runs the provisioning applier with the admin account."""
-
-    async def perform(action: CreateGroup) -> Sequence[Action]:
-        def reply(text: str) -> Reply:
-            return Reply(action.room_id, action.event_id, text)
-
-        request = AgentCreateGroup(key=action.key, name=action.name, requested_by=action.sender)
-        try:
-            made = await AgentClient(admin_socket).ask(request)
-        except AgentError as exc:
-            log.warning("group not created", reason=exc.__class__.__name__)
-            return [reply(f"I couldn't create the group: {exc}.")]
-        room_ids = made.get("room_ids") or {}
-        rooms = ", ".join(sorted(room_ids))
-        snippet = f"  - key: {action.key}\n    name: {action.name}"
-        out: list[Action] = [
-            reply(
-                f'Created the group "{action.name}" ({rooms}), listed in the Space. '
-                f"To manage it with hearth provision, add to the community YAML's groups:\n"
-                f"{snippet}"
-            )
-        ]
-        moderation_log = made.get("moderation_log")
-        if isinstance(moderation_log, str):
-            out.append(
-                SendNotice(
-                    moderation_log,
-                    f'{action.sender} created the group "{action.name}" ({action.key}).',
-                )
-            )
-        return out
-
-    return perform

@@ -8,5 +8,5 @@ from bots.framework.feature import FeatureConfig
 
 
 class ThanksConfig(FeatureConfig):
-    # How long after a room's first thank-you its count is told (a week).
+    # How often a room that has had thank-yous hears their count (a week).
     week_s: float = Field(default=7 * 86400, ge=1, le=366 * 86400)

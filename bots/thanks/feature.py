@@ -24,13 +24,17 @@ def digest(count: int) -> str:
     return f"This week {said} said here. Thank you for looking after each other."
 
 
-async def one_more(room: str, key: str, ctx: Context[ThanksConfig]) -> list[Action]:
-    """Count a thank-you in *room*; its week's first also schedules the digest."""
-    week = await ctx.record("week", room)
-    count = int(week["count"]) + 1 if week else 1
-    due = ctx.now + ctx.config.week_s
-    digest_job = ScheduleJob(NAME, "digest", due, key=f"digest:{key}", payload={"room": room})
-    return [ctx.put("week", room, {"count": count}), *([] if week else [digest_job])]
+async def one_more(room: str, ctx: Context[ThanksConfig]) -> list[Action]:
+    """Count a thank-you in *room*; the room's first starts its weekly digest."""
+    said = await ctx.record("said", room)
+    count = int(said["count"]) + 1 if said else 1
+    return [ctx.put("said", room, {"count": count}), *([] if said else [week(room, 0, 0, ctx)])]
+
+
+def week(room: str, n: int, told: int, ctx: Context[ThanksConfig]) -> ScheduleJob:
+    """Week *n*'s digest, told the room's count as it was at the last one."""
+    due, payload = ctx.now + ctx.config.week_s, {"room": room, "n": n, "told": told}
+    return ScheduleJob(NAME, "digest", due, key=f"digest:{room}:{n}", payload=payload)
 
 
 async def thank(inv: Invocation, ctx: Context[ThanksConfig]) -> Sequence[Action]:
@@ -38,19 +42,21 @@ async def thank(inv: Invocation, ctx: Context[ThanksConfig]) -> Sequence[Action]
     if who == inv.sender:
         return [Reply(inv.room_id, inv.event_id, "That one doesn't count, but well done you.")]
     done = Reply(inv.room_id, inv.event_id, f"Thank you passed on to {who}.")
-    return [*await one_more(inv.room_id, inv.event_id, ctx), done]
+    return [*await one_more(inv.room_id, ctx), done]
 
 
 async def on_reaction(event: Reaction, ctx: Context[ThanksConfig]) -> Sequence[Action]:
     """A 🙏 on a message counts too."""
-    return await one_more(event.room_id, event.event_id, ctx) if event.key == "🙏" else []
+    return await one_more(event.room_id, ctx) if event.key == "🙏" else []
 
 
 async def tell_week(job: Job, ctx: Context[ThanksConfig]) -> Sequence[Action]:
-    room = str(job.payload["room"])
-    week = await ctx.record("week", room)
-    count = int(week["count"]) if week else 0
-    return [ctx.delete("week", room), SendNotice(room, digest(count), mentions=())]
+    """The thank-yous since the last digest, if any; then the next week's."""
+    room, n, told = str(job.payload["room"]), int(job.payload["n"]), int(job.payload["told"])
+    said = await ctx.record("said", room)
+    count = int(said["count"]) if said else 0
+    news = [SendNotice(room, digest(count - told), mentions=())] if count > told else []
+    return [*news, week(room, n + 1, count, ctx)]
 
 
 FEATURE = Feature(
@@ -69,5 +75,6 @@ FEATURE = Feature(
         ),
     ),
     handlers=(EventHandler(Reaction, on_reaction),),
-    jobs=(JobSpec("digest", tell_week, grace_s=86400),),
+    # Run however late: each digest carries the count on to the next.
+    jobs=(JobSpec("digest", tell_week, grace_s=366 * 86400),),
 )

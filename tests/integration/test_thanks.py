@@ -1,6 +1,6 @@
 """The example feature of docs/writing-a-feature.md, in a bot on a real
 Synapse: the command answered, the reaction counted, the week's job run
-and the count it kept told."""
+and the count it kept told, and the next week's after it."""
 
 from __future__ import annotations
 
@@ -36,4 +36,9 @@ async def test_thanks_are_answered_counted_and_told(homeserver: Homeserver, stat
         reply = await m.wait_for_reply(sent)
         assert body(reply) == f"Thank you passed on to {c.mod.user_id}."
         told = await m.wait_for(lambda ev: body(ev).startswith("This week"), timeout=30)
-    assert body(told) == digest(2)
+        assert body(told) == digest(2)
+        # The weeks go on: a thank-you after the digest is told in the next.
+        again = await m.send(c.room, f"!thanks {c.mod.user_id}")
+        await m.wait_for_reply(again)
+        next_week = await m.wait_for(lambda ev: body(ev) == digest(1), timeout=30)
+        assert next_week.event_id != told.event_id

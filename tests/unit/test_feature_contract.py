@@ -79,24 +79,46 @@ def test_the_digest_says_a_count_and_no_names() -> None:
     assert digest(3).startswith("This week 3 thank-yous were said here.")
 
 
+def digest_job(n: int, told: int, due: float = NOW + 60) -> ScheduleJob:
+    payload = {"room": ROOM, "n": n, "told": told}
+    return ScheduleJob("thanks", "digest", due, f"digest:{ROOM}:{n}", payload)
+
+
+def run(job: ScheduleJob) -> Job:
+    return Job(job.kind, job.key, job.due, job.payload, late=False)
+
+
 async def test_a_week_of_thanks_is_counted_and_told_once() -> None:
     records = Records()
     first = records.apply(await thank(invocation(ALICE, BOB, "$1"), context(records)))
-    assert first == [
-        ScheduleJob("thanks", "digest", NOW + 60, "digest:$1", {"room": ROOM}),
-        Reply(ROOM, "$1", f"Thank you passed on to {BOB}."),
-    ]
+    assert first == [digest_job(0, 0), Reply(ROOM, "$1", f"Thank you passed on to {BOB}.")]
     # The week's second thank-you, and a 🙏: counted, no second digest.
     second = records.apply(await thank(invocation(BOB, ALICE, "$2"), context(records)))
     assert [type(a) for a in second] == [Reply]
     reaction = Reaction("$3", ROOM, BOB, 0, True, "$2", "🙏")
     assert records.apply(await on_reaction(reaction, context(records))) == []
-    assert records.data[("week", ROOM)] == {"count": 3}
 
-    job = Job("digest", "digest:$1", NOW + 60, {"room": ROOM}, late=False)
-    told = records.apply(await tell_week(job, context(records)))
-    assert told == [SendNotice(ROOM, digest(3), mentions=())]
-    assert records.data == {}  # the next thank-you starts a new week
+    told = records.apply(await tell_week(run(digest_job(0, 0)), context(records)))
+    assert told == [SendNotice(ROOM, digest(3), mentions=()), digest_job(1, 3)]
+    # A quiet week: nothing said, and the next week's digest all the same.
+    quiet = await tell_week(run(digest_job(1, 3)), context(records))
+    assert quiet == [digest_job(2, 3)]
+
+
+async def test_a_thank_you_as_the_digest_runs_is_told_the_week_after() -> None:
+    """The digest runs beside the room's queue: a thank-you counted after
+    it read the count is neither lost nor told twice."""
+    records = Records()
+    records.apply(await thank(invocation(ALICE, BOB, "$1"), context(records)))
+    digest_read = await tell_week(run(digest_job(0, 0)), context(records))
+    # Counted between the digest's read and its actions being written.
+    records.apply(await thank(invocation(BOB, ALICE, "$2"), context(records)))
+    assert records.apply(digest_read) == [
+        SendNotice(ROOM, digest(1), mentions=()),
+        digest_job(1, 1),
+    ]
+    after = records.apply(await tell_week(run(digest_job(1, 1)), context(records)))
+    assert after == [SendNotice(ROOM, digest(1), mentions=()), digest_job(2, 2)]
 
 
 async def test_thanking_yourself_and_other_reactions_count_for_nothing() -> None:

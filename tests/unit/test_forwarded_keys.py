@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bots.framework.trust.bundle import MEGOLM
-from bots.framework.trust.sharing import first_hand_key
+from bots.framework.trust.olm_sender import first_hand_key
 
 CURVE, ED = "erin-curve", "erin-ed"
 ASKED = ("!room:x.org", "session-1")

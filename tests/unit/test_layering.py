@@ -334,3 +334,42 @@ def test_each_built_in_effect_has_exactly_one_performer() -> None:
     assert PERFORMER_MODULES
     effects = {t for t in BUILTIN if issubclass(t, Effect)}
     assert effects == set(PERFORMERS), "an effect without a performer, or the reverse"
+
+
+# --- the admin agent only as actions ---
+
+AGENT_CLIENT = "bots.adminagent.client"
+# A feature's performers (Feature.performers), the one module of it that
+# may reach the agent: the outbox calls them with the feature's actions.
+PERFORMERS_MODULE = re.compile(r"bots\.(\w+)\.performers")
+
+
+def test_only_features_performers_reach_the_admin_agent() -> None:
+    """A handler, job or service asks the admin agent for something by
+    returning an action (a read too: its answer comes back as a record), so
+    every request is queued, retried and recorded as any other action. Only
+    the outbox's performers of those actions open the agent's client."""
+    imports = our_imports()
+    reaching = sorted(m for m, targets in imports.items() if AGENT_CLIENT in targets)
+    assert reaching, "the check would pass vacuously: nothing reaches the agent"
+    bad = [
+        m
+        for m in reaching
+        if not (m.startswith("bots.adminagent.") or PERFORMERS_MODULE.fullmatch(m))
+    ]
+    assert bad == [], "the admin agent reached outside a performer: " + ", ".join(bad)
+
+
+def test_features_performers_are_only_the_outboxs() -> None:
+    """Each feature's performers module is its Feature.performers, imported
+    by its feature.py alone: no handler calls a performer itself."""
+    import importlib
+
+    modules = [m for m in MODULES if PERFORMERS_MODULE.fullmatch(m)]
+    assert modules, "no feature declares performers"
+    for module in modules:
+        feature = module.rpartition(".")[0] + ".feature"
+        declared = importlib.import_module(feature).FEATURE.performers
+        assert declared is importlib.import_module(module).PERFORMERS, module
+        importers = sorted(m for m, targets in our_imports().items() if module in targets)
+        assert importers == [feature], f"{module} imported by {importers}"

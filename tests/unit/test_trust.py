@@ -17,6 +17,7 @@ from bots.framework.cross_signing import (
 from bots.framework.events import SenderDevice, creators_outrank_power_levels, room_creators
 from bots.framework.intake.parse import sender_device, to_event, with_sender_keys
 from bots.framework.trust.identity import identity_of
+from bots.framework.trust.olm_sender import chunks
 from bots.framework.trust.policy import (
     DeviceTrust,
     KeySharing,
@@ -26,7 +27,6 @@ from bots.framework.trust.policy import (
     on_identity_seen,
     split_recipients,
 )
-from bots.framework.trust.sharing import chunks
 
 ALICE = "@alice:example.org"
 MALLORY = "@mallory:example.org"
