@@ -355,6 +355,9 @@ class BotRuntime:
             # Stopped: services take in nothing more; finish the work
             # already taken in, within the bound.
             await self.services.stop()
+            # The scheduler too, before the drain: a job firing during it
+            # would hand off sends that the shutdown then cuts off mid-request.
+            await self._stop_scheduler()
             try:
                 await asyncio.wait_for(self._drain(), self.config.stop_timeout_s)
             except TimeoutError:
@@ -363,13 +366,18 @@ class BotRuntime:
             if warming is not None:
                 warming.cancel()
                 await asyncio.gather(warming, return_exceptions=True)
-            # Let a job in progress finish (it would run again otherwise).
+            await self._stop_scheduler()
+
+    async def _stop_scheduler(self) -> None:
+        """Stop taking jobs; let a job in progress finish (it would run
+        again otherwise). A stopped scheduler stays stopped."""
+        if self.scheduler is not None:
             self.scheduler.stop()
-            task = self._scheduler_task
-            if task is not None:
-                await asyncio.wait({task}, timeout=5)
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        task = self._scheduler_task
+        if task is not None:
+            await asyncio.wait({task}, timeout=5)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _resume(self, backlog: list[OutboxItem], scheduler: Scheduler) -> None:
         """After the first sync: what a previous run decided but did not

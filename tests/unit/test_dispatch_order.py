@@ -88,7 +88,7 @@ def message(sender: str, body: str, **content: Any) -> dict[str, Any]:
 
 def classified(source: dict[str, Any], staff: set[str]) -> Queued:
     event = to_event(ROOM, source, encrypted=True)
-    return classify(source, event, prefix="!", staff=lambda sender: sender in staff)
+    return classify(source, event, prefix="!", staff=lambda sender, _name: sender in staff)
 
 
 def test_a_command_from_staff_is_urgent() -> None:
@@ -99,8 +99,10 @@ def test_the_same_command_from_a_member_is_not() -> None:
     assert not classified(message(ALICE, "!kick @bob:example.org"), {MOD}).urgent
 
 
-def test_anyone_s_ping_is_urgent() -> None:
-    assert classified(message(ALICE, "  !PING"), set()).urgent
+def test_a_member_s_ping_is_not_urgent() -> None:
+    """A raid of !pings must not overtake everyone else's messages."""
+    assert not classified(message(ALICE, "  !PING"), set()).urgent
+    assert classified(message(MOD, "  !PING"), {MOD}).urgent
 
 
 def test_a_moderator_s_ordinary_message_is_not_urgent() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from bots.framework.actions import Action, RecordWrite, Reply
+from bots.framework.commands.authorize import is_allowed
 from bots.framework.commands.spec import CommandTable
 from bots.framework.config import BotConfig
 from bots.framework.dispatch.context import Contexts
@@ -74,7 +75,19 @@ class Decider:
             item.source,
             to_event(item.room_id, item.source, encrypted=item.encrypted),
             prefix=self.config.command_prefix,
-            staff=lambda sender: self.facts.is_staff(item.room_id, sender),
+            staff=lambda sender, name: self._goes_ahead(item.room_id, sender, name),
+        )
+
+    def _goes_ahead(self, room_id: str, sender: str, name: str) -> bool:
+        """Whether *sender*'s command *name* may pass the room's queue: a
+        command the bot knows, from someone with power, that they may run in
+        this room. An unknown word or a command they lack the power for
+        keeps its place (it is refused when decided, like any other)."""
+        command = self.table.get(name)
+        return (
+            command is not None
+            and self.facts.is_staff(room_id, sender)
+            and is_allowed(command, self.facts.power_of(room_id, sender))
         )
 
     def oldest_ms(self) -> int:

@@ -1,10 +1,12 @@
 """Which of a room's queued events is decided next. Pure.
 
 A room's events are decided in the order the server gave them, with one
-exception: staff first. A command from someone with power in the room, or
-anyone's ``!ping``, goes ahead of other members' ordinary messages queued
-before it, so a moderator is not kept waiting behind a flood. It never
-passes:
+exception: staff first. A command from someone with power in the room goes
+ahead of other members' ordinary messages queued before it, so a moderator
+is not kept waiting behind a flood. A member's ``!ping`` is not urgent:
+were it, a raid of ``!ping``s would overtake everyone's messages, the
+moderators' commands included, and hold back what the crisis protection
+must see. It never passes:
 
 - an earlier event from its own sender (what one person sends is decided
   in the order they sent it);
@@ -30,9 +32,6 @@ from bots.framework.events import Message
 # further back waits until it is within reach.
 LOOKAHEAD = 1000
 
-# Answered ahead of the queue from anyone: it is how people check the bot.
-PING = "ping"
-
 
 @dataclass(frozen=True)
 class Queued:
@@ -40,7 +39,7 @@ class Queued:
 
     sender: str | None
     state: bool  # carries a state_key: keeps its place relative to everything
-    urgent: bool  # a staff command or a !ping: may go ahead
+    urgent: bool  # a staff command: may go ahead
 
 
 def next_index(queue: Iterable[Queued], lookahead: int = LOOKAHEAD) -> int:
@@ -70,14 +69,15 @@ def command_name(event: object, prefix: str) -> str | None:
 
 
 def classify(
-    source: Mapping[str, Any], event: object, *, prefix: str, staff: Callable[[str], bool]
+    source: Mapping[str, Any], event: object, *, prefix: str, staff: Callable[[str, str], bool]
 ) -> Queued:
     """*source*: the event as queued; *event*: it typed (None if it could
-    not be); *staff*: whether a sender holds power in the room, by the
-    server's state (asked only about the sender of a command)."""
+    not be); *staff*: whether a sender holds power in the room and may run
+    the named command there, by the server's state (asked only about the
+    sender of a command)."""
     sender = source.get("sender")
     sender = sender if isinstance(sender, str) else None
     state = "state_key" in source
     name = None if state or sender is None else command_name(event, prefix)
-    urgent = name is not None and sender is not None and (name == PING or staff(sender))
+    urgent = name is not None and sender is not None and staff(sender, name)
     return Queued(sender, state, urgent)
