@@ -10,10 +10,11 @@ from pathlib import Path
 from bots.adminagent.client import AgentClient, AgentError
 from bots.adminagent.requests import ListReports
 from bots.framework.actions import Action, Extension, PutRecord
+from bots.framework.agent_answers import ANSWERS
 from bots.framework.feature import PerformerFactory
 from bots.framework.logging import get_logger
 from bots.moderation.protections.respond import FEATURE
-from bots.moderation.reports import ANSWERS, REPORT_FIELDS, FetchReports, new_reports
+from bots.moderation.reports import REPORT_FIELDS, FetchReports, new_reports
 
 log = get_logger(__name__)
 

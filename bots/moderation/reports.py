@@ -14,13 +14,12 @@ the service reads and forwards.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bots.base.errors import HearthError
 from bots.framework.actions import Action, Extension, PutRecord, Redact, SendDirect, SendNotice
+from bots.framework.agent_answers import ask_agent
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.feature import Context, Running
 from bots.framework.logging import get_logger
@@ -37,9 +36,6 @@ THANKS = (
     "and I've removed your !report from the room."
 )
 HOW = "To report a message, reply to it with !report and, if you like, a reason."
-# Records holding the admin agent's answers, each under its asker's key:
-# read once, right after the asking action is performed, and deleted.
-ANSWERS = "agent-answer"
 # What a report keeps of the agent's row: never who sent it (the agent
 # does not say), and nothing the forwarding does not use.
 REPORT_FIELDS = ("id", "received_ts", "room_id", "event_id", "reason")
@@ -55,10 +51,6 @@ class FetchReports(Extension):
     seen: int | None
     now_ms: float
     answer_key: str
-
-
-class AgentUnanswered(HearthError):
-    """The admin agent gave no answer (the performer logged why)."""
 
 
 def room_label(
@@ -107,15 +99,12 @@ async def fetch_reports(
     Raises:
         AgentUnanswered: so the service is restarted with backoff.
     """
-    key = uuid.uuid4().hex
-    await run.submit(f"fetch-reports:{key}", [FetchReports(seen, now_ms, key)])
-    ctx = run.fresh()
-    answers = await ctx.records(ANSWERS)
-    if answers:
-        await run.submit(f"fetch-reports:{key}:read", [ctx.delete(ANSWERS, k) for k in answers])
-    answer = answers.get(key)
-    if answer is None:
-        raise AgentUnanswered("the admin agent did not give the reports")
+    answer = await ask_agent(
+        run,
+        "fetch-reports",
+        lambda key: FetchReports(seen, now_ms, key),
+        "the admin agent did not give the reports",
+    )
     reports = answer.get("reports")
     return [r for r in reports if isinstance(r, dict)] if isinstance(reports, list) else []
 

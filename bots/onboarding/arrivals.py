@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bots.base.errors import HearthError
 from bots.framework.actions import Action, Extension
+from bots.framework.agent_answers import ask_agent
 from bots.framework.feature import Context, Running
 from bots.framework.logging import get_logger
 from bots.onboarding import applicant as machine
@@ -30,10 +29,6 @@ log = get_logger(__name__)
 # few go at once. Each is still queued durably before it is sent.
 WELCOMES_AT_ONCE = 4
 
-# Records holding the admin agent's answers, each under its asker's key:
-# read once, right after the asking action is performed, and deleted.
-ANSWERS = "agent-answer"
-
 
 @dataclass(frozen=True)
 class LookUpTokenGroups(Extension):
@@ -45,10 +40,6 @@ class LookUpTokenGroups(Extension):
 
     refs: tuple[str, ...]
     answer_key: str
-
-
-class AgentUnanswered(HearthError):
-    """The admin agent gave no answer (the performer logged why)."""
 
 
 @dataclass(frozen=True)
@@ -119,15 +110,12 @@ async def token_groups(run: Running[OnboardingConfig], refs: tuple[str, ...]) ->
             newcomers stay in the spool, rather than welcomed without their
             group.
     """
-    key = uuid.uuid4().hex
-    await run.submit(f"token-groups:{key}", [LookUpTokenGroups(refs, key)])
-    ctx = run.fresh()
-    answers = await ctx.records(ANSWERS)
-    if answers:
-        await run.submit(f"token-groups:{key}:read", [ctx.delete(ANSWERS, k) for k in answers])
-    answer = answers.get(key)
-    if answer is None:
-        raise AgentUnanswered("the admin agent did not say which groups the tokens are for")
+    answer = await ask_agent(
+        run,
+        "token-groups",
+        lambda key: LookUpTokenGroups(refs, key),
+        "the admin agent did not say which groups the tokens are for",
+    )
     groups = answer.get("groups")
     if not isinstance(groups, dict):
         return {}

@@ -13,9 +13,10 @@ from bots.adminagent.client import AgentClient, AgentError
 from bots.adminagent.requests import EraseAccount as AgentErase
 from bots.adminagent.requests import TokenGroups
 from bots.framework.actions import Action, Extension, PutRecord, SendNotice
+from bots.framework.agent_answers import ANSWERS
 from bots.framework.feature import PerformerFactory, Setup
 from bots.framework.logging import get_logger
-from bots.onboarding.arrivals import ANSWERS, LookUpTokenGroups
+from bots.onboarding.arrivals import LookUpTokenGroups
 from bots.onboarding.leaving import EraseMe
 from bots.onboarding.plan import FEATURE
 

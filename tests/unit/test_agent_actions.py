@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from bots.framework.actions import Action, ActionTypes, PutRecord
+from bots.framework.agent_answers import ANSWERS, AgentUnanswered
 from bots.framework.community import Community
 from bots.framework.config import BotConfig
 from bots.framework.events import PowerSnapshot
@@ -26,15 +27,8 @@ from bots.framework.outbox.queue import Outbox
 from bots.framework.storage import Storage
 from bots.moderation.config import ModerationConfig
 from bots.moderation.performers import fetch_reports_performer
-from bots.moderation.reports import ANSWERS as REPORT_ANSWERS
-from bots.moderation.reports import AgentUnanswered as ReportsUnanswered
 from bots.moderation.reports import FetchReports, watch_reports
-from bots.onboarding.arrivals import (
-    ANSWERS,
-    AgentUnanswered,
-    LookUpTokenGroups,
-    watch_registrations,
-)
+from bots.onboarding.arrivals import LookUpTokenGroups, watch_registrations
 from bots.onboarding.config import OnboardingConfig
 from bots.onboarding.performers import token_groups_performer
 from bots.onboarding.plan import FEATURE as ONBOARDING
@@ -121,11 +115,11 @@ async def test_reports_wait_for_an_agent_that_answers(outbox: Outbox, tmp_path: 
     assert outbox.storage is not None
     run = running(outbox, "moderation", ModerationConfig(community=Path("u.yaml")), tmp_path)
     reports: Any = {"reports": [{"id": 1, "reason": "left behind"}]}
-    await outbox.submit("left", [PutRecord("moderation", REPORT_ANSWERS, "old", reports)])
+    await outbox.submit("left", [PutRecord("moderation", ANSWERS, "old", reports)])
 
-    with pytest.raises(ReportsUnanswered):
+    with pytest.raises(AgentUnanswered):
         await asyncio.wait_for(watch_reports(run, run.fresh()), 10)
 
     assert await outbox.storage.record("moderation", "reports", "seen") is None
     # No report's reason is kept once the answer is read, nor one left behind.
-    assert await outbox.storage.records("moderation", REPORT_ANSWERS) == {}
+    assert await outbox.storage.records("moderation", ANSWERS) == {}
