@@ -35,6 +35,10 @@ class Effect(Builtin):
     """An action performed on the homeserver, by the performer registered
     for its class in :mod:`bots.framework.outbox`."""
 
+    # A message the bot posts, rather than a change it makes: performed
+    # after the changes decided before it (:mod:`bots.framework.outbox.lanes`).
+    says: typing.ClassVar[bool] = False
+
 
 class Scheduling(Builtin):
     """An action the runtime applies to its own scheduler."""
@@ -48,6 +52,8 @@ class Reply(Effect):
     (``m.mentions``); nobody else is notified.
     """
 
+    says = True
+
     room_id: str
     in_reply_to: str
     body: str
@@ -60,6 +66,8 @@ class Reply(Effect):
 class SendNotice(Effect):
     """An ``m.notice`` that replies to nothing."""
 
+    says = True
+
     room_id: str
     body: str
     html: str | None = None
@@ -71,6 +79,8 @@ class SendNotice(Effect):
 class SendDirect(Effect):
     """A notice in the bot's one encrypted DM with *user_id*, opened or reused."""
 
+    says = True
+
     user_id: str
     body: str
     html: str | None = None
@@ -78,6 +88,8 @@ class SendDirect(Effect):
 
 @dataclass(frozen=True)
 class React(Effect):
+    says = True
+
     room_id: str
     event_id: str
     key: str
@@ -86,6 +98,8 @@ class React(Effect):
 @dataclass(frozen=True)
 class Edit(Effect):
     """Replace the text of one of the bot's own notices (``m.replace``)."""
+
+    says = True
 
     room_id: str
     event_id: str
@@ -194,6 +208,8 @@ class SendPoll(Effect):
     as that record (``{"event_id": ...}``), to end the poll later.
     """
 
+    says = True
+
     room_id: str
     question: str
     answers: tuple[str, ...]
@@ -208,6 +224,8 @@ class EndPoll(Effect):
     """Close a poll (``org.matrix.msc3381.poll.end``): clients show the
     results and take no more votes."""
 
+    says = True
+
     room_id: str
     poll_id: str
     text: str
@@ -221,6 +239,8 @@ class UploadFile(Effect):
     A small file made by the bot (a calendar) can be given as *text*
     instead, kept in the outbox with the action until it is sent.
     """
+
+    says = True
 
     room_id: str
     data_path: str

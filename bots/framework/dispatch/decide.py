@@ -179,7 +179,7 @@ class Decider:
             records = records_for(f"event:{item.event_id}", actions)
             writes = []
         queued = await storage.settle(item, records, writes)
-        await self.outbox.perform_queued(queued)
+        await self.outbox.perform_decision(queued)
         if command is not None or outcome != "ok":
             self.handled += 1
             # One canonical line per command; who sent it is hashed by the redactor.
