@@ -10,18 +10,25 @@ flood; the first offence is a warning, the second a mute), run as its own
 clients share no process with it. Then:
 
 1. quiet: a moderator's `!ping` in the group's room, sent on a fixed beat
-   (every PING_EVERY_S, answered or not), median of QUIET_PINGS;
+   (every PING_EVERY_S, answered or not), median of QUIET_PINGS; then, the
+   same way, a member (the asker) writing to another (the echoer, whose
+   client answers each of their messages as the bot answers a `!ping`) in
+   the same room: the client-to-client round trip;
 2. *rounds* floods, one member each: they send *rate* encrypted messages a
    second into the room (for at most *seconds*, until the homeserver
-   refuses them, muted), and the moderator sends one `!ping` half a second
-   in; the median of the rounds' round trips;
+   refuses them, muted); half a second in, the moderator sends one
+   `!ping` and the asker one message, at once; the median of the rounds'
+   round trips, each;
 3. each flood timed from its first message until an observer's client
    sees the flooder's power level drop below the posting level; median.
 
 The floor for the mute, from the same round, is when the same observer had
 received the message that made it a flood (the eleventh within the
 minute, then the twelfth, the second offence): no bot can act sooner. The
-floor for the replies is the quiet figure. Set HEARTH_BENCH_LOG=info and
+floor for the `!ping` is the quiet figure (the target's), and also the
+client-to-client round trip in the same floods: what the homeserver
+itself is slowed by the flood shows there, and what is left is the bot's.
+Set HEARTH_BENCH_LOG=info and
 HEARTH_BENCH_KEEP=1 to keep the bot's log (its "command handled" lines
 time each `!ping` inside the bot). Never asserts a timing.
 """
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import statistics
@@ -41,17 +49,18 @@ from typing import Any
 import yaml
 from nio import AsyncClient, RoomMessage, RoomSendError, UnknownEvent
 
-from bench.bot_figures import BIN, Children
+from bench.bot_figures import BIN, Children, install_echo, sees_member
 from bench.harness import device, err, private_homeserver, run_bench, versions
 from bench.report import Row, print_report, ratio
 from bots.framework.logging import configure_logging
 from bots.framework.secrets import write_secret
 from provisioning.provision import provision
 from tests.support.community import make_community
-from tests.support.homeserver import Homeserver, User, wait_joined
+from tests.support.homeserver import Homeserver, User, member, wait_joined
 
 SECOND_OFFENCE = 12  # the 12th message in a minute, with the default limit of 10
 PING_EVERY_S = 0.5
+ECHO = "are you there?"  # what the asker writes; the echoing member answers it
 QUIET_PINGS = 9
 TARGET = 1.5  # the flood's median !ping, at most this times the quiet one
 
@@ -113,48 +122,70 @@ async def answered(watcher: Watcher, event_id: str, sent: float, timeout: float 
     deadline = time.perf_counter() + timeout
     while event_id not in watcher.replies:
         if time.perf_counter() > deadline:
-            raise TimeoutError("the bot never answered a !ping")
+            raise TimeoutError(f"{event_id} never answered")
         await asyncio.sleep(0.005)
     return (watcher.replies[event_id] - sent) * 1000
 
 
-async def paced_pings(mod: AsyncClient, watcher: Watcher, room: str, n: int) -> list[float]:
-    """Round trips of *n* `!ping`s sent every PING_EVERY_S, answered or not
-    (a stall then delays every ping sent meanwhile)."""
+async def round_trip(client: AsyncClient, watcher: Watcher, room: str, body: str) -> float:
+    """*client* sends *body*; ms until *watcher* sees the answer to it."""
+    sent = time.perf_counter()
+    event_id = await send(client, room, body)
+    if event_id is None:
+        raise RuntimeError(f"{body!r} was refused")
+    return await answered(watcher, event_id, sent)
+
+
+async def paced(client: AsyncClient, watcher: Watcher, room: str, body: str, n: int) -> list[float]:
+    """Round trips of *n* messages sent every PING_EVERY_S, answered or not
+    (a stall then delays every one sent meanwhile)."""
     waits: list[asyncio.Task[float]] = []
     start = time.perf_counter()
     while len(waits) < n:
         await asyncio.sleep(max(0.0, start + len(waits) * PING_EVERY_S - time.perf_counter()))
-        sent = time.perf_counter()
-        event_id = await send(mod, room, "!ping")
-        if event_id is None:
-            raise RuntimeError("the moderator's !ping was refused")
-        waits.append(asyncio.create_task(answered(watcher, event_id, sent)))
+        waits.append(asyncio.create_task(round_trip(client, watcher, room, body)))
     return list(await asyncio.gather(*waits))
 
 
-async def until_answering(mod: AsyncClient, watcher: Watcher, room: str) -> None:
-    """Ping until the bot, just started, answers (a message sent before the
-    moderator's client knew the bot's device could never be read by it)."""
+async def until_answering(client: AsyncClient, watcher: Watcher, room: str, body: str) -> None:
+    """Send until the answer comes (a message sent before the sender's
+    client knew the answerer's device could never be read by it)."""
     for _ in range(60):
-        event_id = await send(mod, room, "!ping")
-        if event_id is not None:
-            try:
-                await answered(watcher, event_id, time.perf_counter(), timeout=2)
+        with contextlib.suppress(TimeoutError):
+            sent = time.perf_counter()
+            event_id = await send(client, room, body)
+            if event_id is not None:
+                await answered(watcher, event_id, sent, timeout=2)
                 return
-            except TimeoutError:
-                continue
-    raise TimeoutError("the bot never answered")
+    raise TimeoutError(f"{body!r} never answered")
+
+
+async def caught_up(client: AsyncClient) -> None:
+    """A client that does not sync on its own learns the room's members and
+    their devices (a new flooder's among them) before it writes."""
+    await client.sync(timeout=0)
+    if client.should_query_keys:
+        await client.keys_query()
 
 
 async def one_flood(
-    hs: Homeserver, tmp: Path, mod: AsyncClient, watcher: Watcher, room: str, rate: float,
-    seconds: float, flooder: User,
+    hs: Homeserver,
+    tmp: Path,
+    clients: tuple[AsyncClient, AsyncClient],
+    watcher: Watcher,
+    room: str,
+    rate: float,
+    seconds: float,
+    flooder: User,
 ) -> dict[str, Any]:  # fmt: skip
-    """One member floods until muted; the moderator pings half a second in."""
+    """One member floods until muted; half a second in, the moderator pings
+    the bot and the asker writes to the echoing member, at once."""
+    mod, asker = clients
     flood_client = await device(hs, flooder, tmp / flooder.localpart)
     await flood_client.join(room)
     await flood_client.sync(timeout=0, full_state=True)
+    for client in clients:
+        await caught_up(client)
     watcher.flooders.add(flooder.user_id)
     t0 = time.perf_counter()
     sent = refused = 0
@@ -172,7 +203,9 @@ async def one_flood(
 
     flooding = asyncio.create_task(flood())
     await asyncio.sleep(0.5)
-    ping_ms = (await paced_pings(mod, watcher, room, 1))[0]
+    ping_ms, echo_ms = await asyncio.gather(
+        round_trip(mod, watcher, room, "!ping"), round_trip(asker, watcher, room, ECHO)
+    )
     await flooding
     deadline = t0 + seconds + 60
     while flooder.user_id not in watcher.muted_at and time.perf_counter() < deadline:  # noqa: ASYNC110
@@ -182,6 +215,7 @@ async def one_flood(
     nth = watcher.nth_from(flooder.user_id, SECOND_OFFENCE)
     return {
         "ping_ms": ping_ms,
+        "echo_ms": echo_ms,
         "sent": sent,
         "refused": refused,
         "muted_s": None if muted is None else muted - t0,
@@ -192,17 +226,19 @@ async def one_flood(
 async def measure(
     hs: Homeserver, tmp: Path, rate: float, seconds: float, rounds: int
 ) -> dict[str, Any]:
-    mod, bot = await hs.users("mod", "bot")
+    mod, bot, asker, echoer = await hs.users("mod", "bot", "asker", "echoer")
     flooders = [await hs.user(f"flooder{i}") for i in range(rounds)]
     groups = [{"key": "carers", "name": "Carers"}]
-    community = await make_community(hs, tmp, groups, moderators=[mod], bots=[bot])
+    # The asker and the echoer are moderators, so that the protections
+    # leave their round trips alone.
+    community = await make_community(hs, tmp, groups, moderators=[mod, asker, echoer], bots=[bot])
     ids = (await provision(community.load(), community.path, out=io.StringIO())).room_ids
     room = ids["group/carers/general"]
     admin_api = await hs.api(community.admin)
-    for flooder in flooders:
-        await admin_api.invite(room, flooder.user_id)
+    for user in (asker, echoer, *flooders):
+        await admin_api.invite(room, user.user_id)
     # The flood is the bot's to stop, not Synapse's.
-    await hs.exempt_from_rate_limits(mod, bot, *flooders)
+    await hs.exempt_from_rate_limits(mod, bot, asker, echoer, *flooders)
     write_secret(tmp / "bot.password", bot.password)
     config = tmp / "bot.yaml"
     level = os.environ.get("HEARTH_BENCH_LOG", "warning")  # "info" to read the bot's log
@@ -225,27 +261,40 @@ async def measure(
                 str(BIN / "hearth"), "run", "--config", str(config), stdout=log, stderr=log
             )
         await wait_joined(hs, community.admin, room, bot.user_id)
-        mod_client = await device(hs, mod, tmp / "mod")
-        await mod_client.join(room)
-        await mod_client.sync(timeout=0, full_state=True)
-        watcher = Watcher(mod_client, room)
-        watcher.start()
-        await until_answering(mod_client, watcher, room)
-        quiet = await paced_pings(mod_client, watcher, room, QUIET_PINGS)
-        out["quiet_ping_ms"] = statistics.median(quiet)
-        floods = []
-        for i, flooder in enumerate(flooders, 1):
-            err.print(f"Flood {i} of {rounds}: {rate:g} messages a second, until muted")
-            floods.append(
-                await one_flood(hs, tmp, mod_client, watcher, room, rate, seconds, flooder)
-            )
-            await asyncio.sleep(3)  # the room settles before the next
-        await watcher.stop()
-        await mod_client.close()
+        async with member(hs, echoer, tmp / "echoer") as echo:
+            await echo.join(room)
+            install_echo(echo, room, asker.user_id)
+            mod_client = await device(hs, mod, tmp / "mod")
+            asker_client = await device(hs, asker, tmp / "asker")
+            for client in (mod_client, asker_client):
+                await client.join(room)
+                await client.sync(timeout=0, full_state=True)
+            watcher = Watcher(mod_client, room)
+            watcher.start()
+            await sees_member(echo, room, asker.user_id)
+            await caught_up(asker_client)
+            await until_answering(mod_client, watcher, room, "!ping")
+            await until_answering(asker_client, watcher, room, ECHO)
+            quiet = await paced(mod_client, watcher, room, "!ping", QUIET_PINGS)
+            out["quiet_ping_ms"] = statistics.median(quiet)
+            quiet = await paced(asker_client, watcher, room, ECHO, QUIET_PINGS)
+            out["quiet_echo_ms"] = statistics.median(quiet)
+            floods = []
+            for i, flooder in enumerate(flooders, 1):
+                err.print(f"Flood {i} of {rounds}: {rate:g} messages a second, until muted")
+                clients = (mod_client, asker_client)
+                floods.append(
+                    await one_flood(hs, tmp, clients, watcher, room, rate, seconds, flooder)
+                )
+                await asyncio.sleep(3)  # the room settles before the next
+            await watcher.stop()
+            for client in (mod_client, asker_client):
+                await client.close()
     finally:
         await children.stop_all()
-    out["flood_pings_ms"] = [f["ping_ms"] for f in floods]
-    out["flood_ping_ms"] = statistics.median(out["flood_pings_ms"])
+    for name in ("ping", "echo"):
+        out[f"flood_{name}s_ms"] = [f[f"{name}_ms"] for f in floods]
+        out[f"flood_{name}_ms"] = statistics.median(out[f"flood_{name}s_ms"])
     out["sent"] = [f["sent"] for f in floods]
     out["refused"] = [f["refused"] for f in floods]
     muted = [f["muted_s"] for f in floods]
@@ -276,11 +325,24 @@ def report(r: dict[str, Any]) -> None:
             f"≤ {TARGET:g}×",
             r["flood_ping_ms"] <= TARGET * r["quiet_ping_ms"],
         ),
+        Row(
+            f"The same !ping, against a member answering a member, same floods (median of {n})",
+            f"{r['flood_ping_ms']:.0f} ms",
+            f"{r['flood_echo_ms']:.0f} ms (client to client)",
+            ratio(r["flood_ping_ms"], r["flood_echo_ms"]),
+        ),
+        Row(
+            "A member answering a member: during a flood, against quiet",
+            f"{r['flood_echo_ms']:.0f} ms",
+            f"{r['quiet_echo_ms']:.0f} ms (quiet room, median of {QUIET_PINGS})",
+            ratio(r["flood_echo_ms"], r["quiet_echo_ms"]),
+        ),
     )
     title = f"Floods of {r['rate']:g}/s ({r['date']}, {r['cpus']} CPUs)"
     pings = ", ".join(f"{ms:.0f}" for ms in r["flood_pings_ms"])
+    echoes = ", ".join(f"{ms:.0f}" for ms in r["flood_echos_ms"])
     notes = [
-        f"Each flood's !ping: {pings} ms.",
+        f"Each flood's !ping: {pings} ms; client to client: {echoes} ms.",
         f"Each flooder's messages accepted: {r['sent']}; then refused: {r['refused']}.",
     ]
     print_report(title, rows, notes)

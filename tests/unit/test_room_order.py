@@ -6,10 +6,12 @@ here by a step the test controls)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from bots.base.errors import StateError
 from bots.framework.dispatch.order import Queued
-from bots.framework.dispatch.rooms import RoomWorkers
+from bots.framework.dispatch.rooms import AHEAD, RoomWorkers
 from bots.framework.storage import InboxItem
 
 
@@ -99,3 +101,44 @@ async def test_a_failing_event_does_not_stop_its_room() -> None:
     for task in workers.tasks():
         task.cancel()
     assert done == ["$good"]
+
+
+async def test_the_next_event_is_decided_while_the_last_one_s_actions_go_out() -> None:
+    """Deciding is not held up by performing, but a room has at most AHEAD
+    decisions performing at once, and the room is idle only when they are done."""
+    release = asyncio.Event()
+    decided: list[str] = []
+    performing: set[str] = set()
+    most = 0
+    performed: list[str] = []
+
+    async def perform(event_id: str) -> None:
+        nonlocal most
+        performing.add(event_id)
+        most = max(most, len(performing))
+        await release.wait()
+        performing.discard(event_id)
+        performed.append(event_id)
+
+    async def handle(item: InboxItem) -> Coroutine[Any, Any, None]:
+        decided.append(item.event_id)
+        return perform(item.event_id)
+
+    workers = RoomWorkers(handle, plain, 4, no_fatal)
+    events = [f"$e{i}" for i in range(5)]
+    for seq, event in enumerate(events):
+        workers.dispatch(InboxItem(seq, event, "!room", {"sender": "@m:x"}, encrypted=True))
+    await settle()
+    # Two decided and performing, the third waits for one of them.
+    assert decided == events[:AHEAD]
+    assert most == AHEAD
+    draining = asyncio.create_task(workers.drain())
+    await settle()
+    assert not draining.done()
+    release.set()
+    await asyncio.wait_for(draining, 5)
+    for task in workers.tasks():
+        task.cancel()
+    assert decided == events
+    assert sorted(performed) == events
+    assert most == AHEAD

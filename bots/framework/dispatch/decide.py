@@ -5,7 +5,7 @@ event in the inbox, then performed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import structlog
@@ -150,8 +150,9 @@ class Decider:
                 actions.extend(await handler.handle(event, ctx))
         return actions, command
 
-    async def handle(self, item: InboxItem) -> None:
-        """Decide *item*, settle it with its decision, perform that."""
+    async def handle(self, item: InboxItem) -> Coroutine[Any, Any, None] | None:
+        """Decide *item* and settle it with its decision; what performs
+        that (its places in the rooms' lanes already taken), if anything."""
         storage = self.storage
         assert storage is not None
         structlog.contextvars.clear_contextvars()
@@ -161,7 +162,7 @@ class Decider:
         sender = getattr(event, "sender", None)
         if event is None or sender == self.config.user_id or ts < self.oldest_ms():
             await storage.drop_inbox(item)
-            return
+            return None
         t0 = time.perf_counter()
         writes: list[RecordWrite] = []
         try:
@@ -179,14 +180,27 @@ class Decider:
             records = records_for(f"event:{item.event_id}", actions)
             writes = []
         queued = await storage.settle(item, records, writes)
-        await self.outbox.perform_decision(queued)
-        if command is not None or outcome != "ok":
-            self.handled += 1
-            # One canonical line per command; who sent it is hashed by the redactor.
-            log.info(
-                "command handled",
-                command=command,
-                outcome=outcome,
-                sender=sender,
-                ms=round((time.perf_counter() - t0) * 1000, 1),
-            )
+        performing = self.outbox.queue_decision(queued)
+        if command is None and outcome == "ok":
+            return performing
+        self.handled += 1
+        return self._logged(performing, command, outcome, sender, t0)
+
+    async def _logged(
+        self,
+        performing: Coroutine[Any, Any, None],
+        command: str | None,
+        outcome: str,
+        sender: str | None,
+        t0: float,
+    ) -> None:
+        # Run as its own task, which keeps the event's log bindings.
+        await performing
+        # One canonical line per command; who sent it is hashed by the redactor.
+        log.info(
+            "command handled",
+            command=command,
+            outcome=outcome,
+            sender=sender,
+            ms=round((time.perf_counter() - t0) * 1000, 1),
+        )

@@ -101,6 +101,12 @@ class Outbox:
         (:mod:`bots.framework.outbox.lanes`)."""
         await self._in_lanes(items)
 
+    def queue_decision(self, items: Sequence[OutboxItem]) -> Coroutine[Any, Any, None]:
+        """Take *items*' places in the rooms' lanes now; the coroutine
+        returned performs them in their turn (to be run, not dropped: what
+        is queued after them in their rooms waits for it)."""
+        return self._in_lanes(items)
+
     def _in_lanes(self, items: Sequence[OutboxItem]) -> Coroutine[Any, Any, None]:
         actions = [self._readable(item) for item in items]
         plan = [(item.room_id, kind_of(a)) for item, a in zip(items, actions, strict=True)]
