@@ -41,6 +41,7 @@ class FeatureConfig(BaseModel):
 E = TypeVar("E")
 # A feature's config model: what its handlers' Context carries.
 C = TypeVar("C", bound=FeatureConfig)
+P = TypeVar("P")  # what a job kind's parse() makes of its payload
 
 
 @dataclass(frozen=True)
@@ -140,27 +141,28 @@ class EventHandler(Generic[E, C]):
 
 
 @dataclass(frozen=True)
-class Job:
-    """A scheduled job as its handler sees it."""
+class Job(Generic[P]):
+    """A scheduled job as its handler sees it: *parsed* is what its kind's
+    parse() made of the payload (None for a kind without one)."""
 
     kind: str
     key: str
     due: float
     payload: Mapping[str, Any]
     late: bool
-    parsed: Any = None
+    parsed: P
 
 
 @dataclass(frozen=True)
-class JobSpec(Generic[C]):
+class JobSpec(Generic[C, P]):
     """A kind of scheduled job. *grace_s*: how late it may still run after a
     downtime; past that it is recorded as missed and reported. *parse*
     validates the payload and raises if it no longer fits."""
 
     kind: str
-    run: Callable[[Job, Context[C]], Awaitable[Sequence[Action]]]
+    run: Callable[[Job[P], Context[C]], Awaitable[Sequence[Action]]]
     grace_s: float = 3600.0
-    parse: Callable[[Mapping[str, Any]], Any] | None = None
+    parse: Callable[[Mapping[str, Any]], P] | None = None
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,8 @@ class Feature(Generic[C]):
     commands: tuple[Command[Context[C]], ...] = ()
     handlers: tuple[EventHandler[Any, C], ...] = ()
     migrations: tuple[Migration, ...] = ()
-    jobs: tuple[JobSpec[C], ...] = ()
+    # Each kind's own payload type; a feature's kinds differ.
+    jobs: tuple[JobSpec[C, Any], ...] = ()
     performers: Mapping[type[Extension], PerformerFactory] = field(default_factory=dict)
     services: tuple[Service[C], ...] = ()
     # State event types whose content the feature reads with

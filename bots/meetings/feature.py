@@ -44,7 +44,7 @@ def _parse_announce(p: Mapping[str, Any]) -> tuple[str, int]:
     return str(p["room"]), int(p["number"])
 
 
-async def run_announce(job: Job, ctx: Context[MeetingsConfig]) -> Sequence[Action]:
+async def run_announce(job: Job[tuple[str, int]], ctx: Context[MeetingsConfig]) -> Sequence[Action]:
     room, number = job.parsed
     m = await _meeting(ctx, room, number)
     if m is None:
@@ -57,8 +57,8 @@ async def run_announce(job: Job, ctx: Context[MeetingsConfig]) -> Sequence[Actio
     return plan.announce(m, plan.utc(ctx.now), announced, polls, who, answers)
 
 
-async def run_remind(job: Job, ctx: Context[MeetingsConfig]) -> Sequence[Action]:
-    r: plan.Remind = job.parsed
+async def run_remind(job: Job[plan.Remind], ctx: Context[MeetingsConfig]) -> Sequence[Action]:
+    r = job.parsed
     m = await _meeting(ctx, r.room, r.number)
     now = plan.utc(ctx.now)
     occ, why = plan.still_due(m, r, now)

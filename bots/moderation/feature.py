@@ -11,8 +11,9 @@ already given is lifted on time by the scheduler.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bots.framework.actions import Action, SetPower
 from bots.framework.community import CommunityRooms
@@ -114,13 +115,14 @@ async def on_membership(event: Membership, ctx: Context[ModerationConfig]) -> Se
     return respond(decision, where, event.target, None, joined.ts, settings)
 
 
-async def unmute(job: Job, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+async def unmute(
+    job: Job[tuple[str, str, int | None]], ctx: Context[ModerationConfig]
+) -> Sequence[Action]:
     room, user, level = job.parsed
     return [SetPower(room, user, level)]
 
 
-def _parse_unmute(payload: object) -> tuple[str, str, int | None]:
-    assert isinstance(payload, dict)
+def _parse_unmute(payload: Mapping[str, Any]) -> tuple[str, str, int | None]:
     room, user, level = payload.get("room_id"), payload.get("user_id"), payload.get("level")
     if not isinstance(room, str) or not isinstance(user, str):
         raise ValueError("room_id and user_id must be strings")

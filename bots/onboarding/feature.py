@@ -199,7 +199,7 @@ COMMANDS = (
 # --- timers ---
 
 
-async def _timer(job: Job, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
+async def _timer(job: Job[None], ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     scene = Scene.of(ctx)
     user = job.payload.get("user_id")
     app = await scene.application(user) if isinstance(user, str) else None

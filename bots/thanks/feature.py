@@ -50,7 +50,7 @@ async def on_reaction(event: Reaction, ctx: Context[ThanksConfig]) -> Sequence[A
     return await one_more(event.room_id, ctx) if event.key == "🙏" else []
 
 
-async def tell_week(job: Job, ctx: Context[ThanksConfig]) -> Sequence[Action]:
+async def tell_week(job: Job[None], ctx: Context[ThanksConfig]) -> Sequence[Action]:
     """The thank-yous since the last digest, if any; then the next week's."""
     room, n, told = str(job.payload["room"]), int(job.payload["n"]), int(job.payload["told"])
     said = await ctx.record("said", room)

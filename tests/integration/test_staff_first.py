@@ -13,7 +13,8 @@ import pytest
 
 from bots.core.feature import FEATURE as CORE
 from bots.framework.actions import Action, Reply
-from bots.framework.events import Message
+from bots.framework.commands.spec import Command, Invocation
+from bots.framework.events import Message, Reaction
 from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig
 from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
 from tests.support.member_client import body, reply_target
@@ -73,3 +74,53 @@ async def test_a_moderator_s_ping_is_answered_ahead_of_a_queued_flood(
         assert order.index(ping) < order.index(flood[-1])
         # ...and the flood's messages were each answered once, in the order sent.
         assert [t for t in order if t in flood] == flood
+
+
+def tally_feature(seen: list[str]) -> Feature[FeatureConfig]:
+    """Counts reactions, slowly; a moderator's `!tally` says how many."""
+
+    async def on_reaction(event: Reaction, ctx: Context[FeatureConfig]) -> Sequence[Action]:
+        await asyncio.sleep(HANDLING_S)
+        seen.append(event.event_id)
+        return []
+
+    async def tally(inv: Invocation, ctx: Context[FeatureConfig]) -> Sequence[Action]:
+        return [Reply(inv.room_id, inv.event_id, f"{len(seen)} reactions")]
+
+    return Feature(
+        "tally",
+        "counts reactions",
+        FeatureConfig,
+        commands=(Command("tally", "How many reactions so far", tally),),
+        handlers=(EventHandler(Reaction, on_reaction),),
+    )
+
+
+async def test_a_moderator_s_command_does_not_pass_what_its_own_feature_was_sent_first(
+    homeserver: Homeserver, state: Path
+) -> None:
+    """Members' reactions are queued when the moderator asks for the tally:
+    the tally's feature acts on them, so it waits for them (as `!meeting
+    cancel` must see the RSVPs sent before it)."""
+    seen: list[str] = []
+    c = await cast(homeserver, state)
+    async with (
+        running_bot(c.config, [CORE, tally_feature(seen)]),
+        member(homeserver, c.alice, state / "alice") as alice,
+        member(homeserver, c.mod, state / "mod") as mod,
+    ):
+        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
+        await alice.join(c.room)
+        await mod.sync_until_joined(c.room)
+        warm = await mod.send(c.room, "!ping")
+        await mod.wait_for_reply(warm)
+        post = await alice.send(c.room, "a post to react to")
+        for key in ("👍", "❤️", "🙏"):
+            await alice.send_event(
+                c.room,
+                "m.reaction",
+                {"m.relates_to": {"rel_type": "m.annotation", "event_id": post, "key": key}},
+            )
+        asked = await mod.send(c.room, "!tally")
+        told = await mod.wait_for_reply(asked, timeout=60)
+        assert body(told) == "3 reactions"

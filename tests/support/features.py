@@ -97,7 +97,7 @@ def _parse_nudge(payload: Mapping[str, Any]) -> tuple[str, str]:
     return room, user
 
 
-async def _nudge(job: Job, ctx: Context[NotesConfig]) -> Sequence[Action]:
+async def _nudge(job: Job[None], ctx: Context[NotesConfig]) -> Sequence[Action]:
     room, user = job.parsed
     rows = await ctx.db.fetch("SELECT COUNT(*) FROM notes_asked")
     asked = rows[0][0] if rows else 0

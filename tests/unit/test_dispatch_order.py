@@ -146,3 +146,52 @@ def test_staff_is_asked_only_about_a_command_s_sender() -> None:
     chatter = message(ALICE, "just chatting")
     classify(chatter, to_event(ROOM, chatter, encrypted=True), prefix="!", staff=staff)
     assert asked == []
+
+
+def concerning(sender: str, feature: str) -> Queued:
+    """An event *feature* acts on: a member's command of it, a poll answer."""
+    return Queued(sender, state=False, urgent=False, concerns=frozenset({feature}))
+
+
+def urgent_of(sender: str, feature: str) -> Queued:
+    return Queued(sender, state=False, urgent=True, feature=feature)
+
+
+def test_a_staff_command_does_not_pass_what_its_own_feature_acts_on() -> None:
+    queue = [msg(ALICE), concerning(BOB, "meetings"), msg(ALICE), urgent_of(MOD, "meetings")]
+    assert next_index(queue) == 0
+    # A command of another feature still goes ahead of it.
+    queue[-1] = urgent_of(MOD, "moderation")
+    assert next_index(queue) == 3
+    # And one of the same feature goes as far as the event it must see.
+    assert next_index([msg(ALICE), urgent_of(MOD, "meetings"), concerning(BOB, "meetings")]) == 1
+
+
+def test_a_staff_command_is_told_its_feature_and_others_only_their_concerns() -> None:
+    def event(body: str, sender: str) -> tuple[dict[str, Any], object]:
+        source = {
+            "type": "m.room.message",
+            "event_id": "$e",
+            "sender": sender,
+            "origin_server_ts": 1,
+            "content": {"msgtype": "m.text", "body": body},
+        }
+        return source, to_event(ROOM, source, encrypted=True)
+
+    features = {"meeting": "meetings", "rsvp": "meetings"}
+    staff = {MOD}
+    for body, sender, urgent, feature in (
+        ("!meeting cancel 1", MOD, True, "meetings"),
+        ("!rsvp 1 yes", ALICE, False, None),
+    ):
+        source, typed = event(body, sender)
+        queued = classify(
+            source,
+            typed,
+            prefix="!",
+            staff=lambda who, name: who in staff,
+            concerns=frozenset({"meetings"}),
+            feature_of=features.get,
+        )
+        assert (queued.urgent, queued.feature) == (urgent, feature)
+        assert queued.concerns == {"meetings"}

@@ -85,7 +85,7 @@ def digest_job(n: int, told: int, due: float = NOW + 60) -> ScheduleJob:
 
 
 def run(job: ScheduleJob) -> Job:
-    return Job(job.kind, job.key, job.due, job.payload, late=False)
+    return Job(job.kind, job.key, job.due, job.payload, late=False, parsed=None)
 
 
 async def test_a_week_of_thanks_is_counted_and_told_once() -> None:
@@ -149,7 +149,7 @@ async def on(event: Reaction, ctx: Context[CoreConfig]) -> Sequence[Action]:
     return []
 
 
-async def job(job: Job, ctx: Context[CoreConfig]) -> Sequence[Action]:
+async def job(job: Job[None], ctx: Context[CoreConfig]) -> Sequence[Action]:
     return []
 
 

@@ -15,7 +15,7 @@ from bots.framework.commands.authorize import is_allowed
 from bots.framework.commands.spec import CommandTable
 from bots.framework.config import BotConfig
 from bots.framework.dispatch.context import Contexts
-from bots.framework.dispatch.order import Queued, classify
+from bots.framework.dispatch.order import Queued, classify, command_name
 from bots.framework.events import Message
 from bots.framework.feature import EventHandler, Feature
 from bots.framework.intake.parse import to_event
@@ -71,12 +71,33 @@ class Decider:
         """What the room's order needs of *item*: whether its sender has
         power in the room, by the server's state, and whether it is a
         command, by its (decrypted) body."""
+        event = to_event(item.room_id, item.source, encrypted=item.encrypted)
         return classify(
             item.source,
-            to_event(item.room_id, item.source, encrypted=item.encrypted),
+            event,
             prefix=self.config.command_prefix,
             staff=lambda sender, name: self._goes_ahead(item.room_id, sender, name),
+            concerns=self._concerns(event),
+            feature_of=self._feature_of,
         )
+
+    def _feature_of(self, command: str) -> str | None:
+        feature = self.command_feature.get(command)
+        return feature.name if feature is not None else None
+
+    def _concerns(self, event: object) -> frozenset[str]:
+        """The features that act on *event*, for the order: the one whose
+        command it is, and those with a handler taking it, but for handlers
+        of every message in a room (the protections)."""
+        name = command_name(event, self.config.command_prefix)
+        own = self._feature_of(name) if name is not None else None
+        takers = {
+            feature.name
+            for feature, handler in self.handlers
+            if (handler.event_type is not Message or handler.direct_only)
+            and self._applies(handler, event)
+        }
+        return frozenset(takers | ({own} if own else set()))
 
     def _goes_ahead(self, room_id: str, sender: str, name: str) -> bool:
         """Whether *sender*'s command *name* may pass the room's queue: a

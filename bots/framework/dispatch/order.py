@@ -11,7 +11,12 @@ must see. It never passes:
 - an earlier event from its own sender (what one person sends is decided
   in the order they sent it);
 - an earlier state change, or anything with no sender (membership, power
-  levels and the like keep their place relative to everything).
+  levels and the like keep their place relative to everything);
+- an earlier event its own feature acts on: a member's command of that
+  feature, or a non-message event one of its handlers takes (a poll
+  answer): a moderator's ``!meeting cancel`` sees the RSVPs and votes
+  sent before it. A handler that reads every message (the protections)
+  does not count, or no moderation command could pass a flood.
 
 Whether an event is urgent is read from the server's state (the sender's
 power) and the decrypted body (whether it is a command); it only moves the
@@ -40,6 +45,10 @@ class Queued:
     sender: str | None
     state: bool  # carries a state_key: keeps its place relative to everything
     urgent: bool  # a staff command: may go ahead
+    # The features that act on it (see the module's doc); for an urgent
+    # command, its own feature: it does not pass an event that one concerns.
+    concerns: frozenset[str] = frozenset()
+    feature: str | None = None
 
 
 def next_index(queue: Iterable[Queued], lookahead: int = LOOKAHEAD) -> int:
@@ -47,12 +56,14 @@ def next_index(queue: Iterable[Queued], lookahead: int = LOOKAHEAD) -> int:
     next: the first urgent event that passes only other senders' ordinary
     events, else the oldest."""
     passed: set[str] = set()
+    concerned: set[str] = set()
     for index, queued in enumerate(itertools.islice(queue, lookahead)):
         if queued.state or queued.sender is None:
             return 0
-        if queued.urgent and queued.sender not in passed:
+        if queued.urgent and queued.sender not in passed and queued.feature not in concerned:
             return index
         passed.add(queued.sender)
+        concerned |= queued.concerns
     return 0
 
 
@@ -69,15 +80,23 @@ def command_name(event: object, prefix: str) -> str | None:
 
 
 def classify(
-    source: Mapping[str, Any], event: object, *, prefix: str, staff: Callable[[str, str], bool]
+    source: Mapping[str, Any],
+    event: object,
+    *,
+    prefix: str,
+    staff: Callable[[str, str], bool],
+    concerns: frozenset[str] = frozenset(),
+    feature_of: Callable[[str], str | None] = lambda name: None,
 ) -> Queued:
     """*source*: the event as queued; *event*: it typed (None if it could
     not be); *staff*: whether a sender holds power in the room and may run
     the named command there, by the server's state (asked only about the
-    sender of a command)."""
+    sender of a command); *concerns*: the features that act on it;
+    *feature_of*: the feature a command belongs to."""
     sender = source.get("sender")
     sender = sender if isinstance(sender, str) else None
     state = "state_key" in source
     name = None if state or sender is None else command_name(event, prefix)
     urgent = name is not None and sender is not None and staff(sender, name)
-    return Queued(sender, state, urgent)
+    feature = feature_of(name) if urgent and name is not None else None
+    return Queued(sender, state, urgent, concerns, feature)

@@ -8,8 +8,9 @@ here, in the room it is typed in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bots.framework.actions import Action, Reply, SendNotice, Unban
 from bots.framework.commands.authorize import REFUSAL
@@ -181,7 +182,9 @@ COMMANDS = (
 )
 
 
-async def unban(job: Job, ctx: Context[ModerationConfig]) -> Sequence[Action]:
+async def unban(
+    job: Job[tuple[tuple[str, ...], str]], ctx: Context[ModerationConfig]
+) -> Sequence[Action]:
     rooms, user = job.parsed
     log = ctx.community().rooms.moderation_log
     out: list[Action] = [Unban(room, user) for room in rooms]
@@ -190,8 +193,7 @@ async def unban(job: Job, ctx: Context[ModerationConfig]) -> Sequence[Action]:
     return out
 
 
-def parse_unban(payload: object) -> tuple[tuple[str, ...], str]:
-    assert isinstance(payload, dict)
+def parse_unban(payload: Mapping[str, Any]) -> tuple[tuple[str, ...], str]:
     rooms, user = payload.get("rooms"), payload.get("user_id")
     if not isinstance(rooms, list) or not all(isinstance(r, str) for r in rooms):
         raise ValueError("rooms must be a list of room IDs")
