@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import aiosqlite
 from nio import AsyncClient, SyncResponse
@@ -56,7 +57,7 @@ from bots.framework.scheduler.features import job_kinds, report_job, report_kept
 from bots.framework.services import Services
 from bots.framework.session import BotSession
 from bots.framework.state_lock import StateLock
-from bots.framework.storage import MIGRATIONS, InboxItem, OutboxItem, Storage, as_state_error
+from bots.framework.storage import MIGRATIONS, InboxItem, Storage, as_state_error
 from bots.framework.trust.channel import CryptoChannel
 from bots.framework.trust.history import HistorySharer, SessionFlags
 from bots.framework.trust.identities import Identities
@@ -299,6 +300,9 @@ class BotRuntime:
                 # Taken before any room worker runs, so a row settled from
                 # now on is performed by its worker alone, never twice.
                 backlog = await storage.pending_outbox()
+                # Its places in the rooms' lanes taken before any leftover
+                # is decided: what was decided first is done first.
+                resuming = self.outbox.queue_backlog(backlog)
                 for item in leftovers:
                     self.rooms.dispatch(item)
                 # Messages a previous run was still waiting to decrypt.
@@ -306,7 +310,7 @@ class BotRuntime:
                     await self.key_waits.start(event_id, room_id, source)
                 # In a task of its own: a long backlog under rate limits must
                 # not hold up the sync loop, nor keep SIGTERM waiting.
-                self.background.spawn(self._resume(backlog, scheduler))
+                self.background.spawn(self._resume(resuming, scheduler))
             # The very first sync's timeline is the past: nothing in it was
             # sent to a running bot, so it only marks where handling starts.
             # Invitations still waiting are answered all the same.
@@ -379,11 +383,11 @@ class BotRuntime:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def _resume(self, backlog: list[OutboxItem], scheduler: Scheduler) -> None:
+    async def _resume(self, backlog: Coroutine[Any, Any, None], scheduler: Scheduler) -> None:
         """After the first sync: what a previous run decided but did not
         perform, the reports held back until rooms were known, then the jobs
         (which also send through nio)."""
-        await self.outbox.perform_queued(backlog)
+        await backlog
         await self.reports.synced_now()
         self._scheduler_task = asyncio.create_task(scheduler.serve())
         self.services.start()

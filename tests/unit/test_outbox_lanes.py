@@ -6,16 +6,17 @@ performed in the background the same way."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from nio import RoomBanResponse, RoomSendResponse
 
-from bots.framework.actions import ActionTypes, Ban, CancelJob, Reply, SendNotice
+from bots.framework.actions import ActionTypes, Ban, CancelJob, Reply, SendDirect, SendNotice
 from bots.framework.outbox.effector import Effector
-from bots.framework.outbox.lanes import Kind, Lanes, kind_of, waves
-from bots.framework.outbox.queue import Outbox
+from bots.framework.outbox.lanes import Kind, Lanes, kind_of, lane_of, waves
+from bots.framework.outbox.queue import Outbox, records_for
 from bots.framework.storage import Storage
 
 LOUNGE = "!lounge:example.org"
@@ -161,3 +162,58 @@ async def test_a_job_s_notice_goes_out_after_the_unbans_it_reports(tmp_path: Pat
     assert order.index("start over") > max(
         order.index("end ban in ga"), order.index("end ban in lo")
     )
+
+
+def test_what_happens_in_no_room_has_a_lane_of_its_own() -> None:
+    assert lane_of(SendNotice(LOUNGE, "hi")) == LOUNGE
+    # Opening one member's DM holds up no one else's, nor the scheduler.
+    assert lane_of(SendDirect("@a:x", "hi")) != lane_of(SendDirect("@b:x", "hi"))
+    assert lane_of(SendDirect("@a:x", "hi")) == lane_of(SendDirect("@a:x", "again"))
+    assert lane_of(CancelJob("k")) not in {lane_of(SendDirect("@a:x", "hi")), None}
+
+
+async def test_a_wave_s_failure_waits_for_the_rest_of_the_wave_before_letting_go() -> None:
+    lanes = Lanes(in_flight=4)
+    log: list[str] = []
+
+    async def perform(index: int) -> None:
+        if index == 0:
+            raise sqlite3.OperationalError("disk I/O error")
+        await asyncio.sleep(0.02)
+        log.append(f"end {index}")
+
+    first = lanes.queue([(LOUNGE, Kind.DOES), (GARDEN, Kind.DOES)], perform)
+
+    async def after(index: int) -> None:
+        log.append("garden's next")
+
+    later = lanes.queue([(GARDEN, Kind.DOES)], after)
+    outcome = await asyncio.gather(first, later, return_exceptions=True)
+    assert isinstance(outcome[0], sqlite3.OperationalError)
+    # The garden's next action waited for the garden's first, still running
+    # when its wave's other action failed.
+    assert log == ["end 1", "garden's next"]
+    assert len(lanes) == 0
+
+
+async def test_a_crash_s_backlog_keeps_its_order_ahead_of_what_is_decided_next(
+    tmp_path: Path,
+) -> None:
+    client = SlowClient()
+    outbox = await open_outbox(tmp_path, client)
+    storage = outbox.storage
+    assert storage is not None
+    try:
+        # Two decisions a previous run made but did not perform.
+        for key, body in (("event:$1", "first"), ("event:$2", "second")):
+            await storage.enqueue(records_for(key, [SendNotice(LOUNGE, body)]))
+        resuming = outbox.queue_backlog(await storage.pending_outbox())
+        # Decided after the start, before the backlog has been performed.
+        fresh = await storage.enqueue(records_for("event:$3", [SendNotice(LOUNGE, "third")]))
+        await asyncio.gather(outbox.perform_decision(fresh), resuming)
+        assert not await storage.pending_outbox()
+    finally:
+        await storage.close()
+    order = order_of(client)
+    assert order.index("start second") > order.index("end first")
+    assert order.index("start third") > order.index("end second")

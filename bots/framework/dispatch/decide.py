@@ -15,7 +15,7 @@ from bots.framework.commands.authorize import is_allowed
 from bots.framework.commands.spec import CommandTable
 from bots.framework.config import BotConfig
 from bots.framework.dispatch.context import Contexts
-from bots.framework.dispatch.order import Queued, classify, command_name
+from bots.framework.dispatch.order import Queued, classify
 from bots.framework.events import Message
 from bots.framework.feature import EventHandler, Feature
 from bots.framework.intake.parse import to_event
@@ -86,18 +86,13 @@ class Decider:
         return feature.name if feature is not None else None
 
     def _concerns(self, event: object) -> frozenset[str]:
-        """The features that act on *event*, for the order: the one whose
-        command it is, and those with a handler taking it, but for handlers
-        of every message in a room (the protections)."""
-        name = command_name(event, self.config.command_prefix)
-        own = self._feature_of(name) if name is not None else None
-        takers = {
-            feature.name
-            for feature, handler in self.handlers
-            if (handler.event_type is not Message or handler.direct_only)
-            and self._applies(handler, event)
-        }
-        return frozenset(takers | ({own} if own else set()))
+        """The features with a handler that takes *event*, when it is not a
+        message (a vote, a reaction), for the order. Messages do not count:
+        every one is the protections', and a member may send any command,
+        so a raid of them would hold back every moderator's."""
+        if isinstance(event, Message):
+            return frozenset()
+        return frozenset(f.name for f, h in self.handlers if self._applies(h, event))
 
     def _goes_ahead(self, room_id: str, sender: str, name: str) -> bool:
         """Whether *sender*'s command *name* may pass the room's queue: a

@@ -12,11 +12,11 @@ must see. It never passes:
   in the order they sent it);
 - an earlier state change, or anything with no sender (membership, power
   levels and the like keep their place relative to everything);
-- an earlier event its own feature acts on: a member's command of that
-  feature, or a non-message event one of its handlers takes (a poll
-  answer): a moderator's ``!meeting cancel`` sees the RSVPs and votes
-  sent before it. A handler that reads every message (the protections)
-  does not count, or no moderation command could pass a flood.
+- an earlier event, not a message, that one of its own feature's
+  handlers takes (a vote, a reaction): a staff command sees the votes
+  cast before it. Messages never hold it back (the protections read
+  every one, and a raid of members' commands would otherwise hold back
+  every moderator's).
 
 Whether an event is urgent is read from the server's state (the sender's
 power) and the decrypted body (whether it is a command); it only moves the

@@ -13,6 +13,9 @@ Across decisions, each room is a lane (:class:`Lanes`): an action waits
 for every action queued for its room before it, whoever decided it. Its
 place is taken when the decision is queued, not when it starts, so a job
 handed off to the background keeps its place behind the one before it.
+What happens in no room has a lane of its own (:func:`lane_of`): a DM to
+one member, the scheduler's bookkeeping, each kind of a feature's own
+action, so that opening one member's DM holds up nobody else.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from bots.framework.actions import Effect, Scheduling
+from bots.framework.actions import Effect, Scheduling, SendDirect, room_of
 
 
 class Kind(Enum):
@@ -38,6 +41,17 @@ def kind_of(action: object) -> Kind:
     if isinstance(action, Effect) and action.says:
         return Kind.SAYS
     return Kind.DOES
+
+
+def lane_of(action: object) -> str:
+    """The lane *action* waits in: its room, or for what happens in none,
+    a lane of its kind."""
+    room = room_of(action)
+    if room is not None:
+        return room
+    if isinstance(action, SendDirect):
+        return f"direct:{action.user_id}"
+    return f"kind:{type(action).__name__}"
 
 
 def waves(kinds: Sequence[Kind]) -> list[list[int]]:
@@ -59,7 +73,7 @@ def waves(kinds: Sequence[Kind]) -> list[list[int]]:
 
 @dataclass
 class _Place:
-    lane: str | None
+    lane: str
     after: asyncio.Future[None] | None  # the one before it in its lane
     done: asyncio.Future[None]
 
@@ -67,7 +81,7 @@ class _Place:
 class Lanes:
     def __init__(self, in_flight: int) -> None:
         """At most *in_flight* actions performed at once."""
-        self._tails: dict[str | None, asyncio.Future[None]] = {}
+        self._tails: dict[str, asyncio.Future[None]] = {}
         self._slots = asyncio.Semaphore(in_flight)
 
     def __len__(self) -> int:
@@ -76,11 +90,11 @@ class Lanes:
 
     def queue(
         self,
-        items: Sequence[tuple[str | None, Kind]],
+        items: Sequence[tuple[str, Kind]],
         perform: Callable[[int], Awaitable[None]],
     ) -> Coroutine[Any, Any, None]:
-        """Take a place in each room's lane for one decision's *items* (each
-        its room and kind, in the decision's order), now; the coroutine
+        """Take a place in each lane for one decision's *items* (each its
+        lane and kind, in the decision's order), now; the coroutine
         returned performs each, by its index, with *perform*, when its turn
         comes, and returns once all are done."""
         loop = asyncio.get_running_loop()
@@ -99,7 +113,15 @@ class Lanes:
     ) -> None:
         try:
             for wave in plan:
-                await asyncio.gather(*(self._one(i, places[i], perform) for i in wave))
+                # Every action of the wave ends, even when one fails, before
+                # the failure stops the rest: none is left running on its own
+                # after its place was let go.
+                ended = await asyncio.gather(
+                    *(self._one(i, places[i], perform) for i in wave), return_exceptions=True
+                )
+                failed = next((e for e in ended if isinstance(e, BaseException)), None)
+                if failed is not None:
+                    raise failed
         finally:
             # Never leave a later action waiting on one that will not run
             # (a stop, or a failure that stops the bot).

@@ -13,6 +13,7 @@ start, with the same transaction ids."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, cast
@@ -30,7 +31,7 @@ from bots.framework.actions import (
 )
 from bots.framework.logging import get_logger
 from bots.framework.outbox.effector import Effector
-from bots.framework.outbox.lanes import Lanes, kind_of
+from bots.framework.outbox.lanes import Lanes, kind_of, lane_of
 from bots.framework.scheduler import Scheduler
 from bots.framework.storage import OutboxItem, Storage
 
@@ -107,9 +108,24 @@ class Outbox:
         is queued after them in their rooms waits for it)."""
         return self._in_lanes(items)
 
+    def queue_backlog(self, items: Sequence[OutboxItem]) -> Coroutine[Any, Any, None]:
+        """What a previous run decided but did not perform (in the order
+        queued): each decision's places in the lanes taken now, as if just
+        decided; the coroutine returned performs them all."""
+        decisions: dict[str, list[OutboxItem]] = {}
+        for item in items:
+            # An action's key is its decision's and its place in it.
+            decisions.setdefault(item.key.rsplit("/", 1)[0], []).append(item)
+        queued = [self._in_lanes(decided) for decided in decisions.values()]
+
+        async def perform() -> None:
+            await asyncio.gather(*queued)
+
+        return perform()
+
     def _in_lanes(self, items: Sequence[OutboxItem]) -> Coroutine[Any, Any, None]:
         actions = [self._readable(item) for item in items]
-        plan = [(item.room_id, kind_of(a)) for item, a in zip(items, actions, strict=True)]
+        plan = [(lane_of(a), kind_of(a)) for a in actions]
 
         async def perform(index: int) -> None:
             await self._perform(items[index], actions[index])
