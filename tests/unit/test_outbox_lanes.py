@@ -13,7 +13,15 @@ from typing import Any
 
 from nio import RoomBanResponse, RoomSendResponse
 
-from bots.framework.actions import ActionTypes, Ban, CancelJob, Reply, SendDirect, SendNotice
+from bots.framework.actions import (
+    ActionTypes,
+    Ban,
+    CancelJob,
+    Reply,
+    ScheduleJob,
+    SendDirect,
+    SendNotice,
+)
 from bots.framework.outbox.effector import Effector
 from bots.framework.outbox.lanes import Kind, Lanes, kind_of, lane_of, waves
 from bots.framework.outbox.queue import Outbox, records_for
@@ -170,6 +178,8 @@ def test_what_happens_in_no_room_has_a_lane_of_its_own() -> None:
     assert lane_of(SendDirect("@a:x", "hi")) != lane_of(SendDirect("@b:x", "hi"))
     assert lane_of(SendDirect("@a:x", "hi")) == lane_of(SendDirect("@a:x", "again"))
     assert lane_of(CancelJob("k")) not in {lane_of(SendDirect("@a:x", "hi")), None}
+    # A job cancelled and set again under one key, in that order.
+    assert lane_of(CancelJob("k")) == lane_of(ScheduleJob("f", "remind", 0.0, "k"))
 
 
 async def test_a_wave_s_failure_waits_for_the_rest_of_the_wave_before_letting_go() -> None:

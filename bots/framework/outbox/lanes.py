@@ -14,8 +14,8 @@ for every action queued for its room before it, whoever decided it. Its
 place is taken when the decision is queued, not when it starts, so a job
 handed off to the background keeps its place behind the one before it.
 What happens in no room has a lane of its own (:func:`lane_of`): a DM to
-one member, the scheduler's bookkeeping, each kind of a feature's own
-action, so that opening one member's DM holds up nobody else.
+one member, the scheduler's bookkeeping (jobs set and cancelled in
+order), each kind of a feature's own action, so that opening one member's DM holds up nobody else.
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ def lane_of(action: object) -> str:
         return room
     if isinstance(action, SendDirect):
         return f"direct:{action.user_id}"
+    if isinstance(action, Scheduling):
+        # One lane for scheduling and cancelling: a job cancelled and set
+        # again under one key must be so in that order.
+        return "scheduler"
     return f"kind:{type(action).__name__}"
 
 
