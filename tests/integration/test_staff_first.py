@@ -6,7 +6,8 @@ once, in the order sent."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ from bots.framework.actions import Action, Reply
 from bots.framework.commands.spec import Command, Invocation
 from bots.framework.events import Message, Reaction
 from bots.framework.feature import Context, EventHandler, Feature, FeatureConfig
-from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
-from tests.support.member_client import body, reply_target
+from tests.support.homeserver import Cast, Homeserver, cast, member, running_bot, wait_joined
+from tests.support.member_client import MemberClient, body, reply_target
 
 pytestmark = pytest.mark.integration
 
@@ -45,18 +46,27 @@ def slow_reader() -> Feature[FeatureConfig]:
     )
 
 
-async def test_a_moderator_s_ping_is_answered_ahead_of_a_queued_flood(
-    homeserver: Homeserver, state: Path
-) -> None:
+@contextlib.asynccontextmanager
+async def bot_alice_and_mod(
+    homeserver: Homeserver, state: Path, feature: Feature[FeatureConfig]
+) -> AsyncIterator[tuple[Cast, MemberClient, MemberClient]]:
+    """The bot with *feature*, and Alice and a moderator in its room."""
     c = await cast(homeserver, state)
     async with (
-        running_bot(c.config, [CORE, slow_reader()]),
+        running_bot(c.config, [CORE, feature]),
         member(homeserver, c.alice, state / "alice") as alice,
         member(homeserver, c.mod, state / "mod") as mod,
     ):
         await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
         await alice.join(c.room)
         await mod.sync_until_joined(c.room)
+        yield c, alice, mod
+
+
+async def test_a_moderator_s_ping_is_answered_ahead_of_a_queued_flood(
+    homeserver: Homeserver, state: Path
+) -> None:
+    async with bot_alice_and_mod(homeserver, state, slow_reader()) as (c, alice, mod):
         # The bot reads the room before the flood (its keys are shared).
         warm = await alice.send(c.room, "hello")
         await alice.wait_for_reply(warm)
@@ -100,18 +110,10 @@ async def test_a_moderator_s_command_does_not_pass_what_its_own_feature_was_sent
     homeserver: Homeserver, state: Path
 ) -> None:
     """Members' reactions are queued when the moderator asks for the tally:
-    the tally's feature acts on them, so it waits for them (as `!meeting
-    cancel` must see the RSVPs sent before it)."""
+    the tally's feature acts on them, so it waits for them (as a staff
+    count of a poll must see the votes cast before it)."""
     seen: list[str] = []
-    c = await cast(homeserver, state)
-    async with (
-        running_bot(c.config, [CORE, tally_feature(seen)]),
-        member(homeserver, c.alice, state / "alice") as alice,
-        member(homeserver, c.mod, state / "mod") as mod,
-    ):
-        await wait_joined(homeserver, c.mod, c.room, c.bot.user_id)
-        await alice.join(c.room)
-        await mod.sync_until_joined(c.room)
+    async with bot_alice_and_mod(homeserver, state, tally_feature(seen)) as (c, alice, mod):
         warm = await mod.send(c.room, "!ping")
         await mod.wait_for_reply(warm)
         post = await alice.send(c.room, "a post to react to")
