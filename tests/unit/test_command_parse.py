@@ -460,3 +460,13 @@ def test_a_pill_is_read_as_the_user_id_it_links_to() -> None:
     room = '!join <a href="https://matrix.to/#/#carers:example.org">Carers</a>'
     assert command_text("!join #carers:example.org", room) == "!join #carers:example.org"
     assert command_text("!ping", None) == "!ping"
+
+
+def test_the_table_names_two_word_commands_before_one_word_ones() -> None:
+    table = CommandTable()
+    group = table.add(_cmd("group"))
+    create = table.add(_cmd("group create"))
+    assert table.named("Group CREATE carers now") == ("group create", "carers now", create)
+    assert table.named("group carers") == ("group", "carers", group)
+    assert table.named("nothing here") == ("nothing", "here", None)
+    assert table.named("") == ("", "", None)

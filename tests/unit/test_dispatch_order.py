@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bots.framework.commands.spec import MODERATOR, Command, CommandTable
 from bots.framework.dispatch.order import Queued, classify, command_name, next_index
 from bots.framework.intake.parse import to_event
 
@@ -178,7 +179,8 @@ def test_a_staff_command_is_told_its_feature_and_others_only_their_concerns() ->
         }
         return source, to_event(ROOM, source, encrypted=True)
 
-    features = {"meeting": "meetings", "rsvp": "meetings"}
+    # The words the queue reads (two at most); the table resolves them.
+    features = {"meeting cancel": "meetings"}
     staff = {MOD}
     for body, sender, urgent, feature in (
         ("!meeting cancel 1", MOD, True, "meetings"),
@@ -195,3 +197,32 @@ def test_a_staff_command_is_told_its_feature_and_others_only_their_concerns() ->
         )
         assert (queued.urgent, queued.feature) == (urgent, feature)
         assert queued.concerns == {"meetings"}
+
+
+def test_a_moderator_s_two_word_command_goes_ahead() -> None:
+    """`!meeting cancel 3` is named by two words; the queue reads it as the
+    parser does, so a moderator's cancel is not held behind a flood, while
+    `!meeting` alone (no such command) keeps its place."""
+
+    async def handler(inv: object, ctx: object) -> list[object]:
+        return []
+
+    table = CommandTable()
+    table.add(Command("meeting cancel", "cancel a meeting", handler, power_level=MODERATOR))
+
+    def staff(sender: str, words: str) -> bool:
+        _, _, command = table.named(words)
+        return sender == MOD and command is not None
+
+    def sent(body: str) -> Queued:
+        source = message(MOD, body)
+        event = to_event(ROOM, source, encrypted=True)
+        return classify(source, event, prefix="!", staff=staff)
+
+    assert command_name(
+        to_event(ROOM, message(MOD, "!Meeting  Cancel 3"), encrypted=True), "!"
+    ) == ("Meeting Cancel")
+    assert sent("!meeting cancel 3").urgent
+    assert sent("!MEETING Cancel").urgent
+    assert not sent("!meeting 3").urgent
+    assert not sent("!meetings").urgent

@@ -73,13 +73,6 @@ def parse_duration(text: str) -> timedelta | None:
     return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 
-def _split_name(rest: str) -> tuple[str, str]:
-    parts = rest.split(maxsplit=1)
-    if not parts:
-        return "", ""
-    return parts[0], parts[1] if len(parts) > 1 else ""
-
-
 def parse(body: str, prefix: str, table: CommandTable) -> Parsed | ParseFailure | None:
     """Parse *body*; None means it is not addressed to the bot at all."""
     if not body.startswith(prefix):
@@ -98,15 +91,7 @@ def parse(body: str, prefix: str, table: CommandTable) -> Parsed | ParseFailure 
         name = after.split(maxsplit=1)[0] if after.split() else after
         known = table.get(name.lower())
         return ParseFailure("Commands can't contain control characters.", known)
-    name, rest = _split_name(after)
-    name = name.lower()
-    # A command may have a two-word name ("group create").
-    sub, sub_rest = _split_name(rest)
-    command = table.get(f"{name} {sub.lower()}") if sub else None
-    if command is not None:
-        name, rest = f"{name} {sub.lower()}", sub_rest
-    else:
-        command = table.get(name)
+    name, rest, command = table.named(after)
     if command is None:
         close = difflib.get_close_matches(name, table.names(), n=1)
         hint = f" Did you mean {prefix}{close[0]}?" if close else ""

@@ -132,8 +132,28 @@ class CommandTable:
     def get(self, name: str) -> Command[Any] | None:
         return self._commands.get(name)
 
+    def named(self, words: str) -> tuple[str, str, Command[Any] | None]:
+        """The command *words* (a command's text after the prefix) names:
+        its name (lower case), the rest of the line and the command if the
+        bot has it. Two-word names ("group create") are tried first, so the
+        order of the queue and the parser read a command the same way."""
+        first, rest = _split_name(words)
+        first = first.lower()
+        sub, sub_rest = _split_name(rest)
+        two = self._commands.get(f"{first} {sub.lower()}") if sub else None
+        if two is not None:
+            return f"{first} {sub.lower()}", sub_rest, two
+        return first, rest, self._commands.get(first)
+
     def names(self) -> list[str]:
         return list(self._commands)
 
     def __iter__(self) -> Iterator[Command[Any]]:
         return iter(self._commands.values())
+
+
+def _split_name(rest: str) -> tuple[str, str]:
+    parts = rest.split(maxsplit=1)
+    if not parts:
+        return "", ""
+    return parts[0], parts[1] if len(parts) > 1 else ""

@@ -81,8 +81,9 @@ class Decider:
             feature_of=self._feature_of,
         )
 
-    def _feature_of(self, command: str) -> str | None:
-        feature = self.command_feature.get(command)
+    def _feature_of(self, words: str) -> str | None:
+        name, _, _ = self.table.named(words)
+        feature = self.command_feature.get(name)
         return feature.name if feature is not None else None
 
     def _concerns(self, event: object) -> frozenset[str]:
@@ -94,12 +95,13 @@ class Decider:
             return frozenset()
         return frozenset(f.name for f, h in self.handlers if self._applies(h, event))
 
-    def _goes_ahead(self, room_id: str, sender: str, name: str) -> bool:
-        """Whether *sender*'s command *name* may pass the room's queue: a
-        command the bot knows, from someone with power, that they may run in
-        this room. An unknown word or a command they lack the power for
-        keeps its place (it is refused when decided, like any other)."""
-        command = self.table.get(name)
+    def _goes_ahead(self, room_id: str, sender: str, words: str) -> bool:
+        """Whether *sender*'s command (its first *words*) may pass the
+        room's queue: a command the bot knows, from someone with power, that
+        they may run in this room. An unknown word or a command they lack
+        the power for keeps its place (it is refused when decided, like any
+        other)."""
+        _, _, command = self.table.named(words)
         return (
             command is not None
             and self.facts.is_staff(room_id, sender)

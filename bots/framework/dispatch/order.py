@@ -68,15 +68,17 @@ def next_index(queue: Iterable[Queued], lookahead: int = LOOKAHEAD) -> int:
 
 
 def command_name(event: object, prefix: str) -> str | None:
-    """The command *event* asks for (lower case), if it is a text message
-    starting with *prefix*; edits are never run, so they are none."""
+    """The words that may name the command *event* asks for: its first two
+    after *prefix* (a name has one or two, "ban" or "meeting cancel"), if
+    it is a text message starting with *prefix*; edits are never run, so
+    they are none. The command table says which of them name a command."""
     if not isinstance(event, Message) or event.msgtype != "m.text" or event.replaces:
         return None
     text = event.body.lstrip()
     if not text.startswith(prefix):
         return None
-    words = text[len(prefix) :].split(maxsplit=1)
-    return words[0].lower() if words else None
+    words = text[len(prefix) :].split(maxsplit=2)[:2]
+    return " ".join(words) if words else None
 
 
 def classify(
