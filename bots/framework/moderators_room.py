@@ -22,6 +22,17 @@ log = get_logger(__name__)
 KEY = "bot.moderators_room"
 
 
+async def find(
+    client: AsyncClient, ref: str | None, roles: CommunityRoles | None, me: str
+) -> str | None:
+    """The configured moderators' room *ref*, resolved and, for a community
+    (*roles*), checked against the staff who must have made it."""
+    room = await resolve(client, ref)
+    if room is not None and roles is not None:
+        await check(client, room, roles, me)
+    return room
+
+
 async def resolve(client: AsyncClient, ref: str | None) -> str | None:
     """The room ID of *ref* (an ID, or an alias asked of the homeserver).
 

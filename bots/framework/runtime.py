@@ -48,19 +48,19 @@ from bots.framework.intake.keys import KeyWaits
 from bots.framework.intake.sync import SyncIntake
 from bots.framework.logging import get_logger, use_salt_file
 from bots.framework.moderators_reports import ModeratorReports
-from bots.framework.outbox.effector import Effector, Performer
+from bots.framework.outbox.effector import Effector
 from bots.framework.outbox.queue import Outbox
 from bots.framework.room_facts import RoomFacts
 from bots.framework.scheduler import Scheduler, SystemClock
 from bots.framework.scheduler import connect as connect_scheduler_db
-from bots.framework.scheduler.features import job_kinds, report_job, report_kept_jobs
+from bots.framework.scheduler.features import features_scheduler, start_jobs
 from bots.framework.services import Services
 from bots.framework.session import BotSession
 from bots.framework.state_lock import StateLock
 from bots.framework.storage import MIGRATIONS, InboxItem, Storage, as_state_error
-from bots.framework.trust.channel import CryptoChannel
-from bots.framework.trust.history import HistorySharer, SessionFlags
+from bots.framework.trust.history import HistorySharer
 from bots.framework.trust.identities import Identities
+from bots.framework.trust.parts import TrustParts
 from bots.framework.trust.policy import KeySharing
 from bots.framework.trust.sharing import KeySharer
 from bots.framework.trust.warming import SessionWarmer, joined_users
@@ -170,23 +170,6 @@ class BotRuntime:
 
     # --- lifecycle ---
 
-    async def _find_moderators_room(self, client: AsyncClient) -> None:
-        """The configured moderators' room, resolved and, for a community,
-        checked against the staff who must have made it."""
-        room = await moderators_room.resolve(client, self.config.moderators_room)
-        roles = self.roles()
-        if room is not None and roles is not None:
-            await moderators_room.check(client, room, roles, self.config.user_id)
-        self.facts.moderators_room_id = room
-
-    def _performers(self) -> dict[type, Performer]:
-        out: dict[type, Performer] = {}
-        for feature in self.features:
-            setup = Setup(self.config, self.section(feature))
-            for action_type, factory in feature.performers.items():
-                out[action_type] = factory(setup)
-        return out
-
     async def _open_storage(self) -> Storage:
         migrations = [*MIGRATIONS, *(m for f in self.features for m in f.migrations)]
         storage = await Storage.open(self.config.state_dir / "bot.db", migrations)
@@ -215,55 +198,42 @@ class BotRuntime:
             client: AsyncClient = await self.session.connect()
             # From here on, no decrypted payload is taken for room state.
             guard_decryption(client.olm, self.reports.alarms.seen, lambda: self.facts.state.types)
-            await self._find_moderators_room(client)
-            self.identities = Identities(
-                CryptoChannel(client),
+            self.facts.moderators_room_id = await moderators_room.find(
+                client, self.config.moderators_room, self.roles(), self.config.user_id
+            )
+            trust = TrustParts.connect(
+                client,
                 storage,
+                KeySharing(self.config.key_sharing),
                 holds_power=self.facts.holds_power,
                 report_change=self.reports.identity_changed,
+                history_shared=self.facts.history_shared,
             )
-            self.keys = KeySharer(
-                client,
-                self.identities,
-                KeySharing(self.config.key_sharing),
-                shared_history=self.facts.history_shared,
-                on_session=lambda flag: storage.record_sessions([flag]),
-            )
-            self.warmer = SessionWarmer(
-                self.keys, self.identities, KeySharing(self.config.key_sharing)
-            )
-            self.history = HistorySharer(
-                client,
-                self.identities,
-                self.keys,
-                SessionFlags(storage.record_sessions, storage.shareable_sessions),
-            )
+            self.identities, self.keys = trust.identities, trust.keys
+            self.warmer, self.history = trust.warmer, trust.history
             self.effector = Effector(
                 client,
-                performers=self._performers(),
+                # Each feature's performers, made with its own config section.
+                performers={
+                    kind: make(Setup(self.config, self.section(f)))
+                    for f in self.features
+                    for kind, make in f.performers.items()
+                },
                 directs=self.directs,
                 keys=self.keys,
                 history=self.history,
             )
             self._scheduler_db = await connect_scheduler_db(self.config.state_dir / "bot.db")
-            tell = self.reports.tell
-            self.scheduler = Scheduler(
+            self.scheduler = features_scheduler(
                 self._scheduler_db,
-                job_kinds(self.features, self.contexts.of, self.outbox.hand_off),
-                clock=SystemClock(self.clock),
-                report=lambda problem: report_job(tell, problem),
+                self.features,
+                self.contexts.of,
+                self.outbox.hand_off,
+                SystemClock(self.clock),
+                self.reports.tell,
             )
             self._bind_connected()
-            report = await self.scheduler.start()
-            await self.scheduler.prune(RETENTION_S)
-            log.info(
-                "features started",
-                features=[f.name for f in self.features],
-                late_jobs=report.late,
-                missed_jobs=len(report.missed),
-                kept_jobs=dict(report.disabled),
-            )
-            await report_kept_jobs(self.reports.tell, report.disabled)
+            await start_jobs(self.scheduler, self.features, self.reports.tell, RETENTION_S)
             await self._serve(client)
         finally:
             await self._shutdown()
@@ -293,24 +263,8 @@ class BotRuntime:
             if self.warmer is not None:
                 self.warmer.note(joined_users(resp, client.user_id or "", encrypted_room))
             if first:
-                # What a previous run received but did not handle goes first;
-                # what it decided but did not perform follows, now that nio
-                # has synced the rooms it must encrypt for.
                 first = False
-                # Taken before any room worker runs, so a row settled from
-                # now on is performed by its worker alone, never twice.
-                backlog = await storage.pending_outbox()
-                # Its places in the rooms' lanes taken before any leftover
-                # is decided: what was decided first is done first.
-                resuming = self.outbox.queue_backlog(backlog)
-                for item in leftovers:
-                    self.rooms.dispatch(item)
-                # Messages a previous run was still waiting to decrypt.
-                for event_id, room_id, source in await storage.awaiting_keys():
-                    await self.key_waits.start(event_id, room_id, source)
-                # In a task of its own: a long backlog under rate limits must
-                # not hold up the sync loop, nor keep SIGTERM waiting.
-                self.background.spawn(self._resume(resuming, scheduler))
+                await self._take_up(storage, leftovers, scheduler)
             # The very first sync's timeline is the past: nothing in it was
             # sent to a running bot, so it only marks where handling starts.
             # Invitations still waiting are answered all the same.
@@ -382,6 +336,27 @@ class BotRuntime:
             await asyncio.wait({task}, timeout=5)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+    async def _take_up(
+        self, storage: Storage, leftovers: Sequence[InboxItem], scheduler: Scheduler
+    ) -> None:
+        """After the first sync: what a previous run received but did not
+        handle goes first; what it decided but did not perform follows, now
+        that nio has synced the rooms it must encrypt for."""
+        # Taken before any room worker runs, so a row settled from now on is
+        # performed by its worker alone, never twice.
+        backlog = await storage.pending_outbox()
+        # Its places in the rooms' lanes taken before any leftover is
+        # decided: what was decided first is done first.
+        resuming = self.outbox.queue_backlog(backlog)
+        for item in leftovers:
+            self.rooms.dispatch(item)
+        # Messages a previous run was still waiting to decrypt.
+        for event_id, room_id, source in await storage.awaiting_keys():
+            await self.key_waits.start(event_id, room_id, source)
+        # In a task of its own: a long backlog under rate limits must not
+        # hold up the sync loop, nor keep SIGTERM waiting.
+        self.background.spawn(self._resume(resuming, scheduler))
 
     async def _resume(self, backlog: Coroutine[Any, Any, None], scheduler: Scheduler) -> None:
         """After the first sync: what a previous run decided but did not

@@ -9,10 +9,7 @@ import pytest
 from nio import RoomResolveAliasError, RoomResolveAliasResponse
 
 from bots.base.errors import ConfigError, StateError
-from bots.core.feature import FEATURE as CORE
 from bots.framework import moderators_room
-from bots.framework.config import BotConfig
-from bots.framework.runtime import BotRuntime
 from bots.framework.state_lock import StateLock
 
 MODS = "#mods:example.org"
@@ -42,28 +39,16 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return slept
 
 
-def runtime(tmp_path: Path) -> BotRuntime:
-    config = BotConfig(
-        homeserver="https://matrix.example.org",
-        user_id="@bot:example.org",
-        password_file=tmp_path / "pw",
-        state_dir=tmp_path / "state",
-        moderators_room=MODS,
-    )
-    return BotRuntime(config, [CORE])
-
-
 async def test_a_homeserver_error_while_resolving_the_moderators_room_is_retried(
     tmp_path: Path, no_sleep: list[float]
 ) -> None:
-    rt = runtime(tmp_path)
     client = FakeClient(
         RoomResolveAliasError("bad gateway", "502"),
         ConnectionRefusedError("refused"),
         RoomResolveAliasResponse(MODS, "!mods:example.org", ["example.org"]),
     )
-    await rt._find_moderators_room(client)  # type: ignore[arg-type]
-    assert rt.facts.moderators_room_id == "!mods:example.org"
+    found = await moderators_room.find(client, MODS, None, "@bot:example.org")  # type: ignore[arg-type]
+    assert found == "!mods:example.org"
     assert client.calls == 3
     assert len(no_sleep) == 2
 
@@ -71,10 +56,9 @@ async def test_a_homeserver_error_while_resolving_the_moderators_room_is_retried
 async def test_a_moderators_alias_that_does_not_exist_is_a_config_error(
     tmp_path: Path, no_sleep: list[float]
 ) -> None:
-    rt = runtime(tmp_path)
     client = FakeClient(RoomResolveAliasError("no such alias", "M_NOT_FOUND"))
     with pytest.raises(ConfigError, match=r"bot\.moderators_room"):
-        await rt._find_moderators_room(client)  # type: ignore[arg-type]
+        await moderators_room.find(client, MODS, None, "@bot:example.org")  # type: ignore[arg-type]
 
 
 def test_a_second_lock_on_a_state_folder_is_refused_and_freed_on_release(tmp_path: Path) -> None:

@@ -7,10 +7,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import aiosqlite
+
 from bots.framework.actions import Action
 from bots.framework.feature import Context, Feature, Job
+from bots.framework.logging import get_logger
+from bots.framework.scheduler.jobs import Clock, JobKind, Problem
 from bots.framework.scheduler.jobs import Job as StoredJob
-from bots.framework.scheduler.jobs import JobKind, Problem
+from bots.framework.scheduler.loop import Scheduler
+
+log = get_logger(__name__)
 
 # Queue and perform what was decided, under an idempotency key.
 Submit = Callable[[str, Sequence[Action]], Awaitable[None]]
@@ -59,3 +65,39 @@ async def report_kept_jobs(tell: Tell, kept: Mapping[str, int]) -> None:
             "is not enabled in my configuration. Enable it again and they run "
             "(late, if still within their grace period)."
         )
+
+
+def features_scheduler(
+    db: aiosqlite.Connection,
+    features: Sequence[Feature[Any]],
+    context_of: Callable[[Feature[Any]], Context[Any] | None],
+    submit: Submit,
+    clock: Clock,
+    tell: Tell,
+) -> Scheduler:
+    """The scheduler of *features*' jobs, over the bot's database *db*;
+    what it misses or fails is told to the moderators."""
+    return Scheduler(
+        db,
+        job_kinds(features, context_of, submit),
+        clock=clock,
+        report=lambda problem: report_job(tell, problem),
+    )
+
+
+async def start_jobs(
+    scheduler: Scheduler, features: Sequence[Feature[Any]], tell: Tell, retention_s: float
+) -> None:
+    """Sort out what fell due while the bot was down, forget finished jobs
+    older than *retention_s*, and tell the moderators of jobs kept for a
+    feature left out."""
+    report = await scheduler.start()
+    await scheduler.prune(retention_s)
+    log.info(
+        "features started",
+        features=[f.name for f in features],
+        late_jobs=report.late,
+        missed_jobs=len(report.missed),
+        kept_jobs=dict(report.disabled),
+    )
+    await report_kept_jobs(tell, report.disabled)
