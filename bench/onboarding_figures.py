@@ -16,11 +16,16 @@ bot with onboarding, then:
 3. a moderator approves them all; timed until every approval has produced
    its invites (each newcomer invited to the group's room).
 
-The floor does the bot's sending with no bot logic: a bare nio client opens
-the same number of encrypted DMs with one message each, then, for each
-approval, sends what the bot sends: two invites, a message in the DM and a
-notice in a staff room. Also printed: the bot's resident memory with every
-application in flight, and newcomers welcomed twice or never (must be 0).
+The floor does the bot's work with no bot logic: a bare nio client opens
+the same number of encrypted DMs with one message each. Then a second
+client sends it the same `!approve` commands, one after another, in an
+encrypted staff room, and it syncs, decrypts each and sends what the bot
+sends for it, one request at a time: two invites, a message in the DM and
+a notice in the staff room; timed, like Hearth, from the first command.
+The sending alone (the same requests with no command to receive) is
+printed beside it, as the floor was before 2026-12-08. Also printed: the
+bot's resident memory with every application in flight, and newcomers
+welcomed twice or never (must be 0).
 Never asserts a timing.
 """
 
@@ -32,17 +37,19 @@ import io
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from nio import RoomSendError
+from nio import AsyncClient, MegolmEvent, RoomMessageText, RoomSendError, SyncError
 
 from bench.bot_figures import rss_mb
 from bench.harness import device, err, private_homeserver, run_bench, versions
 from bench.report import Row, print_report, ratio
 from bots.devserver.synapse_config import registrations_dir
 from bots.framework.logging import configure_logging
+from bots.framework.session import SYNC_FILTER
 from bots.onboarding.config import OnboardingConfig
 from provisioning.provision import provision
 from provisioning.tokens import Tokens
@@ -190,20 +197,28 @@ async def hearth_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
 
 
 async def floor_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
-    """The same sending by a bare client. Welcomes: n encrypted DMs, each
-    created and sent one message. Approvals: what the bot sends for each,
+    """The same work by a bare client. Welcomes: n encrypted DMs, each
+    created and sent one message. Approvals, timed like Hearth's from the
+    moderator's first `!approve`: a second client sends the same n
+    commands in an encrypted staff room; the bare client syncs, decrypts
+    each and sends what the bot sends for it, one request after another:
     two invites (the Space and the group's room), a message in the DM and
-    a notice in the moderators' room."""
-    sender, creator = await hs.users("floor", "floor-creator")
+    a notice in the staff room. Then, for comparison, the sending alone
+    (no commands to receive) into two fresh rooms."""
+    sender, creator, asker = await hs.users("floor", "floor-creator", "floor-mod")
     await hs.exempt_from_rate_limits(sender)
+    await hs.exempt_from_rate_limits(asker)
     people = [await hs.user(f"f{i}") for i in range(n)]
-    space, room, staff = [
-        await hs.encrypted_room(creator, [sender], power={sender.user_id: 100}) for _ in range(3)
+    space, room, space2, room2 = [
+        await hs.encrypted_room(creator, [sender], power={sender.user_id: 100}) for _ in range(4)
     ]
-    api = await hs.api(sender)
-    for joined in (space, room, staff):
-        await api.request("POST", f"/_matrix/client/v3/join/{joined}", {})
+    staff = await hs.encrypted_room(creator, [sender, asker])
+    for who, joined in [(sender, r) for r in (space, room, space2, room2, staff)] + [
+        (asker, staff)
+    ]:
+        await (await hs.api(who)).request("POST", f"/_matrix/client/v3/join/{joined}", {})
     client = await device(hs, sender, tmp / "floor")
+    mod = await device(hs, asker, tmp / "floor-mod")
 
     async def say(where: str, text: str) -> None:
         resp = await client.room_send(
@@ -212,6 +227,12 @@ async def floor_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
         )  # fmt: skip
         if isinstance(resp, RoomSendError):
             raise RuntimeError(f"floor send failed: {resp.status_code}")
+
+    async def approve(space: str, room: str, user_id: str, dm: str) -> None:
+        await client.room_invite(space, user_id)
+        await client.room_invite(room, user_id)
+        await say(dm, "You're in")
+        await say(staff, f"approved {user_id}")
 
     out: dict[str, Any] = {}
     dms: list[str] = []
@@ -237,26 +258,90 @@ async def floor_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
             await client.sync(timeout=0)
             await say(dm, "Welcome")
         out["floor_welcomed_s"] = time.perf_counter() - t0
+        await mod.sync(timeout=0, full_state=True)
+        await client.sync(timeout=0)
+        dm_of = {p.user_id: dm for p, dm in zip(people, dms, strict=True)}
         t1 = time.perf_counter()
-        for person, dm in zip(people, dms, strict=True):
-            await client.room_invite(space, person.user_id)
-            await client.room_invite(room, person.user_id)
-            await say(dm, "You're in")
-            await say(staff, f"approved {person.user_id}")
+        await asyncio.gather(
+            ask(mod, staff, [f"!approve {p.user_id}" for p in people]),
+            answer(client, staff, dm_of, lambda who, dm: approve(space, room, who, dm)),
+        )
         out["floor_invites_s"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        for person, dm in zip(people, dms, strict=True):
+            await approve(space2, room2, person.user_id, dm)
+        out["floor_sending_s"] = time.perf_counter() - t2
     finally:
         await client.close()
+        await mod.close()
     return out
 
 
+async def ask(client: AsyncClient, room: str, commands: list[str]) -> None:
+    """Send *commands* one after another, as the moderator does."""
+    for body in commands:
+        resp = await client.room_send(
+            room, "m.room.message", {"msgtype": "m.text", "body": body},
+            ignore_unverified_devices=True,
+        )  # fmt: skip
+        if isinstance(resp, RoomSendError):
+            raise RuntimeError(f"command not sent: {resp.status_code}")
+
+
+async def answer(
+    client: AsyncClient,
+    room: str,
+    dm_of: dict[str, str],
+    approve: Callable[[str, str], Awaitable[None]],
+) -> None:
+    """The bare client's loop: sync, and for each `!approve` decrypted in
+    *room*, send what approving takes, in order, until all are done."""
+    todo = dict(dm_of)
+    while todo:
+        # A long timeline, as the bot's: none of the commands is skipped.
+        resp = await client.sync(timeout=30_000, sync_filter=SYNC_FILTER)
+        if isinstance(resp, SyncError):
+            raise RuntimeError(f"floor sync failed: {resp.status_code}")
+        joined = resp.rooms.join.get(room)
+        if joined is not None and joined.timeline.limited:
+            raise RuntimeError("the floor's sync skipped commands (a limited timeline)")
+        for event in joined.timeline.events if joined is not None else ():
+            if isinstance(event, MegolmEvent):
+                raise RuntimeError("the floor could not decrypt a command")
+            if isinstance(event, RoomMessageText) and event.body.startswith("!approve "):
+                who = event.body.split()[1]
+                dm = todo.pop(who, None)
+                if dm is not None:
+                    await approve(who, dm)
+
+
 def report(r: dict[str, Any]) -> None:
+    welcomed, approved = r["welcomed_s"], r["approved_s"]
     rows = [
-        Row(name, f"{r[ours]:.1f} s", f"{r[floor]:.1f} s", ratio(r[ours], r[floor]))
-        for name, ours, floor in (
-            ("Until every newcomer is welcomed", "welcomed_s", "floor_welcomed_s"),
-            ("Until every approval has its invites", "approved_s", "floor_invites_s"),
-        )
+        Row(
+            "Until every newcomer is welcomed",
+            f"{welcomed:.1f} s",
+            f"{r['floor_welcomed_s']:.1f} s",
+            ratio(welcomed, r["floor_welcomed_s"]),
+        ),
+        Row(
+            "Until every approval has its invites",
+            f"{approved:.1f} s",
+            f"{r['floor_invites_s']:.1f} s",
+            ratio(approved, r["floor_invites_s"]),
+            "≤ 1.3×",
+            approved <= 1.3 * r["floor_invites_s"],
+        ),
     ]
+    if "floor_sending_s" in r:
+        rows.append(
+            Row(
+                "The same, against the sending alone",
+                f"{approved:.1f} s",
+                f"{r['floor_sending_s']:.1f} s",
+                ratio(approved, r["floor_sending_s"]),
+            )
+        )
     rows.append(
         Row("Newcomers with a message doubled / lost", f"{r['doubled']} / {r['lost']}", "0")
     )
@@ -270,11 +355,14 @@ def report(r: dict[str, Any]) -> None:
         )
     )
     title = f"Migration day: {r['applicants']} newcomers ({r['date']}, {r['cpus']} CPUs)"
-    note = (
+    notes = [
         f"Registration of all {r['applicants']} took {r['register_s']:.1f} s; the last"
-        f" was welcomed {r['welcome_lag_s']:.1f} s after the last registration."
-    )
-    print_report(title, rows, [note], floor="Floor (bare client)")
+        f" was welcomed {r['welcome_lag_s']:.1f} s after the last registration.",
+        "Approvals' floor: a bare client that syncs, decrypts the same !approve commands"
+        " and sends the same requests for each, one at a time;",
+        "the sending alone: the same requests with no command received.",
+    ]
+    print_report(title, rows, notes, floor="Floor (bare client)")
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
