@@ -294,25 +294,48 @@ async def answer(
     dm_of: dict[str, str],
     approve: Callable[[str, str], Awaitable[None]],
 ) -> None:
-    """The bare client's loop: sync, and for each `!approve` decrypted in
-    *room*, send what approving takes, in order, until all are done."""
-    todo = dict(dm_of)
-    while todo:
-        # A long timeline, as the bot's: none of the commands is skipped.
-        resp = await client.sync(timeout=30_000, sync_filter=SYNC_FILTER)
-        if isinstance(resp, SyncError):
-            raise RuntimeError(f"floor sync failed: {resp.status_code}")
-        joined = resp.rooms.join.get(room)
-        if joined is not None and joined.timeline.limited:
-            raise RuntimeError("the floor's sync skipped commands (a limited timeline)")
-        for event in joined.timeline.events if joined is not None else ():
-            if isinstance(event, MegolmEvent):
-                raise RuntimeError("the floor could not decrypt a command")
-            if isinstance(event, RoomMessageText) and event.body.startswith("!approve "):
-                who = event.body.split()[1]
-                dm = todo.pop(who, None)
-                if dm is not None:
-                    await approve(who, dm)
+    """The bare client: a sync loop that queues each `!approve` decrypted in
+    *room*, and one worker that sends what approving takes, in order, until
+    all are done. The loop keeps syncing while the worker sends, as any bot
+    must, so that no command falls out of a sync's timeline."""
+    commands: asyncio.Queue[str] = asyncio.Queue()
+
+    async def listen() -> None:
+        while True:
+            # A long timeline, as the bot's.
+            resp = await client.sync(timeout=30_000, sync_filter=SYNC_FILTER)
+            if isinstance(resp, SyncError):
+                raise RuntimeError(f"floor sync failed: {resp.status_code}")
+            joined = resp.rooms.join.get(room)
+            if joined is None:
+                continue
+            if joined.timeline.limited:
+                raise RuntimeError("the floor's sync skipped commands (a limited timeline)")
+            for event in joined.timeline.events:
+                if isinstance(event, MegolmEvent):
+                    raise RuntimeError("the floor could not decrypt a command")
+                if isinstance(event, RoomMessageText) and event.body.startswith("!approve "):
+                    commands.put_nowait(event.body.split()[1])
+
+    async def work() -> None:
+        todo = dict(dm_of)
+        while todo:
+            who = await commands.get()
+            dm = todo.pop(who, None)
+            if dm is not None:
+                await approve(who, dm)
+
+    listening = asyncio.create_task(listen())
+    try:
+        worker = asyncio.create_task(work())
+        done, _ = await asyncio.wait({listening, worker}, return_when=asyncio.FIRST_COMPLETED)
+        if worker not in done:
+            worker.cancel()
+        for task in done:
+            task.result()  # the listener's failure, if that ended it
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
 
 
 def report(r: dict[str, Any]) -> None:

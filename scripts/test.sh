@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: lint, types, unit and integration tests (a real
-# Synapse started by the tests) and the Element-crypto interop test.
+# Synapse started by the tests), the Element-crypto interop test and the
+# browser tests in Element Web.
 # Extra arguments go to pytest.
 source "$(dirname "$0")/lib/setup.sh"
 
@@ -24,6 +25,13 @@ lock_hash="$(sha256sum "$JS_DIR/package-lock.json" | cut -d' ' -f1)"
 if [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$lock_hash" ]; then
     (cd "$JS_DIR" && npm ci --silent --no-audit --no-fund)
     echo "$lock_hash" > "$lock_stamp"
+fi
+
+# The browser tests drive Element Web in Debian's Chromium (puppeteer-core,
+# installed above, brings no browser of its own). Without root and without
+# the package, they say they were skipped and why.
+if [ ! -x /usr/bin/chromium ] && { [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; }; then
+    apt_install chromium
 fi
 
 # The deploy test boots a Debian 12 container: debootstrap, systemd-nspawn and

@@ -114,7 +114,7 @@ class JsMember:
         sends: tuple[str, ...] = ("!ping",),
         cross_signing: Literal["new", "none"] = "new",
         isolation: Literal["only-signed", "all"] = "only-signed",
-        expect: Literal["reply", "withheld"] = "reply",
+        expect: Literal["reply", "withheld", "none"] = "reply",
         timeout: int = 60,
         go_file: Path | None = None,
         history_from: str | None = None,

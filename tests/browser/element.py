@@ -1,0 +1,118 @@
+"""What a person does in Element Web 1.11.88, step by step, as they see it:
+the page's words and accessible names, so a test reads like the journey.
+
+Selectors follow ../shared/element-web/README.md: the composer is
+`div[contenteditable][role=textbox]`, timeline events `li[data-scroll-tokens]`
+with `.mx_EventTile_body` for their text."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.browser.driver import Session, StepFailed
+
+COMPOSER = "div.mx_BasicMessageComposer_input[contenteditable][role=textbox]"
+TILE = "li[data-scroll-tokens]"
+BODY = f"{TILE} .mx_EventTile_body"
+UNDECRYPTABLE = f"{TILE} .mx_DecryptionFailureBody"
+ROOM_HEADER = ".mx_RoomHeader"
+
+
+def button(text: str) -> str:
+    """A button (Element draws most as `div[role=button]`) showing *text*."""
+    return f"::-p-aria([name='{text}'][role='button'])"
+
+
+def text_of(words: str) -> str:
+    return f"::-p-text({words})"
+
+
+async def register(page: Session, username: str, password: str, token: str) -> float:
+    """Sign up on Element's own page with a registration token, as a
+    newcomer does. Returns the time (perf_counter) registration completed."""
+    await page.call("goto", url=page_url(page, "#/register"))
+    await page.fill("#mx_RegistrationForm_username", username)
+    await page.fill("#mx_RegistrationForm_password", password)
+    await page.fill("#mx_RegistrationForm_passwordConfirm", password)
+    await page.click("input.mx_Login_submit[type=submit]")
+    await page.fill("input[name=registrationTokenField]", token)
+    await page.click(button("Continue"))
+    # Registered once Element leaves the sign-up pages for the app.
+    await page.wait(".mx_MatrixChat, .mx_UseCaseSelection", timeout=60_000)
+    done = time.perf_counter()
+    await settle_in(page)
+    return done
+
+
+def page_url(page: Session, fragment: str) -> str:
+    return f"{page.base_url}/{fragment}"
+
+
+async def settle_in(page: Session) -> None:
+    """Past what Element shows a new account first: who it is for (skipped),
+    setting up keys (Element cross-signs a fresh account's device by
+    itself), the threads popover and the toasts, answered as a person who
+    wants to get on with it does."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if await page.present(".mx_UseCaseSelection"):
+            await page.click_if_there(button("Skip"))
+            continue
+        if await page.present(".mx_CompleteSecurity, .mx_SetupEncryptionBody"):
+            shot = await page.screenshot("verify-asked")
+            raise StepFailed(f"{page.name}: Element asks to verify this device ({shot})")
+        if await page.present(".mx_RoomList"):
+            break
+        await asyncio.sleep(0.5)
+    else:
+        shot = await page.screenshot("not-settled")
+        raise StepFailed(f"{page.name}: Element did not finish starting (screenshot: {shot})")
+    await dismiss_prompts(page)
+
+
+async def dismiss_prompts(page: Session) -> None:
+    """The threads popover (OK) and the notifications toast (Dismiss). The
+    Secure Backup toast is left: what it means is the welcome's job."""
+    await page.click_if_there(button("OK"))
+    await page.click_if_there(f".mx_Toast_toast {button('Dismiss')}")
+
+
+async def open_room(page: Session, name: str) -> None:
+    """Click *name* in the room list."""
+    await page.click(f".mx_RoomList ::-p-text({name})")
+    await page.wait_text(ROOM_HEADER, name)
+
+
+async def accept_invite(page: Session, inviter_name: str) -> None:
+    """Open the invitation from *inviter_name* and accept it: a direct
+    message's is "Start chatting"."""
+    await page.click(f".mx_RoomList ::-p-text({inviter_name})")
+    await page.click(button("Start chatting"))
+    await page.wait(COMPOSER, timeout=60_000)
+
+
+async def accept_room_invite(page: Session, name: str) -> None:
+    """Open the invitation to the room *name* and join it."""
+    await page.click(f".mx_RoomList ::-p-text({name})")
+    await page.click(button("Accept"))
+    await page.wait(COMPOSER, timeout=60_000)
+
+
+async def send(page: Session, text: str) -> None:
+    await page.click(COMPOSER)
+    await page.call("type", text=text)
+    await page.press("Enter")
+
+
+async def wait_message(page: Session, words: str, timeout: int = 60_000) -> None:
+    """Until a message in the open room shows *words*, decrypted."""
+    await page.wait_text(BODY, words, timeout)
+
+
+async def react(page: Session, words: str, emoji: str) -> None:
+    """React with *emoji* to the message showing *words*, from the menu
+    that shows when the pointer is over it, as a person does."""
+    await page.call("hover", selector=f"{BODY} ::-p-text({words})")
+    await page.click(f".mx_MessageActionBar {button('React')}")
+    await page.click(f".mx_EmojiPicker ::-p-text({emoji})")
