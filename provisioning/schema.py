@@ -127,6 +127,19 @@ class OnboardingDecl(Strict):
         min_length=1,
         max_length=2000,
     )
+    # Keeping one's history: Element's Secure Backup, in plain words.
+    backup_advice: str = Field(
+        default=(
+            "Keep your history: messages here are encrypted, and the keys to read them "
+            "live on your device. If you lose your phone or sign out, you lose every group "
+            'message you had, unless you set up Secure Backup. When Element offers "Set up '
+            'Secure Backup", say yes (or later: Settings → Security & Privacy → Secure '
+            "Backup), and keep the recovery key it gives you somewhere safe. Without it, "
+            "nobody can bring your old messages back."
+        ),
+        min_length=1,
+        max_length=2000,
+    )
     # Asked one at a time; a group's own questions replace these.
     questions: tuple[str, ...] = ()
     next_steps: str = Field(

@@ -28,6 +28,7 @@ from bots.framework.feature import (
     Service,
 )
 from bots.onboarding import applicant as machine
+from bots.onboarding import backup
 from bots.onboarding.applicant import Outcome, Stage, Via
 from bots.onboarding.arrivals import watch_registrations
 from bots.onboarding.config import OnboardingConfig
@@ -102,6 +103,8 @@ async def on_direct_reaction(event: Reaction, ctx: Context[OnboardingConfig]) ->
         return []
     scene = Scene.of(ctx)
     app = await scene.application(event.sender)
+    if app is not None and app.stage is Stage.APPROVED:
+        return await backup.on_thumbs_up(event.sender, ctx) or []
     if app is None or app.stage is not Stage.ARRIVED:
         return []
     return scene.actions(machine.agree(app, scene.policy, ctx.now))
@@ -186,6 +189,7 @@ COMMANDS = (
     LEAVE,
     ERASE,
     ERASE_CONFIRMED,
+    backup.COMMAND,
     Command(
         "join",
         "Ask to join a group",
@@ -213,7 +217,10 @@ async def _timer(job: Job[None], ctx: Context[OnboardingConfig]) -> Sequence[Act
     return scene.actions(step(app, scene.policy, ctx.now))
 
 
-JOBS = tuple(JobSpec(kind, _timer, grace_s=7 * 86400) for kind in ("remind", "expire", "forget"))
+JOBS = (
+    *(JobSpec(kind, _timer, grace_s=7 * 86400) for kind in ("remind", "expire", "forget")),
+    backup.JOB,
+)
 
 
 async def catch_up_retention(

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bots.framework.actions import Action, DeleteRecord, Extension, Kick, Reply
+from bots.framework.actions import Action, CancelJob, DeleteRecord, Extension, Kick, Reply
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.feature import Context
 from bots.onboarding.config import OnboardingConfig
-from bots.onboarding.plan import FEATURE, KIND
+from bots.onboarding.plan import BACKUP, FEATURE, KIND, backup_key
 from bots.onboarding.scene import Scene
 
 ERASE_EXPLAINED = (
@@ -57,6 +57,11 @@ def _out_of_rooms(ctx: Context[OnboardingConfig], user: str, reason: str) -> lis
     return [Kick(room, user, reason) for room in targets if user in ctx.members(room)]
 
 
+def _forget_backup(user: str) -> list[Action]:
+    """The backup reminder not yet sent, and what was noted of it."""
+    return [CancelJob(backup_key(user)), DeleteRecord(FEATURE, BACKUP, user)]
+
+
 async def leave(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
     if not await _in_dm(inv, ctx):
         return [Reply(inv.room_id, inv.event_id, DM_ONLY)]
@@ -64,6 +69,7 @@ async def leave(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Act
     return [
         *_out_of_rooms(ctx, inv.sender, "left at their own request"),
         DeleteRecord(FEATURE, KIND, inv.sender),
+        *_forget_backup(inv.sender),
         Reply(inv.room_id, inv.event_id, LEFT.format(prefix=prefix)),
     ]
 
@@ -85,6 +91,7 @@ async def erase_me_confirmed(inv: Invocation, ctx: Context[OnboardingConfig]) ->
         Reply(inv.room_id, inv.event_id, ERASING),
         DeleteRecord(FEATURE, KIND, inv.sender),
         DeleteRecord(FEATURE, "greeted", inv.sender),
+        *_forget_backup(inv.sender),
         EraseMe(inv.sender, inv.room_id),
     ]
 

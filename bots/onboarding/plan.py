@@ -37,6 +37,15 @@ FEATURE = "onboarding"
 KIND = "application"
 
 
+# A day after approval, one reminder to set up Secure Backup (backup.py).
+BACKUP = "backup"
+BACKUP_AFTER_S = 86400
+
+
+def backup_key(user: str) -> str:
+    return f"backup:{user}"
+
+
 def to_record(app: Application) -> dict[str, Any]:
     data = dataclasses.asdict(app)
     return {k: (v.value if hasattr(v, "value") else v) for k, v in data.items()}
@@ -75,6 +84,15 @@ def actions_for(
             case Admit():
                 targets = [rooms.space, *rooms.groups.get(effect.group, ())]
                 out.extend(Invite(room, user) for room in targets if room)
+                out.append(
+                    ScheduleJob(
+                        FEATURE,
+                        BACKUP,
+                        app.updated_at + BACKUP_AFTER_S,
+                        backup_key(user),
+                        {"user_id": user},
+                    )
+                )
             case RejectKnock():
                 room = rooms.main_room(effect.group)
                 if room is not None:

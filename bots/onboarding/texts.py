@@ -27,6 +27,7 @@ def to_applicant(cfg: CommunityFile, app: Application, say: Say, prefix: str) ->
                 f"{ob.welcome.strip()}\n\n"
                 f"Our code of conduct:\n{cfg.community.code_of_conduct.strip()}\n\n"
                 f"{ob.privacy_advice.strip()}\n\n"
+                f"{ob.backup_advice.strip()}\n\n"
                 f"{AGREE_HINT.replace('!', prefix, 1)}"
             )
         case "choose_group":

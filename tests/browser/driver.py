@@ -156,6 +156,9 @@ class Session:
     async def wait_text(self, selector: str, text: str, timeout: int = STEP_TIMEOUT_MS) -> None:
         await self.call("waitText", selector=selector, text=text, timeout=timeout)
 
+    async def wait_count(self, selector: str, count: int, timeout: int = STEP_TIMEOUT_MS) -> None:
+        await self.call("waitCount", selector=selector, count=count, timeout=timeout)
+
     async def texts(self, selector: str) -> list[str]:
         return list((await self.call("texts", selector=selector))["texts"])
 

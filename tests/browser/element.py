@@ -14,9 +14,13 @@ from tests.browser.driver import Session, StepFailed
 
 COMPOSER = "div.mx_BasicMessageComposer_input[contenteditable][role=textbox]"
 TILE = "li[data-scroll-tokens]"
-BODY = f"{TILE} .mx_EventTile_body"
+BODY = f"{TILE} .mx_EventTile_body:not(.mx_ReplyChain *)"
 UNDECRYPTABLE = f"{TILE} .mx_DecryptionFailureBody"
 ROOM_HEADER = ".mx_RoomHeader"
+# A poll as Element draws it (MSC3381).
+POLL = f"{TILE} .mx_MPollBody"
+# What Element shows instead of the composer to someone who may not post.
+NO_PERMISSION = ".mx_MessageComposer_noperm_error"
 
 
 def button(text: str) -> str:
@@ -43,6 +47,16 @@ async def register(page: Session, username: str, password: str, token: str) -> f
     done = time.perf_counter()
     await settle_in(page)
     return done
+
+
+async def log_in(page: Session, username: str, password: str) -> None:
+    """Sign in on Element's page with an account made elsewhere. For an
+    account with no cross-signing yet, Element sets it up by itself."""
+    await page.call("goto", url=page_url(page, "#/login"))
+    await page.fill("#mx_LoginForm_username", username)
+    await page.fill("#mx_LoginForm_password", password)
+    await page.click("input.mx_Login_submit[type=submit]")
+    await settle_in(page)
 
 
 def page_url(page: Session, fragment: str) -> str:
@@ -105,6 +119,15 @@ async def send(page: Session, text: str) -> None:
     await page.press("Enter")
 
 
+async def ask(page: Session, text: str, timeout: int = 60_000) -> str:
+    """Send *text* in the open room; the text of the next message after it
+    (the bot's answer, in a quiet room)."""
+    before = len(await page.texts(BODY))
+    await send(page, text)
+    await page.wait_count(BODY, before + 2, timeout)
+    return (await page.texts(BODY))[before + 1]
+
+
 async def wait_message(page: Session, words: str, timeout: int = 60_000) -> None:
     """Until a message in the open room shows *words*, decrypted."""
     await page.wait_text(BODY, words, timeout)
@@ -116,3 +139,14 @@ async def react(page: Session, words: str, emoji: str) -> None:
     await page.call("hover", selector=f"{BODY} ::-p-text({words})")
     await page.click(f".mx_MessageActionBar {button('React')}")
     await page.click(f".mx_EmojiPicker ::-p-text({emoji})")
+
+
+async def report(page: Session, words: str, reason: str) -> None:
+    """Report the message showing *words* with Element's own Report, from
+    the message's options menu."""
+    await page.call("hover", selector=f"{BODY} ::-p-text({words})")
+    await page.click(f".mx_MessageActionBar {button('Options')}")
+    await page.click("::-p-aria([name='Report'][role='menuitem'])")
+    await page.fill(".mx_ReportEventDialog textarea", reason)
+    await page.click(f".mx_ReportEventDialog {button('Send report')}")
+    await page.call("gone", selector=".mx_ReportEventDialog", timeout=30_000)

@@ -317,10 +317,9 @@ async def test_commands_a_timed_mute_a_community_ban_and_refusals(
         assert actions == ["redact", "mute", "undo", "mute", "warn", "ban", "undo", "ban"]
 
 
-async def test_reports_from_elements_menu_and_by_command_reach_the_moderators(
-    homeserver: Homeserver, state: Path
-) -> None:
-    scene = await set_up(homeserver, state, {})
+def with_reports(scene: Scene, state: Path) -> Scene:
+    """*scene*'s bot reading the homeserver's reports (Element's Report)
+    through the admin agent, every five seconds."""
     section = ModerationConfig(community=scene.community.path, reports_poll_s=5)
     scene.config = scene.config.model_copy(
         update={
@@ -328,6 +327,13 @@ async def test_reports_from_elements_menu_and_by_command_reach_the_moderators(
             "feature_sections": {"moderation": section},
         }
     )
+    return scene
+
+
+async def test_reports_from_elements_menu_and_by_command_reach_the_moderators(
+    homeserver: Homeserver, state: Path
+) -> None:
+    scene = with_reports(await set_up(homeserver, state, {}), state)
     mods_room = scene.ids["moderators"]
     alice, bob = await homeserver.user("alice"), await homeserver.user("bob")
     async with (

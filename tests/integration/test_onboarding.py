@@ -584,3 +584,66 @@ async def test_only_the_groups_own_moderators_decide(homeserver: Homeserver, sta
         assert user.user_id in waiting.content["body"]
         await c.send(mods_room, f"!approve {user.user_id}")
         await n.wait_for(lambda ev: "you're in" in ev.content.get("body", ""))
+
+
+async def test_a_day_after_approval_one_reminder_to_keep_ones_history(
+    homeserver: Homeserver, state: Path
+) -> None:
+    """A member who has not said their backup is set up is reminded once, a
+    day after approval, even if the bot was down at the time; 👍 on the
+    reminder ends it. One who said `!backup done` first is never reminded."""
+    setup = await set_up(homeserver, state)
+    # The bot's clock is set a day ahead below: events stay recent enough.
+    config = setup.config.model_copy(update={"max_event_age_s": 3 * 86400})
+    mods_room = setup.ids["moderators"]
+    first = await newcomer_with_token(homeserver, setup)
+    second = await newcomer_with_token(homeserver, setup)
+    reminder = "unless you have Secure Backup"
+    async with (
+        running_agent(setup.community, state / "agent-home"),
+        member(homeserver, setup.mod, state / "mod") as m,
+        member(homeserver, first, state / "first") as a,
+        member(homeserver, second, state / "second") as b,
+    ):
+        dms: dict[str, str] = {}
+        async with running_bot(config):
+            await wait_joined(homeserver, setup.community.admin, mods_room, setup.bot.user_id)
+            await m.join(mods_room)
+            for n in (a, b):
+                dms[n.user_id] = dm = await accept_dm(n)
+                await n.wait_for(lambda ev, dm=dm: ev.room_id == dm)
+                await n.send(dm, "!agree")
+                await n.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
+                await n.send(dm, "My dad")
+                await n.wait_for(lambda ev: "A moderator will look" in ev.content.get("body", ""))
+                await m.send(mods_room, f"!approve {n.user_id}")
+                await n.wait_for(lambda ev: "you're in" in ev.content.get("body", ""))
+            done = await a.send(dms[a.user_id], "!backup done")
+            thanks = await a.wait_for_reply(done)
+            assert "won't mention it again" in thanks.content["body"]
+
+        # A day and a minute later (the bot was down when it fell due).
+        def later() -> float:
+            return time.time() + 86400 + 60
+
+        async with running_bot(config, clock=later):
+            reminded = await b.wait_for(lambda ev: reminder in ev.content.get("body", ""), 60)
+            assert reminded.room_id == dms[b.user_id]
+            assert "Settings → Security & Privacy → Secure Backup" in reminded.content["body"]
+            await b.send_event(
+                dms[b.user_id],
+                "m.reaction",
+                {
+                    "m.relates_to": {
+                        "rel_type": "m.annotation",
+                        "event_id": reminded.event_id,
+                        "key": "👍",
+                    }
+                },
+            )
+            await b.wait_for(lambda ev: "won't mention it again" in ev.content.get("body", ""))
+        async with running_bot(config, clock=lambda: time.time() + 3 * 86400):
+            await asyncio.sleep(3)
+        for n in (a, b):
+            said = [ev for ev in n.received if reminder in ev.content.get("body", "")]
+            assert len(said) == (0 if n is a else 1), n.user_id

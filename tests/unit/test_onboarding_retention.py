@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from bots.framework.actions import ScheduleJob
+from bots.framework.actions import Invite, ScheduleJob
+from bots.framework.community import CommunityRooms
 from bots.onboarding.applicant import (
     Application,
     Policy,
@@ -21,7 +22,7 @@ from bots.onboarding.applicant import (
     expire,
     withdraw,
 )
-from bots.onboarding.plan import FEATURE, catch_up
+from bots.onboarding.plan import BACKUP, FEATURE, actions_for, backup_key, catch_up
 from bots.onboarding.texts import to_applicant, to_moderators
 from provisioning.schema import load_community
 
@@ -88,3 +89,34 @@ def test_what_an_undecided_expiry_says_to_each_side() -> None:
     )
     # Nothing the applicant wrote is in what the moderators are told.
     assert "ALS" not in mods
+
+
+def test_an_approval_sets_one_backup_reminder_a_day_later() -> None:
+
+    cfg = load_community(EXAMPLE)
+    rooms = CommunityRooms("!space:x", {"carers": ("!chat:x",)})
+    approved = decide(pending(), "@mod:example.org", True, None, POLICY, T0 + 5)
+    actions = actions_for(approved, cfg, rooms, "!mods:x", "!")
+    invites = [a for a in actions if isinstance(a, Invite)]
+    assert [i.room_id for i in invites] == ["!space:x", "!chat:x"]
+    jobs = [a for a in actions if isinstance(a, ScheduleJob) and a.kind == BACKUP]
+    assert jobs == [
+        ScheduleJob(FEATURE, BACKUP, T0 + 5 + 86400, backup_key(NEWCOMER), {"user_id": NEWCOMER})
+    ]
+    # A refusal sets none.
+    denied = decide(pending(), "@mod:example.org", False, "not now", POLICY, T0 + 5)
+    kinds = [
+        a.kind
+        for a in actions_for(denied, cfg, rooms, "!mods:x", "!")
+        if isinstance(a, ScheduleJob)
+    ]
+    assert BACKUP not in kinds
+
+
+def test_the_welcome_says_how_to_keep_ones_history() -> None:
+    cfg = load_community(EXAMPLE)
+    app = arrive(NEWCOMER, "carers", Via.TOKEN, QUESTIONS, POLICY, T0).application
+    text = " ".join(to_applicant(cfg, app, Say("welcome"), "!").split())
+    assert "Secure Backup" in text
+    assert "recovery key" in text
+    assert "lose every group message" in text

@@ -3,16 +3,20 @@ decisions out, no I/O."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from pydantic import ValidationError
 
+from bots.base.spans import span_words
 from bots.framework.events import Message
 from bots.framework.intake.parse import to_event
 from bots.moderation.commands.protections import describe
 from bots.moderation.commands.rooms import slow_seconds
-from bots.moderation.protections.checks import Rule, check_join, check_message
-from bots.moderation.protections.decide import decide
+from bots.moderation.protections.checks import Finding, Rule, check_join, check_message
+from bots.moderation.protections.decide import Decision, decide
 from bots.moderation.protections.guard import Guard
+from bots.moderation.protections.respond import mute_notice
 from bots.moderation.protections.seen import ROOM_MENTION_WEIGHT, Joined, Seen, seen_of
 from bots.moderation.protections.window import MAX_PER_SENDER, MAX_SENDERS, Bucket, RoomWindow
 from bots.moderation.reports import new_reports, report_notice
@@ -298,3 +302,33 @@ def test_changes_made_in_chat_are_validated_applied_and_reported() -> None:
     shown = describe(effective(DEFAULTS, changed), changed)
     assert "Flood: on, over 20 in 60 s" in shown
     assert shown.endswith("Changed in chat: flood.messages = 20")
+
+
+def test_a_mute_notice_says_why_for_how_long_and_how_to_avoid_it() -> None:
+
+    flood = Finding(Rule.FLOOD, "5 messages in 60 s (limit 3)")
+    text = mute_notice(
+        "Carers", 1, "you sent a lot of messages in a short time", Decision((flood,))
+    )
+    assert text.startswith(
+        "You've been muted in Carers for 1 minute: you sent a lot of messages in a short time"
+        ": 5 messages in 60 s (limit 3)."
+    )
+    assert "post again" in text
+    assert "Next time, wait a little between messages" in text
+    # A listed word: the advice, never the word or the pattern.
+    words = Finding(Rule.WORDS, "a listed word or pattern")
+    text = mute_notice("Carers", 90, "it contained a word", Decision((words,)))
+    assert "for 90 minutes" in text
+    assert "guidelines in the pinned message" in text
+    assert "listed word or pattern" not in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(60, "1 minute"), (5400, "90 minutes"), (7200, "2 hours"), (86400, "1 day"),
+     (1209600, "2 weeks"), (45, "45 seconds"), (1, "1 second")],
+)  # fmt: skip
+def test_spans_in_words(seconds: int, words: str) -> None:
+
+    assert span_words(timedelta(seconds=seconds)) == words

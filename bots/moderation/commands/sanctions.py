@@ -14,6 +14,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from bots.base.spans import span_words
 from bots.framework.actions import (
     Action,
     Ban,
@@ -166,7 +167,9 @@ def plan(
             published = ban_list
         elif s is Sanction.UNBAN:
             out.append(SetState(ban_list, PUBLISHED, {}, rule_key(target)))
-    span = f" for {_span(req.duration)}" if until is not None else ""
+    span = (
+        f" for {span_words(req.duration)}" if until is not None and req.duration is not None else ""
+    )
     said = f"{req.moderator} {PAST[s]} {target}"
     said += (
         ""
@@ -207,14 +210,3 @@ def plan(
     }
     out.append(PutRecord(FEATURE, "last", req.moderator, last | {"label": scope.label}))
     return said, out
-
-
-def _span(duration: timedelta | None) -> str:
-    if duration is None:
-        return ""
-    seconds = int(duration.total_seconds())
-    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            n = seconds // size
-            return f"{n} {unit}{'' if n == 1 else 's'}"
-    return f"{seconds} seconds"

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+from bots.base.spans import span_words
 from bots.framework.actions import (
     Action,
     Redact,
@@ -36,6 +38,28 @@ WHY = {
     Rule.WORDS: "it contained a word or phrase this group doesn't allow",
     Rule.SLOW_MODE: "slow mode is on in this room",
 }
+
+# What the member can do next time, for each rule a mute can follow.
+AVOID = {
+    Rule.FLOOD: "wait a little between messages, or put several thoughts into one message",
+    Rule.MENTIONS: "mention only the people you need, a few at a time",
+    Rule.FIRST_MESSAGE: "say hello in words first; links and pictures are welcome after that",
+    Rule.WORDS: "check the group's guidelines in the pinned message before you post",
+    Rule.SLOW_MODE: "wait between messages while slow mode is on",
+}
+
+
+def mute_notice(label: str, minutes: float, why: str, decision: Decision) -> str:
+    """What a muted member reads: why, for how long, what still works, and
+    how to avoid it next time. The limits are the group's, never their words."""
+    limits = "; ".join(f.detail for f in decision.findings if f.rule in (Rule.FLOOD,))
+    avoid = "; ".join(AVOID[f.rule] for f in decision.findings if f.rule in AVOID)
+    text = (
+        f"You've been muted in {label} for {span_words(timedelta(minutes=minutes))}: {why}"
+        + (f": {limits}" if limits else "")
+        + ". You can still read the room; you'll be able to post again after that."
+    )
+    return text + (f" Next time, {avoid}." if avoid else "")
 
 
 @dataclass(frozen=True)
@@ -125,16 +149,14 @@ def respond(
                     f"unmute:{where.room_id}:{user}:{event_id or ts}",
                     {"room_id": where.room_id, "user_id": user, "level": previous},
                 ),
-                SendDirect(
-                    user,
-                    f"You've been muted in {where.label} for {minutes:g} minutes: {why}. "
-                    "You can still read the room; you'll be able to post again after that.",
-                ),
+                SendDirect(user, mute_notice(where.label, minutes, why, decision)),
             ]
             if tell:
                 out.append(
                     SendNotice(
-                        tell, f"Muted {user} in {where.label} for {minutes:g} minutes: {details}."
+                        tell,
+                        f"Muted {user} in {where.label} for "
+                        f"{span_words(timedelta(minutes=minutes))}: {details}.",
                     )
                 )
         case Step.ALERT:

@@ -109,6 +109,16 @@ const ops = {
         );
         return {};
     },
+    async waitCount({ session, selector, count, timeout }) {
+        // Until at least *count* elements match *selector*.
+        await page(session).waitForFunction(
+            (sel, n) => document.querySelectorAll(sel).length >= n,
+            { timeout, polling: 200 },
+            selector,
+            count,
+        );
+        return {};
+    },
     async texts({ session, selector }) {
         const found = await page(session).$$eval(selector, (els) => els.map((e) => e.innerText));
         return { texts: found };
