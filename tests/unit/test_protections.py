@@ -16,7 +16,7 @@ from bots.moderation.commands.rooms import slow_seconds
 from bots.moderation.protections.checks import Finding, Rule, check_join, check_message
 from bots.moderation.protections.decide import Decision, decide
 from bots.moderation.protections.guard import Guard
-from bots.moderation.protections.respond import mute_notice
+from bots.moderation.protections.respond import mute_notice, warning_notice
 from bots.moderation.protections.seen import ROOM_MENTION_WEIGHT, Joined, Seen, seen_of
 from bots.moderation.protections.window import MAX_PER_SENDER, MAX_SENDERS, Bucket, RoomWindow
 from bots.moderation.reports import new_reports, report_notice
@@ -322,6 +322,12 @@ def test_a_mute_notice_says_why_for_how_long_and_how_to_avoid_it() -> None:
     assert "for 90 minutes" in text
     assert "guidelines in the pinned message" in text
     assert "listed word or pattern" not in text
+    # A first offence's warning gives the same advice.
+    warned = warning_notice("Carers", "you sent a lot of messages", Decision((flood,)))
+    assert warned.startswith("A gentle note about your message in Carers")
+    assert warned.endswith(
+        "Next time, wait a little between messages, or put several thoughts into one message."
+    )
 
 
 @pytest.mark.parametrize(

@@ -49,17 +49,30 @@ AVOID = {
 }
 
 
+def next_time(decision: Decision) -> str:
+    """ " Next time, …." for the rules *decision* found; empty if none applies."""
+    avoid = "; ".join(AVOID[f.rule] for f in decision.findings if f.rule in AVOID)
+    return f" Next time, {avoid}." if avoid else ""
+
+
+def warning_notice(label: str, why: str, decision: Decision) -> str:
+    """A first offence: why, and how to avoid it next time."""
+    return (
+        f"A gentle note about your message in {label}: {why}. "
+        "Please keep to the group's guidelines; thank you." + next_time(decision)
+    )
+
+
 def mute_notice(label: str, minutes: float, why: str, decision: Decision) -> str:
     """What a muted member reads: why, for how long, what still works, and
     how to avoid it next time. The limits are the group's, never their words."""
     limits = "; ".join(f.detail for f in decision.findings if f.rule in (Rule.FLOOD,))
-    avoid = "; ".join(AVOID[f.rule] for f in decision.findings if f.rule in AVOID)
     text = (
         f"You've been muted in {label} for {span_words(timedelta(minutes=minutes))}: {why}"
         + (f": {limits}" if limits else "")
         + ". You can still read the room; you'll be able to post again after that."
     )
-    return text + (f" Next time, {avoid}." if avoid else "")
+    return text + next_time(decision)
 
 
 @dataclass(frozen=True)
@@ -130,13 +143,7 @@ def respond(
         out.append(Redact(where.room_id, event_id, f"Removed by the group's protections: {why}"))
     match decision.step:
         case Step.WARN:
-            out.append(
-                SendDirect(
-                    user,
-                    f"A gentle note about your message in {where.label}: {why}. "
-                    "Please keep to the group's guidelines; thank you.",
-                )
-            )
+            out.append(SendDirect(user, warning_notice(where.label, why, decision)))
         case Step.MUTE:
             minutes = cfg.mute_minutes
             previous = (where.power_levels.get("users") or {}).get(user)
