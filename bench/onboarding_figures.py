@@ -89,14 +89,7 @@ async def agree_all(hs: Homeserver, tmp: Path, newcomers: list[User], dms: dict[
             try:
                 await client.join(dms[user.user_id])
                 await client.sync(timeout=0, full_state=True)
-                resp = await client.room_send(
-                    dms[user.user_id],
-                    "m.room.message",
-                    {"msgtype": "m.text", "body": "!agree"},
-                    ignore_unverified_devices=True,
-                )
-                if isinstance(resp, RoomSendError):
-                    raise RuntimeError(f"!agree not sent: {resp.status_code}")
+                await send(client, dms[user.user_id], "!agree")
             finally:
                 await client.close()
 
@@ -176,14 +169,7 @@ async def hearth_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
         await mod_client.sync(timeout=0, full_state=True)
         t1 = time.perf_counter()
         for user in newcomers:
-            resp = await mod_client.room_send(
-                mods_room,
-                "m.room.message",
-                {"msgtype": "m.text", "body": f"!approve {user.user_id}"},
-                ignore_unverified_devices=True,
-            )
-            if isinstance(resp, RoomSendError):
-                raise RuntimeError(f"!approve not sent: {resp.status_code}")
+            await send(mod_client, mods_room, f"!approve {user.user_id}")
         wanted = {u.user_id for u in newcomers}
         while not wanted <= await invited(hs, admin, group_room):  # noqa: ASYNC110
             await asyncio.sleep(0.5)
@@ -220,19 +206,11 @@ async def floor_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
     client = await device(hs, sender, tmp / "floor")
     mod = await device(hs, asker, tmp / "floor-mod")
 
-    async def say(where: str, text: str) -> None:
-        resp = await client.room_send(
-            where, "m.room.message", {"msgtype": "m.notice", "body": text},
-            ignore_unverified_devices=True,
-        )  # fmt: skip
-        if isinstance(resp, RoomSendError):
-            raise RuntimeError(f"floor send failed: {resp.status_code}")
-
     async def approve(space: str, room: str, user_id: str, dm: str) -> None:
         await client.room_invite(space, user_id)
         await client.room_invite(room, user_id)
-        await say(dm, "You're in")
-        await say(staff, f"approved {user_id}")
+        await send(client, dm, "You're in", "m.notice")
+        await send(client, staff, f"approved {user_id}", "m.notice")
 
     out: dict[str, Any] = {}
     dms: list[str] = []
@@ -256,7 +234,7 @@ async def floor_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
                 raise RuntimeError("floor DM not created")
             dms.append(dm)
             await client.sync(timeout=0)
-            await say(dm, "Welcome")
+            await send(client, dm, "Welcome", "m.notice")
         out["floor_welcomed_s"] = time.perf_counter() - t0
         await mod.sync(timeout=0, full_state=True)
         await client.sync(timeout=0)
@@ -277,15 +255,20 @@ async def floor_run(hs: Homeserver, tmp: Path, n: int) -> dict[str, Any]:
     return out
 
 
+async def send(client: AsyncClient, room: str, body: str, msgtype: str = "m.text") -> None:
+    """One encrypted message from *client*; a refusal stops the bench."""
+    resp = await client.room_send(
+        room, "m.room.message", {"msgtype": msgtype, "body": body},
+        ignore_unverified_devices=True,
+    )  # fmt: skip
+    if isinstance(resp, RoomSendError):
+        raise RuntimeError(f"{body.split()[0]} not sent: {resp.status_code}")
+
+
 async def ask(client: AsyncClient, room: str, commands: list[str]) -> None:
     """Send *commands* one after another, as the moderator does."""
     for body in commands:
-        resp = await client.room_send(
-            room, "m.room.message", {"msgtype": "m.text", "body": body},
-            ignore_unverified_devices=True,
-        )  # fmt: skip
-        if isinstance(resp, RoomSendError):
-            raise RuntimeError(f"command not sent: {resp.status_code}")
+        await send(client, room, body)
 
 
 async def answer(

@@ -50,7 +50,8 @@ AVOID = {
 
 
 def next_time(decision: Decision) -> str:
-    """ " Next time, …." for the rules *decision* found; empty if none applies."""
+    """The sentence of advice ("Next time, …") for the rules *decision*
+    found; empty if none applies."""
     avoid = "; ".join(AVOID[f.rule] for f in decision.findings if f.rule in AVOID)
     return f" Next time, {avoid}." if avoid else ""
 
