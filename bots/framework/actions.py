@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bots.framework.markdown import Md, render
+
 
 class Builtin:
     """Base of the built-in actions an outbox record may name. Each subclass
@@ -40,12 +42,27 @@ class Effect(Builtin):
     says: typing.ClassVar[bool] = False
 
 
+class Written:
+    """A message whose *body* may be :class:`~bots.framework.markdown.Md`:
+    rendered here, once, into the plain body and the HTML beside it, so the
+    outbox stores (and replays after a crash) exactly what is sent."""
+
+    body: str
+    html: str | None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.body, Md) and self.html is None:
+            said = render(self.body)
+            object.__setattr__(self, "body", said.body)
+            object.__setattr__(self, "html", said.html)
+
+
 class Scheduling(Builtin):
     """An action the runtime applies to its own scheduler."""
 
 
 @dataclass(frozen=True)
-class Reply(Effect):
+class Reply(Written, Effect):
     """An ``m.notice`` in reply to *in_reply_to*; in its thread if *thread_root* is set.
 
     *mentions* are the user IDs the notice intentionally pings
@@ -63,7 +80,7 @@ class Reply(Effect):
 
 
 @dataclass(frozen=True)
-class SendNotice(Effect):
+class SendNotice(Written, Effect):
     """An ``m.notice`` that replies to nothing."""
 
     says = True
@@ -76,7 +93,7 @@ class SendNotice(Effect):
 
 
 @dataclass(frozen=True)
-class SendDirect(Effect):
+class SendDirect(Written, Effect):
     """A notice in the bot's one encrypted DM with *user_id*, opened or reused."""
 
     says = True
@@ -96,7 +113,7 @@ class React(Effect):
 
 
 @dataclass(frozen=True)
-class Edit(Effect):
+class Edit(Written, Effect):
     """Replace the text of one of the bot's own notices (``m.replace``)."""
 
     says = True

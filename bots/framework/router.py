@@ -15,6 +15,7 @@ from bots.framework.commands.parse import ParseFailure, parse
 from bots.framework.commands.pills import command_text
 from bots.framework.commands.spec import Command, CommandTable, Invocation
 from bots.framework.events import IncomingMessage, PowerSnapshot
+from bots.framework.markdown import Md
 from bots.framework.trust.policy import DeviceTrust
 
 # Messages a bot may legitimately be asked to act on.
@@ -78,7 +79,7 @@ def route(
     if parsed is None:
         return Ignore("not a command")
 
-    def reply(text: str) -> Respond:
+    def reply(text: Md) -> Respond:
         return Respond((Reply(msg.room_id, msg.event_id, text),))
 
     if isinstance(parsed, ParseFailure):

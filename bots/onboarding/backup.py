@@ -14,23 +14,26 @@ from collections.abc import Sequence
 from bots.framework.actions import Action, CancelJob, PutRecord, Reply, SendDirect
 from bots.framework.commands.spec import Command, Invocation
 from bots.framework.feature import Context, Job, JobSpec
+from bots.framework.markdown import Md, code, md
 from bots.onboarding.config import OnboardingConfig
 from bots.onboarding.plan import BACKUP as KIND
 from bots.onboarding.plan import FEATURE, backup_key
 from bots.onboarding.scene import Scene
 
 
-def reminder_text(prefix: str) -> str:
-    return (
+def reminder_text(prefix: str) -> Md:
+    return md(
+        "#### Keep your history\n\n"
         "One thing that keeps your group conversations safe: your messages are "
         "encrypted, and the keys to read them live on your device. If you lose your "
         "phone, or sign out of Element, every group message you had goes with it, "
         "unless you have Secure Backup.\n\n"
-        "In Element: Settings → Security & Privacy → Secure Backup → Set up. Keep the "
+        "In Element: **Settings → Security & Privacy → Secure Backup → Set up**. Keep the "
         "recovery key it gives you somewhere safe (a password manager, or written down "
         "at home). Without it nobody, not even the moderators, can bring your old "
         "messages back.\n\n"
-        f"When it's done, reply {prefix}backup done or react to this message with 👍."
+        "When it's done, reply {} or react to this message with 👍.",
+        code(prefix + "backup done"),
     )
 
 

@@ -27,6 +27,7 @@ from bots.framework.feature import (
     Running,
     Service,
 )
+from bots.framework.markdown import md, mention
 from bots.onboarding import applicant as machine
 from bots.onboarding import backup
 from bots.onboarding.applicant import Outcome, Stage, Via
@@ -152,7 +153,9 @@ async def _join(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Act
     group = find_group(scene.cfg, wanted)
     if group is None:
         groups = choices(scene.cfg)
-        return _reply(inv, f"There's no group called {wanted.strip()}. The groups are:\n{groups}")
+        return _reply(
+            inv, md("There's no group called {}. The groups are:\n\n{}", wanted.strip(), groups)
+        )
     app = await scene.application(inv.sender)
     if app is not None and app.stage in machine.OPEN:
         return _reply(inv, "You already have a request in progress: let's finish that one first.")
@@ -178,7 +181,7 @@ async def on_join(event: Membership, ctx: Context[OnboardingConfig]) -> Sequence
         PutRecord(NAME, "greeted", app.user_id, {"at": ctx.now}),
         SendNotice(
             event.room_id,
-            f"Please welcome {app.user_id}, who has just joined us!",
+            md("Please welcome {}, who has just joined us!", mention(app.user_id)),
             mentions=(app.user_id,),
         ),
     ]

@@ -10,6 +10,7 @@ from bots.framework.actions import Action, Reply
 from bots.framework.commands.authorize import REFUSAL
 from bots.framework.commands.spec import REVIEWER, Arg, ArgType, Command, Handler, Invocation
 from bots.framework.feature import Context
+from bots.framework.markdown import Md, bullets, md
 from bots.onboarding import applicant as machine
 from bots.onboarding.applicant import Stage
 from bots.onboarding.config import OnboardingConfig
@@ -18,7 +19,7 @@ from bots.onboarding.scene import Scene
 from bots.onboarding.texts import group_name
 
 
-def _reply(inv: Invocation, text: str) -> list[Action]:
+def _reply(inv: Invocation, text: Md) -> list[Action]:
     return [Reply(inv.room_id, inv.event_id, text)]
 
 
@@ -31,7 +32,7 @@ async def _decision(
     if inv.room_id != scene.moderators_room:
         return _reply(inv, REFUSAL)
     if app is None:
-        return _reply(inv, f"There's no application from {user}.")
+        return _reply(inv, md("There's no application from {}.", user))
     if not scene.may_decide(inv.sender, app):
         return _reply(inv, REFUSAL)
     if approve is None:
@@ -65,9 +66,9 @@ async def _pending(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[
         if app.stage is Stage.PENDING and scene.may_decide(inv.sender, app)
     ]
     if not waiting:
-        return _reply(inv, "No applications are waiting for you.")
-    lines = [f"• {app.user_id}: {group_name(scene.cfg, app.group)}" for app in waiting]
-    return _reply(inv, "Waiting for a decision:\n" + "\n".join(lines))
+        return _reply(inv, Md("No applications are waiting for you."))
+    lines = [md("{}: {}", app.user_id, group_name(scene.cfg, app.group)) for app in waiting]
+    return _reply(inv, md("#### Waiting for a decision\n\n{}", bullets(lines)))
 
 
 async def _stats(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:
@@ -76,8 +77,8 @@ async def _stats(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Ac
     counts: dict[Stage, int] = dict.fromkeys(Stage, 0)
     for data in (await ctx.records(KIND)).values():
         counts[from_record(data).stage] += 1
-    text = ", ".join(f"{stage.value}: {n}" for stage, n in counts.items())
-    return _reply(inv, f"Applications: {text}.")
+    lines = [md("{}: {}", stage.value, n) for stage, n in counts.items()]
+    return _reply(inv, md("#### Applications\n\n{}", bullets(lines)))
 
 
 USER = Arg("user", "the applicant, as @name:server", type=ArgType.USER)

@@ -153,3 +153,11 @@ async def report(page: Session, words: str, reason: str) -> None:
     await page.fill(".mx_ReportEventDialog textarea", reason)
     await page.click(f".mx_ReportEventDialog {button('Send report')}")
     await page.call("gone", selector=".mx_ReportEventDialog", timeout=30_000)
+
+
+async def rendered(page: Session, words: str, timeout: int = 60_000) -> str:
+    """The HTML Element rendered for the last message in the open room that
+    shows *words*: what the patient sees, formatting and all."""
+    await wait_message(page, words, timeout)
+    shown = zip(await page.texts(BODY), await page.html(BODY), strict=False)
+    return [html for text, html in shown if words in text][-1]

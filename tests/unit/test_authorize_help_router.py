@@ -23,6 +23,7 @@ from bots.framework.commands.spec import (
     Scope,
 )
 from bots.framework.events import IncomingMessage, PowerSnapshot
+from bots.framework.markdown import Md, render
 from bots.framework.router import Ignore, Respond, Run, needs_device_trust, route
 from bots.framework.trust.policy import DeviceTrust
 
@@ -187,8 +188,12 @@ def test_every_refused_command_gets_the_same_reply(body: str) -> None:
 # --- help ---
 
 
+def _plain(text: Md) -> str:
+    return render(text).body
+
+
 def test_help_overview_lists_only_permitted_commands() -> None:
-    text = overview(_table(), PREFIX, MEMBER_POWER)
+    text = _plain(overview(_table(), PREFIX, MEMBER_POWER))
     assert "!ping" in text
     assert "!kick" not in text
     assert "!shutdown" not in text
@@ -196,72 +201,87 @@ def test_help_overview_lists_only_permitted_commands() -> None:
 
 
 def test_help_overview_for_a_room_moderator() -> None:
-    text = overview(_table(), PREFIX, ROOM_MOD)
+    text = _plain(overview(_table(), PREFIX, ROOM_MOD))
     assert "!kick <user> [reason]: Remove someone from this room" in text
     assert "!ban" not in text
     assert "!shutdown" not in text
 
 
 def test_help_overview_for_a_community_moderator() -> None:
-    text = overview(_table(), PREFIX, COMMUNITY_MOD)
+    text = _plain(overview(_table(), PREFIX, COMMUNITY_MOD))
     assert "!ban <user> [for]" in text
     assert "!kick" not in text
 
 
 def test_help_overview_keeps_declaration_order() -> None:
-    text = overview(_table(), PREFIX, PowerSnapshot(in_room=100, in_moderators_room=100))
+    text = _plain(overview(_table(), PREFIX, PowerSnapshot(in_room=100, in_moderators_room=100)))
     positions = [text.index(f"!{name}") for name in ("ping", "kick", "shutdown", "ban")]
     assert positions == sorted(positions)
 
 
 def test_help_overview_says_how_to_get_details() -> None:
-    assert "!help <command>" in overview(_table(), PREFIX, MEMBER_POWER)
+    assert "!help <command>" in _plain(overview(_table(), PREFIX, MEMBER_POWER))
 
 
 def test_help_overview_uses_the_configured_prefix() -> None:
-    text = overview(_table(), "hearth:", MEMBER_POWER)
+    text = _plain(overview(_table(), "hearth:", MEMBER_POWER))
     assert "hearth:ping" in text
     assert "hearth:help <command>" in text
 
 
 def test_help_detail_shows_usage_and_argument_types() -> None:
-    lines = detail(KICK, PREFIX).splitlines()
+    lines = _plain(detail(KICK, PREFIX)).splitlines()
     assert lines[0] == "!kick <user> [reason]"
-    assert any(line.strip().startswith("user (user): who to remove") for line in lines)
+    assert "- user (user): who to remove" in lines
 
 
 def test_help_detail_marks_optional_arguments() -> None:
-    text = detail(KICK, PREFIX)
-    (reason_line,) = [line for line in text.splitlines() if line.strip().startswith("reason")]
-    assert "Optional." in reason_line
-    (user_line,) = [line for line in text.splitlines() if line.strip().startswith("user")]
-    assert "Optional." not in user_line
+    text = _plain(detail(KICK, PREFIX))
+    (reason_line,) = [line for line in text.splitlines() if line.startswith("- reason")]
+    assert "(optional)" in reason_line
+    (user_line,) = [line for line in text.splitlines() if line.startswith("- user")]
+    assert "optional" not in user_line
 
 
 def test_help_detail_shows_no_type_for_text_arguments() -> None:
-    lines = detail(KICK, PREFIX).splitlines()
-    (reason_line,) = [line for line in lines if line.strip().startswith("reason")]
+    lines = _plain(detail(KICK, PREFIX)).splitlines()
+    (reason_line,) = [line for line in lines if line.startswith("- reason")]
     assert "(text)" not in reason_line
 
 
 def test_help_detail_prefers_the_long_description() -> None:
-    text = detail(BAN, PREFIX)
+    text = _plain(detail(BAN, PREFIX))
     assert "Bans the member everywhere; they are told why." in text
-    assert "for (duration): how long" in text
+    assert "for (duration, optional): how long" in text
 
 
 def test_help_detail_falls_back_to_the_one_line_help() -> None:
-    assert detail(PING, PREFIX).splitlines() == ["!ping", "Check the bot is alive"]
+    assert _plain(detail(PING, PREFIX)).splitlines() == ["!ping", "", "Check the bot is alive"]
 
 
 def test_help_detail_explains_community_scope() -> None:
-    assert "community moderators" in detail(BAN, PREFIX)
-    assert "community moderators" not in detail(KICK, PREFIX)
+    assert "community moderators" in _plain(detail(BAN, PREFIX))
+    assert "community moderators" not in _plain(detail(KICK, PREFIX))
 
 
 def test_help_detail_names_no_power_level() -> None:
-    assert "50" not in detail(KICK, PREFIX)
-    assert "100" not in detail(ADMIN, PREFIX)
+    assert "50" not in _plain(detail(KICK, PREFIX))
+    assert "100" not in _plain(detail(ADMIN, PREFIX))
+
+
+def test_help_is_formatted_with_headings_code_and_lists() -> None:
+    html = render(overview(_table(), PREFIX, ROOM_MOD)).html
+    assert "<h3>Commands you can use here</h3>" in html
+    assert "<li><code>!ping</code>: Check the bot is alive</li>" in html
+    assert "<h3>Moderators' commands</h3>" in html
+    assert "<code>!kick &lt;user&gt; [reason]</code>" in html
+    detail_html = render(detail(KICK, PREFIX)).html
+    assert detail_html.startswith("<h3><code>!kick &lt;user&gt; [reason]</code></h3>")
+    assert "<li><code>user</code> (user): who to remove</li>" in detail_html
+
+
+def test_a_member_s_help_has_no_moderators_section() -> None:
+    assert "Moderators" not in _plain(overview(_table(), PREFIX, MEMBER_POWER))
 
 
 # --- router ---
@@ -297,7 +317,8 @@ def test_unknown_command_gets_a_helpful_reply() -> None:
     decision = _route(_msg("!pnig"))
     assert isinstance(decision, Respond)
     (action,) = decision.actions
-    assert action == Reply(ROOM, "$event1", action.body)
+    assert (action.room_id, action.in_reply_to) == (ROOM, "$event1")
+    assert "<code>!ping</code>" in (action.html or "")
     assert "Did you mean !ping?" in action.body
 
 

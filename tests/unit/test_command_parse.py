@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import random
 import time
@@ -23,6 +24,7 @@ from bots.framework.commands.spec import (
     CommandTable,
     Invocation,
 )
+from bots.framework.markdown import render
 
 PREFIX = "!"
 
@@ -65,9 +67,10 @@ def ok(body: str) -> Parsed:
 
 
 def fail(body: str) -> ParseFailure:
+    """The failure, its message as the member reads it (the plain body)."""
     result = parse(body, PREFIX, TABLE)
     assert isinstance(result, ParseFailure), result
-    return result
+    return dataclasses.replace(result, message=render(result.message).body)
 
 
 def _v12_room_id() -> str:

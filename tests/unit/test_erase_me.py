@@ -9,6 +9,7 @@ from bots.framework.actions import Reply
 from bots.framework.commands.authorize import UNVERIFIED_REFUSAL
 from bots.framework.commands.spec import MEMBER, CommandTable
 from bots.framework.events import IncomingMessage, PowerSnapshot
+from bots.framework.markdown import render
 from bots.framework.router import Respond, Run, needs_device_trust, route
 from bots.framework.trust.policy import DeviceTrust
 from bots.onboarding.leaving import ERASE, ERASE_CONFIRMED, LEAVE
@@ -55,7 +56,7 @@ def test_confirming_from_a_device_its_owner_never_verified_is_refused(body: str)
     assert isinstance(decision, Respond)
     (reply,) = decision.actions
     assert isinstance(reply, Reply)
-    assert reply.body == UNVERIFIED_REFUSAL
+    assert reply.body == render(UNVERIFIED_REFUSAL).body
 
 
 def test_confirming_from_a_device_of_an_identity_not_the_pinned_one_is_refused() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bots.framework.actions import Invite, ScheduleJob
 from bots.framework.community import CommunityRooms
+from bots.framework.markdown import render
 from bots.onboarding.applicant import (
     Application,
     Policy,
@@ -81,7 +82,7 @@ def test_what_an_undecided_expiry_says_to_each_side() -> None:
     applicant = to_applicant(cfg, expired.application, Say("expired_undecided"), "!")
     assert "the moderators didn't get to your application" in applicant
     assert "answers will be deleted" in applicant
-    mods = to_moderators(cfg, expired.application, TellModerators("expired"), "!")
+    mods = render(to_moderators(cfg, expired.application, TellModerators("expired"), "!")).body
     assert mods == (
         f"{NEWCOMER}'s application to {cfg.groups[0].name} waited too long for a decision "
         f"and is closed; its answers will be deleted. !reopen {NEWCOMER} puts it before you "

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from bots.base.spans import span_words
 from bots.framework.events import Message
 from bots.framework.intake.parse import to_event
+from bots.framework.markdown import render
 from bots.moderation.commands.protections import describe
 from bots.moderation.commands.rooms import slow_seconds
 from bots.moderation.protections.checks import Finding, Rule, check_join, check_message
@@ -307,23 +308,26 @@ def test_changes_made_in_chat_are_validated_applied_and_reported() -> None:
 def test_a_mute_notice_says_why_for_how_long_and_how_to_avoid_it() -> None:
 
     flood = Finding(Rule.FLOOD, "5 messages in 60 s (limit 3)")
-    text = mute_notice(
-        "Carers", 1, "you sent a lot of messages in a short time", Decision((flood,))
+    said = render(
+        mute_notice("Carers", 1, "you sent a lot of messages in a short time", Decision((flood,)))
     )
+    text = said.body
     assert text.startswith(
         "You've been muted in Carers for 1 minute: you sent a lot of messages in a short time"
         ": 5 messages in 60 s (limit 3)."
     )
     assert "post again" in text
     assert "Next time, wait a little between messages" in text
+    assert "<strong>1 minute</strong>" in said.html
+    assert "<p><strong>Next time</strong>, wait a little" in said.html
     # A listed word: the advice, never the word or the pattern.
     words = Finding(Rule.WORDS, "a listed word or pattern")
-    text = mute_notice("Carers", 90, "it contained a word", Decision((words,)))
+    text = render(mute_notice("Carers", 90, "it contained a word", Decision((words,)))).body
     assert "for 90 minutes" in text
     assert "guidelines in the pinned message" in text
     assert "listed word or pattern" not in text
     # A first offence's warning gives the same advice.
-    warned = warning_notice("Carers", "you sent a lot of messages", Decision((flood,)))
+    warned = render(warning_notice("Carers", "you sent a lot of messages", Decision((flood,)))).body
     assert warned.startswith("A gentle note about your message in Carers")
     assert warned.endswith(
         "Next time, wait a little between messages, or put several thoughts into one message."

@@ -17,6 +17,7 @@ from bots.framework.commands.spec import (
     Invocation,
     Scope,
 )
+from bots.framework.markdown import code, md
 from bots.framework.trust.identities import Identities
 
 
@@ -30,7 +31,11 @@ def add_help(table: CommandTable, prefix: str) -> None:
             text = (
                 detail(cmd, prefix)
                 if cmd
-                else f"There is no {prefix}{name} command. Send {prefix}help for the list."
+                else md(
+                    "There is no {} command. Send {} for the list.",
+                    code(prefix + name),
+                    code(prefix + "help"),
+                )
             )
         else:
             text = overview(table, prefix, inv.power)

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from bots.framework.commands.spec import Arg, ArgType, Command, CommandTable
 from bots.framework.ids import is_room_ref, is_user_id
+from bots.framework.markdown import Md, code, md
 
 # Far above any real command; keeps a 100 KB paste from costing anything.
 MAX_COMMAND_CHARS = 2000
@@ -34,7 +35,7 @@ class Parsed:
 class ParseFailure:
     """Why a message that looked like a command could not be run."""
 
-    message: str
+    message: Md
     command: Command | None = None
 
 
@@ -79,8 +80,12 @@ def parse(body: str, prefix: str, table: CommandTable) -> Parsed | ParseFailure 
         return None
     if len(body) > MAX_COMMAND_CHARS:
         return ParseFailure(
-            f"That command is too long ({len(body)} characters; the limit is "
-            f"{MAX_COMMAND_CHARS}). Send {prefix}help for usage."
+            md(
+                "That command is too long ({} characters; the limit is {}). Send {} for usage.",
+                len(body),
+                MAX_COMMAND_CHARS,
+                code(prefix + "help"),
+            )
         )
     after = body[len(prefix) :]
     if not after[:1].isalpha():
@@ -90,39 +95,44 @@ def parse(body: str, prefix: str, table: CommandTable) -> Parsed | ParseFailure 
         # as spaces and would silently drop them.
         name = after.split(maxsplit=1)[0] if after.split() else after
         known = table.get(name.lower())
-        return ParseFailure("Commands can't contain control characters.", known)
+        return ParseFailure(Md("Commands can't contain control characters."), known)
     name, rest, command = table.named(after)
     if command is None:
         close = difflib.get_close_matches(name, table.names(), n=1)
-        hint = f" Did you mean {prefix}{close[0]}?" if close else ""
+        hint = md(" Did you mean {}?", code(prefix + close[0])) if close else Md("")
         shown = (
             name
             if name.isprintable() and len(name) <= 32
             else name[:32].encode("unicode_escape").decode()
         )
         return ParseFailure(
-            f"Unknown command {prefix}{shown}.{hint} Send {prefix}help for the list."
+            md(
+                "Unknown command {}.{} Send {} for the list.",
+                code(prefix + shown),
+                hint,
+                code(prefix + "help"),
+            )
         )
 
-    usage = f"Usage: {command.usage(prefix)}"
+    usage = md("Usage: {}", code(command.usage(prefix)))
     try:
         tokens = _tokenize(rest, command)
     except ValueError:
-        return ParseFailure(f"A quote is not closed. {usage}", command)
+        return ParseFailure(md("A quote is not closed. {}", usage), command)
 
     values: dict[str, str | int | timedelta | None] = {}
     for i, arg in enumerate(command.args):
         if i >= len(tokens):
             if arg.required:
-                return ParseFailure(f"Missing <{arg.name}>. {usage}", command)
+                return ParseFailure(md("Missing {}. {}", code(f"<{arg.name}>"), usage), command)
             values[arg.name] = None
             continue
         try:
             values[arg.name] = _convert(arg, tokens[i])
         except ValueError as exc:
-            return ParseFailure(f"{exc}. {usage}", command)
+            return ParseFailure(md("{}. {}", str(exc), usage), command)
     if len(tokens) > len(command.args):
-        return ParseFailure(f"Too many arguments. {usage}", command)
+        return ParseFailure(md("Too many arguments. {}", usage), command)
     return Parsed(command, values)
 
 

@@ -25,6 +25,7 @@ from bots.framework.actions import (
     SetState,
 )
 from bots.framework.event_types import JOIN_RULES
+from bots.framework.markdown import Md, md
 from bots.moderation.protections.checks import Rule
 from bots.moderation.protections.decide import Decision
 from provisioning.protections import Protections, Step
@@ -49,31 +50,37 @@ AVOID = {
 }
 
 
-def next_time(decision: Decision) -> str:
-    """The sentence of advice ("Next time, …") for the rules *decision*
+def next_time(decision: Decision) -> Md:
+    """The paragraph of advice ("**Next time**, …") for the rules *decision*
     found; empty if none applies."""
     avoid = "; ".join(AVOID[f.rule] for f in decision.findings if f.rule in AVOID)
-    return f" Next time, {avoid}." if avoid else ""
+    return md("\n\n**Next time**, {}.", avoid) if avoid else Md("")
 
 
-def warning_notice(label: str, why: str, decision: Decision) -> str:
+def warning_notice(label: str, why: str, decision: Decision) -> Md:
     """A first offence: why, and how to avoid it next time."""
-    return (
-        f"A gentle note about your message in {label}: {why}. "
-        "Please keep to the group's guidelines; thank you." + next_time(decision)
+    return md(
+        "A gentle note about your message in **{}**: {}. "
+        "Please keep to the group's guidelines; thank you.{}",
+        label,
+        why,
+        next_time(decision),
     )
 
 
-def mute_notice(label: str, minutes: float, why: str, decision: Decision) -> str:
+def mute_notice(label: str, minutes: float, why: str, decision: Decision) -> Md:
     """What a muted member reads: why, for how long, what still works, and
     how to avoid it next time. The limits are the group's, never their words."""
     limits = "; ".join(f.detail for f in decision.findings if f.rule in (Rule.FLOOD,))
-    text = (
-        f"You've been muted in {label} for {span_words(timedelta(minutes=minutes))}: {why}"
-        + (f": {limits}" if limits else "")
-        + ". You can still read the room; you'll be able to post again after that."
+    return md(
+        "You've been muted in **{}** for **{}**: {}{}. "
+        "You can still read the room; you'll be able to post again after that.{}",
+        label,
+        span_words(timedelta(minutes=minutes)),
+        why,
+        md(": {}", limits) if limits else Md(""),
+        next_time(decision),
     )
-    return text + next_time(decision)
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,11 @@ class Where:
 
 def link(room_id: str, event_id: str) -> str:
     return f"https://matrix.to/#/{quote(room_id, safe='!:')}/{quote(event_id, safe='$')}"
+
+
+def message_link(room_id: str, event_id: str) -> Md:
+    """A link to the message, for moderators: their own client decrypts it."""
+    return md(" [The message]({})", Md(link(room_id, event_id)))
 
 
 def muted_level(power_levels: Mapping[str, Any]) -> int:
@@ -113,17 +125,25 @@ def respond(
             out.append(
                 SendNotice(
                     tell,
-                    f"{user} may need support: a message in {where.label} suggests self-harm. "
-                    f"It was not removed and they were not warned. {link(where.room_id, event_id)}",
+                    md(
+                        "{} may need support: a message in **{}** suggests self-harm. "
+                        "It was not removed and they were not warned.{}",
+                        user,
+                        where.label,
+                        message_link(where.room_id, event_id),
+                    ),
                 )
             )
         if cfg.crisis.send_resources:
             out.append(
                 SendDirect(
                     user,
-                    "It sounds like things are very hard right now, and you don't have to "
-                    f"face that alone.\n\n{where.crisis_resources}\n\n"
-                    "A moderator may reach out to you. This message is only for you.",
+                    md(
+                        "It sounds like things are very hard right now, and you don't have to "
+                        "face that alone.\n\n{}\n\n"
+                        "A moderator may reach out to you. This message is only for you.",
+                        Md(where.crisis_resources),
+                    ),
                 )
             )
         return out
@@ -134,8 +154,12 @@ def respond(
             out.append(
                 SendNotice(
                     tell,
-                    f"Join wave in {where.label} ({details}): I've switched it to ask-to-join. "
-                    "Switch it back in the room's settings once things have calmed down.",
+                    md(
+                        "Join wave in **{}** ({}): I've switched it to ask-to-join. "
+                        "Switch it back in the room's settings once things have calmed down.",
+                        where.label,
+                        details,
+                    ),
                 )
             )
         return out
@@ -163,18 +187,28 @@ def respond(
                 out.append(
                     SendNotice(
                         tell,
-                        f"Muted {user} in {where.label} for "
-                        f"{span_words(timedelta(minutes=minutes))}: {details}.",
+                        md(
+                            "Muted {} in **{}** for {}: {}.",
+                            user,
+                            where.label,
+                            span_words(timedelta(minutes=minutes)),
+                            details,
+                        ),
                     )
                 )
         case Step.ALERT:
             if tell:
-                where_link = f" {link(where.room_id, event_id)}" if event_id else ""
+                where_link = message_link(where.room_id, event_id) if event_id else Md("")
                 out.append(
                     SendNotice(
                         tell,
-                        f"{user} keeps breaking {where.label}'s rules ({details}). "
-                        f"Please decide what to do.{where_link}",
+                        md(
+                            "{} keeps breaking **{}**'s rules ({}). Please decide what to do.{}",
+                            user,
+                            where.label,
+                            details,
+                            where_link,
+                        ),
                     )
                 )
     return out
