@@ -119,8 +119,8 @@ class OnboardingDecl(Strict):
     )
     privacy_advice: str = Field(
         default=(
-            "A word on privacy: you can pick a display name that is not your real name "
-            "(Settings → Account). Messages in the groups are end-to-end encrypted: the "
+            "**A word on privacy.** You can pick a display name that is not your real name "
+            "(**Settings → Account**). Messages in the groups are end-to-end encrypted: the "
             "server cannot read them. Moderators see your answers to the questions below "
             "and what you post in groups; they cannot read your other conversations."
         ),
@@ -130,11 +130,11 @@ class OnboardingDecl(Strict):
     # Keeping one's history: Element's Secure Backup, in plain words.
     backup_advice: str = Field(
         default=(
-            "Keep your history: messages here are encrypted, and the keys to read them "
+            "**Keep your history.** Messages here are encrypted, and the keys to read them "
             "live on your device. If you lose your phone or sign out, you lose every group "
             'message you had, unless you set up Secure Backup. When Element offers "Set up '
-            'Secure Backup", say yes (or later: Settings → Security & Privacy → Secure '
-            "Backup), and keep the recovery key it gives you somewhere safe. Without it, "
+            'Secure Backup", say yes (or later: **Settings → Security & Privacy → Secure '
+            "Backup**), and keep the recovery key it gives you somewhere safe. Without it, "
             "nobody can bring your old messages back."
         ),
         min_length=1,

@@ -32,15 +32,20 @@ def text_of(words: str) -> str:
     return f"::-p-text({words})"
 
 
-async def register(page: Session, username: str, password: str, token: str) -> float:
+async def register(
+    page: Session, username: str, password: str, token: str, picture: str | None = None
+) -> float:
     """Sign up on Element's own page with a registration token, as a
-    newcomer does. Returns the time (perf_counter) registration completed."""
+    newcomer does. Returns the time (perf_counter) registration completed.
+    With *picture*, the token page is photographed, filled in, under that name."""
     await page.call("goto", url=page_url(page, "#/register"))
     await page.fill("#mx_RegistrationForm_username", username)
     await page.fill("#mx_RegistrationForm_password", password)
     await page.fill("#mx_RegistrationForm_passwordConfirm", password)
     await page.click("input.mx_Login_submit[type=submit]")
     await page.fill("input[name=registrationTokenField]", token)
+    if picture is not None:
+        await page.screenshot(picture)
     await page.click(button("Continue"))
     # Registered once Element leaves the sign-up pages for the app.
     await page.wait(".mx_MatrixChat, .mx_UseCaseSelection", timeout=60_000)
@@ -161,3 +166,47 @@ async def rendered(page: Session, words: str, timeout: int = 60_000) -> str:
     await wait_message(page, words, timeout)
     shown = zip(await page.texts(BODY), await page.html(BODY), strict=False)
     return [html for text, html in shown if words in text][-1]
+
+
+# Element's words on a message whose key the sender withheld from this
+# device because it is unverified (m.room_key.withheld, code m.unverified).
+WITHHELD_UNVERIFIED = "because your device is unverified"
+
+
+async def log_in_unverified(page: Session, username: str, password: str) -> None:
+    """Sign in on another device and leave it unverified: Element asks to
+    verify it, and the person skips that for now."""
+    await page.call("goto", url=page_url(page, "#/login"))
+    await page.fill("#mx_LoginForm_username", username)
+    await page.fill("#mx_LoginForm_password", password)
+    await page.click("input.mx_Login_submit[type=submit]")
+    await page.wait(text_of("Verify this device"), timeout=60_000)
+    await page.click("::-p-aria([name='Skip verification for now'])")
+    await page.click(button("I'll verify later"))
+    await settle_in(page)
+
+
+async def wait_count_of(page: Session, words: str, count: int, timeout: int = 60_000) -> None:
+    """Until *count* messages in the open room show *words*."""
+    deadline = time.monotonic() + timeout / 1000
+    while sum(words in t for t in await page.texts(BODY)) < count:
+        if time.monotonic() > deadline:
+            shot = await page.screenshot(f"fewer-than-{count}")
+            raise StepFailed(f"{page.name}: fewer than {count} messages show {words!r} ({shot})")
+        await asyncio.sleep(0.5)
+
+
+async def verify_from_other_session(new: Session, old: Session) -> None:
+    """Verify the session *new* from *old*, the person's first: asked from
+    the new one's toast, accepted on the old one, emoji compared on both."""
+    await new.click(f".mx_Toast_toast {button('Verify')}")
+    await new.click(button("Verify with another device"))
+    await old.click(f".mx_Toast_toast {button('Verify Session')}", timeout=60_000)
+    # The old session offers to compare emoji (neither has a camera).
+    await old.click(f".mx_Dialog {button('Start')}", timeout=30_000)
+    await old.click(button("They match"), timeout=60_000)
+    await new.click(button("They match"), timeout=60_000)
+    for page in (old, new):
+        await page.screenshot("verified-dialog")
+        for done in (button("Got it"), button("Done")):
+            await page.click_if_there(done, timeout=10_000)
