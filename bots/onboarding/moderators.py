@@ -77,8 +77,8 @@ async def _stats(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Ac
     counts: dict[Stage, int] = dict.fromkeys(Stage, 0)
     for data in (await ctx.records(KIND)).values():
         counts[from_record(data).stage] += 1
-    lines = [md("{}: {}", stage.value, n) for stage, n in counts.items()]
-    return _reply(inv, md("#### Applications\n\n{}", bullets(lines)))
+    text = ", ".join(f"{stage.value}: {n}" for stage, n in counts.items())
+    return _reply(inv, md("**Applications:** {}.", text))
 
 
 USER = Arg("user", "the applicant, as @name:server", type=ArgType.USER)

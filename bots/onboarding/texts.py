@@ -64,7 +64,7 @@ def to_applicant(cfg: CommunityFile, app: Application, say: Say, prefix: str) ->
                 history,
             )
         case "denied":
-            reason = md("\n\nThe moderators said:\n\n> {}", say.detail) if say.detail else Md("")
+            reason = md("\n\nThe moderators said: {}", say.detail) if say.detail else Md("")
             return md(
                 "I'm sorry: the moderators could not accept your request to join {}.{}\n\n"
                 "Thank you for your interest, and take care.",

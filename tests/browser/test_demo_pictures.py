@@ -147,4 +147,5 @@ async def test_the_demo_community_as_a_newcomer_sees_it(tmp_path: Path) -> None:
             # A 256-colour palette keeps each picture small enough for git.
             with Image.open(shot) as image:
                 framed = image.crop(CROP[name]) if name in CROP else image
-                framed.convert("RGB").quantize(256).save(README_SHOTS / f"{name}.png", optimize=True)
+                small = framed.convert("RGB").quantize(256)
+                small.save(README_SHOTS / f"{name}.png", optimize=True)

@@ -35,6 +35,8 @@ from tests.support.registration import register
 pytestmark = pytest.mark.integration
 
 QUESTION = "Whom do you care for?"
+HOSTILE_ANSWER = "My <b>mum</b> **[click here](https://evil.example/login)**\u202e"
+HOSTILE_NAME = "**[Moderator](https://evil.example)** <i>Team</i>"
 
 
 @dataclass
@@ -121,6 +123,8 @@ async def test_the_token_path_from_registration_to_the_group(
     async with onboarding(homeserver, state) as scene:
         user = await newcomer_with_token(homeserver, scene)
         async with member(homeserver, user, state / "newcomer") as n:
+            # A display name that tries to pass for staff, with a link.
+            await n.client.set_displayname(HOSTILE_NAME)
             dm = await accept_dm(n)
             welcome = await n.wait_for(lambda ev: ev.room_id == dm, timeout=30)
             assert welcome.sender == scene.bot.user_id
@@ -132,7 +136,7 @@ async def test_the_token_path_from_registration_to_the_group(
             await n.send(dm, "!agree")
             question = await n.wait_for(lambda ev: QUESTION in ev.content.get("body", ""))
             assert question.room_id == dm
-            await n.send(dm, "My <b>mum</b>\u202e")
+            await n.send(dm, HOSTILE_ANSWER)
             await n.wait_for(lambda ev: "A moderator will look" in ev.content.get("body", ""))
 
             m, mods_room = scene.mod, scene.ids["moderators"]
@@ -141,8 +145,16 @@ async def test_the_token_path_from_registration_to_the_group(
             )
             body = application.content["body"]
             assert "registered with an invitation code" in body
-            assert f"Q: {QUESTION}\nA: My <b>mum</b>" in body  # shown as typed, not rendered
+            # The answer is shown as typed: neither its HTML nor its Markdown is
+            # rendered, and its link leads nowhere.
+            assert f"Q: {QUESTION}\nA: {HOSTILE_ANSWER.rstrip(chr(0x202E))}" in body
             assert "\u202e" not in body
+            html = application.content["formatted_body"]
+            assert "<strong>Q:</strong>" in html  # the bot's own Markdown is formatted
+            assert "&lt;b&gt;mum&lt;/b&gt; **[click here](https://evil.example/login)**" in html
+            assert "evil.example" not in html.replace("(https://evil.example/login)", "")
+            assert "<b>" not in html
+            assert "<a " not in html
 
             await m.send(mods_room, f"!approve {user.user_id}")
             approved = f"{m.user_id} approved {user.user_id}'s application to Carers."
@@ -158,6 +170,11 @@ async def test_the_token_path_from_registration_to_the_group(
                 lambda ev: ev.room_id == group_room and "welcome" in ev.content.get("body", "")
             )
             assert greeting.content["m.mentions"] == {"user_ids": [user.user_id]}
+            # Named by a pill to their ID: Element shows their name, the bot never does.
+            pill = f'<a href="https://matrix.to/#/{user.user_id}">{user.user_id}</a>'
+            assert pill in greeting.content["formatted_body"]
+            for said in (welcome, application, greeting):
+                assert "[Moderator]" not in said.content.get("formatted_body", "")
 
             # A second moderator's decision changes nothing and says so.
             await m.send(mods_room, f"!deny {user.user_id} late")
