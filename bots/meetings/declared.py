@@ -101,8 +101,9 @@ def reconcile(
         if have is None:
             m = Meeting(room, next_number, title, schedule, reminders, link, source=key)
             next_number += 1
-            said = texts.confirm(m, occurrences(m.schedule, now, 3))
-            said = said.replace(" added:", " added from the community file:", 1)
+            said = texts.confirm(
+                m, occurrences(m.schedule, now, 3), "added from the community file"
+            )
         else:
             same_rule = have.schedule.repeat == schedule.repeat and have.schedule.zone == (
                 schedule.zone

@@ -10,6 +10,7 @@ from bots.dates.words import Unclear, zone_name
 from bots.framework.actions import Action, Reply, UploadFile
 from bots.framework.commands.spec import Invocation
 from bots.framework.feature import Context
+from bots.framework.markdown import bullets, code, md
 from bots.meetings import texts
 from bots.meetings.calendar import calendar
 from bots.meetings.changes import find_date
@@ -45,17 +46,23 @@ async def list_meetings(inv: Invocation, ctx: Context[MeetingsConfig]) -> Sequen
                 break
             rows.append((occ, m))
     if not rows:
-        return reply(inv, "No meetings coming up here. Moderators add them with !meeting add.")
+        return reply(
+            inv,
+            md("No meetings coming up here. Moderators add them with {}.", code("!meeting add")),
+        )
     rows.sort(key=lambda r: r[0].start)
     lines = []
     for occ, m in rows[:LIST_MAX]:
         going = len(await goers(h.ctx, m, occ.key))
         count = f" · {going} going" if going else ""
         link = f" · {m.link}" if m.link else ""
-        lines.append(f"  {m.number} · {m.title} · {texts.when(occ, zone)}{count}{link}")
-    more = "\n  …and more: !meetings ics gives the whole calendar." if len(rows) > LIST_MAX else ""
-    head = f"Coming up (times in {zone}; set yours with !tz <zone>):"
-    return reply(inv, "\n".join([head, *lines]) + more)
+        lines.append(
+            md("{} · **{}** · {}{}{}", m.number, m.title, texts.when(occ, zone), count, link)
+        )
+    if len(rows) > LIST_MAX:
+        lines.append(md("…and more: {} gives the whole calendar.", code("!meetings ics")))
+    head = md("**Coming up** (times in {}; set yours with {}):", zone, code("!tz <zone>"))
+    return reply(inv, md("{}\n\n{}", head, bullets(lines)))
 
 
 async def ics(inv: Invocation, ctx: Context[MeetingsConfig]) -> Sequence[Action]:

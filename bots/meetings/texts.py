@@ -7,6 +7,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bots.dates.recurrence import Occurrence
+from bots.framework.markdown import Md, bullets, code, md
 from bots.meetings.model import Meeting
 
 LATE = "(Late: I was offline when this was due.) "
@@ -36,14 +37,21 @@ def before(d: timedelta) -> str:
     return f"{n} {unit}{'s' if n != 1 else ''}"
 
 
-def confirm(m: Meeting, nxt: Sequence[Occurrence]) -> str:
-    dates = "\n".join(f"  • {when(o)}" for o in nxt)
+def confirm(m: Meeting, nxt: Sequence[Occurrence], added: str = "added") -> Md:
+    """A new meeting, as its room reads it. The title and link are the
+    moderator's words: shown as typed."""
     reminders = ", ".join(before(d) for d in m.reminders) or "none"
-    link = f"\nLink: {m.link}" if m.link else ""
-    return (
-        f"Meeting {m.number} added: {m.title}.\nNext dates:\n{dates}\n"
-        f"Reminders: {reminders} before.{link}\n"
-        f"Members answer the poll I post before each date, or type !rsvp {m.number} yes|maybe|no."
+    link = md("\n\nLink: {}", m.link) if m.link else Md("")
+    return md(
+        "Meeting {} {}: **{}**.\n\n**Next dates**\n\n{}\n\nReminders: {} before.{}\n\n"
+        "Members answer the poll I post before each date, or type {}.",
+        m.number,
+        added,
+        m.title,
+        bullets(when(o) for o in nxt),
+        reminders,
+        link,
+        code(f"!rsvp {m.number} yes|maybe|no"),
     )
 
 

@@ -58,7 +58,9 @@ async def test_ping_and_help_in_encrypted_room(homeserver: Homeserver, state: Pa
         assert "!help [command]" in helped.content["body"]
 
         detail = await m.wait_for_reply(await m.send(room, "!help ping"))
-        assert detail.content["body"].startswith("!ping\nCheck that the bot is alive")
+        assert detail.content["body"].startswith("!ping\n\nCheck that the bot is alive")
+        # Formatted as Element shows it: the usage a heading, in code.
+        assert detail.content["formatted_body"].startswith("<h3><code>!ping</code></h3>")
 
 
 async def test_bad_input_gets_helpful_replies_and_never_crashes(
