@@ -20,7 +20,7 @@ import re
 import string
 from collections.abc import Iterable
 from typing import Any, NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -168,5 +168,6 @@ class _Plain:
             elif child.type == "link_close" and href:
                 url, at = href.pop()
                 shown = "".join(self.out[at:])
-                if not url.startswith("https://matrix.to/") and shown != url:
+                # A mention's pill shows the ID its address ends with.
+                if shown != url and not unquote(url).endswith("/" + shown):
                     self.out.append(f" ({url})")

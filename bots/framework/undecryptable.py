@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bots.framework.actions import Reply
+from bots.framework.markdown import Md
 
 RETRY_INTERVAL_S = 2.0
 
@@ -17,7 +18,9 @@ def undecryptable_reply(room_id: str, event_id: str) -> Reply:
     return Reply(
         room_id,
         event_id,
-        "I couldn't decrypt your message, so I haven't acted on it: the keys for it never "
-        "reached me. Please check that your session is verified (in Element: Settings → "
-        "Sessions), then send it again.",
+        Md(
+            "I couldn't decrypt your message, so I haven't acted on it: the keys for it never "
+            "reached me. Please check that your session is verified (in Element: **Settings → "
+            "Sessions**), then send it again."
+        ),
     )

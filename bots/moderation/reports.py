@@ -23,19 +23,20 @@ from bots.framework.agent_answers import ask_agent
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.feature import Context, Running
 from bots.framework.logging import get_logger
+from bots.framework.markdown import Md, md
 from bots.moderation.config import ModerationConfig
-from bots.moderation.protections.respond import FEATURE, link
+from bots.moderation.protections.respond import FEATURE, message_link
 from provisioning.schema import CommunityFile
 
 log = get_logger(__name__)
 
 FIRST_LOOK_BACK_S = 86400.0  # on the first look, reports of the last day
 MAX_REASON = 500
-THANKS = (
+THANKS = Md(
     "Thank you: the moderators have your report. Nobody else is told who sent it, "
-    "and I've removed your !report from the room."
+    "and I've removed your `!report` from the room."
 )
-HOW = "To report a message, reply to it with !report and, if you like, a reason."
+HOW = Md("To report a message, reply to it with `!report` and, if you like, a reason.")
 # What a report keeps of the agent's row: never who sent it (the agent
 # does not say), and nothing the forwarding does not use.
 REPORT_FIELDS = ("id", "received_ts", "room_id", "event_id", "reason")
@@ -67,9 +68,13 @@ def room_label(
     return f"{group.name} · {decl.name}" if decl else group.name
 
 
-def report_notice(label: str, reason: str, room: str, event: str) -> str:
+def report_notice(label: str, reason: str, room: str, event: str) -> Md:
+    """What the moderators read: where, the reporter's reason as typed, and
+    a link to the message (their own client decrypts it)."""
     said = reason.strip()[:MAX_REASON] or "no reason given"
-    return f"Report about a message in {label}: “{said}”. {link(room, event)}"
+    return md(
+        "**Report** about a message in **{}**: “{}”.{}", label, said, message_link(room, event)
+    )
 
 
 def new_reports(
@@ -156,7 +161,7 @@ async def _report(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[A
 
 REPORT = Command(
     "report",
-    "Report a message to the moderators: reply to it with !report <reason>",
+    "Report a message to the moderators: reply to it with `!report <reason>`",
     _report,
     (Arg("reason", "what is wrong with it", required=False, rest=True),),
 )

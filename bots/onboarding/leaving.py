@@ -9,27 +9,29 @@ from dataclasses import dataclass
 from bots.framework.actions import Action, CancelJob, DeleteRecord, Extension, Kick, Reply
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.feature import Context
+from bots.framework.markdown import Md, code
 from bots.onboarding.config import OnboardingConfig
 from bots.onboarding.plan import BACKUP, FEATURE, KIND, backup_key
 from bots.onboarding.scene import Scene
 
-ERASE_EXPLAINED = (
-    "Erasing your account cannot be undone. Here is exactly what it does and does not do:\n"
-    "• Your account is closed and its name can never be used again, by you or anyone.\n"
-    "• The server marks your messages as erased: people who join later will not see them.\n"
-    "• Messages you already sent stay, still encrypted, on the devices of the members who "
+ERASE_EXPLAINED = Md(
+    "**Erasing your account cannot be undone.** Here is exactly what it does and does not "
+    "do:\n\n"
+    "- Your account is closed and its name can never be used again, by you or anyone.\n"
+    "- The server marks your messages as erased: people who join later will not see them.\n"
+    "- Messages you already sent stay, still encrypted, on the devices of the members who "
     "received them: nobody can take those back.\n"
-    "• You leave every room of the community.\n\n"
-    "If you only want to step away, {prefix}leave takes you out of the community's rooms and "
-    "keeps your account. To erase it, send: {prefix}erase-me confirm\n\n"
-    "I'll accept that only from a verified session (in Element: Settings → Sessions), so "
-    "that nobody who got hold of your login can erase your account. If you can't verify "
+    "- You leave every room of the community.\n\n"
+    "If you only want to step away, {leave} takes you out of the community's rooms and "
+    "keeps your account. To erase it, send: {confirm}\n\n"
+    "I'll accept that only from a verified session (in Element: **Settings → Sessions**), "
+    "so that nobody who got hold of your login can erase your account. If you can't verify "
     "one, a moderator can help."
 )
 ERASING = "Erasing your account now. Thank you for having been part of this community; take care."
-LEFT = (
+LEFT = Md(
     "Done: I've taken you out of the community's rooms. Your account stays; you're welcome "
-    "back any time (ask a moderator, or {prefix}join a group)."
+    "back any time (ask a moderator, or {join} a group)."
 )
 DM_ONLY = "Please ask me that in our direct conversation, so nobody else sees it."
 
@@ -70,7 +72,7 @@ async def leave(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Act
         *_out_of_rooms(ctx, inv.sender, "left at their own request"),
         DeleteRecord(FEATURE, KIND, inv.sender),
         *_forget_backup(inv.sender),
-        Reply(inv.room_id, inv.event_id, LEFT.format(prefix=prefix)),
+        Reply(inv.room_id, inv.event_id, LEFT.format(join=code(prefix + "join"))),
     ]
 
 
@@ -78,7 +80,16 @@ async def erase_me(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[
     """`!erase-me`: what erasure does and does not do, and how to ask for it."""
     if not await _in_dm(inv, ctx):
         return [Reply(inv.room_id, inv.event_id, DM_ONLY)]
-    return [Reply(inv.room_id, inv.event_id, ERASE_EXPLAINED.format(prefix=ctx.bot.command_prefix))]
+    return [
+        Reply(
+            inv.room_id,
+            inv.event_id,
+            ERASE_EXPLAINED.format(
+                leave=code(ctx.bot.command_prefix + "leave"),
+                confirm=code(ctx.bot.command_prefix + "erase-me confirm"),
+            ),
+        )
+    ]
 
 
 async def erase_me_confirmed(inv: Invocation, ctx: Context[OnboardingConfig]) -> Sequence[Action]:

@@ -347,13 +347,19 @@ async def test_reports_from_elements_menu_and_by_command_reach_the_moderators(
         await (await homeserver.api(alice)).request(
             "POST",
             f"/_matrix/client/v3/rooms/{quote(scene.room)}/report/{quote(rude)}",
-            {"reason": "unkind to a newcomer"},
+            {"reason": HOSTILE_REASON},
         )
         forwarded = await m.wait_for(
             lambda ev: ev.room_id == mods_room and "unkind to a newcomer" in body(ev)
         )
         assert quote(rude, safe="$") in body(forwarded)
         assert alice.user_id not in body(forwarded)
+        # The reporter's words are shown as typed: no link of theirs, no markup.
+        assert HOSTILE_REASON in body(forwarded)
+        html = forwarded.content["formatted_body"]
+        assert "evil.example" not in html.replace("(https://evil.example/login)", "")
+        assert "<b>" not in html
+        assert html.count("<a ") == 1  # the bot's own link to the message
 
         # !report in reply to the message: removed from the room at once,
         # confirmed to the reporter alone.
@@ -372,6 +378,9 @@ async def test_reports_from_elements_menu_and_by_command_reach_the_moderators(
         await a.accept_invite()
         await a.wait_for(lambda ev: "the moderators have your report" in body(ev))
         await until_redacted(homeserver, scene, str(getattr(sent, "event_id", "")))
+
+
+HOSTILE_REASON = "unkind to a newcomer [log in here](https://evil.example/login) <b>now</b>"
 
 
 async def test_mention_spam_and_slow_mode(homeserver: Homeserver, state: Path) -> None:

@@ -264,9 +264,14 @@ def test_reports_forwarded_once_and_on_the_first_look_only_recent_ones() -> None
 
 
 def test_a_report_notice_links_the_message_and_never_names_the_reporter() -> None:
-    text = report_notice("Carers · General", "  spam  ", "!r:x", "$e")
-    assert text == "Report about a message in Carers · General: “spam”. https://matrix.to/#/!r:x/$e"
-    assert "no reason given" in report_notice("Carers", "", "!r:x", "$e")
+    said = render(report_notice("Carers · General", "  spam  ", "!r:x", "$e"))
+    text = said.body
+    assert text == (
+        "Report about a message in Carers · General: “spam”. "
+        "The message (https://matrix.to/#/!r:x/$e)"
+    )
+    assert '<a href="https://matrix.to/#/!r:x/$e">The message</a>' in said.html
+    assert "no reason given" in render(report_notice("Carers", "", "!r:x", "$e")).body
 
 
 def test_slow_mode_removes_a_second_message_too_soon_without_an_offence() -> None:
