@@ -34,6 +34,7 @@ from bots.adminagent.requests import (
 )
 from bots.framework.commands.authorize import REFUSAL, UNVERIFIED_REFUSAL
 from bots.framework.commands.spec import REVIEWER
+from bots.framework.markdown import render
 from bots.matrix.client_api import ClientAPI
 from bots.moderation.config import ModerationConfig
 from bots.onboarding.config import OnboardingConfig
@@ -278,7 +279,7 @@ async def test_erase_me_confirm_from_an_unverified_session_is_refused(stack: Sta
             sent = await thief.send(dm, "!erase-me confirm")
             # The reply is withheld from that session; her own reads it.
             refused = await a.wait_for_reply(sent, timeout=60)
-            assert refused.content["body"] == UNVERIFIED_REFUSAL
+            assert refused.content["body"] == render(UNVERIFIED_REFUSAL).body
     account = await stack.account(alice.user_id)
     assert account["deactivated"] is False
     assert account["erased"] is False

@@ -12,6 +12,7 @@ import pytest
 from nio import EncryptionError, MegolmEvent
 
 from bots.framework.commands.authorize import UNVERIFIED_REFUSAL
+from bots.framework.markdown import render
 from tests.support.homeserver import Homeserver, cast, member, running_bot, wait_joined
 from tests.support.js_client import JsMember, run_js_client
 
@@ -60,7 +61,7 @@ async def test_moderator_command_from_unsigned_device_is_refused(
         )  # fmt: skip
         assert result["ok"], result
         refusal = await signed.wait_for_reply(result["sent_event_id"])
-        assert refusal.content["body"] == UNVERIFIED_REFUSAL
+        assert refusal.content["body"] == render(UNVERIFIED_REFUSAL).body
         # The same command from the moderator's verified device works.
         answer = await signed.wait_for_reply(await signed.send(room, f"!trust {alice.user_id}"))
     assert answer.content["body"].startswith(f"Trusted {alice.user_id}")
