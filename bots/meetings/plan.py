@@ -27,6 +27,7 @@ from bots.framework.actions import (
     SendNotice,
     SendPoll,
 )
+from bots.framework.markdown import Md, mention
 from bots.meetings import texts
 from bots.meetings.model import (
     ANSWER_TEXT,
@@ -226,7 +227,7 @@ def reminder(
     pinged = tuple(sorted(going)) if last else ()
     body = texts.reminder(m, occ, late, len(going))
     if pinged:
-        body += " " + " ".join(pinged)
+        body += Md(" ") + Md(" ").join(mention(user) for user in pinged)
     return [
         SendNotice(m.room, body, mentions=pinged),
         PutRecord(

@@ -60,7 +60,14 @@ def question(m: Meeting, occ: Occurrence) -> str:
     return f"{m.title}: {when(occ)}{link}. Are you coming?"
 
 
-def reminder(m: Meeting, occ: Occurrence, late: bool, going: int) -> str:
-    link = f" Join: {m.link}" if m.link else ""
+def reminder(m: Meeting, occ: Occurrence, late: bool, going: int) -> Md:
+    link = md(" Join: {}", m.link) if m.link else Md("")
     people = f" {going} going." if going else ""
-    return f"{LATE if late else ''}Reminder: {m.title} starts {when(occ)}.{people}{link}"
+    return md(
+        "{}**Reminder:** {} starts {}.{}{}",
+        LATE if late else "",
+        m.title,
+        when(occ),
+        people,
+        link,
+    )

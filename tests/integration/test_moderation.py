@@ -313,7 +313,8 @@ async def test_commands_a_timed_mute_a_community_ban_and_refusals(
                 await asyncio.sleep(0.2)
 
         trail = await m.wait_for_reply(await m.send(mods_room, f"!audit {alice.user_id}"))
-        actions = [line.split()[4] for line in body(trail).splitlines()[1:]]
+        # A heading, then one list item each: "- <date> <time> UTC <moderator> <action> …".
+        actions = [line.split()[5] for line in body(trail).splitlines()[2:]]
         assert actions == ["redact", "mute", "undo", "mute", "warn", "ban", "undo", "ban"]
 
 

@@ -20,6 +20,7 @@ from bots.framework.actions import (
     SetState,
     Unban,
 )
+from bots.framework.markdown import md
 from bots.moderation.commands.redact import USAGE, redact_amount
 from bots.moderation.commands.rooms import audit_lines, lock_plan
 from bots.moderation.commands.sanctions import (
@@ -125,7 +126,7 @@ def test_a_kick_and_a_warning() -> None:
     _, actions = plan(request(Sanction.KICK), COMMUNITY, levels({NEWS: {TROLL}}), None, "Circle")
     assert [a for a in actions if isinstance(a, Kick)] == [Kick(NEWS, TROLL, "spam")]
     _, actions = plan(request(Sanction.WARN, reason="be kind"), ROOM, levels(), None, "Circle")
-    assert SendDirect(TROLL, "A message from the moderators of Circle: be kind") in actions
+    assert SendDirect(TROLL, md("**A message from the moderators of Circle:** be kind")) in actions
 
 
 def test_nobody_acts_on_someone_at_or_above_their_level() -> None:

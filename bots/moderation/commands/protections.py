@@ -16,6 +16,7 @@ from bots.framework.actions import Action, Reply, SetState
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.community import CommunityRooms
 from bots.framework.feature import Context
+from bots.framework.markdown import bullets, md
 from bots.moderation.commands.handlers import refusal, typed
 from bots.moderation.config import ModerationConfig
 from provisioning.protections import OVERRIDES, Protections, change, effective
@@ -76,7 +77,8 @@ async def _protections(inv: Invocation, ctx: Context[ModerationConfig]) -> Seque
     words = str(inv.args.get("change") or "").split()
     if not words or words == ["show"]:
         text = describe(effective(group.protections, changed), changed)
-        return [Reply(inv.room_id, inv.event_id, f"Protections of {group.name}:\n{text}")]
+        shown = md("#### Protections of {}\n\n{}", group.name, bullets(text.splitlines()))
+        return [Reply(inv.room_id, inv.event_id, shown)]
     if words == ["reset"]:
         updated: dict[str, Any] | str = {}
         said = f"{inv.sender} set {group.name}'s protections back to the community file's."

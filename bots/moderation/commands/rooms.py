@@ -20,6 +20,7 @@ from bots.framework.actions import (
 from bots.framework.commands.spec import MODERATOR, Arg, ArgType, Command, Invocation
 from bots.framework.event_types import POWER_LEVELS
 from bots.framework.feature import Context
+from bots.framework.markdown import bullets, md
 from bots.moderation.commands.handlers import (
     refusal,
     typed,
@@ -144,7 +145,7 @@ async def _audit(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Ac
     lines = audit_lines(await ctx.records("audit"), who if isinstance(who, str) else None)
     if not lines:
         return [Reply(inv.room_id, inv.event_id, "Nothing in the audit trail.")]
-    return [Reply(inv.room_id, inv.event_id, "Audit trail:\n" + "\n".join(lines))]
+    return [Reply(inv.room_id, inv.event_id, md("#### Audit trail\n\n{}", bullets(lines)))]
 
 
 COMMANDS = (

@@ -29,6 +29,7 @@ from bots.framework.actions import (
     Unban,
 )
 from bots.framework.commands.parse import parse_duration
+from bots.framework.markdown import md
 from bots.moderation.policy import PUBLISHED, ban_rule, rule_key
 from bots.moderation.protections.respond import FEATURE, muted_level
 
@@ -139,7 +140,7 @@ def plan(
     elif s is Sanction.WARN:
         if not any(target in levels.members(room) for room in where):
             return f"{target} is not in {scope.label}.", []
-        text = f"A message from the moderators of {community}: {reason}"
+        text = md("**A message from the moderators of {}:** {}", community, reason)
         out.append(SendDirect(target, text))
     timed = s in (Sanction.BAN, Sanction.MUTE)
     until = req.now + req.duration.total_seconds() if req.duration and timed else None
