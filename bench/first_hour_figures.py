@@ -38,10 +38,10 @@ from bots.framework.logging import configure_logging
 from provisioning.tokens import Tokens
 from tests.browser import element
 from tests.browser.driver import Browser, element_copy, missing, serving
-from tests.integration.test_onboarding import set_up
 from tests.support.community import running_agent
 from tests.support.homeserver import SERVER_NAME, Homeserver, running_bot
 from tests.support.js_client import JS_DIR, node
+from tests.support.onboarding_scene import set_up
 from tests.support.registration import register
 
 WELCOME = "Be kind."  # the test community's code of conduct, inside the welcome

@@ -15,10 +15,10 @@ import pytest
 from provisioning.tokens import Tokens
 from tests.browser import element
 from tests.browser.driver import Browser
-from tests.integration.test_onboarding import QUESTION, set_up
 from tests.support.community import running_agent
 from tests.support.homeserver import Homeserver, running_bot, wait_joined
 from tests.support.js_client import run_js_client
+from tests.support.onboarding_scene import QUESTION, set_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.interop, pytest.mark.browser]
 

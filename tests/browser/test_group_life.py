@@ -9,7 +9,8 @@ import pytest
 
 from tests.browser import element
 from tests.browser.driver import Browser
-from tests.integration.test_meetings import (
+from tests.support.homeserver import Homeserver
+from tests.support.meetings_scene import (
     ask,
     bot_at,
     bot_joined,
@@ -18,7 +19,6 @@ from tests.integration.test_meetings import (
     set_up,
     tomorrow_at,
 )
-from tests.support.homeserver import Homeserver
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -10,9 +10,9 @@ import pytest
 
 from tests.browser import element
 from tests.browser.driver import Browser
-from tests.integration.test_moderation import set_up, with_reports
 from tests.support.community import running_agent
 from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
+from tests.support.moderation_scene import set_up, with_reports
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

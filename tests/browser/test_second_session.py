@@ -11,8 +11,8 @@ import pytest
 
 from tests.browser import element
 from tests.browser.driver import Browser
-from tests.integration.test_moderation import set_up
 from tests.support.homeserver import Homeserver, running_bot, wait_joined
+from tests.support.moderation_scene import set_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

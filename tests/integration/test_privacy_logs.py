@@ -13,16 +13,16 @@ import pytest
 
 from bots.core.feature import FEATURE as CORE
 from bots.framework.logging import configure_logging
-from tests.integration.test_moderation import (
-    body,
+from tests.support.features import notes_feature
+from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
+from tests.support.member_client import body
+from tests.support.moderation_scene import (
     in_group,
     set_up,
     until_level,
     until_redacted,
     watching,
 )
-from tests.support.features import notes_feature
-from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
 
 pytestmark = pytest.mark.integration
 
@@ -155,7 +155,7 @@ async def test_meetings_at_work_log_nothing_a_member_wrote(
     """A meeting's title and link, a vote, an RSVP, a time zone and the
     calendar file all carry the marker (or are a member's own): none of it
     reaches a log."""
-    from tests.integration import test_meetings as meetings
+    from tests.support import meetings_scene as meetings
 
     scene = await meetings.set_up(homeserver, state)
     alice = await homeserver.user("alice")
