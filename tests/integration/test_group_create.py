@@ -10,9 +10,9 @@ import pytest
 from bots.framework.commands.authorize import REFUSAL
 from provisioning.desired import MARKER
 from provisioning.provision import provision
-from tests.integration.test_provision import full_state
 from tests.support.community import make_community, running_agent
 from tests.support.homeserver import Homeserver, member, running_bot, wait_joined
+from tests.support.room_state import full_state
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ from urllib.parse import quote
 
 import pytest
 
-from bots.matrix.client_api import ClientAPI
 from provisioning.desired import MARKER
 from provisioning.provision import provision
 from tests.support.community import Community, make_community
 from tests.support.homeserver import Homeserver
+from tests.support.room_state import first_events, full_state
 
 pytestmark = pytest.mark.integration
 
@@ -42,20 +42,6 @@ async def run(community: Community, dry_run: bool = False) -> tuple[Any, str]:
     out = io.StringIO()
     outcome = await provision(community.load(), community.path, dry_run=dry_run, out=out)
     return outcome, out.getvalue()
-
-
-async def full_state(api: ClientAPI, room_id: str) -> dict[tuple[str, str], dict[str, Any]]:
-    events = await api.request("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/state")
-    return {(e["type"], e["state_key"]): e["content"] for e in events}  # type: ignore[index]
-
-
-async def first_events(api: ClientAPI, room_id: str) -> list[dict[str, Any]]:
-    data = await api.request(
-        "GET",
-        f"/_matrix/client/v3/rooms/{quote(room_id)}/messages",
-        params={"dir": "f", "limit": "50"},
-    )
-    return list(data["chunk"])
 
 
 async def test_community_is_created_encrypted_and_second_run_changes_nothing(
