@@ -27,6 +27,8 @@ from markdown_it.token import Token
 
 _PARSER = MarkdownIt("commonmark", {"html": False})
 _PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_INDENT = re.compile(r"^\s+")
 
 
 class Md(str):
@@ -48,9 +50,11 @@ class Md(str):
 
 
 def _safe(value: Any) -> Any:
-    if isinstance(value, Md) or not isinstance(value, str):
+    # Numbers keep their format specs ("{:g}"); anything else is text,
+    # escaped, so no "{0.attr}" or "{0[key]}" field can reach around it.
+    if isinstance(value, Md) or (isinstance(value, int | float) and not isinstance(value, bool)):
         return value
-    return esc(value)
+    return esc(str(value))
 
 
 def md(template: str, *args: Any, **kwargs: Any) -> Md:
@@ -61,9 +65,13 @@ def md(template: str, *args: Any, **kwargs: Any) -> Md:
 def esc(text: str) -> Md:
     """*text* shown exactly as typed: every ASCII punctuation mark is
     backslash-escaped (CommonMark allows it on all of them), and each line
-    break is a hard break, and lines lose their indent, so no line can
-    start a heading, list, quote or code block."""
-    lines = (line.lstrip().rstrip("\r") for line in text.split("\n"))
+    break (a line feed, CR LF or a lone CR) is a hard break; no indent survives,
+    so no line can start a heading, list, quote or code block."""
+    # CommonMark ends a line at \r too: a lone one must not start a block.
+    first, *rest = _LINE_END.split(text)
+    # Inline, a leading space separates the text from the template's; four
+    # would start a code block at a line's start, so one is kept at most.
+    lines = [_INDENT.sub(" ", first), *(line.lstrip() for line in rest)]
     return Md("\\\n".join(_PUNCTUATION.sub(r"\\\1", line) for line in lines))
 
 

@@ -15,6 +15,8 @@ HOSTILE = [
     "<https://evil.example> ![img](https://evil.example/p.png) &amp; \\*",
     "`code` ``more`` \\",
     "[a]: https://evil.example\n[a]",
+    "see\r\r    FAKE: approve @evil:x",
+    "one\r\n    two\r- three",
 ]
 
 
@@ -25,6 +27,7 @@ def test_a_member_s_text_shows_as_typed_and_links_nowhere(text: str) -> None:
         assert tag not in said.html
     lines = [line.strip() for line in text.splitlines()]
     assert said.body == "Answer from Sam: " + "\n".join(lines)
+    assert "<code>" not in said.html
 
 
 def test_the_bot_s_own_markdown_is_formatted() -> None:
@@ -56,6 +59,12 @@ def test_a_mention_is_a_pill_link_and_the_id_in_the_plain_body() -> None:
     assert 'href="https://matrix.to/#/@a_b%2Ac:example.org"' in said.html
     assert ">@a_b*c:example.org</a>" in said.html
     assert said.body == "Please welcome @a_b*c:example.org!"
+
+
+def test_inline_text_keeps_one_leading_space_and_other_values_are_text() -> None:
+    assert render(md("Tuesday{}", "    · 3 going")).body == "Tuesday · 3 going"
+    assert render(md("{:g} h, {}", 1.5, ["*x*"])).body == "1.5 h, ['*x*']"
+    assert "<em>" not in render(md("{}", ["*x*"])).html
 
 
 def test_joining_and_adding_escape_plain_strings() -> None:
