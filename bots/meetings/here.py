@@ -11,6 +11,7 @@ from typing import Any
 from bots.framework.actions import Action, Reply
 from bots.framework.commands.spec import Invocation
 from bots.framework.feature import Context
+from bots.framework.markdown import code, md
 from bots.meetings.config import MeetingsConfig
 from bots.meetings.model import Meeting, answered_kind, meetings_kind, rsvp_kind
 from provisioning.schema import CommunityFile
@@ -64,7 +65,7 @@ def meeting_of(h: Here, inv: Invocation) -> Meeting | str:
     number = inv.args.get("id")
     m = h.meetings.get(number) if isinstance(number, int) else None
     if m is None:
-        return f"There's no meeting {number} in this room. !meetings lists them."
+        return md("There's no meeting {} in this room. {} lists them.", number, code("!meetings"))
     if m.cancelled:
         return f"Meeting {number} ({m.title}) was cancelled."
     return m

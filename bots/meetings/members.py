@@ -93,7 +93,7 @@ async def rsvp(inv: Invocation, ctx: Context[MeetingsConfig]) -> Sequence[Action
         return reply(inv, m)
     answer = ANSWER_WORDS.get(str(inv.args.get("answer") or "").lower())
     if answer is None:
-        return reply(inv, f"Answer yes, maybe or no: !rsvp {m.number} yes")
+        return reply(inv, md("Answer yes, maybe or no: {}", code(f"!rsvp {m.number} yes")))
     when = inv.args.get("date")
     try:
         if isinstance(when, str) and when.strip():
@@ -127,7 +127,15 @@ async def tz(inv: Invocation, ctx: Context[MeetingsConfig]) -> Sequence[Action]:
     if not text:
         mine = await ctx.record(TZ_KIND, inv.sender)
         shown = f"Your time zone is {mine['zone']}." if mine else "You haven't set a time zone."
-        return reply(inv, f"{shown} Set it with !tz <zone> (like America/Chicago), or !tz clear.")
+        return reply(
+            inv,
+            md(
+                "{} Set it with {} (like America/Chicago), or {}.",
+                shown,
+                code("!tz <zone>"),
+                code("!tz clear"),
+            ),
+        )
     if text.lower() == "clear":
         return [
             ctx.delete(TZ_KIND, inv.sender),
@@ -142,7 +150,12 @@ async def tz(inv: Invocation, ctx: Context[MeetingsConfig]) -> Sequence[Action]:
         Reply(
             inv.room_id,
             inv.event_id,
-            f"Your time zone is now {zone}: !meetings shows times in it. "
-            "Only you and this bot know it; !tz clear forgets it.",
+            md(
+                "Your time zone is now {}: {} shows times in it. "
+                "Only you and this bot know it; {} forgets it.",
+                zone,
+                code("!meetings"),
+                code("!tz clear"),
+            ),
         ),
     ]

@@ -15,6 +15,7 @@ from bots.dates.words import Unclear
 from bots.framework.actions import Action, Reply, SendNotice
 from bots.framework.commands.spec import Invocation
 from bots.framework.feature import Context
+from bots.framework.markdown import code, md
 from bots.meetings import texts
 from bots.meetings.changes import (
     Change,
@@ -47,8 +48,12 @@ async def add(inv: Invocation, ctx: Context[MeetingsConfig]) -> Sequence[Action]
     if len(active) >= h.config.max_per_room:
         return reply(
             inv,
-            f"This room already has {len(active)} meetings, the most it can hold. "
-            "Cancel one first (!meetings lists them).",
+            md(
+                "This room already has {} meetings, the most it can hold. "
+                "Cancel one first ({} lists them).",
+                len(active),
+                code("!meetings"),
+            ),
         )
     try:
         spec = parse_add(str(inv.args.get("details") or ""), h.now, h.zone, h.horizon)

@@ -18,6 +18,7 @@ from bots.framework.commands.spec import Arg, ArgType, Command, Handler, Invocat
 from bots.framework.community import CommunityRooms
 from bots.framework.event_types import POWER_LEVELS
 from bots.framework.feature import Context, Job
+from bots.framework.markdown import Md
 from bots.moderation.commands.sanctions import (
     Levels,
     Request,
@@ -99,13 +100,19 @@ async def _sanction(
                 Reply(
                     inv.room_id,
                     inv.event_id,
-                    "A takedown is for good: leave out the duration (!ban <user> takedown "
-                    "<reason>).",
+                    Md(
+                        "A takedown is for good: leave out the duration "
+                        "(`!ban <user> takedown <reason>`)."
+                    ),
                 )
             ]
     if sanction is Sanction.WARN and not reason:
         return [
-            Reply(inv.room_id, inv.event_id, "Say what the warning is about: !warn <user> <reason>")
+            Reply(
+                inv.room_id,
+                inv.event_id,
+                Md("Say what the warning is about: `!warn <user> <reason>`"),
+            )
         ]
     if target == inv.sender:
         return [Reply(inv.room_id, inv.event_id, "You can't do that to yourself.")]

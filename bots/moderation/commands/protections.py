@@ -16,13 +16,13 @@ from bots.framework.actions import Action, Reply, SetState
 from bots.framework.commands.spec import Arg, Command, Invocation
 from bots.framework.community import CommunityRooms
 from bots.framework.feature import Context
-from bots.framework.markdown import bullets, md
+from bots.framework.markdown import Md, bullets, md
 from bots.moderation.commands.handlers import refusal, typed
 from bots.moderation.config import ModerationConfig
 from provisioning.protections import OVERRIDES, Protections, change, effective
 from provisioning.schema import GroupDecl
 
-USAGE = "Use !protections, !protections set <setting> <value>, or !protections reset."
+USAGE = Md("Use `!protections`, `!protections set <setting> <value>`, or `!protections reset`.")
 
 
 def overrides_of(ctx: Context[ModerationConfig], main_room: str, group: str) -> Mapping[str, Any]:

@@ -13,6 +13,7 @@ from bots.framework.actions import Action, RedactRecent, Reply
 from bots.framework.commands.parse import parse_duration
 from bots.framework.commands.spec import Arg, ArgType, Command, Invocation
 from bots.framework.feature import Context
+from bots.framework.markdown import Md
 from bots.moderation.commands.handlers import (
     OUTRANKED,
     refusal,
@@ -22,7 +23,9 @@ from bots.moderation.commands.sanctions import MAX_REDACT
 from bots.moderation.config import ModerationConfig
 
 DEFAULT_REDACT = 20
-USAGE = "Use !redact <user> [number | since <duration>], e.g. !redact @x:server 50 or since 2h."
+USAGE = Md(
+    "Use `!redact <user> [number | since <duration>]`, e.g. `!redact @x:server 50` or `since 2h`."
+)
 
 
 def redact_amount(text: str) -> tuple[int, float | None, str] | str:

@@ -20,7 +20,7 @@ from bots.framework.actions import (
 from bots.framework.commands.spec import MODERATOR, Arg, ArgType, Command, Invocation
 from bots.framework.event_types import POWER_LEVELS
 from bots.framework.feature import Context
-from bots.framework.markdown import bullets, md
+from bots.framework.markdown import bullets, code, md
 from bots.moderation.commands.handlers import (
     refusal,
     typed,
@@ -98,7 +98,9 @@ def slow_seconds(text: str) -> int | str:
         return 0
     if word.isdigit() and 0 < int(word) <= MAX_SLOW_S:
         return int(word)
-    return f"Use !slowmode <seconds> (1 to {MAX_SLOW_S}) or !slowmode off."
+    return md(
+        "Use {} (1 to {}) or {}.", code("!slowmode <seconds>"), MAX_SLOW_S, code("!slowmode off")
+    )
 
 
 async def _slowmode(inv: Invocation, ctx: Context[ModerationConfig]) -> Sequence[Action]:
