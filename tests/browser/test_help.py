@@ -9,6 +9,7 @@ import pytest
 
 from tests.browser import element
 from tests.browser.driver import Browser
+from tests.browser.people import in_the_group
 from tests.support.homeserver import Homeserver, running_bot, wait_joined
 from tests.support.moderation_scene import set_up
 
@@ -20,14 +21,10 @@ async def test_help_is_formatted_with_the_commands_each_person_may_use(
 ) -> None:
     scene = await set_up(homeserver, state, {})
     (patient,) = await homeserver.users("patient")
-    api = await homeserver.api(scene.admin)
     async with running_bot(scene.config):
         await wait_joined(homeserver, scene.admin, scene.room, scene.bot.user_id)
         await wait_joined(homeserver, scene.admin, scene.ids["moderators"], scene.bot.user_id)
-        await api.invite(scene.room, patient.user_id)
-        page = await browser.session("member", element_url)
-        await element.log_in(page, patient.localpart, patient.password)
-        await element.accept_room_invite(page, "Carers")
+        page = await in_the_group(homeserver, scene, patient, browser, element_url, "member")
 
         # A member's help: headings, command names in code, lists as lists,
         # and no moderators' commands.

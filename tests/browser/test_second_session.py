@@ -11,6 +11,7 @@ import pytest
 
 from tests.browser import element
 from tests.browser.driver import Browser
+from tests.browser.people import in_the_group
 from tests.support.homeserver import Homeserver, running_bot, wait_joined
 from tests.support.moderation_scene import set_up
 
@@ -22,13 +23,9 @@ async def test_a_second_session_reads_the_bot_once_verified_from_the_first(
 ) -> None:
     scene = await set_up(homeserver, state, {})
     (patient,) = await homeserver.users("patient")
-    api = await homeserver.api(scene.admin)
     async with running_bot(scene.config):
         await wait_joined(homeserver, scene.admin, scene.room, scene.bot.user_id)
-        await api.invite(scene.room, patient.user_id)
-        first = await browser.session("first", element_url)
-        await element.log_in(first, patient.localpart, patient.password)
-        await element.accept_room_invite(first, "Carers")
+        first = await in_the_group(homeserver, scene, patient, browser, element_url, "first")
         assert await element.ask(first, "!ping") == "pong"
 
         # The same patient signs in on a second device and does not verify it.
